@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { TakoError } from "./errors.ts";
+import { printable, TakoError } from "./errors.ts";
 
 /** A numeric part (its digits without leading zeros, so "0" for zero) or a string part. */
 export type Part = { readonly num: string } | { readonly str: string };
@@ -42,9 +42,10 @@ export function isValidVersion(version: string): boolean {
 /** Throws a config error unless {@link isValidVersion}; `where` prefixes the message. */
 export function checkVersion(version: string, where: string): void {
   if (!isValidVersion(version)) {
+    const shown = printable(version);
     throw new TakoError(
       "config",
-      `${where}: '${version}' is not a valid version; expected printable ASCII without spaces, such as 1.2.0.`,
+      `${where}: '${shown}' is not a valid version; expected printable ASCII without spaces, such as 1.2.0.`,
     );
   }
 }

@@ -1,0 +1,55 @@
+# Thin wrapper over the deno tasks in deno.json. Uses the deno on PATH, or
+# installs the pinned version from the npm registry into .tools/ (outside the
+# project's own dependency tree, so Deno does not take it for one).
+DENO_VERSION := 2.9.6
+TOOLS := .tools
+PINNED := $(TOOLS)/node_modules/.bin/deno
+DENO := $(shell command -v deno 2>/dev/null || echo $(PINNED))
+export NO_COLOR := 1
+
+.PHONY: all test check lint fmt fmt-check unit build demo torture bench deps clean
+
+all: test
+
+$(PINNED):
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS) deno@$(DENO_VERSION)
+
+# Fetches the pinned npm dependencies of deno.lock into Deno's cache.
+deps: | $(DENO)
+	$(DENO) install --frozen
+
+## make test: format check, lint, type check and every test.
+test: deps
+	$(DENO) task fmt
+	$(DENO) task lint
+	$(DENO) task check
+	$(DENO) task test
+
+check: deps
+	$(DENO) task check
+
+lint: | $(DENO)
+	$(DENO) task lint
+
+fmt: | $(DENO)
+	$(DENO) fmt
+
+## make build: the single binary, with the exact permissions that the tests use.
+## Needs network access once: deno compile downloads Deno's runtime (denort).
+build: deps
+	$(DENO) task compile
+
+## make demo: publish a sample image to a local origin, serve it on loopback, fetch it.
+demo: deps
+	$(DENO) run --no-prompt --allow-read --allow-write --allow-net=127.0.0.1 --allow-run --allow-env demo/demo.ts
+
+## make torture: the long fault-injection and fuzzing runs (see docs/reliability.md).
+torture: deps
+	TAKO_TORTURE=1 TAKO_FUZZ_RUNS=100000 $(DENO) task test
+
+## make bench: compares tako with curl, sha256sum and cp (see docs/performance.md).
+bench: deps
+	$(DENO) run --no-prompt -A bench/bench.ts
+
+clean:
+	rm -rf bin coverage

@@ -1,0 +1,131 @@
+/**
+ * Human output on stderr: levels, journald priority prefixes under systemd,
+ * and a progress line on terminals. The writer is injected, so this module
+ * stays free of I/O; main.ts gives it stderr.
+ *
+ * @module
+ */
+import type { Verbosity } from "./cli.ts";
+
+/** Where log lines go and how they are decorated. */
+export interface LogOptions {
+  readonly verbosity: Verbosity;
+  /** Prefix lines with journald priorities (`<3>`, `<4>`, `<6>`, `<7>`). */
+  readonly journal: boolean;
+  /** stderr is a terminal: progress lines are drawn. */
+  readonly terminal: boolean;
+  readonly write: (text: string) => void;
+  /** Clock for progress rates; injectable for tests. */
+  readonly now?: () => number;
+}
+
+/** The logger every command gets. */
+export interface Log {
+  error(message: string): void;
+  warn(message: string): void;
+  info(message: string): void;
+  debug(message: string): void;
+  /** Reports download progress; draws a line only on a terminal, at most ~10 times a second. */
+  progress(label: string, received: number, total: number): void;
+  /** Clears the progress line, if one is drawn. */
+  endProgress(): void;
+}
+
+const PRIORITY = { error: 3, warn: 4, info: 6, debug: 7 } as const;
+type Level = keyof typeof PRIORITY;
+
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+
+/** "1.5 GiB" style sizes. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  let value = bytes;
+  let unit = 0;
+  // Compare the rounded figure, so 1048575 bytes reads "1.0 MiB", not "1024.0 KiB".
+  while (unit < UNITS.length - 1 && Number(value.toFixed(1)) >= 1024) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${UNITS[unit]}`;
+}
+
+/** The progress line: bytes, total, percentage, rate and time left. */
+export function formatProgress(
+  label: string,
+  received: number,
+  total: number,
+  elapsedMs: number,
+): string {
+  const percent = total > 0 ? Math.floor((received / total) * 100) : 100;
+  const rate = elapsedMs > 0 ? received / (elapsedMs / 1000) : 0;
+  const eta = rate > 0 ? Math.ceil(Math.max(0, total - received) / rate) : undefined;
+  const etaText = eta === undefined
+    ? "--"
+    : `${Math.floor(eta / 60)}:${String(eta % 60).padStart(2, "0")}`;
+  return `${label} ${formatBytes(received)} / ${formatBytes(total)} ${percent}% ` +
+    `${formatBytes(Math.round(rate))}/s ETA ${etaText}`;
+}
+
+/** Creates a logger. */
+export function createLog(options: LogOptions): Log {
+  const now = options.now ?? Date.now;
+  let progressDrawn = false;
+  let progressActive = false;
+  let progressStart = 0;
+  let lastDraw = 0;
+
+  const shown = (level: Level): boolean => {
+    switch (options.verbosity) {
+      case "quiet":
+        return level === "error";
+      case "normal":
+        return level !== "debug";
+      case "verbose":
+        return true;
+    }
+  };
+
+  const clearProgress = () => {
+    if (progressDrawn) {
+      options.write("\r\x1b[K");
+      progressDrawn = false;
+    }
+  };
+
+  const emit = (level: Level, message: string) => {
+    if (!shown(level)) return;
+    clearProgress();
+    const prefix = options.journal
+      ? `<${PRIORITY[level]}>`
+      : level === "error"
+      ? "tako: error: "
+      : level === "warn"
+      ? "tako: warning: "
+      : "tako: ";
+    // One line per record, so journald keeps each message whole with its priority.
+    options.write(`${prefix}${message.replaceAll("\n", " ")}\n`);
+  };
+
+  return {
+    error: (m) => emit("error", m),
+    warn: (m) => emit("warn", m),
+    info: (m) => emit("info", m),
+    debug: (m) => emit("debug", m),
+    progress(label, received, total) {
+      if (!options.terminal || options.verbosity === "quiet") return;
+      const t = now();
+      if (!progressActive) {
+        progressActive = true;
+        progressStart = t;
+      }
+      if (received < total && progressDrawn && t - lastDraw < 100) return;
+      lastDraw = t;
+      options.write(`\r\x1b[K${formatProgress(label, received, total, t - progressStart)}`);
+      progressDrawn = true;
+    },
+    endProgress() {
+      clearProgress();
+      progressActive = false;
+    },
+  };
+}

@@ -1,0 +1,177 @@
+/**
+ * Version patterns, the `Version=` key (SPEC §3): which published versions are
+ * compatible, and which of them is newest.
+ *
+ * Four forms, recognised in this order:
+ * - bounds: `A <= v < B` (inclusive lower, exclusive upper bound);
+ * - SemVer range: starts with `^ ~ > < =`, or contains `||` or ` - `;
+ * - wildcard: the last part is exactly `*` (`*`, `1.*`, `1.0.*`);
+ * - exact: any other version (`1.13.7`, and `1.x`, which is not SemVer here).
+ *
+ * @module
+ */
+// @ts-types="@types/semver"
+import type semverApi from "semver";
+import { printable, TakoError } from "./errors.ts";
+import { compareVersions, hasPrefix, isValidVersion, parseParts } from "./version.ts";
+
+/** A parsed `Version=` pattern. */
+export interface Pattern {
+  /** The pattern as written ("*" when Version= is absent). */
+  readonly text: string;
+  readonly kind: "wildcard" | "exact" | "bounds" | "semver";
+  /** Whether a published version is compatible. */
+  matches(version: string): boolean;
+  /** Orders two matching versions (Tako order of version.ts; SemVer precedence for semver ranges, ties broken by Tako order). */
+  compare(a: string, b: string): number;
+}
+
+type Semver = typeof semverApi;
+type SemVerValue = InstanceType<Semver["SemVer"]>;
+
+const BOUNDS_SEPARATOR = " <= v < ";
+/** Printable ASCII, spaces included (bounds and ranges have spaces): all a pattern may use. */
+const PATTERN_CHARS = /^[\x20-\x7e]+$/;
+const SEPARATOR_THEN_STAR = /[.\-_]\*$/;
+/** SemVer 2.0 as given on semver.org: no leading `v`, no leading zeros; build metadata allowed. */
+const STRICT_SEMVER =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
+const EXAMPLES =
+  "a version such as 1.2.0, a wildcard such as 1.*, bounds such as '1.0 <= v < 2.0' or a SemVer range such as ^1.4";
+
+/** The pattern used when Version= is absent: matches everything. */
+export const ANY_VERSION: Pattern = wildcardPattern("*");
+
+/**
+ * Whether text is a SemVer range by SPEC §3's rule (starts with ^ ~ > < =, or
+ * contains "||" or " - "), checked after the bounds form.
+ *
+ * @example
+ * ```ts
+ * isSemverRange("^1.4"); // true
+ * isSemverRange("1.x"); // false: a Tako exact pattern
+ * ```
+ */
+export function isSemverRange(text: string): boolean {
+  return /^[\^~><=]/.test(text) || text.includes("||") || text.includes(" - ");
+}
+
+/**
+ * Parses a Version= pattern; throws TakoError("config", ...) with a sentence
+ * that quotes the pattern and says what was expected (the caller prefixes
+ * "file line N: "). The SemVer library is loaded only for SemVer ranges.
+ *
+ * @example
+ * ```ts
+ * const pattern = await parsePattern("1.*");
+ * pattern.matches("1.4.2"); // true
+ * pattern.matches("2.0"); // false
+ * ```
+ */
+export async function parsePattern(text: string): Promise<Pattern> {
+  if (text === "") throw invalid(text, `expected ${EXAMPLES}.`);
+  if (!PATTERN_CHARS.test(text)) {
+    throw invalid(text, `expected printable ASCII: ${EXAMPLES}.`);
+  }
+  if (text.includes(BOUNDS_SEPARATOR)) return boundsPattern(text);
+  if (isSemverRange(text)) return semverPattern(text, await loadSemver());
+  if (text.includes("*")) return wildcardPattern(text);
+  if (isValidVersion(text)) return exactPattern(text);
+  throw invalid(text, `expected ${EXAMPLES}.`);
+}
+
+function invalid(text: string, expected: string): TakoError {
+  return new TakoError("config", `version pattern '${printable(text)}' is not valid; ${expected}`);
+}
+
+async function loadSemver(): Promise<Semver> {
+  return (await import("semver")).default;
+}
+
+function wildcardPattern(text: string): Pattern {
+  const prefix = text.slice(0, -1);
+  const wellFormed = text === "*" ||
+    (SEPARATOR_THEN_STAR.test(text) && !prefix.includes("*") && isValidVersion(prefix));
+  if (!wellFormed) {
+    throw invalid(text, "'*' must be the whole last part, as in * or 1.* or 1.0.*.");
+  }
+  const parts = parseParts(prefix);
+  return {
+    text,
+    kind: "wildcard",
+    matches: (version) => hasPrefix(parseParts(version), parts),
+    compare: compareVersions,
+  };
+}
+
+function exactPattern(text: string): Pattern {
+  return {
+    text,
+    kind: "exact",
+    matches: (version) => compareVersions(version, text) === 0,
+    compare: compareVersions,
+  };
+}
+
+function boundsPattern(text: string): Pattern {
+  const bounds = text.split(BOUNDS_SEPARATOR);
+  const [lower, upper] = bounds;
+  if (bounds.length !== 2 || !isBound(lower) || !isBound(upper)) {
+    throw invalid(
+      text,
+      "expected bounds written 'A <= v < B' with versions A and B, such as '1.0 <= v < 2.0'.",
+    );
+  }
+  if (compareVersions(lower, upper) >= 0) {
+    throw invalid(
+      text,
+      `the lower bound ${printable(lower)} must be below the upper bound ${printable(upper)}.`,
+    );
+  }
+  return {
+    text,
+    kind: "bounds",
+    matches: (version) =>
+      compareVersions(version, lower) >= 0 && compareVersions(version, upper) < 0,
+    compare: compareVersions,
+  };
+}
+
+/** A bound is a plain version; a `*` in it is surely a misunderstanding, not a version. */
+function isBound(text: string | undefined): text is string {
+  return text !== undefined && !text.includes("*") && isValidVersion(text);
+}
+
+function semverPattern(text: string, semver: Semver): Pattern {
+  if (semver.validRange(text) === null) {
+    throw new TakoError(
+      "config",
+      `version pattern '${
+        printable(text)
+      }' is not a valid SemVer range; expected a range such as ^1.4, ~1.4.2 or '>=1.2.0 <2.0.0'.`,
+    );
+  }
+  // Default options: no loose parsing, pre-releases only where the range names one.
+  const range = new semver.Range(text);
+  /** Only strict SemVer 2.0 versions are candidates; the library would accept `v1.2.3`. */
+  const candidate = (version: string): SemVerValue | null =>
+    STRICT_SEMVER.test(version) ? semver.parse(version) : null;
+  return {
+    text,
+    kind: "semver",
+    matches(version) {
+      const parsed = candidate(version);
+      return parsed !== null && range.test(parsed);
+    },
+    compare(a, b) {
+      const x = candidate(a);
+      const y = candidate(b);
+      // Non-candidates never match; ordering them first keeps compare a total preorder.
+      if (x === null || y === null) {
+        if (x !== y) return x === null ? -1 : 1;
+        return compareVersions(a, b);
+      }
+      return semver.compare(x, y) || compareVersions(a, b);
+    },
+  };
+}

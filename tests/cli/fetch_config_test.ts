@@ -1,0 +1,285 @@
+/**
+ * Black-box tests of `tako fetch` around configs and version choice (SPEC §4,
+ * §6, §7): config errors, several configs in one run, no compatible version,
+ * withdrawn images (410 Gone) and the never-downgrade rule.
+ */
+import { assert } from "../support/assert.ts";
+import {
+  assertOutcome,
+  checkInvariants,
+  closedPort,
+  configText,
+  imageRequests,
+  latestDigest,
+  publicKeyOf,
+  TEST_KEY,
+  withSetup,
+} from "../support/publish.ts";
+import { THREE_IMAGES } from "../support/vectors.ts";
+
+const [V100, V110, V200] = THREE_IMAGES as [
+  typeof THREE_IMAGES[0],
+  typeof THREE_IMAGES[0],
+  typeof THREE_IMAGES[0],
+];
+const V120 = { version: "1.2.0", content: "image one point two\n" };
+const EXIT_RUNTIME = 1;
+const EXIT_CONFIG = 3;
+const EXIT_INTEGRITY = 4;
+
+/** Broken configs: the lines after the Origin= line (line 1), and the line at fault. */
+const BAD_CONFIGS: {
+  name: string;
+  lines: (dest: string) => string[];
+  line: number;
+  says: string;
+}[] = [
+  {
+    name: "an unknown key",
+    lines: (dest) => [`PublicKey=${publicKeyOf(TEST_KEY)}`, `Destination=${dest}`, "Colour=blue"],
+    line: 4,
+    says: "Colour",
+  },
+  {
+    name: "a line without '='",
+    lines: (dest) => [`PublicKey=${publicKeyOf(TEST_KEY)}`, "just words", `Destination=${dest}`],
+    line: 3,
+    says: "Key=Value",
+  },
+  {
+    name: "a repeated Destination=",
+    lines: (
+      dest,
+    ) => [`PublicKey=${publicKeyOf(TEST_KEY)}`, `Destination=${dest}`, `Destination=${dest}`],
+    line: 4,
+    says: "repeated",
+  },
+  {
+    name: "an invalid Version= pattern",
+    lines: (dest) => [`PublicKey=${publicKeyOf(TEST_KEY)}`, `Destination=${dest}`, "Version=1*"],
+    line: 4,
+    says: "1*",
+  },
+  {
+    name: "an invalid public key",
+    lines: (dest) => ["PublicKey=not-a-key", `Destination=${dest}`],
+    line: 2,
+    says: "public key",
+  },
+  {
+    name: "a small-order public key",
+    lines: (
+      dest,
+    ) => ["PublicKey=AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", `Destination=${dest}`],
+    line: 2,
+    says: "public key",
+  },
+  {
+    name: "an invalid unit name",
+    lines: (dest) => [`PublicKey=${publicKeyOf(TEST_KEY)}`, `Destination=${dest}`, "Restart=-x"],
+    line: 4,
+    says: "unit",
+  },
+];
+
+for (const { name, lines, line, says } of BAD_CONFIGS) {
+  Deno.test(`\`tako fetch\` refuses a config with ${name}, naming file and line, touching nothing`, async () => {
+    await withSetup(THREE_IMAGES, async (s) => {
+      await Deno.writeTextFile(
+        s.config,
+        [`Origin=${s.origin.url}`, ...lines(s.dest)].join("\n") + "\n",
+      );
+      const result = await s.fetch();
+      assertOutcome(result, EXIT_CONFIG, `${s.config} line ${line}`, says);
+      await assert.rejects(Deno.lstat(s.dest), Deno.errors.NotFound);
+      assert.deepEqual(s.origin.requests, []);
+    });
+  });
+}
+
+Deno.test("`tako fetch` refuses a config without Origin=, naming the file", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    await Deno.writeTextFile(
+      s.config,
+      `PublicKey=${publicKeyOf(TEST_KEY)}\nDestination=${s.dest}\n`,
+    );
+    assertOutcome(await s.fetch(), EXIT_CONFIG, s.config, "Origin=");
+    await assert.rejects(Deno.lstat(s.dest), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("`tako fetch` refuses a config file that does not exist", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    const missing = `${s.dir}/missing.tako`;
+    const result = await s.run(["fetch", missing]);
+    assertOutcome(result, EXIT_CONFIG, missing, "does not exist");
+  });
+});
+
+Deno.test("`tako fetch` leaves an existing destination untouched on a config error", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    await s.writeConfig({ version: "1.*" });
+    assertOutcome(await s.fetch(), 0);
+    const manifest = await Deno.readFile(`${s.dest}/manifest`);
+    await s.writeConfig({ version: "2.*", extra: ["Bogus=1"] });
+    await s.publish([...THREE_IMAGES, { version: "2.1.0", content: "two point one\n" }]);
+    s.origin.clear();
+
+    assertOutcome(await s.fetch(), EXIT_CONFIG, "Bogus");
+    assert.deepEqual(s.origin.requests, []);
+    assert.deepEqual(await Deno.readFile(`${s.dest}/manifest`), manifest);
+    assert.equal(await latestDigest(s.dest), V110.sha256);
+  });
+});
+
+/** A config of the same origin into another destination. */
+async function secondConfig(dir: string, origin: string): Promise<{ path: string; dest: string }> {
+  const dest = `${dir}/second`;
+  const path = `${dir}/second.tako`;
+  await Deno.writeTextFile(path, configText({ origins: [origin], destination: dest }));
+  return { path, dest };
+}
+
+Deno.test("`tako fetch` goes on after a broken config and reports it in the exit code", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    await s.writeConfig({ extra: ["Nonsense"] });
+    const second = await secondConfig(s.dir, s.origin.url);
+    const result = await s.run(["fetch", s.config, second.path]);
+    assertOutcome(result, EXIT_CONFIG, `${s.config} line`);
+    assert.equal(await latestDigest(second.dest), V200.sha256);
+    await checkInvariants(second.dest);
+  });
+});
+
+Deno.test("`tako fetch` goes on after an unreachable origin and reports it in the exit code", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    await s.writeConfig({ origins: [`http://127.0.0.1:${closedPort()}`] });
+    const second = await secondConfig(s.dir, s.origin.url);
+    const result = await s.run(["fetch", s.config, second.path]);
+    assertOutcome(result, EXIT_RUNTIME, s.config);
+    assert.equal(await latestDigest(second.dest), V200.sha256);
+    await checkInvariants(s.dest);
+  });
+});
+
+Deno.test("`tako fetch` exits with the gravest code when several configs fail", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    const second = await secondConfig(s.dir, `http://127.0.0.1:${closedPort()}`);
+    s.origin.behave("/manifest", { body: "Tako Manifest 1\n\nforged\n" });
+    const result = await s.run(["fetch", second.path, s.config]);
+    assertOutcome(result, EXIT_INTEGRITY, second.path, s.config);
+  });
+});
+
+Deno.test("`tako fetch` with no compatible version fails on an empty destination, naming what is on offer", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    await s.writeConfig({ version: "3.*" });
+    const result = await s.fetch();
+    assertOutcome(result, EXIT_RUNTIME, "3.*", "2.0.0, 1.1.0, 1.0.0");
+    // The manifest is stored all the same.
+    assert.deepEqual(
+      await Deno.readFile(`${s.dest}/manifest`),
+      await Deno.readFile(`${s.originDir}/manifest`),
+    );
+    assert.equal(await latestDigest(s.dest), undefined);
+    assert.deepEqual(imageRequests(s.origin), []);
+    await checkInvariants(s.dest);
+  });
+});
+
+Deno.test("`tako fetch` with no compatible version keeps the present image and succeeds", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    await s.writeConfig({ version: "1.*", restart: ["app.service"] });
+    assertOutcome(await s.fetch(), 0);
+    const grown = await s.publish([...THREE_IMAGES, { version: "2.1.0", content: "2.1\n" }]);
+    await s.writeConfig({ version: "3.*", restart: ["app.service"] });
+
+    const result = await s.fetch();
+    assertOutcome(result, 0, "3.*", "2.1.0");
+    assert.deepEqual(await Deno.readFile(`${s.dest}/manifest`), grown.manifest);
+    assert.equal(await latestDigest(s.dest), V110.sha256);
+    assert.deepEqual(await s.systemctl.calls(), ["restart -- app.service"]);
+    await checkInvariants(s.dest);
+  });
+});
+
+Deno.test("`tako fetch` with an empty manifest fails, saying that none is on offer", async () => {
+  await withSetup([], async (s) => {
+    assertOutcome(await s.fetch(), EXIT_RUNTIME, "no versions");
+    await checkInvariants(s.dest);
+  });
+});
+
+Deno.test("`tako fetch` falls back to the next newest version when the newest is withdrawn (410)", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    await s.writeConfig({ version: "1.*" });
+    s.origin.behave(`/store/${V110.sha256}`, { status: 410 });
+    const result = await s.fetch();
+    assertOutcome(result, 0, "1.1.0", "withdrawn");
+    assert.equal(await latestDigest(s.dest), V100.sha256);
+    assert.deepEqual(imageRequests(s.origin).map((r) => r.path), [
+      `/store/${V110.sha256}`,
+      `/store/${V100.sha256}`,
+    ]);
+    await checkInvariants(s.dest);
+  });
+});
+
+Deno.test("`tako fetch` never moves latest below the current image when newer ones are withdrawn", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    await s.writeConfig({ version: "1.*", restart: ["app.service"] });
+    assertOutcome(await s.fetch(), 0);
+    assert.equal(await latestDigest(s.dest), V110.sha256);
+    const published = await s.publish([V100, V110, V120, V200]);
+    const v120 = published.entries[2]!.sha256;
+    s.origin.clear();
+    s.origin.behave(`/store/${v120}`, { status: 410 });
+
+    const result = await s.fetch();
+    assertOutcome(result, 0, "1.2.0", "withdrawn");
+    assert.equal(await latestDigest(s.dest), V110.sha256);
+    assert.deepEqual(imageRequests(s.origin).map((r) => r.path), [`/store/${v120}`]);
+    assert.deepEqual(await s.systemctl.calls(), ["restart -- app.service"]);
+    await checkInvariants(s.dest);
+  });
+});
+
+Deno.test("`tako fetch` does not fall back below the current image even when it is gone locally", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    await s.writeConfig({ version: "1.*" });
+    assertOutcome(await s.fetch(), 0);
+    // The administrator removed the current image, and the origin withdrew it.
+    await Deno.remove(`${s.dest}/store/${V110.sha256}`);
+    s.origin.clear();
+    s.origin.behave(`/store/${V110.sha256}`, { status: 410 });
+
+    const result = await s.fetch();
+    assertOutcome(result, EXIT_RUNTIME, "1.*");
+    assert.deepEqual(imageRequests(s.origin).map((r) => r.path), [`/store/${V110.sha256}`]);
+    assert.equal(await latestDigest(s.dest), V110.sha256);
+  });
+});
+
+Deno.test("`tako fetch` moves down when Version= no longer matches the current image", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    assertOutcome(await s.fetch(), 0);
+    assert.equal(await latestDigest(s.dest), V200.sha256);
+    await s.writeConfig({ version: "1.*", restart: ["app.service"] });
+    assertOutcome(await s.fetch(), 0);
+    assert.equal(await latestDigest(s.dest), V110.sha256);
+    assert.deepEqual(await s.systemctl.calls(), ["restart -- app.service"]);
+    await checkInvariants(s.dest);
+  });
+});
+
+Deno.test("`tako fetch` fails when every compatible version is withdrawn", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    await s.writeConfig({ version: "1.*" });
+    s.origin.behave(`/store/${V110.sha256}`, { status: 410 });
+    s.origin.behave(`/store/${V100.sha256}`, { status: 410 });
+    const result = await s.fetch();
+    assertOutcome(result, EXIT_RUNTIME, "1.*", "withdrawn");
+    assert.equal(await latestDigest(s.dest), undefined);
+    await checkInvariants(s.dest);
+  });
+});

@@ -1,0 +1,595 @@
+/**
+ * Black-box tests of the publisher's side (`tako gen-key`, `tako store`), of
+ * help, version and usage errors, and of both command-line dialects. Every
+ * test spawns Tako with the compiled binary's permissions.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { runTako, type TakoResult } from "../../dev/run_tako.ts";
+import {
+  formatSecretKey,
+  generateSecretKey,
+  parsePublicKey,
+  parseSecretKey,
+} from "../../lib/keys.ts";
+import { signManifest } from "../../lib/manifest.ts";
+import { assert } from "../support/assert.ts";
+import {
+  TEST_PUBLIC_KEY,
+  TEST_SECRET_KEY,
+  TEST_SECRET_KEY_64,
+  TEST_SEED,
+  THREE_ENTRY_MANIFEST,
+  THREE_IMAGES,
+} from "../support/vectors.ts";
+
+const OTHER_SECRET_KEY = formatSecretKey(
+  generateSecretKey(new TextEncoder().encode("another-key-for-the-store-tests!")),
+);
+const [IMAGE_ONE, IMAGE_ONE_ONE, IMAGE_TWO] = THREE_IMAGES as [
+  (typeof THREE_IMAGES)[0],
+  (typeof THREE_IMAGES)[0],
+  (typeof THREE_IMAGES)[0],
+];
+const DIGEST = /^[0-9a-f]{64}$/;
+
+/** An origin directory `out/` and the three images as files `<version>.img`, in a fresh dir. */
+async function withOrigin(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "tako-publish-" });
+  try {
+    await Deno.mkdir(join(dir, "out"));
+    for (const image of THREE_IMAGES) {
+      await Deno.writeTextFile(join(dir, `${image.version}.img`), image.content);
+    }
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** `tako store` in `dir`: the image file `<version>.img` as `version` into `out/`. */
+function store(
+  dir: string,
+  version: string,
+  options: { key?: string[]; image?: string; env?: Record<string, string> } = {},
+): Promise<TakoResult> {
+  const key = options.key ?? ["-k", TEST_SECRET_KEY];
+  const image = options.image ?? `${version}.img`;
+  return runTako(["store", ...key, "-o", "out", "--", image, version], {
+    cwd: dir,
+    ...(options.env === undefined ? {} : { env: options.env }),
+  });
+}
+
+async function readManifest(dir: string): Promise<string> {
+  return await Deno.readTextFile(join(dir, "out", "manifest"));
+}
+
+async function storeNames(dir: string): Promise<string[]> {
+  try {
+    return (await Array.fromAsync(Deno.readDir(join(dir, "out", "store")))).map((e) => e.name)
+      .sort();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+}
+
+function assertOk(result: TakoResult, what: string): void {
+  assert.equal(result.code, 0, `${what}: ${result.stderr}`);
+  assert.equal(result.stdout, "", `${what}: store prints nothing on stdout`);
+}
+
+/** A failure: the exit code, one error line naming every part, no stack trace, no secret. */
+function assertFails(result: TakoResult, code: number, ...parts: string[]): void {
+  assert.equal(result.code, code, `exit code; stderr: ${result.stderr}`);
+  assert.equal(result.stdout, "", "nothing on stdout");
+  assert.match(result.stderr, /^tako: error: .+\n$/, "one error line");
+  for (const part of parts) {
+    assert.ok(result.stderr.includes(part), `${JSON.stringify(result.stderr)} lacks ${part}`);
+  }
+  assertNoStackTrace(result);
+  assertNoSecret(result);
+}
+
+function assertNoStackTrace(result: TakoResult): void {
+  for (const text of [result.stdout, result.stderr]) {
+    assert.doesNotMatch(text, /^ {4}at /m, "no stack frames");
+    assert.ok(!text.includes("Stack backtrace"), "no Rust backtrace");
+    assert.ok(!text.includes("Uncaught"), "no uncaught error");
+  }
+}
+
+/** Neither the secret keys of these tests nor any long piece of their base64 is printed. */
+function assertNoSecret(result: TakoResult): void {
+  for (const key of [TEST_SECRET_KEY, TEST_SECRET_KEY_64, OTHER_SECRET_KEY]) {
+    const secret = key.slice("SECRET+".length, "SECRET+".length + 43); // the seed's base64
+    for (const text of [result.stdout, result.stderr]) {
+      assert.ok(!text.includes(secret), `a secret key was printed: ${text}`);
+    }
+  }
+}
+
+/** No temporary (or any other foreign) file in store/ or beside the manifest. */
+async function assertNoTemporaries(dir: string): Promise<void> {
+  for (const name of await storeNames(dir)) assert.match(name, DIGEST, `store/${name}`);
+  for await (const entry of Deno.readDir(join(dir, "out"))) {
+    assert.ok(!entry.name.startsWith(".tmp-"), `temporary ${entry.name} left in out/`);
+  }
+}
+
+async function modeOf(path: string): Promise<number> {
+  return (await Deno.stat(path)).mode! & 0o7777;
+}
+
+/** The manifest the test key gives for these images, from the library (deterministic). */
+function manifestOf(images: readonly (typeof THREE_IMAGES)[number][]): string {
+  const key = generateSecretKey(TEST_SEED);
+  const entries = images.map(({ version, size, sha256 }) => ({ version, size, sha256 }));
+  return new TextDecoder().decode(signManifest(entries, key));
+}
+
+// ---------------------------------------------------------------------------
+// gen-key
+
+Deno.test("`tako gen-key` prints a matching secret and public key and writes nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tako-gen-key-" });
+  try {
+    const results = [
+      await runTako(["gen-key"], { cwd: dir }),
+      await runTako(["gen-key"], { cwd: dir }),
+    ];
+    const keys: string[] = [];
+    for (const result of results) {
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stderr, "");
+      const lines = result.stdout.split("\n");
+      assert.equal(lines.at(-1), "", "ends with a line feed");
+      const secrets = lines.filter((l) => l.startsWith("SECRET+"));
+      const publics = lines.filter((l) => /^[A-Za-z0-9+/]{43}=$/.test(l));
+      assert.equal(secrets.length, 1, result.stdout);
+      assert.equal(publics.length, 1, result.stdout);
+      const secret = secrets[0]!;
+      const publicKey = publics[0]!;
+      assert.equal(secret.length, 135);
+      assert.equal(publicKey.length, 44);
+      assert.deepEqual(
+        parseSecretKey(secret, "gen-key's output").publicKey,
+        parsePublicKey(publicKey, "gen-key's output"),
+      );
+      // The secret key is labelled as such, so nobody mistakes it for the public one.
+      const labels = lines.filter((l) => l.startsWith("#")).join("\n");
+      assert.match(labels, /secret/i);
+      assert.match(labels, /public/i);
+      keys.push(secret);
+    }
+    assert.notEqual(keys[0], keys[1], "two runs give two different keys");
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), [], "nothing written");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// ---------------------------------------------------------------------------
+// store: the SPEC vectors
+
+Deno.test("`tako store` of the three SPEC images gives the SPEC manifest byte for byte", async () => {
+  const orders = [
+    ["1.0.0", "1.1.0", "2.0.0"],
+    ["2.0.0", "1.0.0", "1.1.0"],
+    ["1.1.0", "2.0.0", "1.0.0"],
+    ["2.0.0", "1.1.0", "1.0.0"],
+  ];
+  for (const order of orders) {
+    await withOrigin(async (dir) => {
+      for (const version of order) assertOk(await store(dir, version), version);
+      assert.equal(await readManifest(dir), THREE_ENTRY_MANIFEST, order.join(" "));
+      assert.equal(await modeOf(join(dir, "out", "manifest")), 0o444, "manifest is read-only");
+      assert.deepEqual(await storeNames(dir), THREE_IMAGES.map((i) => i.sha256).sort());
+      for (const image of THREE_IMAGES) {
+        const path = join(dir, "out", "store", image.sha256);
+        assert.equal(await Deno.readTextFile(path), image.content);
+        assert.equal(await modeOf(path), 0o444, `store/${image.sha256} is read-only`);
+      }
+      await assertNoTemporaries(dir);
+    });
+  }
+});
+
+Deno.test("`tako store` reports what it stored on stderr, and nothing when --quiet", async () => {
+  await withOrigin(async (dir) => {
+    const result = await store(dir, "1.0.0");
+    assertOk(result, "store");
+    assert.ok(result.stderr.includes("1.0.0"), result.stderr);
+    assert.ok(result.stderr.includes(IMAGE_ONE.sha256), result.stderr);
+    const quiet = await store(dir, "2.0.0", { key: ["-q", "-k", TEST_SECRET_KEY] });
+    assertOk(quiet, "store -q");
+    assert.equal(quiet.stderr, "");
+  });
+});
+
+Deno.test("`tako store` takes the key from --key, -k, --key-file, -f or TAKO_SECRET_KEY", async () => {
+  const cases: { name: string; key: string[]; env?: Record<string, string>; file?: string }[] = [
+    { name: "--key", key: ["--key", TEST_SECRET_KEY] },
+    { name: "--key=", key: [`--key=${TEST_SECRET_KEY}`] },
+    { name: "-k", key: ["-k", TEST_SECRET_KEY] },
+    { name: "--key-file", key: ["--key-file", "key"], file: `${TEST_SECRET_KEY}\n` },
+    { name: "-f", key: ["-f", "key"], file: TEST_SECRET_KEY },
+    { name: "--key-file=", key: ["--key-file=key"], file: `  ${TEST_SECRET_KEY}\r\n` },
+    { name: "environment", key: [], env: { TAKO_SECRET_KEY: TEST_SECRET_KEY } },
+    // Options win over the environment, even over a valid other key there.
+    {
+      name: "-k over env",
+      key: ["-k", TEST_SECRET_KEY],
+      env: { TAKO_SECRET_KEY: OTHER_SECRET_KEY },
+    },
+    {
+      name: "-f over env",
+      key: ["-f", "key"],
+      file: TEST_SECRET_KEY,
+      env: { TAKO_SECRET_KEY: "junk" },
+    },
+    { name: "64-byte key", key: ["-k", TEST_SECRET_KEY_64] },
+    { name: "64-byte key file", key: ["-f", "key"], file: `${TEST_SECRET_KEY_64}\n` },
+  ];
+  for (const c of cases) {
+    await withOrigin(async (dir) => {
+      if (c.file !== undefined) await Deno.writeTextFile(join(dir, "key"), c.file);
+      assertOk(await store(dir, "1.0.0", { key: c.key, ...(c.env ? { env: c.env } : {}) }), c.name);
+      assert.equal(await readManifest(dir), manifestOf([IMAGE_ONE]), c.name);
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------
+// store: re-storing and conflicts
+
+Deno.test("`tako store` runs started together wait for each other and lose no entry", async () => {
+  await withOrigin(async (dir) => {
+    const results = await Promise.all(THREE_IMAGES.map((image) => store(dir, image.version)));
+    for (const result of results) assertOk(result, "concurrent store");
+    assert.equal(await readManifest(dir), THREE_ENTRY_MANIFEST);
+    await assertNoTemporaries(dir);
+  });
+});
+
+Deno.test("`tako store` of an identical entry again changes nothing", async () => {
+  await withOrigin(async (dir) => {
+    assertOk(await store(dir, "1.0.0"), "first");
+    assertOk(await store(dir, "2.0.0"), "second");
+    const path = join(dir, "out", "manifest");
+    const before = await Deno.stat(path);
+    const result = await store(dir, "1.0.0");
+    assertOk(result, "again");
+    assert.ok(result.stderr.includes("1.0.0"), result.stderr);
+    assert.equal(await readManifest(dir), manifestOf([IMAGE_ONE, IMAGE_TWO]));
+    const after = await Deno.stat(path);
+    assert.equal(after.ino, before.ino, "the manifest was not rewritten");
+    assert.equal(after.mtime?.getTime(), before.mtime?.getTime());
+    await assertNoTemporaries(dir);
+  });
+});
+
+Deno.test("`tako store` refuses a published version with other contents, by spelling or by order", async () => {
+  const cases: [string, string, string[]][] = [
+    ["1.0.0", "2.0.0.img", ["1.0.0"]],
+    ["1.0-0", "2.0.0.img", ["1.0-0", "1.0.0"]],
+    ["1.0-0", "1.0.0.img", ["1.0-0", "1.0.0"]],
+    ["1", "1.1.0.img", ["Version 1 ", "1.0.0"]],
+    ["1.0.0.0", "1.0.0.img", ["1.0.0.0", "1.0.0"]],
+  ];
+  for (const [version, image, parts] of cases) {
+    await withOrigin(async (dir) => {
+      assertOk(await store(dir, "1.0.0"), "first");
+      const manifest = await readManifest(dir);
+      const names = await storeNames(dir);
+      assertFails(await store(dir, version, { image }), 2, ...parts);
+      assert.equal(await readManifest(dir), manifest, `${version}: manifest unchanged`);
+      assert.deepEqual(await storeNames(dir), names, `${version}: nothing added to store/`);
+      await assertNoTemporaries(dir);
+    });
+  }
+});
+
+Deno.test("`tako store` refuses an existing manifest that the key does not verify", async () => {
+  const tamper: [string, (manifest: string) => string, string[]][] = [
+    ["signed by another key", (m) => m, ["manifest"]],
+    ["size changed", (m) => m.replace(" 10 ", " 11 "), ["manifest"]],
+    ["entry added", (m) => m.replace("\n\n", `\n\n0.1 1 ${"0".repeat(64)}\n`), ["manifest"]],
+    ["signature damaged", (m) => m.replace(/[A-Za-z](==\n)$/, "A$1"), ["manifest"]],
+    ["CRLF", (m) => m.replaceAll("\n", "\r\n"), ["manifest"]],
+    ["not a manifest", () => "<html>Not Found</html>\n", ["manifest"]],
+    ["empty", () => "", ["manifest"]],
+  ];
+  for (const [what, change, parts] of tamper) {
+    await withOrigin(async (dir) => {
+      const key = what === "signed by another key" ? OTHER_SECRET_KEY : TEST_SECRET_KEY;
+      assertOk(await store(dir, "1.0.0", { key: ["-k", key] }), what);
+      const path = join(dir, "out", "manifest");
+      const manifest = change(await Deno.readTextFile(path));
+      await Deno.chmod(path, 0o644);
+      await Deno.writeTextFile(path, manifest);
+      const names = await storeNames(dir);
+      assertFails(await store(dir, "2.0.0"), 4, ...parts);
+      assert.equal(await Deno.readTextFile(path), manifest, `${what}: not re-signed`);
+      assert.deepEqual(await storeNames(dir), names, `${what}: nothing added to store/`);
+      await assertNoTemporaries(dir);
+    });
+  }
+});
+
+Deno.test("`tako store` refuses a store/ copy whose contents do not match its name", async () => {
+  await withOrigin(async (dir) => {
+    await Deno.mkdir(join(dir, "out", "store"));
+    await Deno.writeTextFile(join(dir, "out", "store", IMAGE_ONE.sha256), "damaged\n");
+    assertFails(await store(dir, "1.0.0"), 4, IMAGE_ONE.sha256);
+    await assertNoTemporaries(dir);
+    await assert.rejects(() => Deno.stat(join(dir, "out", "manifest")), Deno.errors.NotFound);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// store: bad input
+
+Deno.test("`tako store` refuses missing or unusable paths, naming them", async () => {
+  const cases: { name: string; args: string[]; code: number; parts: string[] }[] = [
+    {
+      name: "no output dir",
+      args: ["-o", "missing", "1.0.0.img", "1.0.0"],
+      code: 2,
+      parts: ["missing"],
+    },
+    {
+      name: "output is a file",
+      args: ["-o", "1.1.0.img", "1.0.0.img", "1.0.0"],
+      code: 2,
+      parts: ["1.1.0.img"],
+    },
+    {
+      name: "no image",
+      args: ["-o", "out", "nothing.img", "1.0.0"],
+      code: 2,
+      parts: ["nothing.img"],
+    },
+    { name: "image is a directory", args: ["-o", "out", "out", "1.0.0"], code: 2, parts: ["out"] },
+    {
+      name: "image name with control characters",
+      args: ["-o", "out", "no\x1b[2J.img", "1.0.0"],
+      code: 2,
+      parts: ["no\\u{1b}[2J.img"],
+    },
+    {
+      name: "no key file",
+      args: ["-f", "nokey", "-o", "out", "1.0.0.img", "1.0.0"],
+      code: 2,
+      parts: ["nokey"],
+    },
+    {
+      name: "key file is a directory",
+      args: ["-f", "out", "-o", "out", "1.0.0.img", "1.0.0"],
+      code: 2,
+      parts: ["out"],
+    },
+  ];
+  for (const c of cases) {
+    await withOrigin(async (dir) => {
+      const key = c.args[0] === "-f" ? [] : ["-k", TEST_SECRET_KEY];
+      const result = await runTako(["store", ...key, ...c.args], { cwd: dir });
+      assertFails(result, c.code, ...c.parts);
+      await assertNoTemporaries(dir);
+      assert.deepEqual(await storeNames(dir), [], `${c.name}: nothing stored`);
+      await assert.rejects(() => Deno.stat(join(dir, "out", "manifest")), Deno.errors.NotFound);
+      await assert.rejects(() => Deno.stat(join(dir, "missing")), Deno.errors.NotFound);
+    });
+  }
+});
+
+Deno.test("`tako store` refuses a malformed secret key without printing it", async () => {
+  const seedless = TEST_SECRET_KEY.slice("SECRET+".length);
+  const otherPublic = OTHER_SECRET_KEY.slice(-43, -43 + 43);
+  // The test key with its second embedded public key replaced by another key's.
+  const mismatched = TEST_SECRET_KEY.slice(0, 7 + 86) + OTHER_SECRET_KEY.slice(7 + 86);
+  const mismatched64 = TEST_SECRET_KEY_64.slice(0, 7 + 43) + OTHER_SECRET_KEY.slice(7 + 43, 7 + 88);
+  const cases: { name: string; key: string[]; env?: Record<string, string>; parts: string[] }[] = [
+    { name: "no SECRET+ prefix", key: ["-k", seedless], parts: ["--key", "SECRET+"] },
+    { name: "lowercase prefix", key: ["-k", `secret+${seedless}`], parts: ["--key", "SECRET+"] },
+    { name: "public key", key: ["-k", TEST_PUBLIC_KEY], parts: ["--key"] },
+    { name: "truncated", key: ["-k", TEST_SECRET_KEY.slice(0, -1)], parts: ["--key"] },
+    { name: "bad base64", key: ["-k", TEST_SECRET_KEY.slice(0, -1) + "!"], parts: ["--key"] },
+    { name: "embedded public key", key: ["-k", mismatched], parts: ["--key", "public key"] },
+    { name: "embedded public key, 64 bytes", key: ["-k", mismatched64], parts: ["--key"] },
+    { name: "other public key text", key: ["-k", `SECRET+${otherPublic}`], parts: ["--key"] },
+    { name: "empty", key: ["--key="], parts: ["--key"] },
+    { name: "env", key: [], env: { TAKO_SECRET_KEY: seedless }, parts: ["TAKO_SECRET_KEY"] },
+    { name: "none", key: [], parts: ["--key", "--key-file", "TAKO_SECRET_KEY"] },
+  ];
+  for (const c of cases) {
+    await withOrigin(async (dir) => {
+      assertFails(
+        await store(dir, "1.0.0", { key: c.key, ...(c.env ? { env: c.env } : {}) }),
+        2,
+        ...c.parts,
+      );
+      await assertNoTemporaries(dir);
+      assert.deepEqual(await storeNames(dir), [], `${c.name}: nothing stored`);
+    });
+  }
+  // The same for a key file: the message names the file.
+  await withOrigin(async (dir) => {
+    await Deno.writeTextFile(join(dir, "key"), `${mismatched}\n`);
+    assertFails(await store(dir, "1.0.0", { key: ["-f", "key"] }), 2, "key");
+  });
+});
+
+Deno.test("`tako store` refuses a version the manifest cannot carry, escaping it", async () => {
+  const cases: [string, string][] = [
+    ["1.0 beta", "'1.0 beta'"],
+    ["1.0\x07", "'1.0\\u{7}'"],
+    ["1.0\n2.0.0 10 x", "\\u{a}"],
+    ["\x1b[2J", "\\u{1b}"],
+    ["1.0\u00e9", "\\u{e9}"],
+    ["", "''"],
+    ["...", "'...'"],
+    ["-_-", "'-_-'"],
+  ];
+  for (const [version, shown] of cases) {
+    await withOrigin(async (dir) => {
+      const result = await store(dir, version, { image: "1.0.0.img" });
+      assertFails(result, 2, shown, "version");
+      // deno-lint-ignore no-control-regex -- looking for control characters is the point
+      assert.doesNotMatch(result.stderr, /[\x00-\x09\x0b-\x1f\x7f]/, "no raw control characters");
+      await assertNoTemporaries(dir);
+      assert.deepEqual(await storeNames(dir), []);
+    });
+  }
+});
+
+Deno.test("`tako store` accepts any printable version and orders it by SPEC §3", async () => {
+  await withOrigin(async (dir) => {
+    for (const version of ["1.0.0", "1.0.0-beta.2", "0.9", "1.0.0-beta.10", "2.0.0"]) {
+      const image = version.startsWith("1.0.0-") || version === "0.9" ? "1.1.0.img" : undefined;
+      // One image may be published under several versions; each version only once.
+      assertOk(await store(dir, version, image === undefined ? {} : { image }), version);
+    }
+    const versions = (await readManifest(dir)).split("\n").slice(2, -3).map((l) => l.split(" ")[0]);
+    assert.deepEqual(versions, ["0.9", "1.0.0-beta.2", "1.0.0-beta.10", "1.0.0", "2.0.0"]);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Help, version and usage errors
+
+Deno.test("`tako --help`, `help <command>`, `<command> --help` and `--version` print on stdout", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--help"], /^Tako takes images/],
+    [["-h"], /^Tako takes images/],
+    [["help"], /^Tako takes images/],
+    [["help", "fetch"], /^Usage: tako fetch/],
+    [["fetch", "--help"], /^Usage: tako fetch/],
+    [["help", "store"], /^Usage: tako store/],
+    [["store", "--help"], /^Usage: tako store/],
+    [["gen-key", "--help"], /^Usage: tako gen-key/],
+    [["--if-not-exists", "--help"], /^Usage: tako fetch/],
+    [["--version"], /^tako \d+\.\d+\.\d+\n$/],
+    [["-V"], /^tako \d+\.\d+\.\d+\n$/],
+  ];
+  for (const [args, pattern] of cases) {
+    const result = await runTako(args);
+    assert.equal(result.code, 0, `${args.join(" ")}: ${result.stderr}`);
+    assert.match(result.stdout, pattern, args.join(" "));
+    assert.ok(result.stdout.endsWith("\n"), args.join(" "));
+    assert.equal(result.stderr, "", args.join(" "));
+  }
+  const main = await runTako(["--help"]);
+  assert.ok(main.stdout.includes("Exit codes:"));
+  for (const code of ["0", "1", "2", "3", "4", "70"]) {
+    assert.match(main.stdout, new RegExp(`^  ${code} +[a-z]`, "m"), `exit code ${code}`);
+  }
+});
+
+Deno.test("usage errors exit 2 with a message and no stack trace, even with RUST_BACKTRACE=1", async () => {
+  const cases: [string[], string[]][] = [
+    [[], ["tako --help"]],
+    [["--frobnicate"], ["--frobnicate"]],
+    [["--store", "x"], ["--store"]],
+    [["fetch", "--frobnicate", "x"], ["--frobnicate"]],
+    [["fetch"], ["config"]],
+    [["help", "frobnicate"], ["frobnicate"]],
+    [["store", "-k", TEST_SECRET_KEY, "image", "1.0.0"], ["--output"]],
+    [["store", "-k", TEST_SECRET_KEY, "-f", "key", "-o", "out", "image", "1.0.0"], [
+      "--key",
+      "--key-file",
+    ]],
+    [["store", "-k", TEST_SECRET_KEY, "-o", "out", "image"], ["<image> <version>"]],
+    [["store", `--kye=${TEST_SECRET_KEY}`, "-o", "out", "image", "1.0.0"], ["--kye"]],
+    [["fetch", "--quiet", "--verbose", "x"], ["--quiet", "--verbose"]],
+    [["--quiet", "--verbose", "x"], ["--quiet", "--verbose"]],
+    [["gen-key", "x"], ["gen-key"]],
+    [["fetch", "--connect-timeout=soon", "x"], ["--connect-timeout", "soon"]],
+  ];
+  for (const [args, parts] of cases) {
+    const result = await runTako(args, { env: { RUST_BACKTRACE: "1" } });
+    assertFails(result, 2, ...parts);
+    assert.match(result.stderr, /See 'tako( [a-z-]+)? --help'\.\n$/, args.join(" "));
+  }
+});
+
+Deno.test("under systemd (JOURNAL_STREAM) stderr lines carry priorities, stdout never does", async () => {
+  const journal = { JOURNAL_STREAM: "8:12345" };
+  const error = await runTako([], { env: journal });
+  assert.equal(error.code, 2);
+  assert.match(error.stderr, /^<3>Expected a command/);
+  const plain = await runTako([]);
+  assert.match(plain.stderr, /^tako: error: Expected a command/);
+  await withOrigin(async (dir) => {
+    const stored = await store(dir, "1.0.0", { env: journal });
+    assertOk(stored, "store");
+    assert.match(stored.stderr, /^<6>Stored 1\.0\.0 /);
+  });
+  const version = await runTako(["--version"], { env: journal });
+  assert.match(version.stdout, /^tako \d/);
+  assert.equal(version.stderr, "");
+});
+
+// ---------------------------------------------------------------------------
+// Both dialects, end to end: publish with store, fetch from a file:// origin.
+
+/** Writes a config `name` in `dir` for the origin `out/` and the destination `dest`. */
+async function writeConfig(dir: string, name: string, dest: string): Promise<void> {
+  const config = [
+    `Origin=file://${join(dir, "out")}`,
+    `PublicKey=${TEST_PUBLIC_KEY}`,
+    `Destination=${dest}`,
+    "Version=1.*",
+    "",
+  ].join("\n");
+  await Deno.writeTextFile(join(dir, name), config);
+}
+
+Deno.test("both dialects fetch what store published: `tako <config>` and `tako fetch <config>`", async () => {
+  const cases: string[][] = [
+    ["app.tako"],
+    ["fetch", "app.tako"],
+    ["--if-not-exists", "app.tako"],
+    ["fetch", "--init", "app.tako"],
+    ["-v", "app.tako"],
+    ["fetch", "--", "--weird-name"],
+    ["--", "--weird-name"],
+  ];
+  await withOrigin(async (dir) => {
+    for (const image of THREE_IMAGES) assertOk(await store(dir, image.version), image.version);
+    for (const [i, args] of cases.entries()) {
+      const dest = join(dir, `dest-${i}`);
+      await writeConfig(dir, args.at(-1)!, dest);
+      const result = await runTako(args, { cwd: dir });
+      assert.equal(result.code, 0, `${args.join(" ")}: ${result.stderr}`);
+      assert.equal(result.stdout, "", args.join(" "));
+      assertNoStackTrace(result);
+      assert.equal(await Deno.readLink(join(dest, "latest")), `store/${IMAGE_ONE_ONE.sha256}`);
+      assert.equal(await Deno.readTextFile(join(dest, "manifest")), THREE_ENTRY_MANIFEST);
+    }
+  });
+});
+
+Deno.test("both dialects report a missing config the same way", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tako-dialect-" });
+  try {
+    const table = [
+      [["missing.tako"], ["fetch", "missing.tako"]],
+      [["--if-not-exists", "missing.tako"], ["fetch", "--init", "missing.tako"]],
+      [["--", "--weird-name"], ["fetch", "--", "--weird-name"]],
+    ];
+    for (const [original, current] of table) {
+      const a = await runTako(original!, { cwd: dir });
+      const b = await runTako(current!, { cwd: dir });
+      assert.equal(a.code, 3, `${original!.join(" ")}: ${a.stderr}`);
+      assert.deepEqual(a, b, `${original!.join(" ")} vs ${current!.join(" ")}`);
+      assert.ok(a.stderr.includes(original!.at(-1)!), a.stderr);
+      assertNoStackTrace(a);
+    }
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), [], "nothing written");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,613 @@
+/**
+ * A test origin: serves a directory laid out as a Tako origin (`manifest`,
+ * `store/<sha256>`) on 127.0.0.1, logs every request and misbehaves on demand
+ * per path.
+ *
+ * The work is done by a pure `Request → Response` handler ({@link OriginHandler})
+ * that tests may also call without a socket; {@link startOrigin} puts it behind
+ * `Deno.serve` on 127.0.0.1, port 0.
+ *
+ * @example
+ * ```ts
+ * const origin = await startOrigin(dir);
+ * try {
+ *   origin.behave("/manifest", { status: 503, times: 1 }); // fails once, then serves the file
+ *   origin.behave(`/store/${sha}`, { stallAtByte: 10 });   // sends 10 bytes, then nothing
+ *   // ... run the client against origin.url ...
+ *   assert.equal(origin.requestsFor("/manifest").length, 2);
+ * } finally {
+ *   await origin.close(); // also ends stalled responses
+ * }
+ * ```
+ *
+ * Default Content-Length: the length of the bytes the server means to send
+ * (content plus `extraBytes`; `truncateAt`, `resetAtByte` and stalls keep it,
+ * so the body breaks off short of it). Endless and gzip-encoded bodies are
+ * chunked. Set `contentLength` to a number to lie, or to `"none"` to send a
+ * chunked body that ends cleanly wherever it ends.
+ *
+ * @module
+ */
+
+/** How the origin answers one path. Fields combine; unset fields mean "behave normally". */
+export interface Behaviour {
+  /** Answer with this status; without `body`, a short text body ("404 Not Found\n"). */
+  readonly status?: number;
+  /** Serve these bytes instead of the file (an HTML error page with 200, say). */
+  readonly body?: string | Uint8Array;
+  /** Response headers to add or override (e.g. `{"content-encoding": "gzip"}` on a plain file). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Content-Length to announce whatever the body is, or "none" for a chunked body. */
+  readonly contentLength?: number | "none";
+  /** Redirect to this location (a path, or an absolute URL), with `status` or 302. */
+  readonly redirect?: string;
+  /** Compress the body with gzip and say so in Content-Encoding (chunked). */
+  readonly gzip?: boolean;
+  /** End the body after this many bytes. */
+  readonly truncateAt?: number;
+  /** Send this many bytes ("X") after the content. */
+  readonly extraBytes?: number;
+  /** After the content, send zero bytes forever (until the client or `close()` stops it). */
+  readonly endless?: boolean;
+  /** Wait this long before answering at all (Infinity: until the client gives up or `close()`). */
+  readonly delayHeadersMs?: number;
+  /** After this many body bytes, pause for `stallMs`. */
+  readonly stallAtByte?: number;
+  /** How long the mid-body stall lasts; default Infinity. */
+  readonly stallMs?: number;
+  /** Send the body one byte at a time, this many ms apart. */
+  readonly dripMs?: number;
+  /** After this many body bytes, break the connection (the body stream errors). */
+  readonly resetAtByte?: number;
+  /** Misbehave for this many requests of the path only, then serve normally again. */
+  readonly times?: number;
+}
+
+/** One request as the origin saw it; `status` and `bytesSent` are filled in as it is answered. */
+export interface RequestRecord {
+  readonly method: string;
+  /** The URL path, e.g. "/store/ab12…". */
+  readonly path: string;
+  /** The headers in {@link LOGGED_HEADERS} that the request carried, by lowercase name. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Status answered; 0 while the answer is still delayed. */
+  status: number;
+  /** Body bytes handed to the connection so far. */
+  bytesSent: number;
+}
+
+/** The request headers that are logged. */
+export const LOGGED_HEADERS = [
+  "accept-encoding",
+  "range",
+  "if-range",
+  "if-none-match",
+  "if-modified-since",
+  "user-agent",
+] as const;
+
+/** Options of the whole origin. */
+export interface OriginOptions {
+  /**
+   * Honour Range and If-Range (206, 416). Off by default, like python's
+   * http.server, which ignores Range.
+   */
+  readonly ranges?: boolean;
+  /** Serve https with this PEM certificate chain and key (the URL then starts with https://). */
+  readonly tls?: { readonly cert: string; readonly key: string };
+}
+
+const CHUNK_SIZE = 256 * 1024;
+
+/** The error a `resetAtByte` body fails with; expected, so the server does not report it. */
+class DeliberateReset extends Error {
+  constructor() {
+    super("deliberate connection reset");
+  }
+}
+
+/** Sleeps for `ms` (Infinity: forever) or until `signal` aborts, whichever is first. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = () => {
+      if (timer !== undefined) clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    if (Number.isFinite(ms)) timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
+}
+
+/** What a response carries before any misbehaviour: a byte array or a slice of a file. */
+type Content =
+  | { readonly bytes: Uint8Array }
+  | { readonly path: string; readonly start: number; readonly end: number };
+
+function contentLength(content: Content): number {
+  return "bytes" in content ? content.bytes.length : content.end - content.start;
+}
+
+async function* contentChunks(content: Content): AsyncGenerator<Uint8Array> {
+  if ("bytes" in content) {
+    for (let at = 0; at < content.bytes.length; at += CHUNK_SIZE) {
+      // A copy: the stream may take ownership of what it is given.
+      yield content.bytes.slice(at, at + CHUNK_SIZE);
+    }
+    return;
+  }
+  using file = await Deno.open(content.path);
+  await file.seek(content.start, Deno.SeekMode.Start);
+  let left = content.end - content.start;
+  while (left > 0) {
+    const buf = new Uint8Array(Math.min(CHUNK_SIZE, left));
+    const n = await file.read(buf);
+    if (n === null) return;
+    left -= n;
+    yield buf.subarray(0, n);
+  }
+}
+
+async function* bodyChunks(content: Content, b: Behaviour): AsyncGenerator<Uint8Array> {
+  yield* contentChunks(content);
+  if (b.extraBytes) yield new Uint8Array(b.extraBytes).fill(0x58);
+  while (b.endless) yield new Uint8Array(CHUNK_SIZE);
+}
+
+/** The byte positions where the body changes course, nearest first. */
+function nextEvent(b: Behaviour, sent: number, stalled: boolean): number {
+  const marks = [b.truncateAt, b.resetAtByte, stalled ? undefined : b.stallAtByte];
+  return Math.min(...marks.filter((m): m is number => m !== undefined && m >= sent));
+}
+
+/** Applies truncation, stalls, drip and reset to the body as it is sent. */
+async function* misbehave(
+  chunks: AsyncGenerator<Uint8Array>,
+  b: Behaviour,
+  signal: AbortSignal,
+): AsyncGenerator<Uint8Array> {
+  let sent = 0;
+  let stalled = false;
+  const atMark = async (): Promise<"stop" | "go"> => {
+    if (sent === b.truncateAt) return "stop";
+    if (sent === b.resetAtByte) throw new DeliberateReset();
+    if (sent === b.stallAtByte && !stalled) {
+      stalled = true;
+      await sleep(b.stallMs ?? Infinity, signal);
+    }
+    return signal.aborted ? "stop" : "go";
+  };
+  try {
+    if (await atMark() === "stop") return;
+    for await (let chunk of chunks) {
+      while (chunk.length > 0) {
+        const room = nextEvent(b, sent, stalled) - sent;
+        const step = b.dripMs === undefined ? Math.min(room, chunk.length) : 1;
+        if (b.dripMs !== undefined && sent > 0) await sleep(b.dripMs, signal);
+        if (signal.aborted) return;
+        // Whole chunks pass as they are; a piece is copied, since the stream may take ownership.
+        const whole = step === chunk.length;
+        yield whole ? chunk : chunk.slice(0, step);
+        chunk = whole ? new Uint8Array(0) : chunk.subarray(step);
+        sent += step;
+        if (sent === nextEvent(b, sent, stalled) && await atMark() === "stop") return;
+      }
+    }
+  } finally {
+    await chunks.return(undefined);
+  }
+}
+
+async function gzip(content: Content): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of contentChunks(content)) parts.push(chunk);
+  const stream = new Blob(parts as BlobPart[]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+const REASONS: Readonly<Record<number, string>> = {
+  200: "OK",
+  206: "Partial Content",
+  301: "Moved Permanently",
+  302: "Found",
+  303: "See Other",
+  304: "Not Modified",
+  307: "Temporary Redirect",
+  308: "Permanent Redirect",
+  400: "Bad Request",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  410: "Gone",
+  416: "Range Not Satisfiable",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+};
+
+function textContent(status: number): Content {
+  return { bytes: new TextEncoder().encode(`${status} ${REASONS[status] ?? "Status"}\n`) };
+}
+
+/** The file a URL path names inside `root`, or undefined for paths that try to leave it. */
+function filePath(root: string, path: string): string | undefined {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    return undefined;
+  }
+  const segments = decoded.split("/").filter((s) => s !== "");
+  if (segments.some((s) => s === ".." || s === "." || s.includes("\0"))) return undefined;
+  return [root.replace(/\/+$/, ""), ...segments].join("/");
+}
+
+function normalisePath(path: string): string {
+  return path.startsWith("/") ? path : `/${path}`;
+}
+
+/** A strong ETag of a file: its size and modification time. */
+function etagOf(info: Deno.FileInfo): string {
+  return `"${info.size.toString(16)}-${(info.mtime?.getTime() ?? 0).toString(16)}"`;
+}
+
+/** A parsed single `bytes=a-b` / `bytes=a-` / `bytes=-n` range; undefined if absent or not of that form. */
+function parseRange(
+  header: string | null,
+  size: number,
+): { start: number; end: number } | "bad" | undefined {
+  const m = header?.match(/^bytes=(\d*)-(\d*)$/);
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  if (m[1] === "") {
+    const suffix = Number(m[2]);
+    return suffix === 0 ? "bad" : { start: Math.max(0, size - suffix), end: size };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === "" ? size : Math.min(size, Number(m[2]) + 1);
+  return start >= size || end <= start ? "bad" : { start, end };
+}
+
+/**
+ * The pure part of the test origin: answers requests from `root`, with the
+ * behaviours set per path, and logs them. Long waits end when {@link stop} is
+ * called, so a server built on it can always shut down.
+ */
+export class OriginHandler {
+  /** Every request received, oldest first. */
+  readonly requests: RequestRecord[] = [];
+  /** Errors of the response streams other than deliberate resets (for debugging). */
+  readonly errors: unknown[] = [];
+  readonly #behaviours = new Map<string, { behaviour: Behaviour; left: number }>();
+  readonly #stopped = new AbortController();
+
+  constructor(readonly root: string, readonly options: OriginOptions = {}) {}
+
+  /** Makes `path` (e.g. "/manifest" or "store/<sha>") misbehave; replaces an earlier behaviour. */
+  behave(path: string, behaviour: Behaviour): void {
+    this.#behaviours.set(normalisePath(path), { behaviour, left: behaviour.times ?? Infinity });
+  }
+
+  /** Forgets all behaviours and the request log. */
+  clear(): void {
+    this.#behaviours.clear();
+    this.requests.length = 0;
+  }
+
+  /** The logged requests for one path. */
+  requestsFor(path: string): RequestRecord[] {
+    const p = normalisePath(path);
+    return this.requests.filter((r) => r.path === p);
+  }
+
+  /** Ends every delayed answer and stalled or endless body (used before shutting down). */
+  stop(): void {
+    this.#stopped.abort();
+  }
+
+  /** Answers one request. */
+  handle = async (req: Request): Promise<Response> => {
+    const url = new URL(req.url);
+    const headers: Record<string, string> = {};
+    for (const name of LOGGED_HEADERS) {
+      const value = req.headers.get(name);
+      if (value !== null) headers[name] = value;
+    }
+    const record: RequestRecord = {
+      method: req.method,
+      path: url.pathname,
+      headers,
+      status: 0,
+      bytesSent: 0,
+    };
+    this.requests.push(record);
+    const behaviour = this.#take(url.pathname);
+    if (behaviour.delayHeadersMs !== undefined) {
+      await sleep(behaviour.delayHeadersMs, this.#stopped.signal);
+      if (this.#stopped.signal.aborted) return this.#finish(record, 503, textContent(503), {}, req);
+    }
+    return await this.#answer(req, url, record, behaviour);
+  };
+
+  #take(path: string): Behaviour {
+    const entry = this.#behaviours.get(path);
+    if (entry === undefined || entry.left <= 0) return {};
+    entry.left--;
+    return entry.behaviour;
+  }
+
+  async #answer(req: Request, url: URL, record: RequestRecord, b: Behaviour): Promise<Response> {
+    if (b.redirect !== undefined) {
+      const status = b.status ?? 302;
+      return await this.#send(
+        req,
+        record,
+        status,
+        textContent(status),
+        { location: b.redirect },
+        b,
+      );
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return this.#finish(record, 405, textContent(405), { allow: "GET, HEAD" }, req);
+    }
+    if (b.status !== undefined || b.body !== undefined) {
+      const status = b.status ?? 200;
+      const content = b.body === undefined
+        ? textContent(status)
+        : { bytes: typeof b.body === "string" ? new TextEncoder().encode(b.body) : b.body };
+      return await this.#send(req, record, status, content, {}, b);
+    }
+    return await this.#serveFile(req, url, record, b);
+  }
+
+  async #serveFile(req: Request, url: URL, record: RequestRecord, b: Behaviour): Promise<Response> {
+    const path = filePath(this.root, url.pathname);
+    let info: Deno.FileInfo | undefined;
+    try {
+      if (path !== undefined) info = await Deno.stat(path);
+    } catch {
+      info = undefined;
+    }
+    if (path === undefined || info === undefined || !info.isFile) {
+      return await this.#send(req, record, 404, textContent(404), {}, b);
+    }
+    const etag = etagOf(info);
+    const meta: Record<string, string> = { etag, "content-type": "application/octet-stream" };
+    if (info.mtime) meta["last-modified"] = info.mtime.toUTCString();
+    if (this.options.ranges) meta["accept-ranges"] = "bytes";
+    if (req.headers.get("if-none-match") === etag) {
+      return this.#finish(record, 304, undefined, meta, req);
+    }
+
+    let content: Content = { path, start: 0, end: info.size };
+    let status = 200;
+    const ifRange = req.headers.get("if-range");
+    if (
+      this.options.ranges &&
+      (ifRange === null || ifRange === etag || ifRange === meta["last-modified"])
+    ) {
+      const range = parseRange(req.headers.get("range"), info.size);
+      if (range === "bad") {
+        return this.#finish(record, 416, textContent(416), {
+          "content-range": `bytes */${info.size}`,
+        }, req);
+      }
+      if (range !== undefined) {
+        status = 206;
+        content = { path, ...range };
+        meta["content-range"] = `bytes ${range.start}-${range.end - 1}/${info.size}`;
+      }
+    }
+    return await this.#send(req, record, status, content, meta, b);
+  }
+
+  async #send(
+    req: Request,
+    record: RequestRecord,
+    status: number,
+    content: Content,
+    meta: Record<string, string>,
+    b: Behaviour,
+  ): Promise<Response> {
+    const headers: Record<string, string> = { ...meta };
+    let length: number | undefined = contentLength(content) + (b.extraBytes ?? 0);
+    if (b.gzip) {
+      content = { bytes: await gzip(content) };
+      headers["content-encoding"] = "gzip";
+      length = undefined;
+    }
+    if (b.endless) length = undefined;
+    if (b.contentLength !== undefined) {
+      length = b.contentLength === "none" ? undefined : b.contentLength;
+    }
+    if (length !== undefined) headers["content-length"] = String(length);
+    return this.#finish(record, status, content, { ...headers, ...b.headers }, req, b);
+  }
+
+  #finish(
+    record: RequestRecord,
+    status: number,
+    content: Content | undefined,
+    headers: Record<string, string>,
+    req: Request,
+    b: Behaviour = {},
+  ): Response {
+    record.status = status;
+    const body = content === undefined || req.method === "HEAD" || status === 304
+      ? null
+      : this.#stream(content, b, record);
+    return new Response(body, { status, statusText: REASONS[status] ?? "", headers });
+  }
+
+  /** The body as a pull stream that counts what it hands out and stops on cancel or `stop()`. */
+  #stream(content: Content, b: Behaviour, record: RequestRecord): ReadableStream<Uint8Array> {
+    const cancelled = new AbortController();
+    const signal = AbortSignal.any([cancelled.signal, this.#stopped.signal]);
+    const chunks = misbehave(bodyChunks(content, b), b, signal);
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const next = await chunks.next();
+        if (next.done) {
+          controller.close();
+        } else {
+          record.bytesSent += next.value.length;
+          controller.enqueue(next.value);
+        }
+      },
+      async cancel() {
+        cancelled.abort();
+        await chunks.return(undefined);
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  /** For Deno.serve's onError: a deliberate reset is expected, anything else is kept. */
+  onError = (error: unknown): Response => {
+    if (!(error instanceof DeliberateReset)) this.errors.push(error);
+    return new Response("500 Internal Server Error\n", { status: 500 });
+  };
+}
+
+/** A running test origin. */
+export interface TestOrigin {
+  /** The origin URL, "http://127.0.0.1:<port>" or "https://…" (no trailing slash). */
+  readonly url: string;
+  /** The directory served. */
+  readonly root: string;
+  /** Every request received, oldest first. */
+  readonly requests: RequestRecord[];
+  /** Errors of the server other than deliberate resets. */
+  readonly errors: unknown[];
+  /** The handler behind the server. */
+  readonly handler: OriginHandler;
+  /** Makes `path` misbehave; see {@link Behaviour}. */
+  behave(path: string, behaviour: Behaviour): void;
+  /** The logged requests for one path. */
+  requestsFor(path: string): RequestRecord[];
+  /** Forgets behaviours and the request log. */
+  clear(): void;
+  /** Ends stalled answers and shuts the server down; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `root` on 127.0.0.1 at a free port.
+ *
+ * @example
+ * ```ts
+ * const origin = await startOrigin(dir, { ranges: true });
+ * try { await fetch(`${origin.url}/manifest`); } finally { await origin.close(); }
+ * ```
+ */
+export function startOrigin(root: string, options: OriginOptions = {}): Promise<TestOrigin> {
+  const handler = new OriginHandler(root, options);
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen() {},
+    onError: handler.onError,
+    ...(options.tls ?? {}),
+  }, handler.handle);
+  let closing: Promise<void> | undefined;
+  return Promise.resolve({
+    url: `${options.tls ? "https" : "http"}://127.0.0.1:${server.addr.port}`,
+    root,
+    requests: handler.requests,
+    errors: handler.errors,
+    handler,
+    behave: (path, behaviour) => handler.behave(path, behaviour),
+    requestsFor: (path) => handler.requestsFor(path),
+    clear: () => handler.clear(),
+    close() {
+      handler.stop();
+      closing ??= server.shutdown();
+      return closing;
+    },
+  });
+}
+
+/** A throwaway certificate authority and a certificate for 127.0.0.1 that it signed, as PEM. */
+export interface TestCertificate {
+  /** The CA certificate: trust it with `Deno.createHttpClient({ caCerts: [caCert] })` or DENO_CERT. */
+  readonly caCert: string;
+  /** The server certificate and key, for `startOrigin(root, { tls: { cert, key } })`. */
+  readonly cert: string;
+  readonly key: string;
+}
+
+/**
+ * Makes a {@link TestCertificate} with openssl (valid for two days), or
+ * returns undefined when openssl cannot be run (missing, or no --allow-run).
+ */
+export async function createTestCertificate(): Promise<TestCertificate | undefined> {
+  const dir = await Deno.makeTempDir({ prefix: "tako-test-tls-" });
+  const openssl = async (...args: string[]): Promise<boolean> => {
+    try {
+      const out = await new Deno.Command("openssl", {
+        args,
+        cwd: dir,
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      return out.success;
+    } catch {
+      return false;
+    }
+  };
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  try {
+    await Deno.writeTextFile(
+      `${dir}/leaf.ext`,
+      "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    );
+    const made = await openssl(
+      "req",
+      "-x509",
+      ...ec,
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.pem",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=Tako test CA",
+    ) &&
+      await openssl(
+        "req",
+        ...ec,
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+      ) &&
+      await openssl(
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+      );
+    if (!made) return undefined;
+    return {
+      caCert: await Deno.readTextFile(`${dir}/ca.pem`),
+      cert: await Deno.readTextFile(`${dir}/leaf.pem`),
+      key: await Deno.readTextFile(`${dir}/leaf.key`),
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
