@@ -52,7 +52,10 @@ export async function takoCommand(
 }
 
 /** Runs Tako to completion and collects its output. */
-export async function runTako(args: readonly string[], options: RunOptions = {}): Promise<TakoResult> {
+export async function runTako(
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<TakoResult> {
   const child = (await takoCommand(args, options)).spawn();
   if (options.stdin !== undefined) {
     const writer = child.stdin.getWriter();

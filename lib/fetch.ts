@@ -5,9 +5,12 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { TakoError } from "./errors.ts";
-import { type Config, parseConfig } from "./config.ts";
+import type { Config } from "./config.ts";
+import { loadConfig, shownPath } from "./config_file.ts";
+import { pruneDestination } from "./prune.ts";
 import {
   checkAppendOnly,
   compatibleEntries,
@@ -15,13 +18,11 @@ import {
   MAX_MANIFEST_BYTES,
   verifyManifest,
 } from "./manifest.ts";
-import { downloadImage, fetchManifest, type NetOptions, originUrl } from "./origin.ts";
+import { fetchManifestIfChanged, type NetOptions, originUrl, type Validators } from "./origin.ts";
+import { downloadResumable, dropPartials } from "./partial.ts";
 import {
   acquireLock,
   cleanTemporaries,
-  commitTemp,
-  createTemp,
-  discardTemp,
   hashFile,
   pointLatest,
   prepareDestination,
@@ -31,12 +32,14 @@ import {
   writeFileAtomic,
 } from "./destination.ts";
 import {
+  conditionalHeaders,
   parseState,
   serializeState,
   stampMatches,
   stampOf,
   type State,
   STATE_FILE,
+  withValidators,
 } from "./state.ts";
 import type { ServiceManager } from "./systemd.ts";
 import type { Log } from "./log.ts";
@@ -51,9 +54,6 @@ export interface FetchContext {
   readonly lockWaitMs: number;
   readonly now: () => Date;
 }
-
-/** Config files are small; a cap keeps a mistaken path (a disk image) from being read whole. */
-const MAX_CONFIG_BYTES = 1024 * 1024;
 
 /** How many versions a "no compatible version" message names. */
 const VERSIONS_NAMED = 5;
@@ -78,9 +78,6 @@ export async function fetchAll(
 }
 
 /** A config path as messages show it (it may hold any byte). */
-function shownPath(configPath: string): string {
-  return printable(configPath, 1000);
-}
 
 /** Prefixes a message with the config it concerns, unless it already names it. */
 function inContext(configPath: string, e: unknown): unknown {
@@ -90,29 +87,6 @@ function inContext(configPath: string, e: unknown): unknown {
     cause: e.cause,
     ...(e.tag === undefined ? {} : { tag: e.tag }),
   });
-}
-
-/** Reads and parses a config file; every error message starts with the path. */
-export async function loadConfig(path: string): Promise<Config> {
-  const name = shownPath(path);
-  let bytes: Uint8Array | undefined;
-  try {
-    bytes = await readFileCapped(path, MAX_CONFIG_BYTES);
-  } catch (e) {
-    throw new TakoError("config", `${name}: cannot read the config file: ${messageOf(e)}`, {
-      cause: e,
-    });
-  }
-  if (bytes === undefined) {
-    throw new TakoError("config", `${name}: the config file does not exist.`);
-  }
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new TakoError("config", `${name}: the config file is not UTF-8 text.`);
-  }
-  return await parseConfig(text, path);
 }
 
 function messageOf(e: unknown): string {
@@ -213,22 +187,30 @@ async function update(
     log.info(`${where}: no Version= given; any version is accepted.`);
   }
 
-  const remote = await fetchVerifiedManifest(config, stored?.entries, ctx);
+  const remote = await fetchVerifiedManifest(config, stored, state, ctx);
   if (stored === undefined || !sameBytes(stored.bytes, remote.bytes)) {
     await writeFileAtomic(dest, "manifest", remote.bytes, 0o444);
   }
+  // Saved with the state below, so only ever after the manifest they describe is stored.
+  const validated = withValidators(
+    state,
+    remote.origin,
+    remote.validators,
+    remote.sha256,
+    config.origins,
+  );
 
   const current = await currentImage(dest);
   const currentEntry = current === undefined
     ? undefined
     : newestOf(config, remote.entries.filter((e) => e.sha256 === current));
-  let candidates = compatibleEntries(remote.entries, config.pattern);
-  if (currentEntry !== undefined && config.pattern.matches(currentEntry.version)) {
-    // Never move latest down by accident (SPEC §7): the floor is the current image.
-    candidates = candidates.filter((c) =>
-      config.pattern.compare(c.version, currentEntry.version) >= 0
-    );
-  }
+  // Never move latest down by accident (SPEC §7): the floor is the current image.
+  const floor = currentEntry !== undefined && config.pattern.matches(currentEntry.version)
+    ? currentEntry
+    : undefined;
+  const candidates = compatibleEntries(remote.entries, config.pattern).filter((c) =>
+    floor === undefined || config.pattern.compare(c.version, floor.version) >= 0
+  );
 
   let verified = state.verified;
   let chosen: Entry | undefined;
@@ -246,12 +228,19 @@ async function update(
       );
     }
   }
+  // The chosen image is in place (or none is on offer): any partial download left is stale.
+  await dropPartials(`${dest}/store`);
 
   let changed = false;
   let inPlace: string;
   if (chosen === undefined) {
     const present = current !== undefined && await isRegularFile(`${dest}/store/${current}`);
-    const message = noCompatibleVersion(config, remote.entries, candidates.length > 0);
+    const message = noCompatibleVersion(
+      config,
+      remote.entries,
+      candidates.length > 0,
+      floor?.version,
+    );
     if (!present) throw new TakoError("runtime", message);
     log.warn(`${where}: ${message} Keeping the current image.`);
     inPlace = currentEntry === undefined ? "The current image" : printable(currentEntry.version);
@@ -263,7 +252,7 @@ async function update(
   }
 
   let next: State = {
-    ...state,
+    ...validated,
     verified,
     previous: changed && current !== undefined ? current : state.previous,
     // --init runs before the unit starts, so the unit starts on the new image. A
@@ -287,7 +276,10 @@ async function update(
     log.info(`${where}: restarted ${config.restartUnits.join(" ")}.`);
     next = { ...next, restartPending: false };
   }
-  await saveState(dest, { ...next, lastSuccess: ctx.now().toISOString() });
+  const final: State = { ...next, lastSuccess: ctx.now().toISOString() };
+  await saveState(dest, final);
+  // Pruning runs after the state names latest and the previous image, which it keeps.
+  await pruneDestination(dest, config, final, log);
 }
 
 /** Ends a message from elsewhere with a full stop, so that another sentence can follow. */
@@ -319,35 +311,77 @@ function newestOf(config: Config, entries: Entry[]): Entry | undefined {
   );
 }
 
-function noCompatibleVersion(config: Config, entries: readonly Entry[], allGone: boolean): string {
+/**
+ * Why nothing was chosen. `floor` is the current image's version when the
+ * never-downgrade rule (SPEC §7) left out the versions below it.
+ */
+function noCompatibleVersion(
+  config: Config,
+  entries: readonly Entry[],
+  allGone: boolean,
+  floor: string | undefined,
+): string {
   const newest = entries.slice(-VERSIONS_NAMED).reverse().map((e) => printable(e.version));
   const onOffer = newest.length === 0
     ? "the manifest lists no versions"
     : `newest on offer: ${newest.join(", ")}`;
-  return allGone
-    ? `every version that matches Version=${
-      printable(config.pattern.text)
-    } is withdrawn (${onOffer}).`
-    : `no version matches Version=${printable(config.pattern.text)} (${onOffer}).`;
+  const pattern = printable(config.pattern.text);
+  if (!allGone) return `no version matches Version=${pattern} (${onOffer}).`;
+  return floor === undefined
+    ? `every version that matches Version=${pattern} is withdrawn (${onOffer}).`
+    : `every version that matches Version=${pattern} from the current ${
+      printable(floor)
+    } up is withdrawn, and latest never moves to a lower version (${onOffer}).`;
+}
+
+/** A manifest as an origin served (or confirmed) it, with what to ask that origin next time. */
+interface Fetched extends Verified {
+  /** The configured origin that answered. */
+  readonly origin: string;
+  /** Its validators for these bytes, if any are worth keeping. */
+  readonly validators: Validators | undefined;
+  readonly sha256: string;
+}
+
+function sha256Of(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
 }
 
 /**
  * Downloads the manifest from the origins in order, taking the first that
- * verifies and keeps the stored history; reports each failure.
+ * verifies and keeps the stored history; reports each failure. An origin with
+ * validators for the stored manifest is asked conditionally: its 304 leaves
+ * the stored manifest (verified under the config's keys when read) in force.
  */
 async function fetchVerifiedManifest(
   config: Config,
-  stored: Entry[] | undefined,
+  stored: Verified | undefined,
+  state: State,
   ctx: FetchContext,
-): Promise<Verified> {
+): Promise<Fetched> {
+  const storedSha256 = stored === undefined ? undefined : sha256Of(stored.bytes);
   const failures: TakoError[] = [];
   for (const [i, origin] of config.origins.entries()) {
     const url = originUrl(origin, "manifest");
     try {
-      const bytes = await fetchManifest(origin, { ...ctx.net, maxBytes: MAX_MANIFEST_BYTES });
+      const sent = conditionalHeaders(state, origin, storedSha256);
+      const answer = await fetchManifestIfChanged(origin, {
+        ...ctx.net,
+        maxBytes: MAX_MANIFEST_BYTES,
+        validators: sent,
+      });
+      if (answer.notModified) {
+        // Only asked with validators, which exist only for a stored manifest.
+        if (stored === undefined || storedSha256 === undefined) {
+          throw new TakoError("runtime", `${url} answered 304 to an unconditional request.`);
+        }
+        ctx.log.debug(`${shownPath(config.file)}: ${url} is unchanged (304 Not Modified).`);
+        return { ...stored, origin, validators: sent, sha256: storedSha256 };
+      }
+      const { bytes } = answer;
       const entries = verifyManifest(bytes, config.publicKeys, url);
-      if (stored !== undefined) checkAppendOnly(stored, entries, url);
-      return { bytes, entries };
+      if (stored !== undefined) checkAppendOnly(stored.entries, entries, url);
+      return { bytes, entries, origin, validators: answer.validators, sha256: sha256Of(bytes) };
     } catch (e) {
       if (!(e instanceof TakoError)) throw e;
       failures.push(e);
@@ -419,23 +453,25 @@ async function download(config: Config, dest: string, entry: Entry, ctx: FetchCo
   const label = `${printable(entry.version)}`;
   const failures: TakoError[] = [];
   for (const [i, origin] of config.origins.entries()) {
-    const temp = await createTemp(`${dest}/store`);
     try {
       ctx.log.info(
         `${shownPath(config.file)}: downloading ${label} (${size} bytes) from ${
           originUrl(origin, `store/${entry.sha256}`)
         }.`,
       );
-      await downloadImage(origin, entry.sha256, size, temp.file, {
+      // Into store/.partial-<sha256>: a broken-off download is continued by the next run.
+      await downloadResumable(`${dest}/store`, origin, entry.sha256, size, {
         ...ctx.net,
         onProgress: (received: number, total: number) => ctx.log.progress(label, received, total),
+        onResume: (offset) =>
+          ctx.log.info(`${shownPath(config.file)}: resuming ${label} at byte ${offset}.`),
+        onRestart: (reason) =>
+          ctx.log.warn(`${shownPath(config.file)}: ${reason} Downloading ${label} in full.`),
       });
       ctx.log.endProgress();
-      await commitTemp(temp, `${dest}/store/${entry.sha256}`);
       return;
     } catch (e) {
       ctx.log.endProgress();
-      await discardTemp(temp);
       if (!(e instanceof TakoError)) throw e;
       failures.push(e);
       if (i < config.origins.length - 1) {

@@ -27,14 +27,16 @@ const OLD_SECRET_CHARS = 88;
 
 /**
  * Whether `bytes` encode an Ed25519 point that is canonical (y < p, no
- * negative zero) and in the prime-order subgroup. This refuses the eight
- * small-order points, under which one signature verifies for every message,
- * and points with a small-order component, which no real key has.
+ * negative zero) and not of small order: under the eight small-order points
+ * one signature verifies for every message. A point with a small-order
+ * component (the seed README's example key is one) is accepted, as SPEC §7
+ * asks: no real signer has such a key, and strict verification still
+ * refuses every signature that its owner could not have made.
  */
 function isStrictPublicKey(bytes: Uint8Array): boolean {
   try {
     const point = ed25519.Point.fromBytes(bytes, false);
-    return !point.isSmallOrder() && point.isTorsionFree();
+    return !point.isSmallOrder();
   } catch {
     return false;
   }

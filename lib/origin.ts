@@ -1,6 +1,8 @@
 /**
- * Reads from an origin (SPEC §5): the manifest into memory with a size cap,
- * images streamed to a file while hashing. Schemes https, http and file.
+ * Reads from an origin (SPEC §5): the manifest into memory with a size cap
+ * (conditionally, with the validators of the copy the client holds), images
+ * streamed to a file while hashing (resuming with `Range` + `If-Range` where
+ * the origin allows it). Schemes https, http and file.
  *
  * Hardening (SPEC §7): `Accept-Encoding: identity` and bodies taken exactly as
  * received (never decoded); a deadline for the response headers and an idle
@@ -10,7 +12,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { printable, TakoError } from "./errors.ts";
 
 /** Network limits of one request. */
@@ -44,13 +46,56 @@ export interface ImageOptions extends NetOptions {
   readonly onProgress?: (received: number, total: number) => void;
   /** How error messages name the file written to; default "the temporary file for store/<sha256>". */
   readonly fileName?: string;
+  /**
+   * Continue an interrupted download: the file holds the first `offset` bytes
+   * of the image (0 < offset < size) and `hash` has consumed exactly them. The
+   * origin is asked for the rest (`Range`, plus `If-Range` when `ifRange` is
+   * given); when it answers with the whole image instead, the file is
+   * truncated and written from byte 0.
+   */
+  readonly resume?: ResumePoint;
+  /**
+   * Awaited when the origin sends the whole image, after the file was emptied
+   * and before any body byte is written to it; gets the validator that a later
+   * `If-Range` may use (a strong ETag, else a Last-Modified that is one).
+   */
+  readonly onFullBody?: (validator: string | undefined) => Promise<void>;
 }
+
+/** Where a resumed image download starts. */
+export interface ResumePoint {
+  readonly offset: number;
+  readonly hash: Hash;
+  readonly ifRange: string | undefined;
+}
+
+/** An origin's validators of its manifest, as sent (ETag, Last-Modified). */
+export interface Validators {
+  readonly etag: string | undefined;
+  readonly lastModified: string | undefined;
+}
+
+/** What a conditional manifest request got. */
+export type ManifestAnswer =
+  | { readonly notModified: true }
+  | {
+    readonly notModified: false;
+    readonly bytes: Uint8Array;
+    /** The validators worth sending next time (see {@link keptValidators}); undefined: none. */
+    readonly validators: Validators | undefined;
+  };
 
 /** The size of each of the two buffers an image streams through: large writes are what make it fast. */
 const BUFFER_SIZE = 8 * 1024 * 1024;
 const SCHEMES = new Set(["https:", "http:", "file:"]);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** A header value worth keeping and sending back: printable ASCII, bounded. */
+const HEADER_VALUE = /^[\x20-\x7e]{1,256}$/;
+const OK = new Set([200]);
+const OK_OR_NOT_MODIFIED = new Set([200, 304]);
+/** 416 is answered to a range the origin's copy does not reach: reported, not thrown as HTTP. */
+const RANGE_ANSWERS = new Set([200, 206, 416]);
 
 /**
  * `<origin>/<path>` for an origin URL with or without trailing slash.
@@ -95,8 +140,42 @@ export async function fetchManifest(
   origin: string,
   options: NetOptions & { maxBytes: number },
 ): Promise<Uint8Array> {
-  const opened = await open(parseOrigin(origin, "manifest"), options, false);
+  const answer = await fetchManifestIfChanged(origin, options);
+  // Without validators no 304 is accepted, so there always are bytes.
+  return answer.notModified ? new Uint8Array(0) : answer.bytes;
+}
+
+/**
+ * {@link fetchManifest}, conditionally: with `validators` (from the response
+ * that brought the manifest the client holds) it sends `If-None-Match` and
+ * `If-Modified-Since`, and a 304 answer resolves to `{ notModified: true }`
+ * with no body read. A 200 answer carries the bytes and the validators worth
+ * keeping for next time.
+ *
+ * @example
+ * ```ts
+ * const answer = await fetchManifestIfChanged(origin, { ...net, maxBytes, validators: saved });
+ * if (answer.notModified) useStoredManifest();
+ * ```
+ */
+export async function fetchManifestIfChanged(
+  origin: string,
+  options: NetOptions & { maxBytes: number; validators?: Validators | undefined },
+): Promise<ManifestAnswer> {
+  const conditions = conditionalRequestHeaders(options.validators);
+  const conditional = Object.keys(conditions).length > 0;
+  const opened = await open(
+    parseOrigin(origin, "manifest"),
+    options,
+    false,
+    conditions,
+    conditional ? OK_OR_NOT_MODIFIED : OK,
+  );
   const { response, url } = opened;
+  if (response.status === 304) {
+    await opened.discard();
+    return { notModified: true };
+  }
   const reader = response.body?.getReader();
   const idle = new IdleTimer(options.idleTimeoutMs, opened.abort);
   try {
@@ -114,7 +193,11 @@ export async function fetchManifest(
       if (total > options.maxBytes) throw oversize(url, "sends more", options.maxBytes);
       chunks.push(value);
     }
-    return concat(chunks, total);
+    return {
+      notModified: false,
+      bytes: concat(chunks, total),
+      validators: keptValidators(response.headers),
+    };
   } catch (e) {
     await opened.discard(reader);
     throw e;
@@ -123,12 +206,15 @@ export async function fetchManifest(
 
 /**
  * Streams `<origin>/store/<sha256>` into `file` (open for writing at position
- * 0), hashing as it writes. Accepts exactly `size` bytes with that SHA-256: a
- * Content-Length other than `size` is refused before the body is read, and at
- * most `size + 1` bytes are read. Does not flush or close the file.
+ * 0, or at `options.resume.offset` to resume), hashing as it writes. Accepts
+ * exactly `size` bytes with that SHA-256: a Content-Length (or, resuming, a
+ * Content-Range) other than the one expected is refused before the body is
+ * read, and at most one byte more than expected is read. Does not flush or
+ * close the file.
  *
  * Errors: runtime for the network, timeouts, HTTP errors (410 Gone carries the
- * tag "gone") and the disk; integrity for size and digest.
+ * tag "gone") and the disk; integrity for size and digest, and for a range the
+ * origin cannot serve (416) or serves other than asked.
  *
  * @example
  * ```ts
@@ -156,20 +242,43 @@ export async function downloadImage(
       `Image size ${size} is not a whole number of bytes this client can handle.`,
     );
   }
-  const opened = await open(parseOrigin(origin, `store/${sha256}`), options, true);
+  const resume = options.resume;
+  const ranged = resume !== undefined && resume.offset > 0 && resume.offset < size;
+  const opened = await open(
+    parseOrigin(origin, `store/${sha256}`),
+    options,
+    true,
+    ranged ? rangeRequestHeaders(resume) : {},
+    ranged ? RANGE_ANSWERS : OK,
+  );
   const { response, url } = opened;
   const reader = response.body === null ? undefined : byteReader(response.body);
+  const fileName = options.fileName ?? `the temporary file for store/${sha256}`;
   try {
-    const declared = declaredLength(response);
-    if (declared !== undefined && declared !== BigInt(size)) {
-      throw new TakoError(
-        "integrity",
-        `${shown(url)} announces ${declared} bytes, but the manifest lists ${size} for this image.`,
-      );
+    let offset = 0;
+    let hash = createHash("sha256");
+    if (ranged && response.status !== 200) {
+      checkPartialAnswer(response, url, resume.offset, size);
+      offset = resume.offset;
+      hash = resume.hash;
+      await onFile(fileName, () => file.seek(offset, Deno.SeekMode.Start));
+    } else {
+      checkLength(response, url, size);
+      // A resume the origin answered in full (no Range support, or If-Range failed): start over.
+      if (resume !== undefined) await emptyFile(file, fileName);
+      await options.onFullBody?.(rangeValidator(response.headers));
     }
-    const sink = new Sink(file, options.fileName ?? `the temporary file for store/${sha256}`);
+    const sink = new Sink(file, fileName, hash);
     const idle = new IdleTimer(options.idleTimeoutMs, opened.abort);
-    const received = await copy(reader ?? EMPTY_SOURCE, sink, idle, url, size, options.onProgress);
+    const onProgress = options.onProgress;
+    const received = offset + await copy(
+      reader ?? EMPTY_SOURCE,
+      sink,
+      idle,
+      url,
+      size - offset,
+      onProgress && ((n: number) => onProgress(offset + n, size)),
+    );
     if (received > size) {
       throw new TakoError(
         "integrity",
@@ -184,15 +293,148 @@ export async function downloadImage(
     }
     const actual = sink.digest();
     if (actual !== sha256) {
+      const resumed = offset > 0 ? ` (resumed at byte ${offset})` : "";
       throw new TakoError(
         "integrity",
-        `${shown(url)} sent data with SHA-256 ${actual}, but the manifest lists ${sha256}.`,
+        `${
+          shown(url)
+        } sent data with SHA-256 ${actual}${resumed}, but the manifest lists ${sha256}.`,
       );
     }
   } catch (e) {
     await opened.discard(reader);
     throw e;
   }
+}
+
+/** A whole-image answer must announce the signed size, if it announces any. */
+function checkLength(response: Response, url: URL, size: number): void {
+  const declared = declaredLength(response);
+  if (declared !== undefined && declared !== BigInt(size)) {
+    throw new TakoError(
+      "integrity",
+      `${shown(url)} announces ${declared} bytes, but the manifest lists ${size} for this image.`,
+    );
+  }
+}
+
+/**
+ * A 206 answer must hold exactly the bytes asked for, `offset` to the end of
+ * an image of the signed size; 416 means the origin's copy does not reach them.
+ */
+function checkPartialAnswer(response: Response, url: URL, offset: number, size: number): void {
+  if (response.status === 416) {
+    throw new TakoError(
+      "integrity",
+      `${
+        shown(url)
+      } cannot serve bytes ${offset} onwards (416): its copy is shorter than the ${size} bytes the manifest lists.`,
+    );
+  }
+  const range = response.headers.get("content-range") ?? "";
+  const expected = `bytes ${offset}-${size - 1}/${size}`;
+  if (range.trim() !== expected) {
+    throw new TakoError(
+      "integrity",
+      `${shown(url)} answered the request for bytes ${offset} onwards with Content-Range "${
+        printable(range, 80)
+      }"; expected "${expected}".`,
+    );
+  }
+  const declared = declaredLength(response);
+  if (declared !== undefined && declared !== BigInt(size - offset)) {
+    throw new TakoError(
+      "integrity",
+      `${
+        shown(url)
+      } announces ${declared} bytes for bytes ${offset} onwards of an image of ${size}.`,
+    );
+  }
+}
+
+/** Truncates the file being written and moves back to its start. */
+async function emptyFile(file: Deno.FsFile, name: string): Promise<void> {
+  await onFile(name, async () => {
+    await file.truncate(0);
+    await file.seek(0, Deno.SeekMode.Start);
+  });
+}
+
+/** Runs a file operation, turning its failure into a runtime TakoError naming the file. */
+async function onFile<T>(name: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (e) {
+    throw new TakoError("runtime", `Cannot write ${name}: ${errorDetail(e)}.`, { cause: e });
+  }
+}
+
+function rangeRequestHeaders(resume: ResumePoint): Record<string, string> {
+  const headers: Record<string, string> = { range: `bytes=${resume.offset}-` };
+  if (resume.ifRange !== undefined && HEADER_VALUE.test(resume.ifRange)) {
+    headers["if-range"] = resume.ifRange;
+  }
+  return headers;
+}
+
+function conditionalRequestHeaders(validators: Validators | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const { etag, lastModified } = validators ?? {};
+  if (etag !== undefined && HEADER_VALUE.test(etag)) headers["if-none-match"] = etag;
+  if (lastModified !== undefined && HEADER_VALUE.test(lastModified)) {
+    headers["if-modified-since"] = lastModified;
+  }
+  return headers;
+}
+
+/**
+ * A Last-Modified date that is safe to send back as If-Modified-Since, or
+ * undefined. HTTP dates have one-second resolution: a file changed again
+ * within the second its response was made would keep the same date, and a
+ * 304 would hide the change. Only a date at least one second before the
+ * response's own Date header (the server's clock, not ours) is therefore
+ * kept (RFC 9110 §8.8.2.2 calls such a date a strong validator).
+ */
+function safeLastModified(headers: Headers): string | undefined {
+  const lastModified = headers.get("last-modified");
+  const date = headers.get("date");
+  if (lastModified === null || date === null || !HEADER_VALUE.test(lastModified)) return undefined;
+  const modifiedAt = Date.parse(lastModified);
+  const answeredAt = Date.parse(date);
+  if (Number.isNaN(modifiedAt) || Number.isNaN(answeredAt)) return undefined;
+  return modifiedAt + 1000 <= answeredAt ? lastModified : undefined;
+}
+
+/**
+ * The validators of a manifest response worth sending next time: its ETag,
+ * and its Last-Modified when that is safely in the past (see
+ * {@link safeLastModified}); undefined when neither is.
+ *
+ * @example
+ * ```ts
+ * keptValidators(new Headers({ etag: '"abc"' })); // { etag: '"abc"', lastModified: undefined }
+ * ```
+ */
+export function keptValidators(headers: Headers): Validators | undefined {
+  const raw = headers.get("etag");
+  const etag = raw !== null && HEADER_VALUE.test(raw) ? raw : undefined;
+  const lastModified = safeLastModified(headers);
+  return etag === undefined && lastModified === undefined ? undefined : { etag, lastModified };
+}
+
+/**
+ * The validator an `If-Range` may carry for this response: a strong ETag (a
+ * weak one is not allowed there), else a Last-Modified that is strong.
+ *
+ * @example
+ * ```ts
+ * rangeValidator(new Headers({ etag: 'W/"abc"' })); // undefined
+ * ```
+ */
+export function rangeValidator(headers: Headers): string | undefined {
+  const etag = headers.get("etag");
+  if (etag !== null && HEADER_VALUE.test(etag) && !etag.startsWith("W/")) return etag;
+  return safeLastModified(headers);
 }
 
 // ---------------------------------------------------------------- requests
@@ -224,14 +466,23 @@ function parseOrigin(origin: string, path: string): URL {
   return url;
 }
 
-/** Requests `start`, following redirects by hand; resolves with a 200 response, throws otherwise. */
-async function open(start: URL, options: NetOptions, isImage: boolean): Promise<Opened> {
+/**
+ * Requests `start` with `headers`, following redirects by hand; resolves with a
+ * response whose status is in `accept` (default 200 only), throws otherwise.
+ */
+async function open(
+  start: URL,
+  options: NetOptions,
+  isImage: boolean,
+  headers: Record<string, string> = {},
+  accept: ReadonlySet<number> = OK,
+): Promise<Opened> {
   const visited = new Set<string>([start.href]);
   let url = start;
   for (let hops = 0;; hops++) {
-    const opened = await request(url, options);
+    const opened = await request(url, options, headers);
     const { response } = opened;
-    if (response.status === 200) return opened;
+    if (accept.has(response.status)) return opened;
     await opened.discard();
     if (!REDIRECTS.has(response.status)) throw httpError(url, response, isImage);
     const next = redirectTarget(url, response);
@@ -254,7 +505,11 @@ async function open(start: URL, options: NetOptions, isImage: boolean): Promise<
 }
 
 /** One request with a deadline on its headers; the returned abort also stops its body. */
-async function request(url: URL, options: NetOptions): Promise<Opened> {
+async function request(
+  url: URL,
+  options: NetOptions,
+  headers: Record<string, string>,
+): Promise<Opened> {
   const controller = new AbortController();
   const abort = () => controller.abort();
   let timedOut = false;
@@ -267,7 +522,7 @@ async function request(url: URL, options: NetOptions): Promise<Opened> {
     response = await fetch(url, {
       redirect: "manual",
       // A body is counted and hashed as received: no transparent decompression.
-      headers: { "accept-encoding": "identity" },
+      headers: { ...headers, "accept-encoding": "identity" },
       signal: controller.signal,
       ...(options.httpClient === undefined ? {} : { client: options.httpClient }),
     });
@@ -477,10 +732,12 @@ function copyingSource(reader: ReadableStreamDefaultReader<Uint8Array>): ByteSou
 
 /** Hashes and writes whole buffers; one write in flight at a time, in order. */
 class Sink {
-  readonly #hash = createHash("sha256");
+  readonly #hash: Hash;
   #writing: Promise<void> = Promise.resolve();
 
-  constructor(readonly file: Deno.FsFile, readonly name: string) {}
+  constructor(readonly file: Deno.FsFile, readonly name: string, hash: Hash) {
+    this.#hash = hash;
+  }
 
   /** Hashes `data` and starts writing it once the previous write is done; `data` must stay untouched until then. */
   async push(data: Uint8Array): Promise<void> {
@@ -528,7 +785,7 @@ async function copy(
   idle: IdleTimer,
   url: URL,
   size: number,
-  onProgress: ((received: number, total: number) => void) | undefined,
+  onProgress: ((received: number) => void) | undefined,
 ): Promise<number> {
   const limit = size + 1;
   const bufferSize = Math.min(BUFFER_SIZE, limit);
@@ -555,7 +812,7 @@ async function copy(
         }
         filled += got.n;
         received += got.n;
-        onProgress?.(Math.min(received, size), size);
+        onProgress?.(Math.min(received, size));
       }
       buffers[which] = buffer;
       if (received > size) break;

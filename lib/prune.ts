@@ -14,7 +14,7 @@ import { join, resolve } from "node:path";
 import type { Config } from "./config.ts";
 import { acquireLock, listStore, readFileCapped, readLatest, removeImage } from "./destination.ts";
 import { printable, TakoError } from "./errors.ts";
-import { loadConfig } from "./fetch.ts";
+import { loadConfig } from "./config_file.ts";
 import { formatBytes, type Log } from "./log.ts";
 import { type Entry, MAX_MANIFEST_BYTES, verifyManifest } from "./manifest.ts";
 import {

@@ -1,8 +1,9 @@
 /**
  * The small record Tako keeps beside a destination's images (`.state`):
  * what the last run saw, so the next run can retry a failed restart, keep
- * the previous image for a quick rollback and skip re-hashing an image that
- * has not been touched since it was verified. Pure: text in, value out.
+ * the previous image for a quick rollback, skip re-hashing an image that
+ * has not been touched since it was verified and ask each origin for its
+ * manifest only if it changed. Pure: text in, value out.
  *
  * A missing or damaged state file is never an error: it only costs work
  * (a restart that is not retried, one re-hash), never safety.
@@ -29,6 +30,28 @@ export interface State {
   readonly lastSuccess: string | undefined;
   /** The image whose digest was last checked, and how it looked on disk then. */
   readonly verified: ImageStamp | undefined;
+  /**
+   * Per origin URL (as configured): the validators it sent with the manifest
+   * that is stored now, for a conditional request (`If-None-Match`,
+   * `If-Modified-Since`) on the next run.
+   */
+  readonly manifestValidators?: Readonly<Record<string, ManifestValidators>>;
+}
+
+/** What an origin said about its manifest, and which manifest that was. */
+export interface ManifestValidators {
+  /** SHA-256 (lowercase hex) of the manifest bytes the origin sent with these validators. */
+  readonly manifestSha256: string;
+  /** The ETag header, as sent. */
+  readonly etag: string | undefined;
+  /** The Last-Modified header, as sent. */
+  readonly lastModified: string | undefined;
+}
+
+/** The request headers a conditional manifest request sends. */
+export interface ConditionalHeaders {
+  readonly etag: string | undefined;
+  readonly lastModified: string | undefined;
 }
 
 /** The name of the state file inside the destination. */
@@ -43,6 +66,11 @@ export const EMPTY_STATE: State = {
 };
 
 const HEX64 = /^[0-9a-f]{64}$/;
+/** A header value that is safe to send back: printable ASCII, bounded. */
+const HEADER_VALUE = /^[\x20-\x7e]{1,256}$/;
+/** More origins than any config lists: a bound on what a damaged file can make us keep. */
+const MAX_VALIDATED_ORIGINS = 64;
+const MAX_ORIGIN_CHARS = 2048;
 
 function optionalNumber(value: unknown): number | null {
   return typeof value === "number" && Number.isFinite(value) ? value : null;
@@ -62,6 +90,34 @@ function parseStamp(value: unknown): ImageStamp | undefined {
   };
 }
 
+function optionalHeader(value: unknown): string | undefined {
+  return typeof value === "string" && HEADER_VALUE.test(value) ? value : undefined;
+}
+
+function parseValidators(value: unknown): ManifestValidators | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof v.manifestSha256 !== "string" || !HEX64.test(v.manifestSha256)) return undefined;
+  const etag = optionalHeader(v.etag);
+  const lastModified = optionalHeader(v.lastModified);
+  if (etag === undefined && lastModified === undefined) return undefined;
+  return { manifestSha256: v.manifestSha256, etag, lastModified };
+}
+
+function parseValidatorMap(value: unknown): Record<string, ManifestValidators> | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  const map: Record<string, ManifestValidators> = {};
+  let count = 0;
+  for (const [origin, raw] of Object.entries(value)) {
+    if (origin.length > MAX_ORIGIN_CHARS) continue;
+    const validators = parseValidators(raw);
+    if (validators === undefined) continue;
+    if (++count > MAX_VALIDATED_ORIGINS) break;
+    map[origin] = validators;
+  }
+  return count === 0 ? undefined : map;
+}
+
 /** Reads state text; anything unreadable yields {@link EMPTY_STATE} field by field. */
 export function parseState(text: string | undefined): State {
   if (text === undefined) return EMPTY_STATE;
@@ -73,6 +129,7 @@ export function parseState(text: string | undefined): State {
   }
   if (typeof raw !== "object" || raw === null) return EMPTY_STATE;
   const r = raw as Record<string, unknown>;
+  const validators = parseValidatorMap(r.manifestValidators);
   return {
     restartPending: r.restartPending === true,
     previous: typeof r.previous === "string" && HEX64.test(r.previous) ? r.previous : undefined,
@@ -80,6 +137,7 @@ export function parseState(text: string | undefined): State {
       ? r.lastSuccess
       : undefined,
     verified: parseStamp(r.verified),
+    ...(validators === undefined ? {} : { manifestValidators: validators }),
   };
 }
 
@@ -112,4 +170,61 @@ export function stampMatches(a: ImageStamp | undefined, b: ImageStamp): boolean 
   return a !== undefined && a.sha256 === b.sha256 && a.size === b.size && a.ino !== null &&
     a.ino === b.ino && a.mtimeMs !== null && a.mtimeMs === b.mtimeMs && a.ctimeMs !== null &&
     a.ctimeMs === b.ctimeMs;
+}
+
+/**
+ * The validators to send to `origin` for a conditional manifest request, or
+ * undefined when there are none for the manifest stored now (SHA-256
+ * `storedSha256`, undefined when there is no verified stored manifest): a
+ * validator is only ever used for the very manifest it came with, so a
+ * manifest replaced or removed by hand, or a damaged state, means a full GET.
+ *
+ * @example
+ * ```ts
+ * const headers = conditionalHeaders(state, "https://images.example.com/app", sha256(stored));
+ * ```
+ */
+export function conditionalHeaders(
+  state: State,
+  origin: string,
+  storedSha256: string | undefined,
+): ConditionalHeaders | undefined {
+  const saved = state.manifestValidators?.[origin];
+  if (saved === undefined || storedSha256 === undefined) return undefined;
+  if (saved.manifestSha256 !== storedSha256) return undefined;
+  return { etag: saved.etag, lastModified: saved.lastModified };
+}
+
+/**
+ * The state after a run that stored the manifest with SHA-256 `storedSha256`,
+ * which `origin` served (or confirmed with 304) along with `validators`
+ * (undefined: it sent none worth keeping). Other origins' validators are kept
+ * only while they belong to that same manifest and are still configured
+ * (`origins`); the rest could never be used again.
+ *
+ * @example
+ * ```ts
+ * next = withValidators(next, origin, answer.validators, sha256(bytes), config.origins);
+ * ```
+ */
+export function withValidators(
+  state: State,
+  origin: string,
+  validators: ConditionalHeaders | undefined,
+  storedSha256: string,
+  origins: readonly string[],
+): State {
+  const map: Record<string, ManifestValidators> = {};
+  for (const [url, saved] of Object.entries(state.manifestValidators ?? {})) {
+    if (url !== origin && origins.includes(url) && saved.manifestSha256 === storedSha256) {
+      map[url] = saved;
+    }
+  }
+  const etag = optionalHeader(validators?.etag);
+  const lastModified = optionalHeader(validators?.lastModified);
+  if (etag !== undefined || lastModified !== undefined) {
+    map[origin] = { manifestSha256: storedSha256, etag, lastModified };
+  }
+  const { manifestValidators: _old, ...rest } = state;
+  return Object.keys(map).length === 0 ? rest : { ...rest, manifestValidators: map };
 }

@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import type { Config } from "./config.ts";
 import { listStore, readFileCapped, readLatest } from "./destination.ts";
 import { printable, TakoError } from "./errors.ts";
-import { loadConfig } from "./fetch.ts";
+import { loadConfig } from "./config_file.ts";
 import type { Log } from "./log.ts";
 import { MAX_MANIFEST_BYTES, verifyManifest } from "./manifest.ts";
 import { parseState, type State, STATE_FILE } from "./state.ts";

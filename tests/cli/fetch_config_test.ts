@@ -254,7 +254,7 @@ Deno.test("`tako fetch` does not fall back below the current image even when it 
     s.origin.behave(`/store/${V110.sha256}`, { status: 410 });
 
     const result = await s.fetch();
-    assertOutcome(result, EXIT_RUNTIME, "1.*");
+    assertOutcome(result, EXIT_RUNTIME, "1.*", "from the current 1.1.0 up is withdrawn");
     assert.deepEqual(imageRequests(s.origin).map((r) => r.path), [`/store/${V110.sha256}`]);
     assert.equal(await latestDigest(s.dest), V110.sha256);
   });

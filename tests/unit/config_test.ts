@@ -35,14 +35,13 @@ async function assertFailsAt(text: string, line: number, ...parts: string[]): Pr
   return e;
 }
 
-// The seed README's examples use the key 8+r5DKNN/cwI+h0oHxMtgdyND3S/5xDLHQu0hFUmq+g=, which
-// is not in Ed25519's prime-order group (no secret key has it), so keys.ts refuses it; the
-// examples are otherwise verbatim.
+// The seed README's examples, verbatim, key included.
+const SEED_KEY = "8+r5DKNN/cwI+h0oHxMtgdyND3S/5xDLHQu0hFUmq+g=";
 Deno.test("`parseConfig()` reads the seed README's first example without Version=", async () => {
   const config = await parseConfig(
     configOf(
       "Origin=https://images.example.com/app-foo",
-      `PublicKey=${TEST_KEY}`,
+      `PublicKey=${SEED_KEY}`,
       "Destination=/var/lib/images/app-foo",
       "RestartUnit=app-foo.service",
     ),
@@ -50,7 +49,7 @@ Deno.test("`parseConfig()` reads the seed README's first example without Version
   );
   assert.equal(config.file, FILE);
   assert.deepEqual(config.origins, ["https://images.example.com/app-foo"]);
-  assert.deepEqual(config.publicKeys, [decodeBase64(TEST_KEY)]);
+  assert.deepEqual(config.publicKeys, [decodeBase64(SEED_KEY)]);
   assert.equal(config.destination, "/var/lib/images/app-foo");
   assert.equal(config.versionGiven, false);
   assert.equal(config.pattern, ANY_VERSION);
@@ -63,7 +62,7 @@ Deno.test("`parseConfig()` reads the seed README's second example with two Resta
   const config = await parseConfig(
     configOf(
       "Origin=https://images.example.com/app-foo",
-      `PublicKey=${TEST_KEY}`,
+      `PublicKey=${SEED_KEY}`,
       "Destination=/var/lib/images/app-foo",
       "RestartUnit=app-foo.service",
       "RestartUnit=app-bar.service",

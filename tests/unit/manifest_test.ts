@@ -346,24 +346,14 @@ Deno.test("`verifyManifest()` never echoes control characters", () => {
   assert.ok(!hasControlCharacter(error.message), error.message);
 });
 
-Deno.test("`verifyManifest()` reads 100,000 entries in well under 500 ms", () => {
+Deno.test("`verifyManifest()` reads a 100,000-entry manifest (timed in bench/, not here)", () => {
   const entries = Array.from(
     { length: 100_000 },
-    (_, i) => entry(`${i >> 10}.${i & 1023}.0`, BigInt(i) * 7919n),
+    (_, i) => entry(`${i >> 10}.${i & 1023}.${i % 3 ? "0" : "0-rc.1"}`, BigInt(i) * 7919n),
   );
-  const bytes = signManifest(entries, KEY);
-  const times = [];
-  for (let run = 0; run < 3; run++) {
-    const started = performance.now();
-    const parsed = verifyManifest(bytes, [PUBLIC_KEY], SOURCE);
-    times.push(performance.now() - started);
-    assert.equal(parsed.length, entries.length);
-  }
-  // The best of three, so that one garbage collection or a busy machine does not decide.
-  assert.ok(Math.min(...times) < 500, `took ${times.map(Math.round).join(", ")} ms`);
+  const parsed = verifyManifest(signManifest(entries, KEY), [PUBLIC_KEY], SOURCE);
+  assert.deepEqual(parsed, entries);
 });
-
-// ---------------------------------------------------------------- signing
 
 Deno.test("`signManifest()` refuses entry lists that would not verify", () => {
   const table: [string, Entry[], string][] = [
@@ -559,6 +549,29 @@ Deno.test("`signManifest()` then `verifyManifest()` round-trips any valid entry 
       assert.equal(decoder.decode(bytes).slice(0, -89), serializeEntries(entries));
     }),
     { numRuns: fuzzRuns() },
+  );
+});
+
+Deno.test("`verifyManifest()` orders any two versions exactly as compareVersions does", () => {
+  const versionish = fc.string({ unit: fc.constantFrom(..."000123789.-_abzAZ~"), maxLength: 10 })
+    .filter(isValidVersion);
+  fc.assert(
+    fc.property(versionish, versionish, (a, b) => {
+      const bytes = signText(signedPart(`${a} 1 ${SHA_A}`, `${b} 2 ${SHA_B}`));
+      const order = compareVersions(a, b);
+      if (order < 0) {
+        assert.deepEqual(verifyManifest(bytes, [PUBLIC_KEY], SOURCE), [
+          entry(a, 1n),
+          entry(b, 2n, SHA_B),
+        ]);
+      } else {
+        const expected = order === 0
+          ? `versions ${a} and ${b} are equal`
+          : `version ${b} is lower than ${a}`;
+        assertTakoError(() => verifyManifest(bytes, [PUBLIC_KEY], SOURCE), "integrity", expected);
+      }
+    }),
+    { numRuns: fuzzRuns(1000) },
   );
 });
 
