@@ -67,7 +67,9 @@ export function faultfsLibrary(): Promise<string> {
       stdout: "piped",
       stderr: "piped",
     }).output();
-    if (!built.success) throw new Error(`cc faultfs.c failed:\n${new TextDecoder().decode(built.stderr)}`);
+    if (!built.success) {
+      throw new Error(`cc faultfs.c failed:\n${new TextDecoder().decode(built.stderr)}`);
+    }
     // The library is loaded by each child; the directory goes when the test process exits.
     globalThis.addEventListener("unload", () => {
       try {
@@ -123,9 +125,11 @@ export async function runFaulted(
       LD_PRELOAD: lib,
       FAULTFS_ROOT: root,
       FAULTFS_LOG: log,
-      ...(fault === undefined
-        ? {}
-        : { FAULTFS_AT: String(fault.at), FAULTFS_ACTION: fault.action, FAULTFS_OPS: fault.ops ?? "all" }),
+      ...(fault === undefined ? {} : {
+        FAULTFS_AT: String(fault.at),
+        FAULTFS_ACTION: fault.action,
+        FAULTFS_OPS: fault.ops ?? "all",
+      }),
     };
     const output = await (await takoCommand(args, {
       env,
@@ -151,7 +155,9 @@ function parseSteps(text: string): Step[] {
 
 /** A step for messages, with the temporary's random name hidden: "17 rename …/store/.tmp-*". */
 export function describeStep(step: Step, root: string): string {
-  return `${step.n} ${step.op} ${step.path.replace(root, "<dest>").replace(/\.tmp-[0-9a-f]+/, ".tmp-*")}`;
+  return `${step.n} ${step.op} ${
+    step.path.replace(root, "<dest>").replace(/\.tmp-[0-9a-f]+/, ".tmp-*")
+  }`;
 }
 
 // ---------------------------------------------------------------------------
@@ -160,15 +166,22 @@ export function describeStep(step: Step, root: string): string {
 /** Copies a tree with `cp -a` (links stay links, modes stay). */
 export async function copyTree(from: string, to: string): Promise<void> {
   const result = await new Deno.Command("cp", { args: ["-a", from, to], stderr: "piped" }).output();
-  if (!result.success) throw new Error(`cp -a ${from} ${to}: ${new TextDecoder().decode(result.stderr)}`);
+  if (!result.success) {
+    throw new Error(`cp -a ${from} ${to}: ${new TextDecoder().decode(result.stderr)}`);
+  }
 }
 
 /**
  * SPEC §6's invariants after a killed run, where temporaries may remain (the
  * next run cleans them): checks a copy of `dest` without its `.tmp-*` names
- * with the strict {@link checkInvariants}.
+ * with the strict {@link checkInvariants}. `damaged` names an image that the
+ * test damaged before the run: its wrong contents are forgiven (restored in the
+ * copy), but not its absence while `latest` points to it.
  */
-export async function checkInvariantsAllowingTemporaries(dest: string): Promise<void> {
+export async function checkInvariantsAllowingTemporaries(
+  dest: string,
+  damaged?: { readonly sha256: string; readonly content: Uint8Array },
+): Promise<void> {
   try {
     await Deno.lstat(dest);
   } catch {
@@ -179,8 +192,15 @@ export async function checkInvariantsAllowingTemporaries(dest: string): Promise<
     await copyTree(dest, `${scratch}/d`);
     for (const dir of [`${scratch}/d`, `${scratch}/d/store`]) {
       for (const entry of await Array.fromAsync(Deno.readDir(dir)).catch(() => [])) {
-        if (entry.name.startsWith(".tmp-")) await Deno.remove(`${dir}/${entry.name}`, { recursive: true });
+        if (entry.name.startsWith(".tmp-")) {
+          await Deno.remove(`${dir}/${entry.name}`, { recursive: true });
+        }
       }
+    }
+    if (damaged !== undefined) {
+      const copy = `${scratch}/d/store/${damaged.sha256}`;
+      const info = await Deno.lstat(copy).catch(() => undefined);
+      if (info?.isFile) await Deno.writeFile(copy, damaged.content);
     }
     await checkInvariants(`${scratch}/d`);
   } finally {
@@ -217,7 +237,9 @@ export async function snapshotTree(root: string): Promise<TreeSnapshot> {
       }
     } else {
       const text = new TextDecoder().decode(await Deno.readFile(path));
-      out[name] = `file ${mode} ${info.size} ${info.mtime?.getTime()} ${JSON.stringify(text.slice(0, 64))}`;
+      out[name] = `file ${mode} ${info.size} ${info.mtime?.getTime()} ${
+        JSON.stringify(text.slice(0, 64))
+      }`;
     }
   }
   try {
@@ -229,12 +251,20 @@ export async function snapshotTree(root: string): Promise<TreeSnapshot> {
 }
 
 /** Asserts that an outcome is a clean Tako error: the code is one of `codes`, no crash, no stack. */
-export function assertCleanFailure(result: { code: number; stderr: string }, codes: readonly number[]) {
+export function assertCleanFailure(
+  result: { code: number; stderr: string },
+  codes: readonly number[],
+) {
   const shown = `exit ${result.code}\nstderr: ${result.stderr}`;
   assert.ok(codes.includes(result.code), `expected exit ${codes.join(" or ")}:\n${shown}`);
   assert.match(result.stderr, /^tako: /m, shown);
-  assert.doesNotMatch(result.stderr, /Stack backtrace|Uncaught|panicked|internal error|^\s+at /m, shown);
+  assert.doesNotMatch(
+    result.stderr,
+    /Stack backtrace|Uncaught|panicked|internal error|^\s+at /m,
+    shown,
+  );
   // No raw control characters from the network or a file (tabs and line feeds are ours).
+  // deno-lint-ignore no-control-regex -- control characters are what it looks for
   assert.doesNotMatch(result.stderr, /[\x00-\x08\x0b-\x1f\x7f]/, shown);
 }
 
@@ -266,7 +296,9 @@ export function startSlowOrigin(
     signal: stopped.signal,
   }, async (req) => {
     const path = new URL(req.url).pathname;
-    if (!/^\/(manifest|store\/[0-9a-f]{64})$/.test(path)) return new Response("no\n", { status: 404 });
+    if (!/^\/(manifest|store\/[0-9a-f]{64})$/.test(path)) {
+      return new Response("no\n", { status: 404 });
+    }
     if (path.startsWith("/store/")) images++;
     let bytes: Uint8Array;
     try {
