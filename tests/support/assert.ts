@@ -34,7 +34,10 @@ function checkTakoError(e: unknown, kind: ErrorKind, parts: string[]): TakoError
   }
   assert.equal(e.kind, kind, `wrong kind for: ${e.message}`);
   for (const p of parts) {
-    assert.ok(e.message.includes(p), `message ${JSON.stringify(e.message)} lacks ${JSON.stringify(p)}`);
+    assert.ok(
+      e.message.includes(p),
+      `message ${JSON.stringify(e.message)} lacks ${JSON.stringify(p)}`,
+    );
   }
   return e;
 }
