@@ -25,7 +25,8 @@ import {
   type PruneCandidate,
   type PruneLimits,
 } from "./prune_plan.ts";
-import { parseState, type State, STATE_FILE } from "./state.ts";
+import type { State } from "./state.ts";
+import { readState, requireDestination } from "./state_file.ts";
 import { safeText } from "./status_report.ts";
 
 /** What `tako prune` gets from its caller. */
@@ -45,8 +46,6 @@ export interface PruneResult {
 
 /** Same wait as `tako fetch`: a prune from a timer must not fail because a fetch runs. */
 const DEFAULT_LOCK_WAIT_MS = 10 * 60_000;
-/** `.state` is a few hundred bytes; a cap keeps a planted huge file from being read whole. */
-const MAX_STATE_BYTES = 64 * 1024;
 
 /**
  * Runs `tako prune` for each config in turn, each under its destination's
@@ -198,41 +197,6 @@ async function readStoredEntries(dest: string, config: Config): Promise<Entry[]>
       { cause: e },
     );
   }
-}
-
-/** `.state`; a missing or unreadable one is the empty state (it only costs the previous image). */
-async function readState(dest: string): Promise<State> {
-  try {
-    const bytes = await readFileCapped(join(dest, STATE_FILE), MAX_STATE_BYTES);
-    return parseState(bytes === undefined ? undefined : new TextDecoder().decode(bytes));
-  } catch {
-    return parseState(undefined);
-  }
-}
-
-/** Prune never creates a destination: a missing one is a mistake in the config or the order of runs. */
-async function requireDestination(dest: string): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(dest);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new TakoError(
-        "runtime",
-        `destination ${shown(dest)} does not exist; run 'tako fetch' first.`,
-      );
-    }
-    throw new TakoError("runtime", `cannot inspect destination ${shown(dest)}: ${messageOf(e)}`, {
-      cause: e,
-    });
-  }
-  if (!info.isDirectory) {
-    throw new TakoError("runtime", `destination ${shown(dest)} is not a directory.`);
-  }
-}
-
-function messageOf(e: unknown): string {
-  return printable(e instanceof Error ? e.message : String(e), 200);
 }
 
 /** Prefixes a message with the config it concerns, unless it already names it. */

@@ -16,7 +16,7 @@ import { printable, TakoError } from "./errors.ts";
 import { loadConfig } from "./config_file.ts";
 import type { Log } from "./log.ts";
 import { MAX_MANIFEST_BYTES, verifyManifest } from "./manifest.ts";
-import { parseState, type State, STATE_FILE } from "./state.ts";
+import { readState, requireDestination } from "./state_file.ts";
 import {
   buildReport,
   formatStatusJson,
@@ -41,9 +41,6 @@ export interface StatusResult {
   readonly output: string;
   readonly failures: TakoError[];
 }
-
-/** `.state` is a few hundred bytes; a cap keeps a planted huge file from being read whole. */
-const MAX_STATE_BYTES = 64 * 1024;
 
 /**
  * Reports every config in turn; a config that fails still gets its entry
@@ -109,7 +106,7 @@ export async function gatherFacts(configPath: string): Promise<StatusFacts> {
   if (config === undefined) return { ...unknown, errors };
   const destination = resolve(config.destination);
   const known = { ...unknown, config, destination };
-  if (await attempt(() => requireDestination(destination)) === undefined) {
+  if (await attempt(() => requireDestination(destination).then(() => true)) === undefined) {
     return { ...known, errors };
   }
   const store = await attempt(() => listStore(destination));
@@ -146,42 +143,6 @@ async function readManifest(
     if (!(e instanceof TakoError)) throw e;
     return { facts: { status: "unverifiable" }, problem: e };
   }
-}
-
-/** `.state`; a missing or damaged one reads as the empty state (SPEC: never an error). */
-async function readState(dest: string): Promise<State> {
-  try {
-    const bytes = await readFileCapped(join(dest, STATE_FILE), MAX_STATE_BYTES);
-    return parseState(bytes === undefined ? undefined : new TextDecoder().decode(bytes));
-  } catch {
-    return parseState(undefined);
-  }
-}
-
-/** Status creates nothing: a missing destination is reported, not made. */
-async function requireDestination(dest: string): Promise<true> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(dest);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new TakoError(
-        "runtime",
-        `destination ${shown(dest)} does not exist; run 'tako fetch' first.`,
-      );
-    }
-    throw new TakoError(
-      "runtime",
-      `cannot inspect destination ${shown(dest)}: ${
-        printable(e instanceof Error ? e.message : String(e), 200)
-      }`,
-      { cause: e },
-    );
-  }
-  if (!info.isDirectory) {
-    throw new TakoError("runtime", `destination ${shown(dest)} is not a directory.`);
-  }
-  return true;
 }
 
 function shown(path: string): string {
