@@ -154,12 +154,16 @@ async function syncDirectory(path: string): Promise<void> {
 export async function prepareDestination(dir: string): Promise<void> {
   await ensureDestinationDirectory(dir);
   const store = join(dir, STORE);
-  const storeInfo = await lstatOrUndefined(store);
+  let storeInfo = await lstatOrUndefined(store);
   if (storeInfo === undefined) {
-    await attempt("create", store, () => Deno.mkdir(store, { mode: 0o755 }));
-    await syncDirectory(dir);
-  } else if (!storeInfo.isDirectory || storeInfo.isSymlink) {
-    throw refused(store, storeInfo, "a directory");
+    // A concurrent first run may create it between the lstat and the mkdir: then check what is there.
+    if (await mkdirUnlessExists(store)) await syncDirectory(dir);
+    storeInfo = await lstatOrUndefined(store);
+  }
+  if (storeInfo === undefined || !storeInfo.isDirectory || storeInfo.isSymlink) {
+    throw storeInfo === undefined
+      ? new TakoError("runtime", `${shown(store)} vanished while it was being created.`)
+      : refused(store, storeInfo, "a directory");
   }
   const latest = join(dir, LATEST);
   const latestInfo = await lstatOrUndefined(latest);
@@ -190,11 +194,29 @@ async function ensureDestinationDirectory(dir: string): Promise<void> {
   }
 }
 
+/** mkdir that answers false when the name exists already (whatever it is); other failures throw. */
+async function mkdirUnlessExists(path: string): Promise<boolean> {
+  try {
+    await Deno.mkdir(path, { mode: 0o755 });
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.AlreadyExists) return false;
+    throw ioError("create", path, e);
+  }
+}
+
 async function createDestination(dir: string): Promise<void> {
   const parent = dirname(dir);
   try {
     await Deno.mkdir(dir, { mode: 0o755 });
   } catch (e) {
+    // A concurrent first run created it first: fine if it is a directory now.
+    if (
+      e instanceof Deno.errors.AlreadyExists &&
+      (await Deno.stat(dir).catch(() => undefined))?.isDirectory
+    ) {
+      return;
+    }
     if (isNotFound(e)) {
       throw new TakoError(
         "runtime",

@@ -28,7 +28,6 @@ import {
   prepareDestination,
   readFileCapped,
   readLatest,
-  removeImage,
   writeFileAtomic,
 } from "./destination.ts";
 import {
@@ -245,6 +244,16 @@ async function update(
     log.warn(`${where}: ${message} Keeping the current image.`);
     inPlace = currentEntry === undefined ? "The current image" : printable(currentEntry.version);
   } else {
+    if (chosen.sha256 !== current) {
+      // Recorded before latest moves, so a run that dies right after the move still
+      // restarts the units next time and pruning still keeps the previous image.
+      await saveState(dest, {
+        ...validated,
+        verified,
+        previous: current ?? state.previous,
+        restartPending: !init && config.restartUnits.length > 0,
+      });
+    }
     changed = await pointLatest(dest, chosen.sha256);
     inPlace = printable(chosen.version);
     if (changed) log.info(`${where}: latest is now ${inPlace} (${chosen.sha256}).`);
@@ -434,7 +443,7 @@ async function ensureImage(
         printable(path, 300)
       } is damaged (its digest is ${actual.sha256}); downloading it again.`,
     );
-    await removeImage(dest, entry.sha256);
+    // Not removed first: the fresh copy is renamed over it, so latest never dangles.
   }
   await download(config, dest, entry, ctx);
   const fresh = await Deno.lstat(path);

@@ -208,12 +208,18 @@ export async function checkInvariantsAllowingTemporaries(
   }
 }
 
-/** The `.tmp-*` names in a destination and its store. */
-export async function temporariesIn(dest: string): Promise<string[]> {
+/**
+ * The temporaries in a destination and its store: `.tmp-*` names and, unless
+ * `keepPartials`, the `.partial-*` downloads (and their records). A run that
+ * failed may keep a partial download on purpose, for the next run to resume;
+ * a run that succeeded leaves none.
+ */
+export async function temporariesIn(dest: string, keepPartials = false): Promise<string[]> {
   const found: string[] = [];
+  const pattern = keepPartials ? /^\.tmp-/ : /^\.(tmp|partial)-/;
   for (const dir of [dest, `${dest}/store`]) {
     for (const entry of await Array.fromAsync(Deno.readDir(dir)).catch(() => [])) {
-      if (entry.name.startsWith(".tmp-")) found.push(`${dir}/${entry.name}`);
+      if (pattern.test(entry.name)) found.push(`${dir}/${entry.name}`);
     }
   }
   return found;
