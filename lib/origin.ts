@@ -60,6 +60,19 @@ export interface ImageOptions extends NetOptions {
    * `If-Range` may use (a strong ETag, else a Last-Modified that is one).
    */
   readonly onFullBody?: (validator: string | undefined) => Promise<void>;
+  /**
+   * Flush the data written so far in the background (fdatasync) after every
+   * `everyBytes` (default 64 MiB), through `file`: a second handle of the file
+   * written to. Deno runs the operations of one handle one at a time, so a
+   * flush through the handle being written would hold up the writes behind it
+   * (the kernel does not). The caller still flushes at the end; this only
+   * leaves that flush little to do, overlapping the disk with the network.
+   * Without it, nothing is flushed in the background.
+   */
+  readonly backgroundFlush?: {
+    readonly file: { syncData(): Promise<void> };
+    readonly everyBytes?: number;
+  };
 }
 
 /** Where a resumed image download starts. */
@@ -85,8 +98,14 @@ export type ManifestAnswer =
     readonly validators: Validators | undefined;
   };
 
-/** The size of each of the two buffers an image streams through: large writes are what make it fast. */
-const BUFFER_SIZE = 8 * 1024 * 1024;
+/**
+ * The size of each of the two buffers an image streams through: large writes
+ * are what make it fast. 4 MiB is as fast here as 8 MiB and keeps the peak RSS
+ * of a fetch about 10 MB lower (docs/performance.md).
+ */
+const BUFFER_SIZE = 4 * 1024 * 1024;
+/** Default bytes written between two background flushes of an image. */
+const FLUSH_EVERY = 64 * 1024 * 1024;
 const SCHEMES = new Set(["https:", "http:", "file:"]);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -268,7 +287,7 @@ export async function downloadImage(
       if (resume !== undefined) await emptyFile(file, fileName);
       await options.onFullBody?.(rangeValidator(response.headers));
     }
-    const sink = new Sink(file, fileName, hash);
+    const sink = new Sink(file, fileName, hash, options.backgroundFlush);
     const idle = new IdleTimer(options.idleTimeoutMs, opened.abort);
     const onProgress = options.onProgress;
     const received = offset + await copy(
@@ -734,9 +753,20 @@ function copyingSource(reader: ReadableStreamDefaultReader<Uint8Array>): ByteSou
 class Sink {
   readonly #hash: Hash;
   #writing: Promise<void> = Promise.resolve();
+  /** Bytes written since the last background flush started. */
+  #unflushed = 0;
+  #flushing: Promise<void> | undefined;
+  #flushFailure: unknown;
+  readonly #flushEvery: number;
 
-  constructor(readonly file: Deno.FsFile, readonly name: string, hash: Hash) {
+  constructor(
+    readonly file: Deno.FsFile,
+    readonly name: string,
+    hash: Hash,
+    readonly flush: ImageOptions["backgroundFlush"],
+  ) {
     this.#hash = hash;
+    this.#flushEvery = flush === undefined ? Infinity : flush.everyBytes ?? FLUSH_EVERY;
   }
 
   /** Hashes `data` and starts writing it once the previous write is done; `data` must stay untouched until then. */
@@ -748,9 +778,14 @@ class Sink {
     this.#writing.catch(() => {});
   }
 
-  /** Waits for the write in flight. */
-  finish(): Promise<void> {
-    return this.#writing;
+  /** Waits for the write and the background flush in flight; reports a failed flush. */
+  async finish(): Promise<void> {
+    await this.#writing;
+    await this.#flushing;
+    if (this.#flushFailure !== undefined) {
+      const e = this.#flushFailure;
+      throw new TakoError("runtime", `Cannot flush ${this.name}: ${errorDetail(e)}.`, { cause: e });
+    }
   }
 
   digest(): string {
@@ -766,11 +801,33 @@ class Sink {
         if (n <= 0) throw new Error("the write made no progress");
         at += n;
       }
+      this.#unflushed += data.length;
+      if (this.#unflushed >= this.#flushEvery) this.#flushInBackground();
     } catch (e) {
       const full = (e as { code?: unknown }).code === "ENOSPC";
       const detail = full ? "the disk is full" : errorDetail(e);
       throw new TakoError("runtime", `Cannot write ${this.name}: ${detail}.`, { cause: e });
     }
+  }
+
+  /**
+   * Starts an fdatasync unless one is running. The kernel would otherwise keep
+   * the whole image in dirty pages until the caller's final flush, which then
+   * writes it all while nothing else happens; flushing as we go overlaps the
+   * disk with the network, and bounds what a crash can lose of a partial file.
+   */
+  #flushInBackground(): void {
+    if (this.#flushing !== undefined || this.flush === undefined) return;
+    this.#unflushed = 0;
+    this.#flushing = this.flush.file.syncData().then(
+      () => {
+        this.#flushing = undefined;
+      },
+      (e) => {
+        this.#flushFailure ??= e;
+        this.#flushing = undefined;
+      },
+    );
   }
 }
 

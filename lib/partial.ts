@@ -5,7 +5,8 @@
  * validator that a later `If-Range` may send). A download that breaks off
  * (network drop, timeout, kill, reboot) leaves that partial file behind, and
  * the next run asks the origin only for the rest (`Range` + `If-Range`) after
- * re-hashing the kept part. An origin that ignores Range answers with the whole
+ * re-hashing the kept part. (What was received but not yet written when the
+ * download broke off, at most one of origin.ts's buffers, is fetched again.) An origin that ignores Range answers with the whole
  * image, which is then written from byte 0 into the same file. The digest is
  * always checked over the whole image, and a resumed download whose digest
  * does not match is done again in full at once: a wrong partial costs one more
@@ -24,6 +25,7 @@ import { join } from "node:path";
 import { printable, TakoError } from "./errors.ts";
 import { commitTemp, readFileCapped, writeFileAtomic } from "./destination.ts";
 import { downloadImage, type ImageOptions, originUrl } from "./origin.ts";
+import { BACKGROUND_FLUSH_EVERY, flushHandle } from "./stream_copy.ts";
 
 /** Prefix of partial downloads (and their records) in `store/`. */
 export const PARTIAL_PREFIX = ".partial-";
@@ -232,9 +234,16 @@ async function fetchInto(
   answer: { full: boolean },
 ): Promise<void> {
   const { onResume: _r, onRestart: _s, now: _n, ...imageOptions } = options;
+  const remaining = size - (kept?.offset ?? 0);
+  using flusher = remaining > BACKGROUND_FLUSH_EVERY
+    ? await flushHandle(temp.path, temp.file)
+    : undefined;
   await downloadImage(origin, sha256, size, temp.file, {
     fileName: temp.path,
     ...imageOptions,
+    ...(flusher === undefined
+      ? {}
+      : { backgroundFlush: { file: flusher, everyBytes: BACKGROUND_FLUSH_EVERY } }),
     // Resuming, an answer in full empties the file first; otherwise it is empty already.
     ...(kept === undefined
       ? {}

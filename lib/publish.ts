@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { copyHashing as copyStreaming } from "./stream_copy.ts";
 import { printable, TakoError } from "./errors.ts";
 import { parseSecretKey, type SecretKey } from "./keys.ts";
 import {
@@ -22,7 +22,6 @@ import {
   hashFile,
   readFileCapped,
   type TempFile,
-  writeAll,
   writeFileAtomic,
 } from "./destination.ts";
 import type { Log } from "./log.ts";
@@ -40,7 +39,6 @@ export interface StoreRequest {
 
 /** How long a second `tako store` into the same directory waits for the first. */
 const LOCK_WAIT_MS = 60_000;
-const CHUNK = 4 * 1024 * 1024;
 const MAX_KEY_FILE_BYTES = 4096;
 
 /** The secret key from --key, --key-file or TAKO_SECRET_KEY, in that order. */
@@ -149,18 +147,8 @@ async function copyHashing(
     if (!(await source.stat()).isFile) {
       throw new TakoError("usage", `The image ${shown(imagePath)} is not a regular file.`);
     }
-    const hash = createHash("sha256");
-    const buffer = new Uint8Array(CHUNK);
-    let size = 0;
-    for (;;) {
-      const n = await source.read(buffer);
-      if (n === null) break;
-      const chunk = buffer.subarray(0, n);
-      hash.update(chunk);
-      await writeAll(temp.file, chunk, temp.path);
-      size += n;
-    }
-    return { sha256: hash.digest("hex"), size };
+    // One pass: hashed while copied, with reads overlapping writes (stream_copy.ts).
+    return await copyStreaming(source, imagePath, temp.file, temp.path);
   } finally {
     source.close();
   }

@@ -23,7 +23,7 @@ import { takoCommand } from "../../dev/run_tako.ts";
 const MIB = 1024 * 1024;
 const EXIT_RUNTIME = 1;
 
-/** Larger than Tako's 8 MiB write buffer, so a break after 10 MiB leaves 8 MiB on disk. */
+/** Several of Tako's 4 MiB write buffers: a break after 10 MiB leaves the 8 MiB written. */
 const BIG: Uint8Array = (() => {
   const bytes = new Uint8Array(12 * MIB + 321);
   let x = 2463534242;

@@ -297,3 +297,44 @@ Deno.test("`downloadImage()` refuses a 206 for other bytes than asked, and a 416
     });
   }
 });
+
+// ---------------------------------------------------------------- background flush
+
+Deno.test("`downloadImage()` flushes through the second handle as it goes, and reports a failed flush", async () => {
+  await withOrigin(false, async (f) => {
+    let flushes = 0;
+    {
+      using file = await Deno.open(f.filePath, { write: true, create: true, truncate: true });
+      await downloadImage(f.origin.url, SHA, IMAGE.length, file, {
+        ...NET,
+        backgroundFlush: {
+          file: {
+            syncData: () => {
+              flushes++;
+              return Promise.resolve();
+            },
+          },
+          everyBytes: 64 * 1024,
+        },
+      });
+    }
+    assert.ok(flushes >= 1, `${flushes} background flushes`);
+    assert.equal(sha256(await Deno.readFile(f.filePath)), SHA);
+
+    using file = await Deno.open(f.filePath, { write: true, truncate: true });
+    const failing = {
+      syncData: () =>
+        Promise.reject(Object.assign(new Error("Input/output error"), { code: "EIO" })),
+    };
+    await assertRejectsTako(
+      () =>
+        downloadImage(f.origin.url, SHA, IMAGE.length, file, {
+          ...NET,
+          fileName: "/var/lib/x/store/.partial-x",
+          backgroundFlush: { file: failing, everyBytes: 64 * 1024 },
+        }),
+      "runtime",
+      "Cannot flush /var/lib/x/store/.partial-x",
+    );
+  });
+});
