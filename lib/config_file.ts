@@ -7,6 +7,7 @@
 import { type Config, MAX_CONFIG_SIZE, parseConfig } from "./config.ts";
 import { readFileCapped } from "./destination.ts";
 import { printable, TakoError } from "./errors.ts";
+import { safeText } from "./status_report.ts";
 
 /** A config path as it may be printed. */
 export function shownPath(configPath: string): string {
@@ -38,4 +39,16 @@ export async function loadConfig(path: string): Promise<Config> {
     throw new TakoError("config", `${name}: the config file is not UTF-8 text.`);
   }
   return await parseConfig(text, path);
+}
+
+/** Prefixes a message with the config it concerns, unless it already names it (status, prune). */
+export function inContext(configPath: string, e: TakoError): TakoError {
+  const name = safeText(configPath);
+  const message = safeText(e.message);
+  const full = message.includes(name) ? message : `${name}: ${message}`;
+  if (full === e.message) return e;
+  return new TakoError(e.kind, full, {
+    cause: e.cause,
+    ...(e.tag === undefined ? {} : { tag: e.tag }),
+  });
 }

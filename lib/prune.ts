@@ -14,7 +14,7 @@ import { join, resolve } from "node:path";
 import type { Config } from "./config.ts";
 import { acquireLock, listStore, readFileCapped, readLatest, removeImage } from "./destination.ts";
 import { printable, TakoError } from "./errors.ts";
-import { loadConfig } from "./config_file.ts";
+import { inContext, loadConfig } from "./config_file.ts";
 import { formatBytes, type Log } from "./log.ts";
 import { type Entry, MAX_MANIFEST_BYTES, verifyManifest } from "./manifest.ts";
 import {
@@ -27,7 +27,6 @@ import {
 } from "./prune_plan.ts";
 import type { State } from "./state.ts";
 import { readState, requireDestination } from "./state_file.ts";
-import { safeText } from "./status_report.ts";
 
 /** What `tako prune` gets from its caller. */
 export interface PruneContext {
@@ -197,16 +196,4 @@ async function readStoredEntries(dest: string, config: Config): Promise<Entry[]>
       { cause: e },
     );
   }
-}
-
-/** Prefixes a message with the config it concerns, unless it already names it. */
-function inContext(configPath: string, e: TakoError): TakoError {
-  const name = safeText(configPath);
-  const message = safeText(e.message);
-  const full = message.includes(name) ? message : `${name}: ${message}`;
-  if (full === e.message) return e;
-  return new TakoError(e.kind, full, {
-    cause: e.cause,
-    ...(e.tag === undefined ? {} : { tag: e.tag }),
-  });
 }

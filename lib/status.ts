@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import type { Config } from "./config.ts";
 import { listStore, readFileCapped, readLatest } from "./destination.ts";
 import { printable, TakoError } from "./errors.ts";
-import { loadConfig } from "./config_file.ts";
+import { inContext, loadConfig } from "./config_file.ts";
 import type { Log } from "./log.ts";
 import { MAX_MANIFEST_BYTES, verifyManifest } from "./manifest.ts";
 import { readState, requireDestination } from "./state_file.ts";
@@ -23,7 +23,6 @@ import {
   formatStatusText,
   type LatestFacts,
   type ManifestFacts,
-  safeText,
   type StatusFacts,
 } from "./status_report.ts";
 
@@ -147,16 +146,4 @@ async function readManifest(
 
 function shown(path: string): string {
   return printable(path, 300);
-}
-
-/** Prefixes a message with the config it concerns, unless it already names it. */
-function inContext(configPath: string, e: TakoError): TakoError {
-  const name = safeText(configPath);
-  const message = safeText(e.message);
-  const full = message.includes(name) ? message : `${name}: ${message}`;
-  if (full === e.message) return e;
-  return new TakoError(e.kind, full, {
-    cause: e.cause,
-    ...(e.tag === undefined ? {} : { tag: e.tag }),
-  });
 }
