@@ -25,11 +25,7 @@ function envOr(name: string, fallback: string): string {
   }
 }
 
-/** The number of generated inputs per property: TAKO_FUZZ_RUNS when set, else `fallback`. */
-export function fuzzRuns(fallback: number): number {
-  const runs = Number(envOr("TAKO_FUZZ_RUNS", ""));
-  return Number.isSafeInteger(runs) && runs > 0 ? runs : fallback;
-}
+export { fuzzRuns } from "../support/fuzz.ts";
 
 /** `light` under `make test`, `heavy` under `make torture`. */
 export function scaled(light: number, heavy: number): number {

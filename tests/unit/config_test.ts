@@ -3,6 +3,7 @@ import { MAX_CONFIG_SIZE, parseByteSize, parseConfig } from "../../lib/config.ts
 import { TakoError } from "../../lib/errors.ts";
 import { ANY_VERSION } from "../../lib/pattern.ts";
 import { assert, assertRejectsTako } from "../support/assert.ts";
+import { fuzzRuns } from "../support/fuzz.ts";
 
 const FILE = "/etc/tako/app-foo";
 /** The public key of SPEC §1's test vector. */
@@ -409,16 +410,6 @@ Deno.test("`parseConfig()` never echoes control characters from the file name or
   assert.doesNotMatch(e.message, /\p{Cc}/u);
   assert.ok(e.message.startsWith("/etc/tako/\\u{1b}[31mapp line 4: "), e.message);
 });
-
-/** Property runs per property: 2000 by default, TAKO_FUZZ_RUNS for torture runs. */
-function fuzzRuns(fallback = 2000): number {
-  try {
-    const runs = Number(Deno.env.get("TAKO_FUZZ_RUNS"));
-    return Number.isSafeInteger(runs) && runs > 0 ? runs : fallback;
-  } catch {
-    return fallback; // no --allow-env
-  }
-}
 
 /** Parses `text` and checks the outcome: a Config, or a clean config error that names the file. */
 async function parsesOrFailsCleanly(text: string): Promise<void> {

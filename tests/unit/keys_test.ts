@@ -18,23 +18,7 @@ import {
   TEST_SECRET_KEY_64,
   TEST_SEED,
 } from "../support/vectors.ts";
-
-/** Property-test runs: `base` by default, scaled by TAKO_FUZZ_RUNS (the runs of a 2000-run property). */
-function fuzzRuns(base = 2000): number {
-  let scale = 1;
-  try {
-    const runs = Number(Deno.env.get("TAKO_FUZZ_RUNS"));
-    if (Number.isFinite(runs) && runs > 0) scale = runs / 2000;
-  } catch {
-    // No --allow-env: keep the default.
-  }
-  return Math.max(1, Math.round(base * scale));
-}
-
-/** Whether `text` holds a control character (C0 or DEL). */
-function hasControlCharacter(text: string): boolean {
-  return Array.from(text).some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
-}
+import { hasControlCharacter, scaledFuzzRuns } from "../support/fuzz.ts";
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 const fromHex = (hex: string) => new Uint8Array(hex.match(/../g)!.map((h) => parseInt(h, 16)));
@@ -112,7 +96,7 @@ Deno.test("`encodeBase64()` agrees with btoa and round-trips through strict deco
       assert.equal(text, btoa(String.fromCharCode(...data)));
       assert.deepEqual(decodeBase64Strict(text, data.length), data);
     }),
-    { numRuns: fuzzRuns() },
+    { numRuns: scaledFuzzRuns() },
   );
 });
 
@@ -127,7 +111,7 @@ Deno.test("`decodeBase64Strict()` accepts a text only when it is the canonical e
         assert.equal(encodeBase64(decoded), text);
       }
     }),
-    { numRuns: fuzzRuns() },
+    { numRuns: scaledFuzzRuns() },
   );
 });
 
@@ -220,7 +204,7 @@ Deno.test("`parsePublicKey()` accepts every generated key", () => {
       const { publicKey } = generateSecretKey(seed);
       assert.deepEqual(parsePublicKey(formatPublicKey(publicKey), "k"), publicKey);
     }),
-    { numRuns: fuzzRuns(300) },
+    { numRuns: scaledFuzzRuns(300) },
   );
 });
 
@@ -239,7 +223,7 @@ Deno.test("`parsePublicKey()` throws only TakoError on arbitrary text", () => {
         if (!(e instanceof TakoError) || e.kind !== "config") throw e;
       }
     }),
-    { numRuns: fuzzRuns() },
+    { numRuns: scaledFuzzRuns() },
   );
 });
 
@@ -330,7 +314,7 @@ Deno.test("`parseSecretKey()` throws only TakoError on arbitrary text", () => {
         if (!(e instanceof TakoError) || e.kind !== "usage") throw e;
       }
     }),
-    { numRuns: fuzzRuns() },
+    { numRuns: scaledFuzzRuns() },
   );
 });
 
@@ -342,7 +326,7 @@ Deno.test("`formatSecretKey()` and `parseSecretKey()` round-trip every key", () 
       assert.equal(text.length, 135);
       assert.deepEqual(parseSecretKey(text, "k"), key);
     }),
-    { numRuns: fuzzRuns(300) },
+    { numRuns: scaledFuzzRuns(300) },
   );
 });
 
@@ -457,6 +441,6 @@ Deno.test("`verify()` agrees with noble's strict verification", () => {
     fc.property(signatureFor, fc.constantFrom(...keys), ({ m, sig }, publicKey) => {
       assert.equal(verify(sig, m, publicKey), ed25519.verify(sig, m, publicKey, { zip215: false }));
     }),
-    { numRuns: fuzzRuns(500) },
+    { numRuns: scaledFuzzRuns(500) },
   );
 });

@@ -24,23 +24,7 @@ import {
   THREE_ENTRY_MANIFEST,
   THREE_IMAGES,
 } from "../support/vectors.ts";
-
-/** Property-test runs: `base` by default, scaled by TAKO_FUZZ_RUNS (the runs of a 2000-run property). */
-function fuzzRuns(base = 2000): number {
-  let scale = 1;
-  try {
-    const runs = Number(Deno.env.get("TAKO_FUZZ_RUNS"));
-    if (Number.isFinite(runs) && runs > 0) scale = runs / 2000;
-  } catch {
-    // No --allow-env: keep the default.
-  }
-  return Math.max(1, Math.round(base * scale));
-}
-
-/** Whether `text` holds a control character (C0 or DEL). */
-function hasControlCharacter(text: string): boolean {
-  return Array.from(text).some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
-}
+import { hasControlCharacter, scaledFuzzRuns } from "../support/fuzz.ts";
 
 const SOURCE = "https://origin.example/app/manifest";
 const KEY = generateSecretKey(TEST_SEED);
@@ -548,7 +532,7 @@ Deno.test("`signManifest()` then `verifyManifest()` round-trips any valid entry 
       assert.deepEqual(verifyManifest(bytes, [OTHER_KEY.publicKey, PUBLIC_KEY], SOURCE), entries);
       assert.equal(decoder.decode(bytes).slice(0, -89), serializeEntries(entries));
     }),
-    { numRuns: fuzzRuns() },
+    { numRuns: scaledFuzzRuns() },
   );
 });
 
@@ -571,7 +555,7 @@ Deno.test("`verifyManifest()` orders any two versions exactly as compareVersions
         assertTakoError(() => verifyManifest(bytes, [PUBLIC_KEY], SOURCE), "integrity", expected);
       }
     }),
-    { numRuns: fuzzRuns(1000) },
+    { numRuns: scaledFuzzRuns(1000) },
   );
 });
 
@@ -593,7 +577,7 @@ Deno.test("`checkAppendOnly()` accepts every insertion and rejects every removal
         );
       },
     ),
-    { numRuns: fuzzRuns() },
+    { numRuns: scaledFuzzRuns() },
   );
 });
 
@@ -613,7 +597,7 @@ Deno.test("`verifyManifest()` throws only TakoError on arbitrary bytes", () => {
     fc.property(manifestish, (bytes) => {
       onlyIntegrityErrors(() => verifyManifest(bytes, [PUBLIC_KEY], SOURCE));
     }),
-    { numRuns: fuzzRuns() },
+    { numRuns: scaledFuzzRuns() },
   );
 });
 
@@ -639,7 +623,7 @@ Deno.test("`verifyManifest()` rejects every mutation of a valid manifest with a 
     fc.property(mutation, (bytes) => {
       assertTakoError(() => verifyManifest(bytes, [PUBLIC_KEY], SOURCE), "integrity", SOURCE);
     }),
-    { numRuns: fuzzRuns() },
+    { numRuns: scaledFuzzRuns() },
   );
 });
 
@@ -666,6 +650,6 @@ Deno.test("the parser throws only TakoError on arbitrary signed text, and return
       }
       assert.equal(serializeEntries(entries), text);
     }),
-    { numRuns: fuzzRuns() },
+    { numRuns: scaledFuzzRuns() },
   );
 });

@@ -2,16 +2,7 @@ import fc from "fast-check";
 import { assert, assertRejectsTako } from "../support/assert.ts";
 import { printable } from "../../lib/errors.ts";
 import { ANY_VERSION, isSemverRange, parsePattern, type Pattern } from "../../lib/pattern.ts";
-
-/** Property runs: a few thousand by default, TAKO_FUZZ_RUNS for torture runs. */
-function fuzzRuns(fallback = 2000): number {
-  try {
-    const runs = Number(Deno.env.get("TAKO_FUZZ_RUNS"));
-    return Number.isSafeInteger(runs) && runs > 0 ? runs : fallback;
-  } catch {
-    return fallback; // no --allow-env
-  }
-}
+import { fuzzRuns } from "../support/fuzz.ts";
 
 /** Asserts which of `versions` the pattern matches: exactly those in `matching`. */
 async function assertMatches(text: string, matching: string[], others: string[]): Promise<void> {

@@ -8,16 +8,7 @@ import {
   parseParts,
   type Part,
 } from "../../lib/version.ts";
-
-/** Property runs: a few thousand by default, TAKO_FUZZ_RUNS for torture runs. */
-function fuzzRuns(fallback = 2000): number {
-  try {
-    const runs = Number(Deno.env.get("TAKO_FUZZ_RUNS"));
-    return Number.isSafeInteger(runs) && runs > 0 ? runs : fallback;
-  } catch {
-    return fallback; // no --allow-env
-  }
-}
+import { fuzzRuns } from "../support/fuzz.ts";
 
 const sign = (n: number) => Math.sign(n) + 0;
 
