@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { type Command, parseArgs, usage } from "./lib/cli.ts";
-import { combinedExitCode, EXIT_CODES, EXIT_OK, printable, TakoError } from "./lib/errors.ts";
-import { createLog, type Log } from "./lib/log.ts";
+import { type Command, parseArgs, usage } from "./lib/core/cli.ts";
+import { combinedExitCode, EXIT_CODES, EXIT_OK, printable, TakoError } from "./lib/core/errors.ts";
+import { createLog, type Log } from "./lib/core/log.ts";
 
 /** Tako's own version, printed by `tako --version`. */
 export const TAKO_VERSION = "0.1.0";
@@ -70,7 +70,7 @@ async function run(command: Command, log: Log): Promise<number> {
       return EXIT_OK;
     case "gen-key": {
       const { formatPublicKey, formatSecretKey, generateSecretKey } = await import(
-        "./lib/keys.ts"
+        "./lib/core/keys.ts"
       );
       const key = generateSecretKey();
       stdout(
@@ -82,14 +82,14 @@ async function run(command: Command, log: Log): Promise<number> {
       return EXIT_OK;
     }
     case "store": {
-      const { store } = await import("./lib/publish.ts");
+      const { store } = await import("./lib/commands/store.ts");
       await store({ ...command, envKey: env("TAKO_SECRET_KEY") }, log);
       return EXIT_OK;
     }
     case "fetch": {
-      const { fetchAll } = await import("./lib/fetch.ts");
-      const { DEFAULT_NET_OPTIONS } = await import("./lib/origin.ts");
-      const { systemctl } = await import("./lib/systemd.ts");
+      const { fetchAll } = await import("./lib/commands/fetch.ts");
+      const { DEFAULT_NET_OPTIONS } = await import("./lib/shell/origin.ts");
+      const { systemctl } = await import("./lib/shell/systemd.ts");
       const failures = await fetchAll(command.configs, command.init, {
         log,
         net: { ...DEFAULT_NET_OPTIONS, ...command.net },
@@ -100,13 +100,13 @@ async function run(command: Command, log: Log): Promise<number> {
       return combinedExitCode(failures);
     }
     case "status": {
-      const { statusAll } = await import("./lib/status.ts");
+      const { statusAll } = await import("./lib/commands/status.ts");
       const result = await statusAll(command.configs, { log, json: command.json });
       stdout(result.output);
       return combinedExitCode(result.failures);
     }
     case "prune": {
-      const { pruneAll } = await import("./lib/prune.ts");
+      const { pruneAll } = await import("./lib/commands/prune.ts");
       return combinedExitCode(await pruneAll(command.configs, { log }));
     }
   }

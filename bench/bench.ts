@@ -23,13 +23,13 @@
  */
 import { createHash } from "node:crypto";
 import { MAIN, takoFlags } from "../dev/run_tako.ts";
-import { formatPublicKey, formatSecretKey, generateSecretKey } from "../lib/keys.ts";
-import { compatibleEntries, type Entry, signManifest, verifyManifest } from "../lib/manifest.ts";
-import { parsePattern } from "../lib/pattern.ts";
+import { formatPublicKey, formatSecretKey, generateSecretKey } from "../lib/core/keys.ts";
+import { compatibleEntries, type Entry, signManifest, verifyManifest } from "../lib/core/manifest.ts";
+import { parsePattern } from "../lib/core/pattern.ts";
 import { benchChart, formatFile } from "./chart.ts";
 import { startCountingProxy } from "./wire_proxy.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
+const ROOT = new URL("..", import.meta.url).pathname;
 const MB = 1_000_000;
 const MIB = 1024 * 1024;
 const DEFAULT_SIZES = [1024, 4096];

@@ -6,7 +6,7 @@
  * @module
  */
 
-const ROOT = new URL("../", import.meta.url);
+const ROOT = new URL("..", import.meta.url);
 
 /** The permission flags of the `tako` task, read from deno.json. */
 export async function takoFlags(): Promise<string[]> {

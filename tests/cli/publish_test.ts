@@ -12,8 +12,8 @@ import {
   generateSecretKey,
   parsePublicKey,
   parseSecretKey,
-} from "../../lib/keys.ts";
-import { signManifest } from "../../lib/manifest.ts";
+} from "../../lib/core/keys.ts";
+import { signManifest } from "../../lib/core/manifest.ts";
 import { assert } from "../support/assert.ts";
 import {
   TEST_PUBLIC_KEY,

@@ -8,9 +8,9 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { runTako, type TakoResult } from "../../dev/run_tako.ts";
-import { acquireLock } from "../../lib/destination.ts";
-import { generateSecretKey, parseSecretKey } from "../../lib/keys.ts";
-import { type Entry, signManifest } from "../../lib/manifest.ts";
+import { acquireLock } from "../../lib/shell/destination.ts";
+import { generateSecretKey, parseSecretKey } from "../../lib/core/keys.ts";
+import { type Entry, signManifest } from "../../lib/core/manifest.ts";
 import { startOrigin, type TestOrigin } from "../support/origin_server.ts";
 import { assert } from "../support/assert.ts";
 import { TEST_PUBLIC_KEY, TEST_SECRET_KEY } from "../support/vectors.ts";

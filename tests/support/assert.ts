@@ -1,6 +1,6 @@
 /** Assertions shared by the tests: node's strict assert plus Tako's error checks. */
 import assert from "node:assert/strict";
-import { type ErrorKind, TakoError } from "../../lib/errors.ts";
+import { type ErrorKind, TakoError } from "../../lib/core/errors.ts";
 
 export { assert };
 

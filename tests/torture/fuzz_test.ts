@@ -9,12 +9,12 @@
  * Runs: TAKO_FUZZ_RUNS each (100,000 under `make torture`), 2,000 by default.
  */
 import fc from "fast-check";
-import { type ErrorKind, TakoError } from "../../lib/errors.ts";
-import { parseConfig } from "../../lib/config.ts";
-import { formatPublicKey, parsePublicKey, parseSecretKey } from "../../lib/keys.ts";
-import { serializeEntries, verifyManifest } from "../../lib/manifest.ts";
-import { parsePattern } from "../../lib/pattern.ts";
-import { checkVersion, compareVersions, isValidVersion, parseParts } from "../../lib/version.ts";
+import { type ErrorKind, TakoError } from "../../lib/core/errors.ts";
+import { parseConfig } from "../../lib/core/config.ts";
+import { formatPublicKey, parsePublicKey, parseSecretKey } from "../../lib/core/keys.ts";
+import { serializeEntries, verifyManifest } from "../../lib/core/manifest.ts";
+import { parsePattern } from "../../lib/core/pattern.ts";
+import { checkVersion, compareVersions, isValidVersion, parseParts } from "../../lib/core/version.ts";
 import { assert } from "../support/assert.ts";
 import { signRaw, TEST_KEY } from "../support/publish.ts";
 import { TEST_PUBLIC_KEY } from "../support/vectors.ts";

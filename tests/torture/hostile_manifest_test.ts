@@ -10,7 +10,7 @@
  * keys are refused when the config is loaded (exit 3) with nothing touched.
  */
 import { ed25519 } from "@noble/curves/ed25519";
-import { encodeBase64 } from "../../lib/base64.ts";
+import { encodeBase64 } from "../../lib/core/base64.ts";
 import { assert } from "../support/assert.ts";
 import {
   addImageFile,
@@ -27,7 +27,7 @@ import {
   writeManifest,
 } from "../support/publish.ts";
 import { TEST_PUBLIC_KEY } from "../support/vectors.ts";
-import { compareVersions } from "../../lib/version.ts";
+import { compareVersions } from "../../lib/core/version.ts";
 import { assertCleanFailure, copyTree, snapshotTree, temporariesIn, TORTURE } from "./support.ts";
 
 const V1: ImageSpec = { version: "1.0.0", content: "image one\n" };

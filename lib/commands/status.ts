@@ -1,0 +1,149 @@
+/**
+ * `tako status`: what each config's destination holds, read-only. Never
+ * touches the network and never takes the lock (a fetch in progress must not
+ * block it; every file it reads is replaced atomically, so it sees either the
+ * old or the new one). The stored manifest is verified with the config's
+ * keys; one that does not verify is reported as such and not trusted.
+ *
+ * Gathering is here; turning the facts into text or JSON is `status_report.ts`.
+ *
+ * @module
+ */
+import { join, resolve } from "node:path";
+import type { Config } from "../core/config.ts";
+import { listStore, readFileCapped, readLatest } from "../shell/destination.ts";
+import { printable, TakoError } from "../core/errors.ts";
+import { inContext, loadConfig } from "../shell/config_file.ts";
+import type { Log } from "../core/log.ts";
+import { MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest.ts";
+import { readState, requireDestination } from "../shell/state_file.ts";
+import {
+  buildReport,
+  formatStatusJson,
+  formatStatusText,
+  type LatestFacts,
+  type ManifestFacts,
+  type StatusFacts,
+} from "../core/status_report.ts";
+
+/** What `tako status` gets from its caller. */
+export interface StatusContext {
+  readonly log: Log;
+  /** JSON (schema 1) instead of text. */
+  readonly json: boolean;
+  /** The clock for "3 h ago"; defaults to the system clock. */
+  readonly now?: () => Date;
+}
+
+/** The output for stdout and the failures that decide the exit code. */
+export interface StatusResult {
+  readonly output: string;
+  readonly failures: TakoError[];
+}
+
+/**
+ * Reports every config in turn; a config that fails still gets its entry
+ * (with `error`) and does not stop the others. The failures are logged on
+ * stderr and returned for the exit code.
+ *
+ * @example
+ * ```ts
+ * const { output, failures } = await statusAll(["/etc/tako/app"], { log, json: true });
+ * stdout(output);
+ * ```
+ */
+export async function statusAll(
+  configPaths: readonly string[],
+  ctx: StatusContext,
+): Promise<StatusResult> {
+  const reports = [];
+  const failures: TakoError[] = [];
+  for (const path of configPaths) {
+    const facts = await gatherFacts(path);
+    for (const error of facts.errors) {
+      ctx.log.error(error.message);
+      failures.push(error);
+    }
+    reports.push(buildReport(facts));
+  }
+  const output = ctx.json
+    ? formatStatusJson(reports)
+    : formatStatusText(reports, (ctx.now ?? (() => new Date()))());
+  return { output, failures };
+}
+
+/**
+ * Everything status can find out about one config, read-only. Errors are
+ * collected, each prefixed with the config path, never thrown.
+ *
+ * @example
+ * ```ts
+ * const facts = await gatherFacts("/etc/tako/app");
+ * ```
+ */
+export async function gatherFacts(configPath: string): Promise<StatusFacts> {
+  const errors: TakoError[] = [];
+  const attempt = async <T>(step: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await step();
+    } catch (e) {
+      if (!(e instanceof TakoError)) throw e;
+      errors.push(inContext(configPath, e));
+      return undefined;
+    }
+  };
+  const unknown = {
+    configPath,
+    config: undefined,
+    destination: undefined,
+    manifest: undefined,
+    store: undefined,
+    latest: undefined,
+    state: undefined,
+  };
+  const config = await attempt(() => loadConfig(configPath));
+  if (config === undefined) return { ...unknown, errors };
+  const destination = resolve(config.destination);
+  const known = { ...unknown, config, destination };
+  if (await attempt(() => requireDestination(destination).then(() => true)) === undefined) {
+    return { ...known, errors };
+  }
+  const store = await attempt(() => listStore(destination));
+  const latest = await attempt(() => readLatestFacts(destination));
+  const state = await readState(destination);
+  const manifest = await attempt(() => readManifest(destination, config));
+  if (manifest?.problem !== undefined) errors.push(inContext(configPath, manifest.problem));
+  return { ...known, store, latest, state, manifest: manifest?.facts, errors };
+}
+
+async function readLatestFacts(dest: string): Promise<LatestFacts> {
+  const latest = await readLatest(dest);
+  if (latest === undefined) return { kind: "absent" };
+  if (typeof latest === "string") return { kind: "image", sha256: latest };
+  return { kind: "foreign", detail: latest.detail };
+}
+
+/**
+ * The stored manifest, verified with the config's keys. One that does not
+ * verify is "unverifiable", with the integrity error as its problem: the
+ * report still shows the rest of the destination.
+ */
+async function readManifest(
+  dest: string,
+  config: Config,
+): Promise<{ facts: ManifestFacts; problem?: TakoError }> {
+  const path = join(dest, "manifest");
+  const bytes = await readFileCapped(path, MAX_MANIFEST_BYTES);
+  if (bytes === undefined) return { facts: { status: "absent" } };
+  try {
+    const entries = verifyManifest(bytes, config.publicKeys, shown(path));
+    return { facts: { status: "verified", entries } };
+  } catch (e) {
+    if (!(e instanceof TakoError)) throw e;
+    return { facts: { status: "unverifiable" }, problem: e };
+  }
+}
+
+function shown(path: string): string {
+  return printable(path, 300);
+}

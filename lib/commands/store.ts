@@ -1,0 +1,235 @@
+/**
+ * `tako store`: add an image to an origin directory and re-sign its manifest.
+ *
+ * @module
+ */
+import { copyHashing as copyStreaming } from "../shell/stream_copy.ts";
+import { printable, TakoError } from "../core/errors.ts";
+import { parseSecretKey, type SecretKey } from "../core/keys.ts";
+import {
+  type Entry,
+  insertEntry,
+  MAX_MANIFEST_BYTES,
+  signManifest,
+  verifyManifest,
+} from "../core/manifest.ts";
+import { isValidVersion } from "../core/version.ts";
+import {
+  acquireLock,
+  commitTemp,
+  createTemp,
+  discardTemp,
+  hashFile,
+  readFileCapped,
+  type TempFile,
+  writeFileAtomic,
+} from "../shell/destination.ts";
+import type { Log } from "../core/log.ts";
+
+/** What `tako store` was asked to do. */
+export interface StoreRequest {
+  readonly key: string | undefined;
+  readonly keyFile: string | undefined;
+  /** TAKO_SECRET_KEY, if set. */
+  readonly envKey: string | undefined;
+  readonly output: string;
+  readonly image: string;
+  readonly version: string;
+}
+
+/** How long a second `tako store` into the same directory waits for the first. */
+const LOCK_WAIT_MS = 60_000;
+const MAX_KEY_FILE_BYTES = 4096;
+
+/** The secret key from --key, --key-file or TAKO_SECRET_KEY, in that order. */
+async function loadSecretKey(request: StoreRequest): Promise<SecretKey> {
+  if (request.key !== undefined) return parseSecretKey(request.key.trim(), "the --key option");
+  if (request.keyFile !== undefined) {
+    const where = `key file ${shown(request.keyFile)}`;
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = await readFileCapped(request.keyFile, MAX_KEY_FILE_BYTES);
+    } catch (e) {
+      throw new TakoError("usage", `Cannot read ${where}: ${messageOf(e)}`, { cause: e });
+    }
+    if (bytes === undefined) throw new TakoError("usage", `The ${where} does not exist.`);
+    return parseSecretKey(new TextDecoder().decode(bytes).trim(), where);
+  }
+  if (request.envKey !== undefined) {
+    return parseSecretKey(request.envKey.trim(), "the TAKO_SECRET_KEY environment variable");
+  }
+  throw new TakoError(
+    "usage",
+    "No secret key: give --key, --key-file or the TAKO_SECRET_KEY environment variable.",
+  );
+}
+
+/** A path from the command line, safe to print. */
+function shown(path: string): string {
+  return printable(path, 200);
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+async function requireDirectory(dir: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(dir);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new TakoError("usage", `Cannot use ${shown(dir)}: ${messageOf(e)}`, { cause: e });
+    }
+    throw new TakoError(
+      "usage",
+      `The origin directory ${shown(dir)} does not exist; create it first.`,
+    );
+  }
+  if (!info.isDirectory) throw new TakoError("usage", `${shown(dir)} is not a directory.`);
+}
+
+/**
+ * Checks that the image is a regular file before anything is locked or created
+ * (stat first: opening a FIFO would block).
+ */
+async function requireImage(path: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new TakoError("usage", `The image ${shown(path)} does not exist.`);
+    }
+    throw new TakoError("usage", `Cannot read the image ${shown(path)}: ${messageOf(e)}`, {
+      cause: e,
+    });
+  }
+  if (!info.isFile) throw new TakoError("usage", `The image ${shown(path)} is not a regular file.`);
+}
+
+/** A version the manifest can carry: printable ASCII without spaces (SPEC §2). */
+function requireVersion(version: string): void {
+  if (!isValidVersion(version)) {
+    throw new TakoError(
+      "usage",
+      `'${
+        printable(version)
+      }' is not a valid version; expected printable ASCII without spaces, such as 1.2.0.`,
+    );
+  }
+}
+
+async function makeStoreDirectory(storeDir: string): Promise<void> {
+  try {
+    await Deno.mkdir(storeDir, { recursive: true });
+  } catch (e) {
+    throw new TakoError("runtime", `Cannot create ${shown(storeDir)}: ${messageOf(e)}`, {
+      cause: e,
+    });
+  }
+}
+
+/** Copies the image into a temporary file in store/, hashing in the same pass. */
+async function copyHashing(
+  imagePath: string,
+  temp: TempFile,
+): Promise<{ sha256: string; size: number }> {
+  let source: Deno.FsFile;
+  try {
+    source = await Deno.open(imagePath, { read: true });
+  } catch (e) {
+    throw new TakoError("usage", `Cannot read the image ${shown(imagePath)}: ${messageOf(e)}`, {
+      cause: e,
+    });
+  }
+  try {
+    if (!(await source.stat()).isFile) {
+      throw new TakoError("usage", `The image ${shown(imagePath)} is not a regular file.`);
+    }
+    // One pass: hashed while copied, with reads overlapping writes (stream_copy.ts).
+    return await copyStreaming(source, imagePath, temp.file, temp.path);
+  } finally {
+    source.close();
+  }
+}
+
+/** Moves the hashed temporary copy to store/<sha256>, or checks the copy already there. */
+async function placeImage(
+  temp: TempFile,
+  finalPath: string,
+  image: { sha256: string; size: number },
+): Promise<void> {
+  const existing = await Deno.lstat(finalPath).then(() => hashFile(finalPath), (e) => {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw new TakoError("runtime", `Cannot inspect ${shown(finalPath)}: ${messageOf(e)}`, {
+      cause: e,
+    });
+  });
+  if (existing === undefined) return await commitTemp(temp, finalPath);
+  await discardTemp(temp);
+  if (existing.sha256 !== image.sha256 || existing.size !== image.size) {
+    throw new TakoError(
+      "integrity",
+      `${
+        shown(finalPath)
+      } is damaged (its digest is ${existing.sha256}); remove it and store again.`,
+    );
+  }
+}
+
+/**
+ * Stores an image and signs the new manifest. Returns the entry and whether
+ * the manifest changed (false when the identical entry was already there).
+ */
+export async function store(
+  request: StoreRequest,
+  log: Log,
+): Promise<{ entry: Entry; changed: boolean }> {
+  const key = await loadSecretKey(request);
+  requireVersion(request.version);
+  const dir = request.output.replace(/\/+$/, "") || "/";
+  await requireDirectory(dir);
+  await requireImage(request.image);
+
+  const lock = await acquireLock(dir, LOCK_WAIT_MS);
+  try {
+    const manifestPath = `${dir}/manifest`;
+    const existing = await readFileCapped(manifestPath, MAX_MANIFEST_BYTES);
+    // A manifest we cannot verify is not ours to extend: re-signing it would launder it.
+    const entries = existing === undefined
+      ? []
+      : verifyManifest(existing, [key.publicKey], shown(manifestPath));
+
+    const storeDir = `${dir}/store`;
+    await makeStoreDirectory(storeDir);
+    const temp = await createTemp(storeDir);
+    let entry: Entry;
+    let result: { entries: Entry[]; changed: boolean };
+    try {
+      const image = await copyHashing(request.image, temp);
+      entry = { version: request.version, size: BigInt(image.size), sha256: image.sha256 };
+      // Refuse a conflicting version before anything is placed in store/.
+      result = insertEntry(entries, entry);
+      await placeImage(temp, `${storeDir}/${image.sha256}`, image);
+    } catch (e) {
+      await discardTemp(temp);
+      throw e;
+    }
+    if (result.changed) {
+      await writeFileAtomic(dir, "manifest", signManifest(result.entries, key), 0o444);
+      log.info(
+        `Stored ${printable(entry.version)} (${entry.size} bytes, sha256 ${entry.sha256}) in ${
+          shown(dir)
+        }.`,
+      );
+    } else {
+      log.info(
+        `${printable(entry.version)} is already in ${shown(manifestPath)}; nothing changed.`,
+      );
+    }
+    return { entry, changed: result.changed };
+  } finally {
+    lock.release();
+  }
+}

@@ -1,0 +1,227 @@
+import { type Command, COMMANDS, parseArgs, usage } from "../../../lib/core/cli.ts";
+import { assert, assertTakoError } from "../../support/assert.ts";
+
+const fetchOf = (
+  configs: string[],
+  extra: Partial<{ init: boolean; verbosity: string; net: object }> = {},
+) => ({ name: "fetch", verbosity: "normal", init: false, configs, net: {}, ...extra });
+
+const storeOf = (extra: Partial<Record<string, string | undefined>> = {}) => ({
+  name: "store",
+  verbosity: "normal",
+  key: undefined,
+  keyFile: undefined,
+  output: "out",
+  image: "image.raw",
+  version: "1.0.0",
+  ...extra,
+});
+
+Deno.test("`parseArgs()` reads both dialects of fetch", () => {
+  const table: [string[], object][] = [
+    [["fetch", "a"], fetchOf(["a"])],
+    [["fetch", "--init", "a", "b"], fetchOf(["a", "b"], { init: true })],
+    [["fetch", "a", "--init", "b"], fetchOf(["a", "b"], { init: true })],
+    [["fetch", "--if-not-exists", "a"], fetchOf(["a"], { init: true })],
+    // The original dialect: no command word.
+    [["a"], fetchOf(["a"])],
+    [["a", "b"], fetchOf(["a", "b"])],
+    [["--if-not-exists", "a"], fetchOf(["a"], { init: true })],
+    [["--if-not-exists", "a", "b"], fetchOf(["a", "b"], { init: true })],
+    [
+      ["/etc/tako/app-foo", "/etc/tako/app-bar"],
+      fetchOf(["/etc/tako/app-foo", "/etc/tako/app-bar"]),
+    ],
+    // `--` ends the options, in either dialect.
+    [["fetch", "--", "--weird-name"], fetchOf(["--weird-name"])],
+    [["fetch", "--init", "--", "--init"], fetchOf(["--init"], { init: true })],
+    [["--", "--weird-name"], fetchOf(["--weird-name"])],
+    [["--if-not-exists", "--", "-x"], fetchOf(["-x"], { init: true })],
+    // A lone "-" is an operand, as in most tools.
+    [["fetch", "-"], fetchOf(["-"])],
+    // Verbosity in either dialect.
+    [["fetch", "-q", "a"], fetchOf(["a"], { verbosity: "quiet" })],
+    [["fetch", "--verbose", "a"], fetchOf(["a"], { verbosity: "verbose" })],
+    [["--verbose", "a"], fetchOf(["a"], { verbosity: "verbose" })],
+    [["-q", "--if-not-exists", "a"], fetchOf(["a"], { init: true, verbosity: "quiet" })],
+    [["--init", "a"], fetchOf(["a"], { init: true })],
+    [["-"], fetchOf(["-"])],
+  ];
+  for (const [args, expected] of table) {
+    assert.deepEqual(parseArgs(args), expected, args.join(" "));
+  }
+});
+
+Deno.test("`parseArgs()` reads fetch's timeouts in seconds, as `--opt=value` and `--opt value`", () => {
+  const table: [string[], object][] = [
+    [["fetch", "--connect-timeout", "5", "a"], { connectTimeoutMs: 5000 }],
+    [["fetch", "--connect-timeout=2.5", "a"], { connectTimeoutMs: 2500 }],
+    [["fetch", "--idle-timeout=0.001", "a"], { idleTimeoutMs: 1 }],
+    [["fetch", "--idle-timeout", "86400", "a"], { idleTimeoutMs: 86_400_000 }],
+    [
+      ["--connect-timeout=1", "--idle-timeout=2", "a"],
+      { connectTimeoutMs: 1000, idleTimeoutMs: 2000 },
+    ],
+  ];
+  for (const [args, net] of table) {
+    const command = parseArgs(args);
+    assert.equal(command.name, "fetch");
+    assert.deepEqual((command as Command & { name: "fetch" }).net, net, args.join(" "));
+  }
+});
+
+Deno.test("`parseArgs()` reads store with long, short and inline options", () => {
+  const table: [string[], object][] = [
+    [["store", "-o", "out", "image.raw", "1.0.0"], storeOf()],
+    [["store", "--output", "out", "image.raw", "1.0.0"], storeOf()],
+    [["store", "--output=out", "image.raw", "1.0.0"], storeOf()],
+    [["store", "image.raw", "-o", "out", "1.0.0"], storeOf()],
+    [["store", "-k", "SECRET+x", "-o", "out", "image.raw", "1.0.0"], storeOf({ key: "SECRET+x" })],
+    [
+      ["store", "--key=SECRET+x=", "-o", "out", "image.raw", "1.0.0"],
+      storeOf({ key: "SECRET+x=" }),
+    ],
+    [["store", "-f", "k.txt", "-o", "out", "image.raw", "1.0.0"], storeOf({ keyFile: "k.txt" })],
+    [
+      ["store", "--key-file", "k.txt", "-o", "out", "image.raw", "1.0.0"],
+      storeOf({ keyFile: "k.txt" }),
+    ],
+    // An option value may start with a dash; after `--` everything is an operand.
+    [["store", "-o", "-out", "image.raw", "1.0.0"], storeOf({ output: "-out" })],
+    [["store", "-o", "out", "--", "-image", "-1"], storeOf({ image: "-image", version: "-1" })],
+    [["store", "-v", "-o", "out", "image.raw", "1.0.0"], storeOf({ verbosity: "verbose" })],
+  ];
+  for (const [args, expected] of table) {
+    assert.deepEqual(parseArgs(args), expected, args.join(" "));
+  }
+});
+
+Deno.test("`parseArgs()` reads help, version, gen-key, status and prune", () => {
+  const table: [string[], object][] = [
+    [["--help"], { name: "help", topic: undefined }],
+    [["-h"], { name: "help", topic: undefined }],
+    [["help"], { name: "help", topic: undefined }],
+    [["help", "fetch"], { name: "help", topic: "fetch" }],
+    [["help", "store"], { name: "help", topic: "store" }],
+    [["fetch", "--help"], { name: "help", topic: "fetch" }],
+    [["store", "-h"], { name: "help", topic: "store" }],
+    // Help wins over anything else on the line, even an incomplete command.
+    [["store", "--help", "-k"], { name: "help", topic: "store" }],
+    [["fetch", "--quiet", "--verbose", "--help"], { name: "help", topic: "fetch" }],
+    [["fetch", "--frobnicate", "-h"], { name: "help", topic: "fetch" }],
+    [["--if-not-exists", "--help"], { name: "help", topic: "fetch" }],
+    [["--version"], { name: "version" }],
+    [["-V"], { name: "version" }],
+    [["gen-key"], { name: "gen-key", verbosity: "normal" }],
+    [["gen-key", "-q"], { name: "gen-key", verbosity: "quiet" }],
+    [["status", "a"], { name: "status", verbosity: "normal", json: false, configs: ["a"] }],
+    [["status", "--json", "a", "b"], {
+      name: "status",
+      verbosity: "normal",
+      json: true,
+      configs: ["a", "b"],
+    }],
+    [["prune", "a"], { name: "prune", verbosity: "normal", configs: ["a"] }],
+  ];
+  for (const [args, expected] of table) {
+    assert.deepEqual(parseArgs(args), expected, args.join(" "));
+  }
+});
+
+Deno.test("`parseArgs()` refuses every malformed command line with a usage error", () => {
+  const table: [string[], string[]][] = [
+    [[], ["Expected a command", "tako --help"]],
+    [["--frobnicate"], ["Unknown option '--frobnicate'", "tako --help"]],
+    [["-x", "a"], ["Unknown option '-x'"]],
+    [["--json", "a"], ["Unknown option '--json'"]],
+    [["help", "frobnicate"], ["Unknown command 'frobnicate'"]],
+    [["fetch"], ["at least one config", "tako fetch --help"]],
+    [["--if-not-exists"], ["at least one config"]],
+    [["fetch", "--frobnicate", "a"], ["Unknown option '--frobnicate'", "tako fetch --help"]],
+    [["fetch", "--key", "k", "a"], ["Unknown option '--key'"]],
+    [["fetch", "--init", "--init", "a"], ["--init", "twice"]],
+    [["fetch", "--init=yes", "a"], ["--init", "takes no value"]],
+    [["fetch", "--quiet", "--verbose", "a"], ["--quiet", "--verbose"]],
+    [["fetch", "-q", "-v", "a"], ["--quiet", "--verbose"]],
+    [["fetch", "a", "--connect-timeout"], ["--connect-timeout", "needs a value"]],
+    [["fetch", "--connect-timeout=0", "a"], ["--connect-timeout", "'0'"]],
+    [["fetch", "--connect-timeout=-1", "a"], ["--connect-timeout", "'-1'"]],
+    [["fetch", "--idle-timeout=1e3", "a"], ["--idle-timeout", "'1e3'"]],
+    [["fetch", "--idle-timeout=86401", "a"], ["--idle-timeout", "'86401'"]],
+    [["fetch", "--idle-timeout=", "a"], ["--idle-timeout", "''"]],
+    [["store", "image.raw", "1.0.0"], ["--output", "required", "tako store --help"]],
+    [["store", "-o", "out"], ["<image> <version>", "0 operand"]],
+    [["store", "-o", "out", "image.raw"], ["<image> <version>", "1 operand"]],
+    [["store", "-o", "out", "a", "b", "c"], ["<image> <version>", "3 operand"]],
+    [["store", "-o"], ["--output", "needs a value"]],
+    [["store", "-o", "out", "-k", "K", "-f", "F", "i", "1"], ["--key", "--key-file", "exclude"]],
+    [["store", "-o", "out", "--key=K", "--key-file=F", "i", "1"], ["--key", "--key-file"]],
+    [["store", "-o", "a", "-o", "b", "i", "1"], ["--output", "twice"]],
+    [["store", "--init", "-o", "out", "i", "1"], ["Unknown option '--init'"]],
+    [["store", "-q", "-v", "-o", "out", "i", "1"], ["--quiet", "--verbose"]],
+    // After `--`, "--help" is an operand like any other.
+    [["store", "-o", "out", "--", "--help"], ["<image> <version>", "1 operand"]],
+    [["gen-key", "extra"], ["no operands"]],
+    [["gen-key", "--quiet", "--verbose"], ["--quiet", "--verbose"]],
+    [["gen-key", "--key", "K"], ["Unknown option '--key'"]],
+    [["status"], ["at least one config"]],
+    [["status", "--json=yes", "a"], ["--json", "takes no value"]],
+    [["prune"], ["at least one config"]],
+    [["prune", "--json", "a"], ["Unknown option '--json'"]],
+  ];
+  for (const [args, parts] of table) {
+    const e = assertTakoError(() => parseArgs(args), "usage", ...parts);
+    assert.equal(e.exitCode, 2, args.join(" "));
+    assert.match(e.message, /See 'tako( [a-z-]+)? --help'\.$/, args.join(" "));
+  }
+});
+
+Deno.test("`parseArgs()` never echoes an option's inline value, which may be a secret key", () => {
+  const secret = "SECRET+c2VjcmV0";
+  const table: string[][] = [
+    ["store", `--kye=${secret}`, "-o", "out", "i", "1"],
+    ["fetch", `--secret=${secret}`, "a"],
+    [`--frobnicate=${secret}`, "a"],
+  ];
+  for (const args of table) {
+    const e = assertTakoError(() => parseArgs(args), "usage", "Unknown option");
+    assert.ok(!e.message.includes(secret), e.message);
+  }
+});
+
+Deno.test("`parseArgs()` errors show control characters of arguments as escapes", () => {
+  const table: string[][] = [
+    ["fetch", "--bad\x1b[2Jname", "a"],
+    ["--bad\x1b[2J"],
+    ["help", "fe\x1btch"],
+    ["fetch", "--idle-timeout=\x07", "a"],
+  ];
+  for (const args of table) {
+    const e = assertTakoError(() => parseArgs(args), "usage");
+    // deno-lint-ignore no-control-regex -- looking for control characters is the point
+    assert.ok(!/[\x00-\x1f\x7f]/.test(e.message), JSON.stringify(e.message));
+  }
+});
+
+Deno.test("`parseArgs()` does not modify its argument array", () => {
+  const args = ["fetch", "--init", "--", "a", "b"];
+  const copy = [...args];
+  parseArgs(args);
+  assert.deepEqual(args, copy);
+});
+
+Deno.test("`usage()` describes every command and the exit codes", () => {
+  const overview = usage(undefined);
+  for (const name of COMMANDS) assert.ok(overview.includes(`tako ${name}`), name);
+  assert.ok(overview.includes("tako [--if-not-exists] <config>..."));
+  for (const code of ["0", "1", "2", "3", "4", "70"]) {
+    assert.match(overview, new RegExp(`^  ${code} +[a-z]`, "m"), `exit code ${code}`);
+  }
+  for (const name of COMMANDS) {
+    const text = usage(name);
+    assert.ok(text.startsWith(`Usage: tako ${name}`), name);
+    assert.ok(text.includes("Exit codes:"), name);
+  }
+  assert.ok(usage("store").includes("TAKO_SECRET_KEY"));
+  assert.ok(usage("fetch").includes("--if-not-exists"));
+});
