@@ -73,6 +73,16 @@ async function run(command: Command, log: Log): Promise<number> {
         "./lib/core/keys.ts"
       );
       const key = generateSecretKey();
+      if (command.output !== undefined) {
+        const { keyFilePaths, writeKeyPair } = await import("./lib/shell/key_file.ts");
+        await writeKeyPair(command.output, key);
+        const paths = keyFilePaths(command.output);
+        log.info(
+          `Wrote the secret key to ${printable(paths.secret, 200)} (mode 0600) and the public ` +
+            `key ${formatPublicKey(key.publicKey)} to ${printable(paths.public, 200)}.`,
+        );
+        return EXIT_OK;
+      }
       stdout(
         `# Secret key: keep it in a secret store; never publish it or copy it to clients.\n` +
           `${formatSecretKey(key)}\n` +
@@ -84,6 +94,11 @@ async function run(command: Command, log: Log): Promise<number> {
     case "store": {
       const { store } = await import("./lib/commands/store.ts");
       await store({ ...command, envKey: env("TAKO_SECRET_KEY") }, log);
+      return EXIT_OK;
+    }
+    case "resign": {
+      const { resign } = await import("./lib/commands/resign.ts");
+      await resign({ ...command, envKey: env("TAKO_SECRET_KEY") }, log);
       return EXIT_OK;
     }
     case "fetch": {
@@ -104,6 +119,10 @@ async function run(command: Command, log: Log): Promise<number> {
       const result = await statusAll(command.configs, { log, json: command.json });
       stdout(result.output);
       return combinedExitCode(result.failures);
+    }
+    case "verify": {
+      const { verifyAll } = await import("./lib/commands/verify.ts");
+      return combinedExitCode(await verifyAll(command.configs, { log, lockWaitMs: 60_000 }));
     }
     case "prune": {
       const { pruneAll } = await import("./lib/commands/prune.ts");

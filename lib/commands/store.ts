@@ -5,7 +5,6 @@
  */
 import { copyHashing as copyStreaming } from "../shell/stream_copy.ts";
 import { printable, TakoError } from "../core/errors.ts";
-import { parseSecretKey, type SecretKey } from "../core/keys.ts";
 import {
   type Entry,
   insertEntry,
@@ -25,13 +24,10 @@ import {
   writeFileAtomic,
 } from "../shell/destination.ts";
 import type { Log } from "../core/log.ts";
+import { type KeySource, loadSecretKey } from "../shell/key_file.ts";
 
 /** What `tako store` was asked to do. */
-export interface StoreRequest {
-  readonly key: string | undefined;
-  readonly keyFile: string | undefined;
-  /** TAKO_SECRET_KEY, if set. */
-  readonly envKey: string | undefined;
+export interface StoreRequest extends KeySource {
   readonly output: string;
   readonly image: string;
   readonly version: string;
@@ -39,30 +35,6 @@ export interface StoreRequest {
 
 /** How long a second `tako store` into the same directory waits for the first. */
 const LOCK_WAIT_MS = 60_000;
-const MAX_KEY_FILE_BYTES = 4096;
-
-/** The secret key from --key, --key-file or TAKO_SECRET_KEY, in that order. */
-async function loadSecretKey(request: StoreRequest): Promise<SecretKey> {
-  if (request.key !== undefined) return parseSecretKey(request.key.trim(), "the --key option");
-  if (request.keyFile !== undefined) {
-    const where = `key file ${shown(request.keyFile)}`;
-    let bytes: Uint8Array | undefined;
-    try {
-      bytes = await readFileCapped(request.keyFile, MAX_KEY_FILE_BYTES);
-    } catch (e) {
-      throw new TakoError("usage", `Cannot read ${where}: ${messageOf(e)}`, { cause: e });
-    }
-    if (bytes === undefined) throw new TakoError("usage", `The ${where} does not exist.`);
-    return parseSecretKey(new TextDecoder().decode(bytes).trim(), where);
-  }
-  if (request.envKey !== undefined) {
-    return parseSecretKey(request.envKey.trim(), "the TAKO_SECRET_KEY environment variable");
-  }
-  throw new TakoError(
-    "usage",
-    "No secret key: give --key, --key-file or the TAKO_SECRET_KEY environment variable.",
-  );
-}
 
 /** A path from the command line, safe to print. */
 function shown(path: string): string {

@@ -7,6 +7,9 @@
  * @module
  */
 import { printable, TakoError } from "./errors.ts";
+import { type CommandName, COMMANDS } from "./help.ts";
+
+export { type CommandName, COMMANDS, usage } from "./help.ts";
 
 /** How much Tako says on stderr. */
 export type Verbosity = "quiet" | "normal" | "verbose";
@@ -26,7 +29,11 @@ export interface NetFlags {
 export type Command =
   | { readonly name: "help"; readonly topic: CommandName | undefined }
   | { readonly name: "version" }
-  | Common & { readonly name: "gen-key" }
+  | Common & {
+    readonly name: "gen-key";
+    /** Write `<output>.key` and `<output>.pub` instead of printing the pair. */
+    readonly output: string | undefined;
+  }
   | Common & {
     readonly name: "store";
     readonly key: string | undefined;
@@ -36,21 +43,31 @@ export type Command =
     readonly version: string;
   }
   | Common & {
+    readonly name: "resign";
+    readonly key: string | undefined;
+    readonly keyFile: string | undefined;
+    readonly output: string;
+    /** The public key the manifest is signed with now, as given (parsed by resign). */
+    readonly previousKey: string;
+  }
+  | Common & {
     readonly name: "fetch";
     readonly init: boolean;
+    /** Manifest only: report what a fetch would do, write nothing. */
+    readonly dryRun: boolean;
+    /** One JSON document with every config's outcome on stdout. */
+    readonly json: boolean;
     readonly configs: readonly string[];
     readonly net: NetFlags;
   }
   | Common & {
     readonly name: "status";
     readonly json: boolean;
+    readonly prometheus: boolean;
     readonly configs: readonly string[];
   }
+  | Common & { readonly name: "verify"; readonly configs: readonly string[] }
   | Common & { readonly name: "prune"; readonly configs: readonly string[] };
-
-/** The commands, in the order `--help` lists them. */
-export const COMMANDS = ["fetch", "store", "gen-key", "status", "prune"] as const;
-export type CommandName = typeof COMMANDS[number];
 
 interface OptionSpec {
   /** Long name without dashes. */
@@ -66,20 +83,27 @@ const COMMON_OPTIONS: readonly OptionSpec[] = [
   { long: "help", short: "h", value: false },
 ];
 
+/** The options of the commands that sign: the secret key and the origin directory. */
+const KEY_OPTIONS: readonly OptionSpec[] = [
+  { long: "key", short: "k", value: true },
+  { long: "key-file", short: "f", value: true },
+  { long: "output", short: "o", value: true },
+];
+
 const OPTIONS: Record<CommandName, readonly OptionSpec[]> = {
   "fetch": [
     { long: "init", value: false },
     { long: "if-not-exists", value: false },
+    { long: "dry-run", value: false },
+    { long: "json", value: false },
     { long: "connect-timeout", value: true },
     { long: "idle-timeout", value: true },
   ],
-  "store": [
-    { long: "key", short: "k", value: true },
-    { long: "key-file", short: "f", value: true },
-    { long: "output", short: "o", value: true },
-  ],
-  "gen-key": [],
-  "status": [{ long: "json", value: false }],
+  "store": KEY_OPTIONS,
+  "resign": [...KEY_OPTIONS, { long: "previous-key", value: true }],
+  "gen-key": [{ long: "output", short: "o", value: true }],
+  "status": [{ long: "json", value: false }, { long: "prometheus", value: false }],
+  "verify": [],
   "prune": [],
 };
 
@@ -183,6 +207,19 @@ function secondsOption(
   return Math.round(seconds * 1000);
 }
 
+/** The key and the origin directory of store and resign. */
+function signingOptions(
+  command: CommandName,
+  options: Map<string, string | true>,
+): { key: string | undefined; keyFile: string | undefined; output: string } {
+  const output = stringOption(options, "output");
+  if (output === undefined) throw usageError(command, "Option --output (-o) is required.");
+  if (options.has("key") && options.has("key-file")) {
+    throw usageError(command, "Options --key and --key-file exclude each other.");
+  }
+  return { key: stringOption(options, "key"), keyFile: stringOption(options, "key-file"), output };
+}
+
 function needConfigs(command: CommandName, operands: string[]): string[] {
   if (operands.length === 0) throw usageError(command, "Expected at least one config file.");
   return operands;
@@ -212,43 +249,59 @@ function parseCommand(command: CommandName, args: readonly string[]): Command {
       const idle = secondsOption(command, options, "idle-timeout");
       if (connect !== undefined) net.connectTimeoutMs = connect;
       if (idle !== undefined) net.idleTimeoutMs = idle;
+      const init = options.has("init") || options.has("if-not-exists");
+      if (init && options.has("dry-run")) {
+        throw usageError(command, "Options --init and --dry-run exclude each other.");
+      }
       return {
         name: "fetch",
         verbosity,
-        init: options.has("init") || options.has("if-not-exists"),
+        init,
+        dryRun: options.has("dry-run"),
+        json: options.has("json"),
         configs: needConfigs(command, operands),
         net,
       };
     }
     case "store": {
-      const output = stringOption(options, "output");
-      if (output === undefined) throw usageError(command, "Option --output (-o) is required.");
       if (operands.length !== 2) {
         throw usageError(command, `Expected <image> <version>, got ${operands.length} operand(s).`);
-      }
-      if (options.has("key") && options.has("key-file")) {
-        throw usageError(command, "Options --key and --key-file exclude each other.");
       }
       return {
         name: "store",
         verbosity,
-        key: stringOption(options, "key"),
-        keyFile: stringOption(options, "key-file"),
-        output,
+        ...signingOptions(command, options),
         image: operands[0]!,
         version: operands[1]!,
       };
     }
-    case "gen-key":
+    case "resign": {
+      if (operands.length > 0) throw usageError(command, "resign takes no operands.");
+      const previousKey = stringOption(options, "previous-key");
+      if (previousKey === undefined) {
+        throw usageError(command, "Option --previous-key is required.");
+      }
+      return { name: "resign", verbosity, ...signingOptions(command, options), previousKey };
+    }
+    case "gen-key": {
       if (operands.length > 0) throw usageError(command, "gen-key takes no operands.");
-      return { name: "gen-key", verbosity };
+      const output = stringOption(options, "output");
+      if (output === "") throw usageError(command, "Option --output needs a file name.");
+      return { name: "gen-key", verbosity, output };
+    }
     case "status":
+      if (options.has("json") && options.has("prometheus")) {
+        throw usageError(command, "Options --json and --prometheus exclude each other.");
+      }
       return {
         name: "status",
         verbosity,
         json: options.has("json"),
+        prometheus: options.has("prometheus"),
         configs: needConfigs(command, operands),
       };
+    case "verify":
+      return { name: "verify", verbosity, configs: needConfigs(command, operands) };
     case "prune":
       return { name: "prune", verbosity, configs: needConfigs(command, operands) };
   }
@@ -290,88 +343,4 @@ export function parseArgs(args: readonly string[]): Command {
     return parseCommand("fetch", args);
   }
   throw unknownOption(undefined, first);
-}
-
-const EXIT_TABLE = `Exit codes:
-  0  success
-  1  runtime failure (network, disk, systemctl, busy lock, no compatible image)
-  2  usage error (command line; for store also its key, image and version)
-  3  configuration error (config file, public key, version pattern)
-  4  integrity failure (signature, digest, size, rolled-back history)
-  70 internal error (a bug in Tako; TAKO_DEBUG=1 shows the stack trace)
-  When several configs fail, the highest code is returned.`;
-
-const MAIN_USAGE = `Tako takes images: it downloads signed, versioned images from a static HTTP
-origin, verifies them, keeps them in a local store and points 'latest' at the
-newest compatible one.
-
-Usage:
-  tako fetch [--init] [--] <config>...     update the images of these configs
-  tako [--if-not-exists] <config>...       the same (original dialect)
-  tako store [-k <key> | -f <file>] -o <dir> [--] <image> <version>
-                                           publish an image to an origin directory
-  tako gen-key                             make a new key pair
-  tako status [--json] <config>...         show what is stored (no network)
-  tako prune <config>...                   apply KeepImages= and MaxStoreSize=
-  tako --help | tako <command> --help | tako --version
-
-Options for every command:
-  -q, --quiet      only errors
-  -v, --verbose    more detail
-
-${EXIT_TABLE}
-
-Documentation: docs/ in the source tree.`;
-
-const COMMAND_USAGE: Record<CommandName, string> = {
-  "fetch": `Usage: tako fetch [--init] [options] [--] <config>...
-       tako [--if-not-exists] <config>...
-
-For each config: download and verify the origin's manifest, pick the newest
-version that Version= allows, download and verify that image, point 'latest'
-at it and restart the Restart= units if 'latest' changed. One failing config
-does not stop the next; the exit code reports any failure.
-
-Options:
-  --init, --if-not-exists   do nothing (no network, no lock) when the stored
-                            manifest verifies and 'latest' points to a present
-                            image of it; never restart units (for ExecStartPre=)
-  --connect-timeout <s>     deadline for each response's headers (default 30)
-  --idle-timeout <s>        longest pause within a response body (default 60)
-  -q, --quiet | -v, --verbose`,
-  "store": `Usage: tako store [-k <key> | -f <file>] -o <dir> [--] <image> <version>
-
-Copy <image> to <dir>/store/<sha256> (read-only), add '<version> <size> <sha256>'
-to <dir>/manifest in version order and sign the manifest. Storing an identical
-entry again changes nothing; the same version with other contents is refused.
-
-Options:
-  -k, --key <secret-key>    the secret key (SECRET+...)
-  -f, --key-file <file>     read the secret key from a file
-  -o, --output <dir>        the origin directory (must exist)
-The secret key may also come from the environment variable TAKO_SECRET_KEY;
-the options win.`,
-  "gen-key": `Usage: tako gen-key
-
-Print a new secret key (for your secret store; never publish it) and its
-public key (for the PublicKey= line of the clients' configs) on stdout.
-Nothing is written to disk.`,
-  "status": `Usage: tako status [--json] <config>...
-
-Show, for each config, the origins, the version pattern, the versions of the
-stored manifest (present / latest / newest compatible), the store size and the
-time of the last successful fetch. Never touches the network.
-
-Options:
-  --json    machine-readable output on stdout (schema in docs/tako-status.md)`,
-  "prune": `Usage: tako prune <config>...
-
-Remove old images from the store according to KeepImages= and MaxStoreSize=.
-The image 'latest' points to and the one before it are always kept; files
-that Tako did not write are never removed.`,
-};
-
-/** The help text for a command, or the overview. */
-export function usage(topic: CommandName | undefined): string {
-  return topic === undefined ? MAIN_USAGE : `${COMMAND_USAGE[topic]}\n\n${EXIT_TABLE}`;
 }

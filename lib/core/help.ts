@@ -1,0 +1,155 @@
+/**
+ * The help texts: `tako --help`, `tako <command> --help`, and the source of
+ * the man pages (dev/man.ts renders them with man_page.ts), so that the two
+ * never disagree. Pure.
+ *
+ * @module
+ */
+
+/** The commands, in the order `--help` lists them. */
+export const COMMANDS = [
+  "fetch",
+  "store",
+  "resign",
+  "gen-key",
+  "status",
+  "verify",
+  "prune",
+] as const;
+export type CommandName = typeof COMMANDS[number];
+
+/** One line for each command: what it does (a man page's NAME line). */
+export const SUMMARIES: Record<CommandName, string> = {
+  "fetch": "update the images of these configs",
+  "store": "publish an image to an origin directory",
+  "resign": "re-sign an origin's manifest with a new key",
+  "gen-key": "make a new key pair",
+  "status": "show what is stored (no network)",
+  "verify": "re-hash every stored image",
+  "prune": "apply KeepImages= and MaxStoreSize=",
+};
+
+export const EXIT_TABLE = `Exit codes:
+  0  success
+  1  runtime failure (network, disk, systemctl, busy lock, no compatible image)
+  2  usage error (command line; for store also its key, image and version)
+  3  configuration error (config file, public key, version pattern)
+  4  integrity failure (signature, digest, size, rolled-back history)
+  70 internal error (a bug in Tako; TAKO_DEBUG=1 shows the stack trace)
+  When several configs fail, the highest code is returned.`;
+
+const MAIN_USAGE = `Tako takes images: it downloads signed, versioned images from a static HTTP
+origin, verifies them, keeps them in a local store and points 'latest' at the
+newest compatible one.
+
+Usage:
+  tako fetch [--init | --dry-run] [--json] [--] <config>...
+                                           ${SUMMARIES.fetch}
+  tako [--if-not-exists] <config>...       the same (original dialect)
+  tako store [-k <key> | -f <file>] -o <dir> [--] <image> <version>
+                                           ${SUMMARIES.store}
+  tako resign [-k <key> | -f <file>] -o <dir> --previous-key <public key>
+                                           ${SUMMARIES.resign}
+  tako gen-key [-o <name>]                 ${SUMMARIES["gen-key"]}
+  tako status [--json | --prometheus] <config>...
+                                           ${SUMMARIES.status}
+  tako verify <config>...                  ${SUMMARIES.verify}
+  tako prune <config>...                   ${SUMMARIES.prune}
+  tako --help | tako <command> --help | tako --version
+
+Options for every command:
+  -q, --quiet      only errors
+  -v, --verbose    more detail
+
+${EXIT_TABLE}
+
+Documentation: 'man tako-<command>', or docs/ in the source tree.`;
+
+const KEY_OPTIONS = `  -k, --key <secret-key>    the secret key (SECRET+...)
+  -f, --key-file <file>     read the secret key from a file (as gen-key -o writes)`;
+
+const ENV_KEY = `The secret key may also come from the environment variable TAKO_SECRET_KEY;
+the options win.`;
+
+const COMMAND_USAGE: Record<CommandName, string> = {
+  "fetch": `Usage: tako fetch [--init | --dry-run] [--json] [options] [--] <config>...
+       tako [--if-not-exists] <config>...
+
+For each config: download and verify the origin's manifest, pick the newest
+version that Version= allows, download and verify that image, point 'latest'
+at it and restart the Restart= units if 'latest' changed. One failing config
+does not stop the next; the exit code reports any failure.
+
+Options:
+  --init, --if-not-exists   do nothing (no network, no lock) when the stored
+                            manifest verifies and 'latest' points to a present
+                            image of it; never restart units (for ExecStartPre=)
+  --dry-run                 fetch and verify the manifest only; say which
+                            version a fetch would install, how many bytes it
+                            would download and which units it would restart;
+                            write nothing and restart nothing
+  --json                    one JSON document on stdout with the outcome of
+                            every config (schema in docs/tako-fetch.md)
+  --connect-timeout <s>     deadline for each response's headers (default 30)
+  --idle-timeout <s>        longest pause within a response body (default 60)
+  -q, --quiet | -v, --verbose`,
+  "store": `Usage: tako store [-k <key> | -f <file>] -o <dir> [--] <image> <version>
+
+Copy <image> to <dir>/store/<sha256> (read-only), add '<version> <size> <sha256>'
+to <dir>/manifest in version order and sign the manifest. Storing an identical
+entry again changes nothing; the same version with other contents is refused.
+
+Options:
+${KEY_OPTIONS}
+  -o, --output <dir>        the origin directory (must exist)
+${ENV_KEY}`,
+  "resign": `Usage: tako resign [-k <key> | -f <file>] -o <dir> --previous-key <public key>
+
+Re-sign <dir>/manifest with a new secret key, for key rotation: the manifest
+must verify under the previous public key; its signed bytes are kept exactly
+and only the signature line is replaced (atomically, as store writes). A
+manifest that does not verify under --previous-key is refused, never re-signed.
+
+Options:
+${KEY_OPTIONS.replaceAll("the secret key", "the new secret key")}
+  -o, --output <dir>        the origin directory
+  --previous-key <key>      the public key the manifest is signed with now
+${ENV_KEY}`,
+  "gen-key": `Usage: tako gen-key [-o <name>]
+
+Make a new key pair. Without -o, print the secret key (for your secret store;
+never publish it) and its public key (for the PublicKey= line of the clients'
+configs) on stdout; nothing is written to disk.
+
+Options:
+  -o, --output <name>       write the secret key to <name>.key (mode 0600) and
+                            the public key to <name>.pub; an existing file is
+                            never overwritten`,
+  "status": `Usage: tako status [--json | --prometheus] <config>...
+
+Show, for each config, the origins, the version pattern, the versions of the
+stored manifest (present / latest / newest compatible), the store size and the
+time of the last successful fetch. Never touches the network.
+
+Options:
+  --json          machine-readable output on stdout (schema in docs/tako-status.md)
+  --prometheus    metrics in the Prometheus text format, for node_exporter's
+                  textfile collector (docs/tako-status.md)`,
+  "verify": `Usage: tako verify <config>...
+
+Check each config's destination without trusting any cache: re-hash every image
+in store/, verify the stored manifest under the config's keys and check that
+'latest' points to a present image of it. Every image whose bytes no longer
+match their digest is named; the next fetch downloads it again. Never touches
+the network and changes nothing.`,
+  "prune": `Usage: tako prune <config>...
+
+Remove old images from the store according to KeepImages= and MaxStoreSize=.
+The image 'latest' points to and the one before it are always kept; files
+that Tako did not write are never removed.`,
+};
+
+/** The help text for a command, or the overview. */
+export function usage(topic: CommandName | undefined): string {
+  return topic === undefined ? MAIN_USAGE : `${COMMAND_USAGE[topic]}\n\n${EXIT_TABLE}`;
+}
