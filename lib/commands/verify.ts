@@ -16,7 +16,7 @@ import type { Config } from "../core/config.ts";
 import { printable, TakoError } from "../core/errors.ts";
 import { formatBytes, type Log } from "../core/log.ts";
 import { type Entry, MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest.ts";
-import { inContext, loadConfig } from "../shell/config_file.ts";
+import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
 import {
   acquireLock,
   hashFile,
@@ -45,7 +45,7 @@ export async function verifyAll(
   for (const path of configPaths) {
     let problems: TakoError[];
     try {
-      problems = await verifyOne(await loadConfig(path), ctx);
+      problems = await verifyOne(path, await loadConfig(path), ctx);
     } catch (e) {
       if (!(e instanceof TakoError)) throw e;
       problems = [e];
@@ -64,7 +64,11 @@ function shown(path: string): string {
 }
 
 /** The problems found in one config's destination; throws only when it cannot be read. */
-async function verifyOne(config: Config, ctx: VerifyContext): Promise<TakoError[]> {
+async function verifyOne(
+  configPath: string,
+  config: Config,
+  ctx: VerifyContext,
+): Promise<TakoError[]> {
   const dest = resolve(config.destination);
   await requireDestination(dest);
   const problems: TakoError[] = [];
@@ -100,7 +104,9 @@ async function verifyOne(config: Config, ctx: VerifyContext): Promise<TakoError[
   if (damaged.length > 0) await forgetStamps(dest, damaged, ctx);
   if (problems.length === 0) {
     ctx.log.info(
-      `${shown(dest)}: ${images.length} image(s) re-hashed (${formatBytes(bytes)}), ` +
+      `${shownPath(configPath)}: ${images.length} image(s) in ${shown(dest)} re-hashed (${
+        formatBytes(bytes)
+      }), ` +
         `${
           entries === undefined
             ? "no manifest yet"
