@@ -22,9 +22,12 @@ async function measure(tls: boolean): Promise<number[] | undefined> {
   if (tls && certificate === undefined) return undefined;
   try {
     await buildOrigin(`${dir}/origin`, [{ version: "1.0.0", content: "image\n" }]);
-    const origin = await startOrigin(`${dir}/origin`, certificate === undefined ? {} : {
-      tls: { cert: certificate.cert, key: certificate.key },
-    });
+    const origin = await startOrigin(
+      `${dir}/origin`,
+      certificate === undefined ? {} : {
+        tls: { cert: certificate.cert, key: certificate.key },
+      },
+    );
     const proxy = await startCountingProxy(Number(new URL(origin.url).port));
     const env: Record<string, string> = {};
     if (certificate !== undefined) {
@@ -33,7 +36,10 @@ async function measure(tls: boolean): Promise<number[] | undefined> {
     }
     try {
       const url = origin.url.replace(/:\d+$/, `:${new URL(proxy.url).port}`);
-      const config = await writeConfig(`${dir}/app.tako`, { origins: [url], destination: `${dir}/d` });
+      const config = await writeConfig(`${dir}/app.tako`, {
+        origins: [url],
+        destination: `${dir}/d`,
+      });
       const first = await runTako(["fetch", "-q", config], { env });
       if (first.code !== 0) throw new Error(first.stderr);
       const bytes: number[] = [];
