@@ -1,0 +1,111 @@
+/**
+ * What `tako fetch` did (or, with `--dry-run`, would do) for each config: the
+ * {@link FetchEntry} type is the JSON schema of `fetch --json` documented in
+ * docs/tako-fetch.md, and the dry run's sentence for people is made from the
+ * same value. Pure.
+ *
+ * @module
+ */
+import { type ErrorKind, printable, type TakoError } from "./errors.ts";
+
+/** The version of the JSON schema; raised only for changes that break readers. */
+export const FETCH_SCHEMA = 1;
+
+/** An image `latest` points to: its digest and the newest version the manifest lists for it. */
+export interface FetchImage {
+  readonly sha256: string;
+  /** null when the manifest does not list the digest. */
+  readonly version: string | null;
+}
+
+/** One config's outcome; the key names are the schema's. */
+export interface FetchEntry {
+  /** The config path as given on the command line. */
+  readonly config: string;
+  /** `Destination=`, absolute; null when the config could not be read. */
+  readonly destination: string | null;
+  /** What `latest` pointed to before the run; null when it did not exist (or is unknown). */
+  readonly before: FetchImage | null;
+  /** What `latest` points to after the run (dry run: would point to); null when none. */
+  readonly after: FetchImage | null;
+  /** Whether `latest` moved (dry run: would move). */
+  readonly changed: boolean;
+  /** Image bytes received from the origins (dry run: that a fetch would download). */
+  readonly bytes_downloaded: number;
+  /** Units restarted (dry run: that a fetch would restart), in order. */
+  readonly units_restarted: readonly string[];
+  /** What failed; null on success. */
+  readonly error: { readonly kind: ErrorKind; readonly message: string } | null;
+}
+
+/** The document `fetch --json` prints. */
+export interface FetchDocument {
+  readonly schema: typeof FETCH_SCHEMA;
+  readonly dry_run: boolean;
+  readonly configs: readonly FetchEntry[];
+}
+
+/** The entry of a config that failed before anything was known beyond what `partial` says. */
+export function failedEntry(
+  config: string,
+  error: TakoError,
+  partial: Partial<Omit<FetchEntry, "config" | "error">> = {},
+): FetchEntry {
+  return {
+    config,
+    destination: null,
+    before: null,
+    after: null,
+    changed: false,
+    bytes_downloaded: 0,
+    units_restarted: [],
+    ...partial,
+    error: { kind: error.kind, message: error.message },
+  };
+}
+
+/**
+ * The JSON document, ending with a line feed: two-space indentation and every
+ * character outside printable ASCII as a `\uXXXX` escape, as `status --json`.
+ *
+ * @example
+ * ```ts
+ * JSON.parse(formatFetchJson(false, [])); // { schema: 1, dry_run: false, configs: [] }
+ * ```
+ */
+export function formatFetchJson(dryRun: boolean, configs: readonly FetchEntry[]): string {
+  const document: FetchDocument = { schema: FETCH_SCHEMA, dry_run: dryRun, configs };
+  return JSON.stringify(document, null, 2).replace(
+    /[^\x20-\x7e\n]/g,
+    (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  ) + "\n";
+}
+
+function imageText(image: FetchImage): string {
+  return image.version === null
+    ? `an unlisted image (${image.sha256})`
+    : `${printable(image.version)} (${image.sha256.slice(0, 12)}…)`;
+}
+
+/**
+ * The dry run's sentence for one config that did not fail: which version a
+ * fetch would install, how many bytes it would download, which units it would
+ * restart.
+ *
+ * @example
+ * ```ts
+ * dryRunText(entry); // "would install 1.1.0 (e8e9c3cf85d5…) in place of 1.0.0 (…), downloading 20 bytes; would restart app.service."
+ * ```
+ */
+export function dryRunText(entry: FetchEntry): string {
+  const restart = entry.units_restarted.length === 0
+    ? "would restart nothing"
+    : `would restart ${entry.units_restarted.map((u) => printable(u)).join(" ")}`;
+  if (entry.after === null) return `no image to install; ${restart}.`;
+  const download = entry.bytes_downloaded === 0
+    ? "with nothing to download (the image is in store/)"
+    : `downloading ${entry.bytes_downloaded} bytes`;
+  if (!entry.changed) return `${imageText(entry.after)} is up to date; ${restart}.`;
+  const from = entry.before === null ? "" : ` in place of ${imageText(entry.before)}`;
+  return `would install ${imageText(entry.after)}${from}, ${download}; ${restart}.`;
+}
