@@ -88,5 +88,5 @@ Deno.test("`dryRunText()` says which version, how many bytes and which units", (
     dryRunText({ ...UPDATED, after: null, changed: false, units_restarted: [] }),
     "no image to install; would restart nothing.",
   );
-  assert.ok(!/\x1b/.test(dryRunText({ ...UPDATED, after: { ...NEW, version: "1\x1b[2J" } })));
+  assert.ok(!dryRunText({ ...UPDATED, after: { ...NEW, version: "1\x1b[2J" } }).includes("\x1b"));
 });
