@@ -286,7 +286,9 @@ function parseCommand(command: CommandName, args: readonly string[]): Command {
     case "gen-key": {
       if (operands.length > 0) throw usageError(command, "gen-key takes no operands.");
       const output = stringOption(options, "output");
-      if (output === "") throw usageError(command, "Option --output needs a file name.");
+      if (output === "" || output?.endsWith("/")) {
+        throw usageError(command, "Option --output needs a file name such as keys/app-signing.");
+      }
       return { name: "gen-key", verbosity, output };
     }
     case "status":

@@ -206,6 +206,7 @@ Deno.test("`parseArgs()` refuses every malformed command line with a usage error
     [["verify"], ["at least one config"]],
     [["gen-key", "-o"], ["--output", "needs a value"]],
     [["gen-key", "-o", ""], ["--output", "file name"]],
+    [["gen-key", "-o", "keys/"], ["--output", "file name"]],
     [["resign", "-o", "out"], ["--previous-key", "required"]],
     [["resign", "--previous-key", "P"], ["--output", "required"]],
     [["resign", "-o", "out", "--previous-key", "P", "extra"], ["no operands"]],
