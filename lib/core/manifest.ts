@@ -9,6 +9,7 @@
  * @module
  */
 import { decodeBase64Strict, encodeBase64 } from "./base64.ts";
+import { SHA256_HEX } from "./digest.ts";
 import { printable, TakoError } from "./errors.ts";
 import { type SecretKey, sign, verify } from "./keys.ts";
 import type { Pattern } from "./pattern.ts";
@@ -34,7 +35,7 @@ const SIGNATURE_BYTES = 64;
 const SIGNATURE_CHARS = 88;
 const CARRIAGE_RETURN = "carriage return found; lines must end with a line feed alone.";
 const ENTRY_SHAPE = "'<version> <size> <sha256>'";
-const SHA256_HEX = /^[0-9a-f]{64}$/;
+
 const DECIMAL = /^[0-9]+$/;
 
 const encoder = new TextEncoder();

@@ -1,7 +1,8 @@
 /**
  * Which images pruning removes (SPEC §4 `KeepImages=`, `MaxStoreSize=`; §6
  * "Pruning"). Pure: the store's images, the manifest's order and the limits in,
- * a plan out. The I/O shell (`prune.ts`) lists the store and carries the plan out.
+ * a plan out. The I/O shell (`shell/store_prune.ts`) lists the store and carries
+ * the plan out.
  *
  * Rules: the oldest images go first, by the manifest's version order, and
  * images the manifest does not list count as older than any listed one; the
@@ -10,6 +11,7 @@
  *
  * @module
  */
+import type { Config } from "./config.ts";
 import type { Entry } from "./manifest.ts";
 
 /** An image in `store/` as the planner sees it. */
@@ -96,6 +98,29 @@ function oldestFirst(a: PruneCandidate, b: PruneCandidate): number {
     return a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0;
   }
   return a.order - b.order;
+}
+
+/**
+ * A config's limits (`KeepImages=`, `MaxStoreSize=`).
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config.ts";
+ * import { hasLimits, limitsOf } from "./prune_plan.ts";
+ * const config = await parseConfig(
+ *   "Origin=https://images.example.com/app\nPublicKey=RWQ=\nDestination=/var/lib/app\n",
+ *   "/etc/tako/app",
+ * );
+ * hasLimits(limitsOf(config)); // false
+ * ```
+ */
+export function limitsOf(config: Config): PruneLimits {
+  return { keepImages: config.keepImages, maxStoreSize: config.maxStoreSize };
+}
+
+/** "1 image", "2 images". */
+export function imageCount(n: number): string {
+  return n === 1 ? "1 image" : `${n} images`;
 }
 
 /** Whether any limit is set: without one, pruning has nothing to do. */

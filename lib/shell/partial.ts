@@ -20,10 +20,11 @@
  *
  * @module
  */
-import { createHash, type Hash } from "node:crypto";
+import type { Hash } from "node:crypto";
 import { join } from "node:path";
 import { printable, TakoError } from "../core/errors.ts";
-import { commitTemp, readFileCapped, writeFileAtomic } from "./destination.ts";
+import { requireDigest } from "../core/digest.ts";
+import { commitTemp, hashOpenFile, readFileCapped, writeFileAtomic } from "./fs.ts";
 import { downloadImage, type ImageOptions, originUrl } from "./origin.ts";
 import { BACKGROUND_FLUSH_EVERY, flushHandle } from "./stream_copy.ts";
 
@@ -41,8 +42,6 @@ export const PARTIAL_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 
 const RECORD_SUFFIX = ".json";
 const MAX_RECORD_BYTES = 4096;
-const HASH_CHUNK = 4 * 1024 * 1024;
-const DIGEST = /^[0-9a-f]{64}$/;
 const HEADER_VALUE = /^[\x20-\x7e]{1,256}$/;
 
 /** What the record beside a partial file says about it. */
@@ -129,12 +128,7 @@ export async function downloadResumable(
   size: number,
   options: ResumableOptions,
 ): Promise<void> {
-  if (!DIGEST.test(sha256)) {
-    throw new TakoError(
-      "integrity",
-      `"${printable(sha256)}" is not a lowercase hex SHA-256 digest.`,
-    );
-  }
+  requireDigest(sha256);
   const path = partialPath(storeDir, sha256);
   const url = originUrl(origin, `store/${sha256}`);
   const file = await openPartial(path);
@@ -206,19 +200,9 @@ async function hashFrom(
   length: number,
   path: string,
 ): Promise<Hash | undefined> {
-  return await onPartial("read", path, async () => {
-    await file.seek(0, Deno.SeekMode.Start);
-    const hash = createHash("sha256");
-    const buffer = new Uint8Array(Math.min(HASH_CHUNK, Math.max(1, length)));
-    let done = 0;
-    while (done < length) {
-      const n = await file.read(buffer.subarray(0, Math.min(buffer.length, length - done)));
-      if (n === null) return undefined;
-      hash.update(buffer.subarray(0, n));
-      done += n;
-    }
-    return hash;
-  });
+  await onPartial("read", path, () => file.seek(0, Deno.SeekMode.Start));
+  const { hash, size } = await hashOpenFile(file, path, length);
+  return size < length ? undefined : hash;
 }
 
 /** One request: the rest of the image after `kept`, or all of it (then `answer.full` is set). */

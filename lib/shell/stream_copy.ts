@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { printable, TakoError } from "../core/errors.ts";
-import { writeAll } from "./destination.ts";
+import { writeAll } from "./fs.ts";
 
 const BUFFER_SIZE = 8 * 1024 * 1024;
 /** Bytes written between background flushes. */
