@@ -35,7 +35,6 @@ const SIGNATURE_BYTES = 64;
 const SIGNATURE_CHARS = 88;
 const CARRIAGE_RETURN = "carriage return found; lines must end with a line feed alone.";
 const ENTRY_SHAPE = "'<version> <size> <sha256>'";
-
 const DECIMAL = /^[0-9]+$/;
 
 const encoder = new TextEncoder();

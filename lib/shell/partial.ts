@@ -24,7 +24,14 @@ import type { Hash } from "node:crypto";
 import { join } from "node:path";
 import { printable, TakoError } from "../core/errors.ts";
 import { requireDigest } from "../core/digest.ts";
-import { commitTemp, hashOpenFile, readFileCapped, writeFileAtomic } from "./fs.ts";
+import {
+  attempt,
+  commitTemp,
+  fileError,
+  hashOpenFile,
+  readFileCapped,
+  writeFileAtomic,
+} from "./fs.ts";
 import { downloadImage, type ImageOptions, originUrl } from "./origin.ts";
 import { BACKGROUND_FLUSH_EVERY, flushHandle } from "./stream_copy.ts";
 
@@ -134,7 +141,7 @@ export async function downloadResumable(
   const file = await openPartial(path);
   const temp = { path, file };
   try {
-    const info = await onPartial("inspect", path, () => file.stat());
+    const info = await attempt("inspect", path, () => file.stat());
     const kept = await resumablePart(storeDir, sha256, size, url, file, info, options.now);
     if (kept !== undefined && kept.offset === size) {
       // Complete already (killed before its rename): no request is needed if it checks out.
@@ -200,7 +207,7 @@ async function hashFrom(
   length: number,
   path: string,
 ): Promise<Hash | undefined> {
-  await onPartial("read", path, () => file.seek(0, Deno.SeekMode.Start));
+  await attempt("read", path, () => file.seek(0, Deno.SeekMode.Start));
   const { hash, size } = await hashOpenFile(file, path, length);
   return size < length ? undefined : hash;
 }
@@ -288,13 +295,13 @@ async function openPartial(path: string): Promise<Deno.FsFile> {
   } catch (e) {
     if (!(e instanceof Deno.errors.AlreadyExists)) throw fileError("create", path, e);
   }
-  const before = await onPartial("inspect", path, () => Deno.lstat(path));
+  const before = await attempt("inspect", path, () => Deno.lstat(path));
   if (!before.isFile || before.nlink !== 1) {
     // Not something Tako made: a partial is a private regular file.
-    await onPartial("remove", path, () => Deno.remove(path));
-    return await onPartial("create", path, create);
+    await attempt("remove", path, () => Deno.remove(path));
+    return await attempt("create", path, create);
   }
-  const file = await onPartial("open", path, () => Deno.open(path, { read: true, write: true }));
+  const file = await attempt("open", path, () => Deno.open(path, { read: true, write: true }));
   try {
     const opened = await file.stat();
     if (opened.ino !== before.ino || opened.dev !== before.dev || opened.nlink !== 1) {
@@ -302,13 +309,13 @@ async function openPartial(path: string): Promise<Deno.FsFile> {
     }
   } catch (e) {
     file.close();
-    throw e instanceof TakoError ? e : fileError("inspect", path, e);
+    throw fileError("inspect", path, e);
   }
   return file;
 }
 
 async function emptyPartial(file: Deno.FsFile, path: string): Promise<void> {
-  await onPartial("truncate", path, async () => {
+  await attempt("truncate", path, async () => {
     await file.truncate(0);
     await file.seek(0, Deno.SeekMode.Start);
   });
@@ -364,21 +371,4 @@ async function removeQuietly(path: string): Promise<void> {
   try {
     await Deno.remove(path);
   } catch { /* already gone, or nothing more we can do */ }
-}
-
-async function onPartial<T>(action: string, path: string, op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (e) {
-    throw e instanceof TakoError ? e : fileError(action, path, e);
-  }
-}
-
-function fileError(action: string, path: string, e: unknown): TakoError {
-  const detail = e instanceof Error ? e.message.replace(/ \(os error \d+\).*$/s, "") : String(e);
-  return new TakoError(
-    "runtime",
-    `Cannot ${action} ${printable(path, 300)}: ${printable(detail, 120)}.`,
-    { cause: e },
-  );
 }
