@@ -68,7 +68,9 @@ export interface PrunePlan {
  *
  * @example
  * ```ts
- * const candidates = candidatesFrom(await listStore(dest), entries);
+ * import type { Entry } from "./manifest.ts";
+ * declare const stored: { sha256: string; size: number }[], entries: Entry[];
+ * const candidates = candidatesFrom(stored, entries);
  * ```
  */
 export function candidatesFrom(
@@ -137,8 +139,9 @@ export function hasLimits(limits: PruneLimits): boolean {
  *
  * @example
  * ```ts
+ * declare const candidates: PruneCandidate[], latest: string, previous: string | undefined;
  * const plan = planPrune(candidates, { latest, previous }, { keepImages: 3, maxStoreSize: undefined });
- * for (const image of plan.remove) await removeImage(dest, image.sha256);
+ * for (const image of plan.remove) console.log(`remove store/${image.sha256}`);
  * ```
  */
 export function planPrune(

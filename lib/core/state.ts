@@ -183,6 +183,7 @@ export function stampMatches(a: ImageStamp | undefined, b: ImageStamp): boolean 
  *
  * @example
  * ```ts
+ * declare const state: State, stored: Uint8Array, sha256: (bytes: Uint8Array) => string;
  * const headers = conditionalHeaders(state, "https://images.example.com/app", sha256(stored));
  * ```
  */
@@ -206,6 +207,11 @@ export function conditionalHeaders(
  *
  * @example
  * ```ts
+ * import type { Config } from "./config.ts";
+ * declare let next: State;
+ * declare const origin: string, bytes: Uint8Array, config: Config;
+ * declare const answer: { validators: Parameters<typeof withValidators>[2] };
+ * declare const sha256: (bytes: Uint8Array) => string;
  * next = withValidators(next, origin, answer.validators, sha256(bytes), config.origins);
  * ```
  */

@@ -17,7 +17,7 @@ import { compatibleEntries, type Entry } from "./manifest.ts";
 import type { State } from "./state.ts";
 
 /** The version of the JSON schema; raised only for changes that break readers. */
-export const STATUS_SCHEMA = 1;
+const STATUS_SCHEMA = 1;
 
 /** What the stored manifest turned out to be. */
 export type ManifestFacts =

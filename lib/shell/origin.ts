@@ -173,6 +173,9 @@ export async function fetchManifest(
  *
  * @example
  * ```ts
+ * declare const origin: string, net: NetOptions, maxBytes: number;
+ * declare const saved: Parameters<typeof fetchManifestIfChanged>[1]["validators"];
+ * declare function useStoredManifest(): void;
  * const answer = await fetchManifestIfChanged(origin, { ...net, maxBytes, validators: saved });
  * if (answer.notModified) useStoredManifest();
  * ```
@@ -237,6 +240,7 @@ export async function fetchManifestIfChanged(
  *
  * @example
  * ```ts
+ * declare const tmp: string, origin: string, sha256: string, size: number;
  * using file = await Deno.open(tmp, { write: true, createNew: true });
  * await downloadImage(origin, sha256, size, file, DEFAULT_NET_OPTIONS);
  * await file.syncData();

@@ -122,6 +122,9 @@ function recordPath(storeDir: string, sha256: string): string {
  *
  * @example
  * ```ts
+ * import type { Log } from "../core/log.ts";
+ * declare const dest: string, origin: string, size: number, log: Log;
+ * declare const entry: { sha256: string }, net: ResumableOptions;
  * await downloadResumable(`${dest}/store`, origin, entry.sha256, size, {
  *   ...net,
  *   onResume: (at) => log.info(`resuming at byte ${at}`),
@@ -341,6 +344,7 @@ async function writeRecord(storeDir: string, sha256: string, record: PartialReco
  *
  * @example
  * ```ts
+ * declare const dest: string;
  * await dropPartials(`${dest}/store`); // after the chosen image is in place
  * ```
  */

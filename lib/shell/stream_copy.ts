@@ -24,6 +24,7 @@ export const BACKGROUND_FLUSH_EVERY = 64 * 1024 * 1024;
  *
  * @example
  * ```ts
+ * declare const temp: { path: string; file: Deno.FsFile };
  * using flusher = await flushHandle(temp.path, temp.file);
  * ```
  */
@@ -50,6 +51,8 @@ export async function flushHandle(
  *
  * @example
  * ```ts
+ * import { commitTemp, type TempFile } from "./fs.ts";
+ * declare const source: Deno.FsFile, imagePath: string, temp: TempFile, dir: string;
  * const { sha256, size } = await copyHashing(source, imagePath, temp.file, temp.path);
  * await commitTemp(temp, `${dir}/store/${sha256}`);
  * ```
