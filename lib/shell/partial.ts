@@ -199,20 +199,11 @@ async function resumablePart(
   if (info.mtime === null || now() - info.mtime.getTime() > PARTIAL_MAX_AGE_MS) return undefined;
   const record = await readRecord(storeDir, sha256);
   if (record === undefined || record.size !== size) return undefined;
-  const hash = await hashFrom(file, info.size, partialPath(storeDir, sha256));
-  if (hash === undefined) return undefined;
-  return { offset: info.size, hash, validator: record.url === url ? record.validator : undefined };
-}
-
-/** Hashes the first `length` bytes of the file from its start; undefined if it is shorter. */
-async function hashFrom(
-  file: Deno.FsFile,
-  length: number,
-  path: string,
-): Promise<Hash | undefined> {
+  const path = partialPath(storeDir, sha256);
   await attempt("read", path, () => file.seek(0, Deno.SeekMode.Start));
-  const { hash, size } = await hashOpenFile(file, path, length);
-  return size < length ? undefined : hash;
+  const { hash, size: hashed } = await hashOpenFile(file, path, info.size);
+  if (hashed < info.size) return undefined;
+  return { offset: info.size, hash, validator: record.url === url ? record.validator : undefined };
 }
 
 /** One request: the rest of the image after `kept`, or all of it (then `answer.full` is set). */

@@ -31,7 +31,6 @@ import {
 const STORE = "store";
 const LATEST = "latest";
 const MANIFEST = "manifest";
-const LATEST_TARGET = /^store\/([0-9a-f]{64})$/;
 
 // ---------------------------------------------------------------------------
 // Creating
@@ -211,8 +210,8 @@ export async function readLatest(dir: string): Promise<string | undefined | Fore
   if (info === undefined) return undefined;
   if (!info.isSymlink) return { foreign: true, detail: kindOf(info) };
   const target = await attempt("read link", path, () => Deno.readLink(path));
-  const match = LATEST_TARGET.exec(target);
-  if (match?.[1] !== undefined) return match[1];
+  const sha256 = target.slice(STORE.length + 1);
+  if (target === `${STORE}/${sha256}` && SHA256_HEX.test(sha256)) return sha256;
   return { foreign: true, detail: `a symbolic link to "${printable(target)}"` };
 }
 
