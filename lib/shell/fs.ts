@@ -308,17 +308,23 @@ export async function createTemp(dir: string): Promise<TempFile> {
       if (e instanceof Deno.errors.AlreadyExists && i < TEMP_ATTEMPTS) continue;
       throw fileError("create a temporary file in", dir, e);
     }
-    return {
+    const temp: TempFile = {
       path,
       file,
       async [Symbol.asyncDispose]() {
+        // A committed temporary's name belongs to its final file now: leave it alone.
+        if (finished.has(temp)) return;
+        finished.add(temp);
         closeQuietly(file);
-        // After a commit the name is gone: nothing to remove.
         await Deno.remove(path).catch(() => {});
       },
     };
+    return temp;
   }
 }
+
+/** Temporaries that were committed or removed: disposing of them does nothing. */
+const finished = new WeakSet<object>();
 
 /** A fresh temporary name in `dir`: `dir/.tmp-<16 random hex digits>`. */
 export function tempName(dir: string): string {
@@ -360,8 +366,10 @@ export async function commitTemp(
   } catch (e) {
     closeQuietly(temp.file);
     await Deno.remove(temp.path).catch(() => {});
+    finished.add(temp);
     throw e;
   }
+  finished.add(temp);
   await syncDirectory(dirname(finalPath));
 }
 
