@@ -34,7 +34,6 @@ const DEFAULT_LOCK_WAIT_MS = 10 * 60_000;
  * ```ts
  * import { combinedExitCode } from "../core/errors.ts";
  * import type { Log } from "../core/log.ts";
- * import { pruneAll } from "./prune.ts";
  * declare const log: Log;
  * const failures = await pruneAll(["/etc/tako/app"], { log });
  * Deno.exit(combinedExitCode(failures));

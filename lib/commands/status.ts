@@ -50,7 +50,6 @@ export interface StatusResult {
  * @example
  * ```ts
  * import type { Log } from "../core/log.ts";
- * import { statusAll } from "./status.ts";
  * declare const log: Log;
  * const { output, failures } = await statusAll(["/etc/tako/app"], { log, json: true });
  * console.log(output, failures.length);

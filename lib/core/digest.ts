@@ -18,7 +18,6 @@ export const SHA256_HEX = /^[0-9a-f]{64}$/;
  *
  * @example
  * ```ts
- * import { requireDigest } from "./digest.ts";
  * requireDigest("81b9783a13d6822dfb3d1413ae5654228b04fa8790c5d6a5b79ba889f184cce5");
  * ```
  */

@@ -74,7 +74,6 @@ export function combinedExitCode(errors: readonly TakoError[]): number {
  *
  * @example
  * ```ts
- * import { printable } from "./errors.ts";
  * printable("1.0\x1b[2J"); // "1.0\\u{1b}[2J"
  * ```
  */
@@ -95,7 +94,6 @@ export function printable(text: string, max = 80): string {
  *
  * @example
  * ```ts
- * import { safeText } from "./errors.ts";
  * safeText("a\x1b[2Jb"); // "a\\u{1b}[2Jb"
  * ```
  */

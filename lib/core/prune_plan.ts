@@ -108,7 +108,6 @@ function oldestFirst(a: PruneCandidate, b: PruneCandidate): number {
  * @example
  * ```ts
  * import { parseConfig } from "./config.ts";
- * import { hasLimits, limitsOf } from "./prune_plan.ts";
  * const config = await parseConfig(
  *   "Origin=https://images.example.com/app\nPublicKey=RWQ=\nDestination=/var/lib/app\n",
  *   "/etc/tako/app",

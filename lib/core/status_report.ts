@@ -145,7 +145,6 @@ const GRAVITY: Readonly<Record<ErrorKind, number>> = {
  *
  * @example
  * ```ts
- * import { buildReport } from "./status_report.ts";
  * const entry = buildReport({
  *   configPath: "/etc/tako/app",
  *   config: undefined,
@@ -254,7 +253,6 @@ function gravest(errors: readonly TakoError[]): StatusEntry["error"] {
  *
  * @example
  * ```ts
- * import { buildReport, formatStatusJson, type StatusFacts } from "./status_report.ts";
  * declare const facts: StatusFacts;
  * JSON.parse(formatStatusJson([buildReport(facts)])).schema; // 1
  * ```

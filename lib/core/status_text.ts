@@ -24,7 +24,6 @@ const SHORT_DIGEST = 12;
  * @example
  * ```ts
  * import { buildReport, type StatusFacts } from "./status_report.ts";
- * import { formatStatusText } from "./status_text.ts";
  * declare const facts: StatusFacts;
  * console.log(formatStatusText([buildReport(facts)], new Date()));
  * ```

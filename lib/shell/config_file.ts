@@ -14,7 +14,6 @@ import { readFileCapped } from "./fs.ts";
  *
  * @example
  * ```ts
- * import { shownPath } from "./config_file.ts";
  * console.error(`${shownPath("/etc/tako/app")}: nothing to prune.`);
  * ```
  */
@@ -27,7 +26,6 @@ export function shownPath(configPath: string): string {
  *
  * @example
  * ```ts
- * import { loadConfig } from "./config_file.ts";
  * const config = await loadConfig("/etc/tako/app");
  * ```
  */
@@ -62,7 +60,6 @@ export async function loadConfig(path: string): Promise<Config> {
  * @example
  * ```ts
  * import { TakoError } from "../core/errors.ts";
- * import { inContext } from "./config_file.ts";
  * const e = inContext("/etc/tako/app", new TakoError("runtime", "No answer."));
  * e.message; // "/etc/tako/app: No answer."
  * ```

@@ -63,12 +63,7 @@ function causeOf(error: unknown): string {
  *
  * @example
  * ```ts
- * import { fileError } from "./fs.ts";
- * try {
- *   await Deno.remove("/var/lib/tako/app/store/x");
- * } catch (e) {
- *   throw fileError("remove", "/var/lib/tako/app/store/x", e);
- * }
+ * await Deno.remove("/var/lib/app/x").catch((e) => Promise.reject(fileError("remove", "x", e)));
  * ```
  */
 export function fileError(verb: string, path: string, error: unknown): TakoError {
@@ -83,7 +78,6 @@ export function fileError(verb: string, path: string, error: unknown): TakoError
  *
  * @example
  * ```ts
- * import { attempt } from "./fs.ts";
  * const info = await attempt("inspect", "/etc/tako/app", () => Deno.stat("/etc/tako/app"));
  * ```
  */
@@ -131,7 +125,6 @@ export async function syncDirectory(path: string): Promise<void> {
  *
  * @example
  * ```ts
- * import { readFileCapped } from "./fs.ts";
  * const bytes = await readFileCapped("/var/lib/tako/app/manifest", 16 * 1024 * 1024);
  * ```
  */
@@ -199,7 +192,6 @@ async function readUpTo(file: Deno.FsFile, path: string, maxBytes: number): Prom
  *
  * @example
  * ```ts
- * import { hashFile } from "./fs.ts";
  * const { sha256, size } = await hashFile("image.raw");
  * ```
  */
@@ -219,7 +211,6 @@ export async function hashFile(path: string): Promise<{ sha256: string; size: nu
  *
  * @example
  * ```ts
- * import { hashOpenFile } from "./fs.ts";
  * using file = await Deno.open("store/.partial-x", { read: true });
  * const { hash, size } = await hashOpenFile(file, "store/.partial-x", 1024);
  * ```
@@ -267,7 +258,6 @@ export interface Writer {
  *
  * @example
  * ```ts
- * import { createTemp, writeAll } from "./fs.ts";
  * await using temp = await createTemp("/var/lib/tako/app/store");
  * await writeAll(temp.file, new Uint8Array(8), temp.path);
  * ```
@@ -293,7 +283,6 @@ export async function writeAll(writer: Writer, bytes: Uint8Array, path: string):
  *
  * @example
  * ```ts
- * import { commitTemp, createTemp } from "./fs.ts";
  * await using temp = await createTemp("/var/lib/tako/app/store");
  * await commitTemp(temp, "/var/lib/tako/app/store/image");
  * ```
@@ -343,7 +332,6 @@ export function tempName(dir: string): string {
  *
  * @example
  * ```ts
- * import { commitTemp, createTemp } from "./fs.ts";
  * await using temp = await createTemp("/var/lib/tako/app/store");
  * await commitTemp(temp, "/var/lib/tako/app/store/image");
  * ```
@@ -386,7 +374,6 @@ function closeQuietly(file: Deno.FsFile): void {
  *
  * @example
  * ```ts
- * import { writeFileAtomic } from "./fs.ts";
  * await writeFileAtomic("/var/lib/tako/app", "manifest", new Uint8Array(), 0o444);
  * ```
  */

@@ -26,7 +26,6 @@ export interface Lock extends Disposable {
  *
  * @example
  * ```ts
- * import { acquireLock } from "./lock.ts";
  * using _lock = await acquireLock("/var/lib/tako/app", 60_000);
  * ```
  */

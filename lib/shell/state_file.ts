@@ -17,7 +17,6 @@ const MAX_STATE_BYTES = 64 * 1024;
  *
  * @example
  * ```ts
- * import { readState } from "./state_file.ts";
  * const state = await readState("/var/lib/tako/app");
  * ```
  */
@@ -35,7 +34,6 @@ export async function readState(dest: string): Promise<State> {
  *
  * @example
  * ```ts
- * import { readState, saveState } from "./state_file.ts";
  * const state = await readState("/var/lib/tako/app");
  * await saveState("/var/lib/tako/app", { ...state, restartPending: false });
  * ```

@@ -44,7 +44,6 @@ const MANIFEST = "manifest";
  *
  * @example
  * ```ts
- * import { prepareDestination } from "./store.ts";
  * await prepareDestination("/var/lib/tako/app");
  * ```
  */
@@ -143,7 +142,6 @@ function refused(path: string, info: Deno.FileInfo, expected: string): TakoError
  *
  * @example
  * ```ts
- * import { requireDestination } from "./store.ts";
  * await requireDestination("/var/lib/tako/app");
  * ```
  */
@@ -172,7 +170,6 @@ export async function requireDestination(dest: string): Promise<void> {
  *
  * @example
  * ```ts
- * import { readStoredManifest } from "./store.ts";
  * const stored = await readStoredManifest("/var/lib/tako/app");
  * ```
  */
@@ -199,7 +196,6 @@ export interface ForeignLatest {
  *
  * @example
  * ```ts
- * import { readLatest } from "./store.ts";
  * const current = await readLatest("/var/lib/tako/app");
  * if (typeof current === "object") console.error(`latest is ${current.detail}`);
  * ```
@@ -223,7 +219,6 @@ export async function readLatest(dir: string): Promise<string | undefined | Fore
  *
  * @example
  * ```ts
- * import { pointLatest } from "./store.ts";
  * const sha256 = "81b9783a13d6822dfb3d1413ae5654228b04fa8790c5d6a5b79ba889f184cce5";
  * const changed = await pointLatest("/var/lib/tako/app", sha256);
  * ```
@@ -270,7 +265,6 @@ export async function pointLatest(dir: string, sha256: string): Promise<boolean>
  *
  * @example
  * ```ts
- * import { cleanTemporaries } from "./store.ts";
  * const removed = await cleanTemporaries("/var/lib/tako/app");
  * ```
  */
@@ -316,7 +310,6 @@ async function listEntries(dir: string): Promise<Deno.DirEntry[]> {
  *
  * @example
  * ```ts
- * import { listStore } from "./store.ts";
  * const images = await listStore("/var/lib/tako/app");
  * const total = images.reduce((sum, image) => sum + image.size, 0);
  * ```
@@ -338,7 +331,6 @@ export async function listStore(dir: string): Promise<{ sha256: string; size: nu
  *
  * @example
  * ```ts
- * import { removeImage } from "./store.ts";
  * await removeImage("/var/lib/tako/app", "81b9783a13d6822dfb3d1413ae5654228b04fa8790c5d6a5b79ba889f184cce5");
  * ```
  */

@@ -53,7 +53,6 @@ export interface PruneResult {
  * import type { Config } from "../core/config.ts";
  * import type { Log } from "../core/log.ts";
  * import { readState } from "./state_file.ts";
- * import { pruneDestination } from "./store_prune.ts";
  * declare const config: Config, log: Log;
  * const dest = "/var/lib/tako/app";
  * const { removed } = await pruneDestination(dest, config, await readState(dest), log);
