@@ -9,7 +9,8 @@ import { formatPublicKey, parsePublicKey } from "../core/keys.ts";
 import type { Log } from "../core/log.ts";
 import { MAX_MANIFEST_BYTES } from "../core/manifest.ts";
 import { resignManifest } from "../core/resign.ts";
-import { acquireLock, readFileCapped, writeFileAtomic } from "../shell/destination.ts";
+import { fileError, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
+import { acquireLock } from "../shell/lock.ts";
 import { type KeySource, loadSecretKey } from "../shell/key_file.ts";
 
 /** What `tako resign` was asked to do. */
@@ -37,32 +38,28 @@ export async function resign(request: ResignRequest, log: Log): Promise<{ change
   const shown = printable(manifestPath, 200);
 
   await requireDirectory(dir);
-  const lock = await acquireLock(dir, LOCK_WAIT_MS);
-  try {
-    const bytes = await readFileCapped(manifestPath, MAX_MANIFEST_BYTES);
-    if (bytes === undefined) {
-      throw new TakoError("usage", `${shown} does not exist; there is nothing to re-sign.`);
-    }
-    const { manifest, entries } = resignManifest(bytes, [previous], key, shown);
-    const changed = !sameBytes(bytes, manifest);
-    if (changed) await writeFileAtomic(dir, "manifest", manifest, 0o444);
-    log.info(
-      changed
-        ? `Re-signed ${shown} (${entries.length} entries) with the key ${
-          formatPublicKey(key.publicKey)
-        }.`
-        : `${shown} is already signed with the key ${formatPublicKey(key.publicKey)}.`,
-    );
-    return { changed };
-  } finally {
-    lock.release();
+  using _lock = await acquireLock(dir, LOCK_WAIT_MS);
+  const bytes = await readFileCapped(manifestPath, MAX_MANIFEST_BYTES);
+  if (bytes === undefined) {
+    throw new TakoError("usage", `${shown} does not exist; there is nothing to re-sign.`);
   }
+  const { manifest, entries } = resignManifest(bytes, [previous], key, shown);
+  const changed = !sameBytes(bytes, manifest);
+  if (changed) await writeFileAtomic(dir, "manifest", manifest, 0o444);
+  log.info(
+    changed
+      ? `Re-signed ${shown} (${entries.length} entries) with the key ${
+        formatPublicKey(key.publicKey)
+      }.`
+      : `${shown} is already signed with the key ${formatPublicKey(key.publicKey)}.`,
+  );
+  return { changed };
 }
 
 async function requireDirectory(dir: string): Promise<void> {
   const info = await Deno.stat(dir).catch((e) => {
     if (e instanceof Deno.errors.NotFound) return undefined;
-    throw new TakoError("runtime", `Cannot use ${printable(dir, 200)}: ${e.message}`, { cause: e });
+    throw fileError("use", dir, e);
   });
   if (info?.isDirectory !== true) {
     throw new TakoError("usage", `The origin directory ${printable(dir, 200)} does not exist.`);

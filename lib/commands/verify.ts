@@ -15,16 +15,12 @@ import { join, resolve } from "node:path";
 import type { Config } from "../core/config.ts";
 import { printable, TakoError } from "../core/errors.ts";
 import { formatBytes, type Log } from "../core/log.ts";
-import { type Entry, MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest.ts";
+import { type Entry, verifyManifest } from "../core/manifest.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
-import {
-  acquireLock,
-  hashFile,
-  listStore,
-  readFileCapped,
-  readLatest,
-} from "../shell/destination.ts";
-import { readState, requireDestination, saveState } from "../shell/state_file.ts";
+import { hashFile } from "../shell/fs.ts";
+import { acquireLock } from "../shell/lock.ts";
+import { readState, saveState } from "../shell/state_file.ts";
+import { listStore, readLatest, readStoredManifest, requireDestination } from "../shell/store.ts";
 
 /** What `tako verify` gets from its caller. */
 export interface VerifyContext {
@@ -120,9 +116,10 @@ async function verifyOne(
 
 /** The stored manifest's entries, verified; undefined when there is none yet. */
 async function verifiedEntries(dest: string, config: Config): Promise<Entry[] | undefined> {
-  const path = join(dest, "manifest");
-  const bytes = await readFileCapped(path, MAX_MANIFEST_BYTES);
-  return bytes === undefined ? undefined : verifyManifest(bytes, config.publicKeys, shown(path));
+  const stored = await readStoredManifest(dest);
+  return stored === undefined
+    ? undefined
+    : verifyManifest(stored.bytes, config.publicKeys, shown(stored.path));
 }
 
 /** What is wrong with `latest`, if anything (a damaged target is reported with the image). */
@@ -158,13 +155,9 @@ async function latestProblem(
 
 /** Drops a `.state` stamp that vouches for a damaged image, so that fetch hashes it again. */
 async function forgetStamps(dest: string, damaged: string[], ctx: VerifyContext): Promise<void> {
-  const lock = await acquireLock(dest, ctx.lockWaitMs);
-  try {
-    const state = await readState(dest);
-    if (state.verified !== undefined && damaged.includes(state.verified.sha256)) {
-      await saveState(dest, { ...state, verified: undefined });
-    }
-  } finally {
-    lock.release();
+  using _lock = await acquireLock(dest, ctx.lockWaitMs);
+  const state = await readState(dest);
+  if (state.verified !== undefined && damaged.includes(state.verified.sha256)) {
+    await saveState(dest, { ...state, verified: undefined });
   }
 }

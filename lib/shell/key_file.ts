@@ -8,7 +8,7 @@
 import { dirname } from "node:path";
 import { printable, TakoError } from "../core/errors.ts";
 import { formatPublicKey, formatSecretKey, parseSecretKey, type SecretKey } from "../core/keys.ts";
-import { createTemp, discardTemp, readFileCapped, writeAll } from "./destination.ts";
+import { createTemp, fileError, readFileCapped, writeAll } from "./fs.ts";
 
 /** Where a signing command may find its secret key; the first one given wins. */
 export interface KeySource {
@@ -26,10 +26,6 @@ function shown(path: string): string {
   return printable(path, 200);
 }
 
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 /** The secret key from --key, --key-file or TAKO_SECRET_KEY, in that order. */
 export async function loadSecretKey(source: KeySource): Promise<SecretKey> {
   if (source.key !== undefined) return parseSecretKey(source.key.trim(), "the --key option");
@@ -39,7 +35,9 @@ export async function loadSecretKey(source: KeySource): Promise<SecretKey> {
     try {
       bytes = await readFileCapped(source.keyFile, MAX_KEY_FILE_BYTES);
     } catch (e) {
-      throw new TakoError("usage", `Cannot read ${where}: ${messageOf(e)}`, { cause: e });
+      // A file named on the command line that cannot be read is the caller's mistake.
+      const error = fileError("read", source.keyFile, e);
+      throw new TakoError("usage", error.message, { cause: e });
     }
     if (bytes === undefined) throw new TakoError("usage", `The ${where} does not exist.`);
     return parseSecretKey(new TextDecoder().decode(bytes).trim(), where);
@@ -64,7 +62,7 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return false;
-    throw new TakoError("runtime", `Cannot inspect ${shown(path)}: ${messageOf(e)}`, { cause: e });
+    throw fileError("inspect", path, e);
   }
 }
 
@@ -72,22 +70,18 @@ async function exists(path: string): Promise<boolean> {
  * Writes `text` to `path` whole or not at all, and only if nothing has that
  * name: a temporary in the same directory (created 0600), flushed, given
  * `mode`, then hard-linked to `path` (link(2) fails on any existing name,
- * a symbolic link included) and unlinked.
+ * a symbolic link included); the temporary's own name goes when it is disposed of.
  */
 async function createWhole(path: string, text: string, mode: number): Promise<void> {
-  const temp = await createTemp(dirname(path));
+  await using temp = await createTemp(dirname(path));
+  await writeAll(temp.file, new TextEncoder().encode(text), temp.path);
   try {
-    await writeAll(temp.file, new TextEncoder().encode(text), temp.path);
     await temp.file.sync();
-    temp.file.close();
     await Deno.chmod(temp.path, mode);
     await Deno.link(temp.path, path);
   } catch (e) {
     if (e instanceof Deno.errors.AlreadyExists) throw refusal(path);
-    if (e instanceof TakoError) throw e;
-    throw new TakoError("runtime", `Cannot write ${shown(path)}: ${messageOf(e)}`, { cause: e });
-  } finally {
-    await discardTemp(temp);
+    throw fileError("write", path, e);
   }
 }
 
