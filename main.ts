@@ -116,7 +116,8 @@ async function run(command: Command, log: Log): Promise<number> {
     }
     case "status": {
       const { statusAll } = await import("./lib/commands/status.ts");
-      const result = await statusAll(command.configs, { log, json: command.json });
+      const format = command.json ? "json" : command.prometheus ? "prometheus" : "text";
+      const result = await statusAll(command.configs, { log, format });
       stdout(result.output);
       return combinedExitCode(result.failures);
     }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { asciiJson } from "./ascii_json.ts";
 import { type ErrorKind, printable, type TakoError } from "./errors.ts";
 
 /** The version of the JSON schema; raised only for changes that break readers. */
@@ -75,10 +76,7 @@ export function failedEntry(
  */
 export function formatFetchJson(dryRun: boolean, configs: readonly FetchEntry[]): string {
   const document: FetchDocument = { schema: FETCH_SCHEMA, dry_run: dryRun, configs };
-  return JSON.stringify(document, null, 2).replace(
-    /[^\x20-\x7e\n]/g,
-    (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  ) + "\n";
+  return asciiJson(document);
 }
 
 function imageText(image: FetchImage): string {

@@ -8,6 +8,7 @@
  * @module
  */
 import { printable } from "./errors.ts";
+import type { StatusEntry } from "./status_report.ts";
 
 /** What the metrics say about one config; null means unknown (the sample is left out). */
 export interface ConfigMetrics {
@@ -139,4 +140,34 @@ export function formatMetrics(configs: readonly ConfigMetrics[]): string {
     }
   }
   return lines.join("\n") + "\n";
+}
+
+/**
+ * The metrics of one `tako status` entry. An update is pending when the
+ * newest compatible version comes after the installed one in the manifest
+ * (whose entries are in ascending version order), or nothing is installed.
+ *
+ * @example
+ * ```ts
+ * declare const entry: StatusEntry;
+ * formatMetrics([metricsOf(entry)]);
+ * ```
+ */
+export function metricsOf(entry: StatusEntry): ConfigMetrics {
+  const versions = entry.versions ?? [];
+  const newest = versions.findIndex((v) => v.newest_compatible);
+  const installed = versions.findLastIndex((v) => v.latest);
+  const latest = entry.latest;
+  return {
+    config: entry.config,
+    installed: latest?.sha256 == null ? null : { sha256: latest.sha256, version: latest.version },
+    lastSuccess: entry.last_success,
+    lastFailure: entry.last_failure,
+    downloadedBytes: entry.bytes_downloaded,
+    updatePending: entry.versions === null ? null : newest >= 0 && newest > installed,
+    restartPending: entry.restart_pending,
+    // A size beyond 2^53 − 1 comes as a decimal string; a float is what Prometheus keeps anyway.
+    storeBytes: entry.store_size === null ? null : Number(entry.store_size),
+    ok: entry.error === null,
+  };
 }

@@ -37,6 +37,10 @@ export interface State {
    * `If-Modified-Since`) on the next run.
    */
   readonly manifestValidators?: Readonly<Record<string, ManifestValidators>>;
+  /** When the last failed fetch ended (ISO 8601); for the metrics. */
+  readonly lastFailure?: string;
+  /** Image bytes fetch has received into this destination, ever (a counter for the metrics). */
+  readonly downloadedBytes?: number;
 }
 
 /** What an origin said about its manifest, and which manifest that was. */
@@ -130,17 +134,40 @@ export function parseState(text: string | undefined): State {
   if (typeof raw !== "object" || raw === null) return EMPTY_STATE;
   const r = raw as Record<string, unknown>;
   const validators = parseValidatorMap(r.manifestValidators);
+  const lastFailure = isoTime(r.lastFailure);
+  const downloaded = r.downloadedBytes;
   return {
     restartPending: r.restartPending === true,
     previous: typeof r.previous === "string" && SHA256_HEX.test(r.previous)
       ? r.previous
       : undefined,
-    lastSuccess: typeof r.lastSuccess === "string" && !Number.isNaN(Date.parse(r.lastSuccess))
-      ? r.lastSuccess
-      : undefined,
+    lastSuccess: isoTime(r.lastSuccess),
     verified: parseStamp(r.verified),
     ...(validators === undefined ? {} : { manifestValidators: validators }),
+    ...(lastFailure === undefined ? {} : { lastFailure }),
+    ...(typeof downloaded === "number" && Number.isSafeInteger(downloaded) && downloaded >= 0
+      ? { downloadedBytes: downloaded }
+      : {}),
   };
+}
+
+function isoTime(value: unknown): string | undefined {
+  return typeof value === "string" && !Number.isNaN(Date.parse(value)) ? value : undefined;
+}
+
+/**
+ * The state after a fetch received `bytes` of images: the counter grows
+ * (capped at 2^53 − 1, where a JSON number stops being exact).
+ *
+ * @example
+ * ```ts
+ * withDownloaded(EMPTY_STATE, 20).downloadedBytes; // 20
+ * ```
+ */
+export function withDownloaded(state: State, bytes: number): State {
+  if (bytes <= 0) return state;
+  const total = Math.min((state.downloadedBytes ?? 0) + bytes, Number.MAX_SAFE_INTEGER);
+  return { ...state, downloadedBytes: total };
 }
 
 /** State → file text. */

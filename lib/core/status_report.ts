@@ -13,6 +13,7 @@
  */
 import type { Config } from "./config.ts";
 import { type ErrorKind, safeText, type TakoError } from "./errors.ts";
+import { asciiJson } from "./ascii_json.ts";
 import { compatibleEntries, type Entry } from "./manifest.ts";
 import type { State } from "./state.ts";
 
@@ -83,6 +84,10 @@ export interface StatusEntry {
   readonly restart_pending: boolean | null;
   /** ISO 8601 time of the last successful fetch. */
   readonly last_success: string | null;
+  /** ISO 8601 time of the last failed fetch. */
+  readonly last_failure: string | null;
+  /** Image bytes fetch has downloaded into the destination, ever; null when none is recorded. */
+  readonly bytes_downloaded: number | null;
   /** The gravest error met while gathering, or null. */
   readonly error: { readonly kind: ErrorKind; readonly message: string } | null;
 }
@@ -212,6 +217,8 @@ export function buildReport(facts: StatusFacts): StatusEntry {
       : sizeOf(store.reduce((sum, stored) => sum + BigInt(stored.size), 0n)),
     restart_pending: state?.restartPending ?? null,
     last_success: state?.lastSuccess ?? null,
+    last_failure: state?.lastFailure ?? null,
+    bytes_downloaded: state?.downloadedBytes ?? null,
     error: gravest(facts.errors),
   };
 }
@@ -259,9 +266,5 @@ function gravest(errors: readonly TakoError[]): StatusEntry["error"] {
  */
 export function formatStatusJson(configs: readonly StatusEntry[]): string {
   const document: StatusDocument = { schema: STATUS_SCHEMA, configs };
-  const text = JSON.stringify(document, undefined, 2);
-  // Strings are escaped by JSON.stringify except printable Unicode and DEL; escape those too.
-  return text.replace(/[^\x20-\x7e\n]/g, (ch) => {
-    return `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`;
-  }) + "\n";
+  return asciiJson(document);
 }

@@ -1,4 +1,10 @@
-import { type ConfigMetrics, formatMetrics, labelValue } from "../../../lib/core/metrics.ts";
+import {
+  type ConfigMetrics,
+  formatMetrics,
+  labelValue,
+  metricsOf,
+} from "../../../lib/core/metrics.ts";
+import type { StatusEntry, StatusVersion } from "../../../lib/core/status_report.ts";
 import { assert } from "../../support/assert.ts";
 import { parsePrometheusText } from "../../support/prometheus_text.ts";
 
@@ -115,4 +121,84 @@ Deno.test("the test parser refuses what the format refuses", () => {
     }
     assert.ok(refused, JSON.stringify(text));
   }
+});
+
+function version(name: string, extra: Partial<StatusVersion> = {}): StatusVersion {
+  return {
+    version: name,
+    size: 10,
+    sha256: name.replaceAll(".", "").padEnd(64, "0"),
+    present: false,
+    stored_size: null,
+    latest: false,
+    previous: false,
+    compatible: true,
+    newest_compatible: false,
+    ...extra,
+  };
+}
+
+const ENTRY: StatusEntry = {
+  config: "/etc/tako/app",
+  destination: "/var/lib/images/app",
+  origins: ["https://images.example.com/app"],
+  pattern: "1.*",
+  version_given: true,
+  restart_units: [],
+  keep_images: null,
+  max_store_size: null,
+  manifest: "verified",
+  versions: [
+    version("1.0.0", { latest: true, present: true }),
+    version("1.1.0", { newest_compatible: true }),
+    version("2.0.0", { compatible: false }),
+  ],
+  newest_compatible: "1.1.0",
+  latest: { sha256: version("1.0.0").sha256, version: "1.0.0", present: true, foreign: null },
+  previous: null,
+  store_images: [],
+  store_size: "9007199254740993",
+  restart_pending: true,
+  last_success: "2024-05-01T09:00:00.000Z",
+  last_failure: null,
+  bytes_downloaded: 10,
+  error: null,
+};
+
+Deno.test("`metricsOf()` reads a status entry: installed image, pending update, sizes", () => {
+  const m = metricsOf(ENTRY);
+  assert.deepEqual(m.installed, { sha256: version("1.0.0").sha256, version: "1.0.0" });
+  assert.equal(m.updatePending, true);
+  assert.equal(m.restartPending, true);
+  assert.equal(m.storeBytes, 9007199254740992, "a decimal string becomes a float");
+  assert.equal(m.downloadedBytes, 10);
+  assert.equal(m.lastFailure, null);
+  assert.equal(m.ok, true);
+  // Installed is the newest compatible one: nothing pending; nor when 2.0.0 (incompatible) runs.
+  const current = {
+    ...ENTRY,
+    versions: [version("1.0.0"), version("1.1.0", { latest: true, newest_compatible: true })],
+  };
+  assert.equal(metricsOf(current).updatePending, false);
+  const ahead = {
+    ...ENTRY,
+    versions: [version("1.1.0", { newest_compatible: true }), version("2.0.0", { latest: true })],
+  };
+  assert.equal(metricsOf(ahead).updatePending, false);
+  // Nothing installed yet, a compatible version on offer: pending. Unknown manifest: unknown.
+  assert.equal(
+    metricsOf({
+      ...current,
+      versions: [version("1.1.0", { newest_compatible: true })],
+      latest: null,
+    }).updatePending,
+    true,
+  );
+  assert.equal(metricsOf({ ...ENTRY, versions: null }).updatePending, null);
+  const foreign = {
+    ...ENTRY,
+    latest: { sha256: null, version: null, present: false, foreign: "a regular file" },
+  };
+  assert.equal(metricsOf(foreign).installed, null);
+  assert.equal(metricsOf({ ...ENTRY, error: { kind: "integrity", message: "m" } }).ok, false);
 });

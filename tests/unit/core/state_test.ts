@@ -6,6 +6,7 @@ import {
   stampMatches,
   stampOf,
   type State,
+  withDownloaded,
 } from "../../../lib/core/state.ts";
 import { assert } from "../../support/assert.ts";
 
@@ -160,4 +161,26 @@ Deno.test("`stampMatches()` needs every field equal and known", () => {
   }
   const unknown = { ...STAMP, ino: null, mtimeMs: null, ctimeMs: null };
   assert.ok(!stampMatches(unknown, unknown), "unknown fields never match, even each other");
+});
+
+Deno.test("`parseState()` keeps the metrics' last failure and download counter when well-formed", () => {
+  const state = parseState(JSON.stringify({
+    lastFailure: "2024-05-01T08:45:00.000Z",
+    downloadedBytes: 1234,
+  }));
+  assert.equal(state.lastFailure, "2024-05-01T08:45:00.000Z");
+  assert.equal(state.downloadedBytes, 1234);
+  for (const [lastFailure, downloadedBytes] of [["never", -1], [5, 1.5], [null, "12"]]) {
+    const damaged = parseState(JSON.stringify({ lastFailure, downloadedBytes }));
+    assert.ok(!("lastFailure" in damaged) && !("downloadedBytes" in damaged), String(lastFailure));
+  }
+  assert.deepEqual(parseState(serializeState(state)), state);
+});
+
+Deno.test("`withDownloaded()` adds to the counter, caps it, and ignores nothing downloaded", () => {
+  assert.equal(withDownloaded(EMPTY_STATE, 20).downloadedBytes, 20);
+  assert.equal(withDownloaded(withDownloaded(EMPTY_STATE, 20), 5).downloadedBytes, 25);
+  assert.equal(withDownloaded(EMPTY_STATE, 0), EMPTY_STATE);
+  const huge = withDownloaded({ ...EMPTY_STATE, downloadedBytes: Number.MAX_SAFE_INTEGER - 1 }, 10);
+  assert.equal(huge.downloadedBytes, Number.MAX_SAFE_INTEGER);
 });

@@ -107,6 +107,8 @@ Deno.test("`formatStatusJson()` writes schema 1 with snake_case names, numbers a
     "store_size",
     "restart_pending",
     "last_success",
+    "last_failure",
+    "bytes_downloaded",
     "error",
   ]);
   assert.deepEqual(ok.origins, [
