@@ -8,15 +8,11 @@ import {
   type TestOrigin,
 } from "../../support/origin_server.ts";
 import {
-  byteReader,
-  checkRedirect,
   DEFAULT_NET_OPTIONS,
-  downloadImage,
-  fetchManifest,
-  type ImageOptions,
+  fetchManifestIfChanged,
   type NetOptions,
-  originUrl,
-} from "../../../lib/shell/origin.ts";
+} from "../../../lib/shell/http.ts";
+import { downloadResumable } from "../../../lib/shell/partial.ts";
 
 const MIB = 1024 * 1024;
 /** Short limits so that stalls end the tests quickly. */
@@ -41,7 +37,7 @@ function sha256(data: Uint8Array): string {
 }
 
 const SMALL = noise(1000);
-/** Larger than two 8 MiB buffers, so both are filled and reused. */
+/** Larger than the copy pump's two 4 MiB buffers, so both are filled and reused. */
 const BIG = noise(17 * MIB + 3, 7);
 const EMPTY = new Uint8Array(0);
 const IMAGES = [SMALL, BIG, EMPTY];
@@ -51,28 +47,25 @@ const PHANTOM = "ab".repeat(32);
 interface Fixture {
   readonly dir: string;
   readonly origin: TestOrigin;
-  /** A temp file open for writing, for downloadImage. */
-  readonly file: Deno.FsFile;
-  readonly filePath: string;
+  /** The store/ directory images are downloaded into. */
+  readonly store: string;
 }
 
-/** An origin directory with MANIFEST and IMAGES served on 127.0.0.1, and a file to download into. */
+/** An origin directory with MANIFEST and IMAGES served on 127.0.0.1, and a store/ to download into. */
 async function withOrigin(
   fn: (f: Fixture) => Promise<void>,
   options: OriginOptions = {},
 ): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "tako-origin-test-" });
+  const dir = await Deno.makeTempDir({ prefix: "tako-http-test-" });
   try {
     await Deno.mkdir(`${dir}/origin/store`, { recursive: true });
+    await Deno.mkdir(`${dir}/dest/store`, { recursive: true });
     await Deno.writeFile(`${dir}/origin/manifest`, MANIFEST);
     for (const image of IMAGES) await Deno.writeFile(`${dir}/origin/store/${sha256(image)}`, image);
     const origin = await startOrigin(`${dir}/origin`, options);
-    const filePath = `${dir}/download`;
-    const file = await Deno.open(filePath, { write: true, createNew: true });
     try {
-      await fn({ dir, origin, file, filePath });
+      await fn({ dir, origin, store: `${dir}/dest/store` });
     } finally {
-      file.close();
       await origin.close();
     }
     assert.deepEqual(origin.errors, [], "the test origin had unexpected errors");
@@ -81,55 +74,52 @@ async function withOrigin(
   }
 }
 
+/** The manifest bytes of an unconditional request. */
+async function fetchManifest(
+  origin: string,
+  options: NetOptions & { maxBytes: number },
+): Promise<Uint8Array> {
+  const answer = await fetchManifestIfChanged(origin, options);
+  assert.ok(!answer.notModified, "no 304 without validators");
+  return answer.bytes;
+}
+
+/** Downloads `sha256` (of `size` bytes) from `origin` into the fixture's store/, as fetch does. */
+function downloadImage(
+  f: Fixture,
+  origin: string,
+  digest: string,
+  size: number,
+  net: NetOptions = NET,
+  onProgress?: (received: number, total: number) => void,
+): Promise<void> {
+  return downloadResumable({
+    storeDir: f.store,
+    origin,
+    sha256: digest,
+    size,
+    net,
+    ...(onProgress && { onProgress }),
+  });
+}
+
 function download(
   f: Fixture,
   image: Uint8Array,
-  options: Partial<ImageOptions> = {},
+  onProgress?: (received: number, total: number) => void,
 ): Promise<void> {
-  return downloadImage(f.origin.url, sha256(image), image.length, f.file, { ...NET, ...options });
+  return downloadImage(f, f.origin.url, sha256(image), image.length, NET, onProgress);
 }
 
-async function fileLength(path: string): Promise<number> {
-  return (await Deno.stat(path)).size;
+/** The downloaded image. */
+function stored(f: Fixture, image: Uint8Array | string): Promise<Uint8Array> {
+  return Deno.readFile(`${f.store}/${typeof image === "string" ? image : sha256(image)}`);
 }
 
-// ---------------------------------------------------------------- pure helpers
-
-Deno.test("`originUrl()` joins with exactly one slash", () => {
-  const cases: [string, string, string][] = [
-    ["https://h.example/app", "manifest", "https://h.example/app/manifest"],
-    ["https://h.example/app/", "manifest", "https://h.example/app/manifest"],
-    ["http://127.0.0.1:8080", "store/ab", "http://127.0.0.1:8080/store/ab"],
-    ["file:///srv/origin/", "/manifest", "file:///srv/origin/manifest"],
-    ["file:///", "manifest", "file:///manifest"],
-  ];
-  for (const [origin, path, expected] of cases) assert.equal(originUrl(origin, path), expected);
-});
-
-Deno.test("`checkRedirect()` allows the same scheme only", () => {
-  const allowed: [string, string][] = [
-    ["https://a.example/m", "https://cdn.example/x/m"],
-    ["http://a.example/m", "http://b.example:8080/m"],
-  ];
-  for (const [from, to] of allowed) checkRedirect(new URL(from), new URL(to));
-  const refused: [string, string, string][] = [
-    ["https://a.example/m", "http://a.example/m", "drop https"],
-    ["http://a.example/m", "https://a.example/m", "from http: to https:"],
-    ["https://a.example/m", "file:///etc/passwd", "to file:"],
-    ["http://a.example/m", "file:///etc/passwd", "to file:"],
-    ["https://a.example/m", "ftp://a.example/m", "to ftp:"],
-  ];
-  for (const [from, to, why] of refused) {
-    assert.throws(
-      () => checkRedirect(new URL(from), new URL(to)),
-      (e: Error & { kind?: string }) => {
-        assert.equal(e.kind, "runtime");
-        assert.ok(e.message.includes(why) && e.message.includes(to), e.message);
-        return true;
-      },
-    );
-  }
-});
+/** What store/ holds: nothing after a refused download, partials included. */
+async function storeNames(f: Fixture): Promise<string[]> {
+  return (await Array.fromAsync(Deno.readDir(f.store))).map((e) => e.name).sort();
+}
 
 Deno.test("`DEFAULT_NET_OPTIONS` are 30 s, 60 s and 5 redirects", () => {
   assert.deepEqual({ ...DEFAULT_NET_OPTIONS }, {
@@ -137,24 +127,6 @@ Deno.test("`DEFAULT_NET_OPTIONS` are 30 s, 60 s and 5 redirects", () => {
     idleTimeoutMs: 60_000,
     maxRedirects: 5,
   });
-});
-
-Deno.test("`byteReader()` copies through the default reader when BYOB is not available", async () => {
-  const body = ReadableStream.from([new Uint8Array([1, 2, 3]), new Uint8Array([4, 5])]);
-  const source = byteReader(body);
-  const buffer = new ArrayBuffer(4);
-  const reads: number[] = [];
-  let at = 0;
-  for (;;) {
-    const got = await source.read(buffer, at, Math.min(2, 4 - at));
-    if (got.end) break;
-    reads.push(got.n);
-    at += got.n;
-    if (at === 4) break;
-  }
-  assert.deepEqual(reads, [2, 1, 1]);
-  assert.deepEqual([...new Uint8Array(buffer)], [1, 2, 3, 4]);
-  await source.cancel();
 });
 
 // ---------------------------------------------------------------- happy paths
@@ -170,11 +142,11 @@ Deno.test("`fetchManifest()` returns the bytes and asks for identity encoding", 
   });
 });
 
-Deno.test("`downloadImage()` writes the image across both buffers and reports progress", async () => {
+Deno.test("`downloadResumable()` writes the image across both buffers and reports progress", async () => {
   await withOrigin(async (f) => {
     const progress: [number, number][] = [];
-    await download(f, BIG, { onProgress: (received, total) => progress.push([received, total]) });
-    assert.equal(sha256(await Deno.readFile(f.filePath)), sha256(BIG));
+    await download(f, BIG, (received, total) => progress.push([received, total]));
+    assert.equal(sha256(await stored(f, BIG)), sha256(BIG));
     assert.deepEqual(progress.at(-1), [BIG.length, BIG.length]);
     assert.ok(progress.every(([r], i) => i === 0 || r > progress[i - 1]![0]), "progress must grow");
     const [request] = f.origin.requestsFor(`/store/${sha256(BIG)}`);
@@ -182,14 +154,14 @@ Deno.test("`downloadImage()` writes the image across both buffers and reports pr
   });
 });
 
-Deno.test("`downloadImage()` handles an empty image", async () => {
+Deno.test("`downloadResumable()` handles an empty image", async () => {
   await withOrigin(async (f) => {
     await download(f, EMPTY);
-    assert.equal(await fileLength(f.filePath), 0);
+    assert.equal((await stored(f, EMPTY)).length, 0);
   });
 });
 
-Deno.test("`downloadImage()` reads an origin below a path, with a chunked body", async () => {
+Deno.test("`downloadResumable()` reads an origin below a path, with a chunked body", async () => {
   await withOrigin(async (f) => {
     await Deno.mkdir(`${f.dir}/origin/app/store`, { recursive: true });
     await Deno.copyFile(
@@ -197,14 +169,14 @@ Deno.test("`downloadImage()` reads an origin below a path, with a chunked body",
       `${f.dir}/origin/app/store/${sha256(SMALL)}`,
     );
     f.origin.behave(`/app/store/${sha256(SMALL)}`, { contentLength: "none" });
-    await downloadImage(`${f.origin.url}/app/`, sha256(SMALL), SMALL.length, f.file, NET);
-    assert.deepEqual(await Deno.readFile(f.filePath), SMALL);
+    await downloadImage(f, `${f.origin.url}/app/`, sha256(SMALL), SMALL.length);
+    assert.deepEqual(await stored(f, SMALL), SMALL);
   });
 });
 
 // ---------------------------------------------------------------- encodings and sizes
 
-Deno.test("`downloadImage()` never decodes: gzip on the fly fails, a stored .gz is kept as sent", async () => {
+Deno.test("`downloadResumable()` never decodes: gzip on the fly fails, a stored .gz is kept as sent", async () => {
   await withOrigin(async (f) => {
     f.origin.behave(`/store/${sha256(SMALL)}`, { gzip: true });
     await assertRejectsTako(() => download(f, SMALL), "integrity", sha256(SMALL));
@@ -217,14 +189,12 @@ Deno.test("`downloadImage()` never decodes: gzip on the fly fails, a stored .gz 
     );
     await Deno.writeFile(`${f.dir}/origin/store/${sha256(gz)}`, gz);
     f.origin.behave(`/store/${sha256(gz)}`, { headers: { "content-encoding": "gzip" } });
-    const out = `${f.dir}/gz`;
-    using file = await Deno.open(out, { write: true, createNew: true });
-    await downloadImage(f.origin.url, sha256(gz), gz.length, file, NET);
-    assert.deepEqual(await Deno.readFile(out), gz);
+    await downloadImage(f, f.origin.url, sha256(gz), gz.length);
+    assert.deepEqual(await stored(f, gz), gz);
   });
 });
 
-Deno.test("`downloadImage()` rejects a Content-Length other than the size before reading the body", async () => {
+Deno.test("`downloadResumable()` rejects a Content-Length other than the size before reading the body", async () => {
   await withOrigin(async (f) => {
     const cases: [number, number][] = [[1000, 64 * MIB], [100 * MIB, 64 * MIB]];
     for (const [size, announced] of cases) {
@@ -232,19 +202,19 @@ Deno.test("`downloadImage()` rejects a Content-Length other than the size before
       // An endless body: whatever is read beyond the socket buffers would show in bytesSent.
       f.origin.behave(`/store/${PHANTOM}`, { body: "", endless: true, contentLength: announced });
       await assertRejectsTako(
-        () => downloadImage(f.origin.url, PHANTOM, size, f.file, NET),
+        () => downloadImage(f, f.origin.url, PHANTOM, size),
         "integrity",
         `announces ${announced} bytes`,
         `lists ${size}`,
       );
-      assert.equal(await fileLength(f.filePath), 0);
+      assert.deepEqual(await storeNames(f), []);
       const sent = f.origin.requestsFor(`/store/${PHANTOM}`)[0]?.bytesSent ?? 0;
       assert.ok(sent < 16 * MIB, `the server pushed ${sent} bytes`);
     }
   });
 });
 
-Deno.test("`downloadImage()` rejects bodies shorter than the size", async () => {
+Deno.test("`downloadResumable()` rejects bodies shorter than the size", async () => {
   await withOrigin(async (f) => {
     // Announced in full but broken off: the connection failed.
     f.origin.behave(`/store/${sha256(SMALL)}`, { truncateAt: 500 });
@@ -259,7 +229,7 @@ Deno.test("`downloadImage()` rejects bodies shorter than the size", async () => 
   });
 });
 
-Deno.test("`downloadImage()` rejects more bytes than the size and stops reading", async () => {
+Deno.test("`downloadResumable()` rejects more bytes than the size and stops reading", async () => {
   await withOrigin(async (f) => {
     const cases: Behaviour[] = [
       { extraBytes: 1, contentLength: "none" },
@@ -268,7 +238,7 @@ Deno.test("`downloadImage()` rejects more bytes than the size and stops reading"
     for (const behaviour of cases) {
       f.origin.behave(`/store/${sha256(SMALL)}`, behaviour);
       await assertRejectsTako(() => download(f, SMALL), "integrity", "more than the 1000 bytes");
-      assert.ok(await fileLength(f.filePath) <= SMALL.length);
+      assert.deepEqual(await storeNames(f), [], "nothing of a refused body is kept");
     }
     // Announced up front: refused before the body.
     f.origin.behave(`/store/${sha256(SMALL)}`, { extraBytes: 5 });
@@ -276,7 +246,7 @@ Deno.test("`downloadImage()` rejects more bytes than the size and stops reading"
   });
 });
 
-Deno.test("`downloadImage()` rejects a wrong digest and an HTML page served with 200", async () => {
+Deno.test("`downloadResumable()` rejects a wrong digest and an HTML page served with 200", async () => {
   await withOrigin(async (f) => {
     const forged = new Uint8Array(SMALL);
     forged[999] = forged[999]! ^ 1;
@@ -344,12 +314,12 @@ Deno.test("HTTP errors are runtime errors naming the URL; 410 on an image is tag
       assert.equal(i.tag, status === 410 ? "gone" : undefined);
     }
     const missing = await assertRejectsTako(
-      () => downloadImage(origin.url, PHANTOM, 1, f.file, NET),
+      () => downloadImage(f, origin.url, PHANTOM, 1),
       "runtime",
       "answered 404 Not Found",
     );
     assert.equal(missing.tag, undefined);
-    assert.equal(await fileLength(f.filePath), 0);
+    assert.deepEqual(await storeNames(f), []);
   });
 });
 
@@ -369,8 +339,8 @@ Deno.test("redirects are followed: relative, absolute, every redirect status", a
     origin.behave(`/mirror/store/${sha256(SMALL)}`, {
       redirect: `${origin.url}/store/${sha256(SMALL)}`,
     });
-    await downloadImage(`${origin.url}/mirror`, sha256(SMALL), SMALL.length, f.file, NET);
-    assert.deepEqual(await Deno.readFile(f.filePath), SMALL);
+    await downloadImage(f, `${origin.url}/mirror`, sha256(SMALL), SMALL.length);
+    assert.deepEqual(await stored(f, SMALL), SMALL);
   });
 });
 
@@ -487,76 +457,14 @@ Deno.test("connection refused is a runtime error naming the URL", async () => {
   );
 });
 
-Deno.test("a file that cannot be written is a runtime error naming it", async () => {
-  await withOrigin(async (f) => {
-    using readOnly = await Deno.open(f.filePath, { read: true });
-    await assertRejectsTako(
-      () =>
-        downloadImage(f.origin.url, sha256(SMALL), SMALL.length, readOnly, {
-          ...NET,
-          fileName: f.filePath,
-        }),
-      "runtime",
-      `Cannot write ${f.filePath}`,
-    );
-  });
-});
-
-/** A stand-in for a file: takes at most `perWrite` bytes a call, and `capacity` in all, then fails like a full disk. */
-function fakeFile(perWrite: number, capacity = Infinity) {
-  const hash = createHash("sha256");
-  let stored = 0;
-  let full = false;
-  const file = {
-    write(data: Uint8Array): Promise<number> {
-      if (full) {
-        return Promise.reject(
-          Object.assign(new Error("No space left on device (os error 28)"), { code: "ENOSPC" }),
-        );
-      }
-      const n = Math.min(perWrite, data.length, capacity - stored);
-      if (n < Math.min(perWrite, data.length)) full = true;
-      hash.update(data.subarray(0, n));
-      stored += n;
-      return Promise.resolve(n);
-    },
-  };
-  return {
-    file: file as unknown as Deno.FsFile,
-    digest: () => hash.digest("hex"),
-    stored: () => stored,
-  };
-}
-
-Deno.test("`downloadImage()` loops on short writes and reports a full disk", async () => {
-  await withOrigin(async (f) => {
-    const slow = fakeFile(777_777);
-    await downloadImage(f.origin.url, sha256(BIG), BIG.length, slow.file, NET);
-    assert.equal(slow.stored(), BIG.length);
-    assert.equal(slow.digest(), sha256(BIG));
-
-    const full = fakeFile(1 << 30, 5 * MIB);
-    await assertRejectsTako(
-      () =>
-        downloadImage(f.origin.url, sha256(BIG), BIG.length, full.file, {
-          ...NET,
-          fileName: "/var/lib/x/.tmp",
-        }),
-      "runtime",
-      "Cannot write /var/lib/x/.tmp: the disk is full.",
-    );
-    assert.equal(full.stored(), 5 * MIB);
-  });
-});
-
 // ---------------------------------------------------------------- file:// and bad arguments
 
 Deno.test("a file:// origin serves the manifest and images; a missing file names the path", async () => {
   await withOrigin(async (f) => {
     const origin = `file://${f.dir}/origin`;
     assert.deepEqual(await fetchManifest(origin, MANIFEST_CAP), MANIFEST);
-    await downloadImage(`${origin}/`, sha256(BIG), BIG.length, f.file, NET);
-    assert.equal(sha256(await Deno.readFile(f.filePath)), sha256(BIG));
+    await downloadImage(f, `${origin}/`, sha256(BIG), BIG.length);
+    assert.equal(sha256(await stored(f, BIG)), sha256(BIG));
     await assertRejectsTako(
       () => fetchManifest(`file://${f.dir}/nowhere`, MANIFEST_CAP),
       "runtime",
@@ -564,7 +472,7 @@ Deno.test("a file:// origin serves the manifest and images; a missing file names
       "No such file",
     );
     await assertRejectsTako(
-      () => downloadImage(origin, sha256(SMALL), SMALL.length + 1, f.file, NET),
+      () => downloadImage(f, origin, sha256(SMALL), SMALL.length + 1),
       "integrity",
       "ended after 1000 of the 1001 bytes",
     );
@@ -572,7 +480,7 @@ Deno.test("a file:// origin serves the manifest and images; a missing file names
 });
 
 Deno.test("bad arguments: unsupported schemes, malformed digests and sizes", async () => {
-  const file = { write: () => Promise.resolve(0) } as unknown as Deno.FsFile;
+  const none = { dir: "", origin: undefined!, store: "/nonexistent/store" } as Fixture;
   await assertRejectsTako(
     () => fetchManifest("ftp://h.example/o", MANIFEST_CAP),
     "config",
@@ -584,22 +492,22 @@ Deno.test("bad arguments: unsupported schemes, malformed digests and sizes", asy
     "not a valid URL",
   );
   await assertRejectsTako(
-    () => downloadImage("http://127.0.0.1:9", "AB".repeat(32), 1, file, NET),
+    () => downloadImage(none, "http://127.0.0.1:9", "AB".repeat(32), 1),
     "integrity",
     "SHA-256",
   );
   await assertRejectsTako(
-    () => downloadImage("http://127.0.0.1:9", "../manifest", 1, file, NET),
+    () => downloadImage(none, "http://127.0.0.1:9", "../manifest", 1),
     "integrity",
     "SHA-256",
   );
   await assertRejectsTako(
-    () => downloadImage("http://127.0.0.1:9", PHANTOM, -1, file, NET),
+    () => downloadImage(none, "http://127.0.0.1:9", PHANTOM, -1),
     "integrity",
     "size -1",
   );
   await assertRejectsTako(
-    () => downloadImage("http://127.0.0.1:9", PHANTOM, 2 ** 53, file, NET),
+    () => downloadImage(none, "http://127.0.0.1:9", PHANTOM, 2 ** 53),
     "integrity",
     "size",
   );
@@ -625,8 +533,8 @@ Deno.test({
           await fetchManifest(f.origin.url, { ...secure, maxBytes: 1000 }),
           MANIFEST,
         );
-        await downloadImage(f.origin.url, sha256(SMALL), SMALL.length, f.file, secure);
-        assert.deepEqual(await Deno.readFile(f.filePath), SMALL);
+        await downloadImage(f, f.origin.url, sha256(SMALL), SMALL.length, secure);
+        assert.deepEqual(await stored(f, SMALL), SMALL);
 
         await assertRejectsTako(
           () => fetchManifest(f.origin.url, MANIFEST_CAP),
