@@ -111,8 +111,11 @@ export async function downloadResumable(request: DownloadRequest): Promise<void>
       request.onRestart?.(`${printable(part.path, 300)} holds ${size} bytes without the digest.`);
     }
     const resumable = kept !== undefined && kept.offset < size ? kept : undefined;
-    if (resumable !== undefined) request.onResume?.(resumable.offset);
-    else await part.reset();
+    if (resumable === undefined) await part.reset();
+    else {
+      request.onResume?.(resumable.offset);
+      await part.continueAt(resumable.offset);
+    }
     try {
       await fetchOnce(part, request, url, resumable);
     } catch (e) {
@@ -179,10 +182,10 @@ async function fetchOnce(
     net: request.net,
     resume,
   });
+  // A partial answer continues where `part` was positioned for `kept`.
   let offset = 0;
   if (answer.kind === "partial") {
-    offset = answer.offset; // asked for with `kept` only
-    await part.continueAt(offset);
+    offset = answer.offset;
   } else {
     // Useless for a partial never kept.
     const record = size >= MIN_RESUME_BYTES
