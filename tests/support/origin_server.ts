@@ -13,6 +13,7 @@
  * try {
  *   origin.behave("/manifest", { status: 503, times: 1 }); // fails once, then serves the file
  *   origin.behave(`/store/${sha}`, { stallAtByte: 10 });   // sends 10 bytes, then nothing
+ *   origin.behave(`/store/${other}`, { dripBytes: 65536, dripMs: 10 }); // 64 KiB every 10 ms
  *   // ... run the client against origin.url ...
  *   assert.equal(origin.requestsFor("/manifest").length, 2);
  * } finally {
@@ -55,8 +56,10 @@ export interface Behaviour {
   readonly stallAtByte?: number;
   /** How long the mid-body stall lasts; default Infinity. */
   readonly stallMs?: number;
-  /** Send the body one byte at a time, this many ms apart. */
+  /** Send the body in pieces of `dripBytes`, this many ms apart ("N bytes every M ms"). */
   readonly dripMs?: number;
+  /** The size of each piece with `dripMs`; default 1 byte. */
+  readonly dripBytes?: number;
   /** After this many body bytes, break the connection (the body stream errors). */
   readonly resetAtByte?: number;
   /** Misbehave for this many requests of the path only, then serve normally again. */
@@ -184,7 +187,8 @@ async function* misbehave(
     for await (let chunk of chunks) {
       while (chunk.length > 0) {
         const room = nextEvent(b, sent, stalled) - sent;
-        const step = b.dripMs === undefined ? Math.min(room, chunk.length) : 1;
+        const piece = b.dripMs === undefined ? Infinity : b.dripBytes ?? 1;
+        const step = Math.min(room, chunk.length, piece);
         if (b.dripMs !== undefined && sent > 0) await sleep(b.dripMs, signal);
         if (signal.aborted) return;
         // Whole chunks pass as they are; a piece is copied, since the stream may take ownership.
