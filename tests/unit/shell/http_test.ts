@@ -239,6 +239,8 @@ Deno.test("`downloadResumable()` rejects more bytes than the size and stops read
       f.origin.behave(`/store/${sha256(SMALL)}`, behaviour);
       await assertRejectsTako(() => download(f, SMALL), "integrity", "more than the 1000 bytes");
       assert.deepEqual(await storeNames(f), [], "nothing of a refused body is kept");
+      const sent = f.origin.requestsFor(`/store/${sha256(SMALL)}`).at(-1)!.bytesSent;
+      assert.ok(sent < 16 * MIB, `the server sent ${sent} bytes`);
     }
     // Announced up front: refused before the body.
     f.origin.behave(`/store/${sha256(SMALL)}`, { extraBytes: 5 });
@@ -279,6 +281,9 @@ Deno.test("`fetchManifest()` refuses more than maxBytes", async () => {
       "integrity",
       "sends more than the 102400 bytes",
     );
+    // It stops reading: the server may have queued what the loopback sockets buffer, no more.
+    const sent = origin.requestsFor("/manifest")[0]!.bytesSent;
+    assert.ok(sent < 16 * MIB, `the server sent ${sent} bytes`);
     origin.behave("/manifest", { body: "", endless: true, contentLength: 64 * MIB });
     await assertRejectsTako(
       () => fetchManifest(origin.url, options),
@@ -296,7 +301,7 @@ Deno.test("`fetchManifest()` refuses more than maxBytes", async () => {
 Deno.test("HTTP errors are runtime errors naming the URL; 410 on an image is tagged gone", async () => {
   await withOrigin(async (f) => {
     const { origin } = f;
-    for (const status of [404, 410, 500, 503]) {
+    for (const status of [403, 404, 410, 500, 503]) {
       origin.behave("/manifest", { status });
       const m = await assertRejectsTako(
         () => fetchManifest(origin.url, MANIFEST_CAP),
@@ -345,7 +350,8 @@ Deno.test("redirects are followed: relative, absolute, every redirect status", a
 });
 
 Deno.test("redirects: loops, too many hops, a missing Location and other schemes are refused", async () => {
-  await withOrigin(async ({ origin }) => {
+  await withOrigin(async (f) => {
+    const { origin } = f;
     origin.behave("/manifest", { redirect: "/a" });
     origin.behave("/a", { redirect: "/manifest" });
     await assertRejectsTako(
@@ -354,6 +360,10 @@ Deno.test("redirects: loops, too many hops, a missing Location and other schemes
       "loop",
       `${origin.url}/manifest`,
     );
+    const image = `/store/${sha256(SMALL)}`;
+    origin.behave(image, { redirect: image });
+    await assertRejectsTako(() => download(f, SMALL), "runtime", "loop", `${origin.url}${image}`);
+    assert.deepEqual(await storeNames(f), []);
 
     // A chain of 6 hops: fine with 6 allowed, too many with 5.
     origin.behave("/manifest", { redirect: "/r1" });
@@ -420,6 +430,14 @@ Deno.test("a body that stalls hits the idle timeout; a slow drip does not", asyn
     );
     f.origin.behave(`/store/${sha256(BIG)}`, { stallAtByte: 9 * MIB });
     await assertRejectsTako(() => download(f, BIG), "runtime", "No data from", "for 0.3 s");
+    // What was written of a large image is kept to resume; a small image leaves nothing.
+    assert.deepEqual(await storeNames(f), [
+      `.partial-${sha256(BIG)}`,
+      `.partial-${sha256(BIG)}.json`,
+    ]);
+    f.origin.behave(`/store/${sha256(SMALL)}`, { stallAtByte: 3 });
+    await assertRejectsTako(() => download(f, SMALL), "runtime", "No data from");
+    assert.deepEqual((await storeNames(f)).filter((n) => n.includes(sha256(SMALL))), []);
     // Ten bytes 60 ms apart take longer than the idle timeout, but no pause is that long.
     f.origin.behave("/manifest", { body: "0123456789", dripMs: 60 });
     const started = performance.now();
