@@ -30,7 +30,7 @@ import {
 } from "./support.ts";
 
 const BIG: Uint8Array = (() => {
-  // Under torture larger than the 8 MiB write buffer, so kills land between writes too.
+  // Under torture larger than the copy pump's 4 MiB buffers, so kills land between writes too.
   const bytes = new Uint8Array(TORTURE ? 12 * 1024 * 1024 : 2 * 1024 * 1024);
   for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >> 10)) & 0xff;
   return bytes;
