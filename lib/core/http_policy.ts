@@ -67,14 +67,8 @@ export function shownUrl(url: URL): string {
 /**
  * The redirect policy: throws a runtime TakoError unless `to` keeps the scheme
  * of `from` (so never https → http, nor to file: or anything else).
- *
- * @example
- * ```ts
- * import { checkRedirect } from "./http_policy.ts";
- * checkRedirect(new URL("https://a.example/m"), new URL("https://cdn.example/m")); // fine
- * ```
  */
-export function checkRedirect(from: URL, to: URL): void {
+function checkRedirect(from: URL, to: URL): void {
   if (to.protocol === from.protocol) return;
   const why = from.protocol === "https:" && to.protocol === "http:"
     ? "it would drop https"
@@ -229,7 +223,7 @@ export function declaredLength(value: string | null): bigint | undefined {
 }
 
 /** A `Content-Range: bytes <first>-<last>/<size>` header, parsed; undefined when it is not one. */
-export function parseContentRange(
+function parseContentRange(
   value: string | null,
 ): { first: bigint; last: bigint; size: bigint } | undefined {
   const m = value?.trim().match(CONTENT_RANGE);
