@@ -11,7 +11,8 @@
  * redirect loops are classified in tests/unit/shell/http_test.ts.)
  */
 import { assert } from "../support/assert.ts";
-import { type Behaviour, createTestCertificate, startOrigin } from "../support/origin_server.ts";
+import { type Behaviour, startOrigin } from "../support/origin_server.ts";
+import { createTestCertificate } from "../support/test_certificate.ts";
 import {
   assertOutcome,
   checkInvariants,

@@ -1,125 +1,29 @@
-import { createHash } from "node:crypto";
+/**
+ * lib/shell/http.ts: manifests, HTTP errors, redirects, timeouts, file:
+ * origins, bad arguments and https, against the test origin. (Image bodies:
+ * http_image_test.ts; conditional requests: http_conditional_test.ts.)
+ */
 import { assert, assertRejectsTako } from "../../support/assert.ts";
+import { startOrigin } from "../../support/origin_server.ts";
+import { createTestCertificate } from "../../support/test_certificate.ts";
+import { DEFAULT_NET_OPTIONS } from "../../../lib/shell/http.ts";
 import {
-  type Behaviour,
-  createTestCertificate,
-  type OriginOptions,
-  startOrigin,
-  type TestOrigin,
-} from "../../support/origin_server.ts";
-import {
-  DEFAULT_NET_OPTIONS,
-  fetchManifestIfChanged,
-  type NetOptions,
-} from "../../../lib/shell/http.ts";
-import { downloadResumable } from "../../../lib/shell/partial.ts";
-
-const MIB = 1024 * 1024;
-/** Short limits so that stalls end the tests quickly. */
-const NET: NetOptions = { connectTimeoutMs: 300, idleTimeoutMs: 300, maxRedirects: 5 };
-const MANIFEST_CAP = { ...NET, maxBytes: 64 * 1024 };
-
-const MANIFEST = new TextEncoder().encode("Tako Manifest 1\n1.0.0 1000 …\nsignature\n");
-/** Deterministic bytes that do not compress, so gzip makes them longer. */
-function noise(length: number, seed = 1): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(length);
-  let x = seed;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-function sha256(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
-const SMALL = noise(1000);
-/** Larger than the copy pump's two 4 MiB buffers, so both are filled and reused. */
-const BIG = noise(17 * MIB + 3, 7);
-const EMPTY = new Uint8Array(0);
-const IMAGES = [SMALL, BIG, EMPTY];
-/** A digest with no file behind it, for behaviours that invent the body. */
-const PHANTOM = "ab".repeat(32);
-
-interface Fixture {
-  readonly dir: string;
-  readonly origin: TestOrigin;
-  /** The store/ directory images are downloaded into. */
-  readonly store: string;
-}
-
-/** An origin directory with MANIFEST and IMAGES served on 127.0.0.1, and a store/ to download into. */
-async function withOrigin(
-  fn: (f: Fixture) => Promise<void>,
-  options: OriginOptions = {},
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "tako-http-test-" });
-  try {
-    await Deno.mkdir(`${dir}/origin/store`, { recursive: true });
-    await Deno.mkdir(`${dir}/dest/store`, { recursive: true });
-    await Deno.writeFile(`${dir}/origin/manifest`, MANIFEST);
-    for (const image of IMAGES) await Deno.writeFile(`${dir}/origin/store/${sha256(image)}`, image);
-    const origin = await startOrigin(`${dir}/origin`, options);
-    try {
-      await fn({ dir, origin, store: `${dir}/dest/store` });
-    } finally {
-      await origin.close();
-    }
-    assert.deepEqual(origin.errors, [], "the test origin had unexpected errors");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/** The manifest bytes of an unconditional request. */
-async function fetchManifest(
-  origin: string,
-  options: NetOptions & { maxBytes: number },
-): Promise<Uint8Array> {
-  const answer = await fetchManifestIfChanged(origin, options);
-  assert.ok(!answer.notModified, "no 304 without validators");
-  return answer.bytes;
-}
-
-/** Downloads `sha256` (of `size` bytes) from `origin` into the fixture's store/, as fetch does. */
-function downloadImage(
-  f: Fixture,
-  origin: string,
-  digest: string,
-  size: number,
-  net: NetOptions = NET,
-  onProgress?: (received: number, total: number) => void,
-): Promise<void> {
-  return downloadResumable({
-    storeDir: f.store,
-    origin,
-    sha256: digest,
-    size,
-    net,
-    ...(onProgress && { onProgress }),
-  });
-}
-
-function download(
-  f: Fixture,
-  image: Uint8Array,
-  onProgress?: (received: number, total: number) => void,
-): Promise<void> {
-  return downloadImage(f, f.origin.url, sha256(image), image.length, NET, onProgress);
-}
-
-/** The downloaded image. */
-function stored(f: Fixture, image: Uint8Array | string): Promise<Uint8Array> {
-  return Deno.readFile(`${f.store}/${typeof image === "string" ? image : sha256(image)}`);
-}
-
-/** What store/ holds: nothing after a refused download, partials included. */
-async function storeNames(f: Fixture): Promise<string[]> {
-  return (await Array.fromAsync(Deno.readDir(f.store))).map((e) => e.name).sort();
-}
+  BIG,
+  download,
+  downloadImage,
+  fetchManifest,
+  type Fixture,
+  MANIFEST,
+  MANIFEST_CAP,
+  MIB,
+  NET,
+  PHANTOM,
+  sha256,
+  SMALL,
+  stored,
+  storeNames,
+  withOrigin,
+} from "./_http_fixture.ts";
 
 Deno.test("`DEFAULT_NET_OPTIONS` are 30 s, 60 s and 5 redirects", () => {
   assert.deepEqual({ ...DEFAULT_NET_OPTIONS }, {
@@ -139,136 +43,6 @@ Deno.test("`fetchManifest()` returns the bytes and asks for identity encoding", 
     const [first] = origin.requestsFor("/manifest");
     assert.equal(first?.method, "GET");
     assert.equal(first?.headers["accept-encoding"], "identity");
-  });
-});
-
-Deno.test("`downloadResumable()` writes the image across both buffers and reports progress", async () => {
-  await withOrigin(async (f) => {
-    const progress: [number, number][] = [];
-    await download(f, BIG, (received, total) => progress.push([received, total]));
-    assert.equal(sha256(await stored(f, BIG)), sha256(BIG));
-    assert.deepEqual(progress.at(-1), [BIG.length, BIG.length]);
-    assert.ok(progress.every(([r], i) => i === 0 || r > progress[i - 1]![0]), "progress must grow");
-    const [request] = f.origin.requestsFor(`/store/${sha256(BIG)}`);
-    assert.equal(request?.headers["accept-encoding"], "identity");
-  });
-});
-
-Deno.test("`downloadResumable()` handles an empty image", async () => {
-  await withOrigin(async (f) => {
-    await download(f, EMPTY);
-    assert.equal((await stored(f, EMPTY)).length, 0);
-  });
-});
-
-Deno.test("`downloadResumable()` reads an origin below a path, with a chunked body", async () => {
-  await withOrigin(async (f) => {
-    await Deno.mkdir(`${f.dir}/origin/app/store`, { recursive: true });
-    await Deno.copyFile(
-      `${f.dir}/origin/store/${sha256(SMALL)}`,
-      `${f.dir}/origin/app/store/${sha256(SMALL)}`,
-    );
-    f.origin.behave(`/app/store/${sha256(SMALL)}`, { contentLength: "none" });
-    await downloadImage(f, `${f.origin.url}/app/`, sha256(SMALL), SMALL.length);
-    assert.deepEqual(await stored(f, SMALL), SMALL);
-  });
-});
-
-// ---------------------------------------------------------------- encodings and sizes
-
-Deno.test("`downloadResumable()` never decodes: gzip on the fly fails, a stored .gz is kept as sent", async () => {
-  await withOrigin(async (f) => {
-    f.origin.behave(`/store/${sha256(SMALL)}`, { gzip: true });
-    await assertRejectsTako(() => download(f, SMALL), "integrity", sha256(SMALL));
-    assert.equal(f.origin.requests[0]?.headers["accept-encoding"], "identity");
-
-    // A publisher stored gzip bytes and the server labels them: the signed bytes are the gzip bytes.
-    const gz = new Uint8Array(
-      await new Response(new Blob([SMALL]).stream().pipeThrough(new CompressionStream("gzip")))
-        .arrayBuffer(),
-    );
-    await Deno.writeFile(`${f.dir}/origin/store/${sha256(gz)}`, gz);
-    f.origin.behave(`/store/${sha256(gz)}`, { headers: { "content-encoding": "gzip" } });
-    await downloadImage(f, f.origin.url, sha256(gz), gz.length);
-    assert.deepEqual(await stored(f, gz), gz);
-  });
-});
-
-Deno.test("`downloadResumable()` rejects a Content-Length other than the size before reading the body", async () => {
-  await withOrigin(async (f) => {
-    const cases: [number, number][] = [[1000, 64 * MIB], [100 * MIB, 64 * MIB]];
-    for (const [size, announced] of cases) {
-      f.origin.clear();
-      // An endless body: whatever is read beyond the socket buffers would show in bytesSent.
-      f.origin.behave(`/store/${PHANTOM}`, { body: "", endless: true, contentLength: announced });
-      await assertRejectsTako(
-        () => downloadImage(f, f.origin.url, PHANTOM, size),
-        "integrity",
-        `announces ${announced} bytes`,
-        `lists ${size}`,
-      );
-      assert.deepEqual(await storeNames(f), []);
-      const sent = f.origin.requestsFor(`/store/${PHANTOM}`)[0]?.bytesSent ?? 0;
-      assert.ok(sent < 16 * MIB, `the server pushed ${sent} bytes`);
-    }
-  });
-});
-
-Deno.test("`downloadResumable()` rejects bodies shorter than the size", async () => {
-  await withOrigin(async (f) => {
-    // Announced in full but broken off: the connection failed.
-    f.origin.behave(`/store/${sha256(SMALL)}`, { truncateAt: 500 });
-    await assertRejectsTako(() => download(f, SMALL), "runtime", "broke off", f.origin.url);
-    // Chunked and ended cleanly: the origin sent too little.
-    f.origin.behave(`/store/${sha256(SMALL)}`, { truncateAt: 500, contentLength: "none" });
-    await assertRejectsTako(
-      () => download(f, SMALL),
-      "integrity",
-      "ended after 500 of the 1000 bytes",
-    );
-  });
-});
-
-Deno.test("`downloadResumable()` rejects more bytes than the size and stops reading", async () => {
-  await withOrigin(async (f) => {
-    const cases: Behaviour[] = [
-      { extraBytes: 1, contentLength: "none" },
-      { endless: true },
-    ];
-    for (const behaviour of cases) {
-      f.origin.behave(`/store/${sha256(SMALL)}`, behaviour);
-      await assertRejectsTako(() => download(f, SMALL), "integrity", "more than the 1000 bytes");
-      assert.deepEqual(await storeNames(f), [], "nothing of a refused body is kept");
-      const sent = f.origin.requestsFor(`/store/${sha256(SMALL)}`).at(-1)!.bytesSent;
-      assert.ok(sent < 16 * MIB, `the server sent ${sent} bytes`);
-    }
-    // Announced up front: refused before the body.
-    f.origin.behave(`/store/${sha256(SMALL)}`, { extraBytes: 5 });
-    await assertRejectsTako(() => download(f, SMALL), "integrity", "announces 1005 bytes");
-  });
-});
-
-Deno.test("`downloadResumable()` rejects a wrong digest and an HTML page served with 200", async () => {
-  await withOrigin(async (f) => {
-    const forged = new Uint8Array(SMALL);
-    forged[999] = forged[999]! ^ 1;
-    f.origin.behave(`/store/${sha256(SMALL)}`, { body: forged });
-    const e = await assertRejectsTako(
-      () => download(f, SMALL),
-      "integrity",
-      "SHA-256",
-      sha256(SMALL),
-    );
-    assert.ok(e.message.includes(sha256(forged)));
-    f.origin.behave(`/store/${sha256(SMALL)}`, {
-      body: "<html>Welcome</html>",
-      contentLength: "none",
-    });
-    await assertRejectsTako(
-      () => download(f, SMALL),
-      "integrity",
-      "ended after 20 of the 1000 bytes",
-    );
   });
 });
 
