@@ -281,8 +281,18 @@ class BackgroundFlush {
   }
 }
 
-/** "cannot <action> <path>: <cause>.", the message style of file errors (destination.ts). */
-function ioFailure(action: string, path: string, e: unknown): TakoError {
+/**
+ * A failed file operation as a runtime TakoError, "cannot <action> <path>:
+ * <cause>.", the message style of file errors (destination.ts); a TakoError
+ * passes unchanged.
+ *
+ * @example
+ * ```ts
+ * import { ioFailure } from "./copy.ts";
+ * ioFailure("read", "/var/lib/tako/app/store/.partial-ab", new Error("Input/output error"));
+ * ```
+ */
+export function ioFailure(action: string, path: string, e: unknown): TakoError {
   if (e instanceof TakoError) return e;
   const code = (e as { code?: unknown } | null)?.code;
   const message = e instanceof Error ? e.message : String(e);

@@ -29,7 +29,7 @@ import {
   type PartialRecord,
   serializePartialRecord,
 } from "../core/partial_record.ts";
-import { copyHashing, fileSource, flushHandle } from "./copy.ts";
+import { copyHashing, fileSource, flushHandle, ioFailure } from "./copy.ts";
 import { commitTemp, readFileCapped, writeFileAtomic } from "./destination.ts";
 import { type NetOptions, requestImage } from "./http.ts";
 
@@ -148,7 +148,7 @@ export async function dropPartials(storeDir: string, keep?: string): Promise<num
     entries = await Array.fromAsync(Deno.readDir(storeDir));
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return 0;
-    throw fileError("list", storeDir, e);
+    throw ioFailure("list", storeDir, e);
   }
   let removed = 0;
   for (const entry of entries) {
@@ -159,7 +159,7 @@ export async function dropPartials(storeDir: string, keep?: string): Promise<num
       await Deno.remove(path);
       removed++;
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw fileError("remove", path, e);
+      if (!(e instanceof Deno.errors.NotFound)) throw ioFailure("remove", path, e);
     }
   }
   return removed;
@@ -239,7 +239,7 @@ class PartialDownload {
     try {
       return made(await create());
     } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw fileError("create", path, e);
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw ioFailure("create", path, e);
     }
     const before = await onPartial("inspect", path, () => Deno.lstat(path));
     if (!before.isFile || before.nlink !== 1) {
@@ -258,7 +258,7 @@ class PartialDownload {
       }
     } catch (e) {
       file.close();
-      throw e instanceof TakoError ? e : fileError("inspect", path, e);
+      throw ioFailure("inspect", path, e);
     }
     return made(file);
   }
@@ -366,15 +366,6 @@ async function onPartial<T>(action: string, path: string, op: () => Promise<T>):
   try {
     return await op();
   } catch (e) {
-    throw e instanceof TakoError ? e : fileError(action, path, e);
+    throw ioFailure(action, path, e);
   }
-}
-
-function fileError(action: string, path: string, e: unknown): TakoError {
-  const detail = e instanceof Error ? e.message.replace(/ \(os error \d+\).*$/s, "") : String(e);
-  return new TakoError(
-    "runtime",
-    `Cannot ${action} ${printable(path, 300)}: ${printable(detail, 120)}.`,
-    { cause: e },
-  );
 }
