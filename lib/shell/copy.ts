@@ -12,8 +12,7 @@
  * @module
  */
 import { createHash, type Hash } from "node:crypto";
-import { printable, TakoError } from "../core/errors.ts";
-import { writeAll, type Writer } from "./destination.ts";
+import { fileError, writeAll, type Writer } from "./fs.ts";
 
 /**
  * The size of each of the two buffers. Large writes are what make a copy fast
@@ -82,7 +81,7 @@ export function fileSource(file: Deno.FsFile, path: string): ByteSource {
       try {
         n = await file.read(new Uint8Array(buffer, offset, max));
       } catch (e) {
-        throw ioFailure("read", path, e);
+        throw fileError("read", path, e);
       }
       return n === null ? { buffer, n: 0, end: true } : { buffer, n, end: false };
     },
@@ -277,30 +276,6 @@ class BackgroundFlush {
 
   async finish(): Promise<void> {
     await this.#running;
-    if (this.#failure !== undefined) throw ioFailure("flush", this.path, this.#failure);
+    if (this.#failure !== undefined) throw fileError("flush", this.path, this.#failure);
   }
-}
-
-/**
- * A failed file operation as a runtime TakoError, "cannot <action> <path>:
- * <cause>.", the message style of file errors (destination.ts); a TakoError
- * passes unchanged.
- *
- * @example
- * ```ts
- * import { ioFailure } from "./copy.ts";
- * ioFailure("read", "/var/lib/tako/app/store/.partial-ab", new Error("Input/output error"));
- * ```
- */
-export function ioFailure(action: string, path: string, e: unknown): TakoError {
-  if (e instanceof TakoError) return e;
-  const code = (e as { code?: unknown } | null)?.code;
-  const message = e instanceof Error ? e.message : String(e);
-  const cause = message.replace(/ \(os error \d+\).*$/s, "").toLowerCase() +
-    (typeof code === "string" && /^E[A-Z]+$/.test(code) ? ` (${code})` : "");
-  return new TakoError(
-    "runtime",
-    `cannot ${action} ${printable(path, 300)}: ${printable(cause, 120)}.`,
-    { cause: e },
-  );
 }

@@ -22,6 +22,7 @@
  */
 import type { Hash } from "node:crypto";
 import { join } from "node:path";
+import { requireDigest } from "../core/digest.ts";
 import { printable, TakoError } from "../core/errors.ts";
 import { checkReceived, originUrl } from "../core/http_policy.ts";
 import {
@@ -29,8 +30,15 @@ import {
   type PartialRecord,
   serializePartialRecord,
 } from "../core/partial_record.ts";
-import { copyHashing, fileSource, flushHandle, ioFailure } from "./copy.ts";
-import { commitTemp, readFileCapped, writeFileAtomic } from "./destination.ts";
+import { copyHashing, flushHandle } from "./copy.ts";
+import {
+  attempt,
+  commitTemp,
+  fileError,
+  hashOpenFile,
+  readFileCapped,
+  writeFileAtomic,
+} from "./fs.ts";
 import { type NetOptions, requestImage } from "./http.ts";
 
 /** Prefix of partial downloads (and their records) in `store/`. */
@@ -44,7 +52,6 @@ const MAX_RECORD_BYTES = 4096;
 const MIN_RESUME_BYTES = 1024 * 1024;
 /** A partial file untouched for longer is not resumed (its origin has long moved on). */
 const PARTIAL_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
-const DIGEST = /^[0-9a-f]{64}$/;
 
 /** What {@link downloadResumable} downloads, from where, and whom it tells. */
 export interface DownloadRequest {
@@ -89,12 +96,7 @@ export interface DownloadRequest {
  */
 export async function downloadResumable(request: DownloadRequest): Promise<void> {
   const { sha256, size } = request;
-  if (!DIGEST.test(sha256)) {
-    throw new TakoError(
-      "integrity",
-      `"${printable(sha256)}" is not a lowercase hex SHA-256 digest.`,
-    );
-  }
+  requireDigest(sha256);
   if (!Number.isSafeInteger(size) || size < 0) {
     throw new TakoError(
       "integrity",
@@ -148,7 +150,7 @@ export async function dropPartials(storeDir: string, keep?: string): Promise<num
     entries = await Array.fromAsync(Deno.readDir(storeDir));
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return 0;
-    throw ioFailure("list", storeDir, e);
+    throw fileError("list", storeDir, e);
   }
   let removed = 0;
   for (const entry of entries) {
@@ -159,7 +161,7 @@ export async function dropPartials(storeDir: string, keep?: string): Promise<num
       await Deno.remove(path);
       removed++;
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw ioFailure("remove", path, e);
+      if (!(e instanceof Deno.errors.NotFound)) throw fileError("remove", path, e);
     }
   }
   return removed;
@@ -239,15 +241,15 @@ class PartialDownload {
     try {
       return made(await create());
     } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw ioFailure("create", path, e);
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw fileError("create", path, e);
     }
-    const before = await onPartial("inspect", path, () => Deno.lstat(path));
+    const before = await attempt("inspect", path, () => Deno.lstat(path));
     if (!before.isFile || before.nlink !== 1) {
       // Not something Tako made: a partial is a private regular file.
-      await onPartial("remove", path, () => Deno.remove(path));
-      return made(await onPartial("create", path, create));
+      await attempt("remove", path, () => Deno.remove(path));
+      return made(await attempt("create", path, create));
     }
-    const file = await onPartial("open", path, () => Deno.open(path, { read: true, write: true }));
+    const file = await attempt("open", path, () => Deno.open(path, { read: true, write: true }));
     try {
       const opened = await file.stat();
       if (opened.ino !== before.ino || opened.dev !== before.dev || opened.nlink !== 1) {
@@ -258,7 +260,7 @@ class PartialDownload {
       }
     } catch (e) {
       file.close();
-      throw ioFailure("inspect", path, e);
+      throw fileError("inspect", path, e);
     }
     return made(file);
   }
@@ -275,7 +277,7 @@ class PartialDownload {
    * from.
    */
   async kept(size: number, url: string, now: () => number): Promise<KeptPart | undefined> {
-    const info = await onPartial("inspect", this.path, () => this.file.stat());
+    const info = await attempt("inspect", this.path, () => this.file.stat());
     if (info.size < MIN_RESUME_BYTES || info.size > size) return undefined;
     if (info.mtime === null || now() - info.mtime.getTime() > PARTIAL_MAX_AGE_MS) return undefined;
     const record = await this.#readRecord();
@@ -291,13 +293,13 @@ class PartialDownload {
 
   /** Continues after the first `offset` bytes of the file. */
   async continueAt(offset: number): Promise<void> {
-    await onPartial("write", this.path, () => this.file.seek(offset, Deno.SeekMode.Start));
+    await attempt("write", this.path, () => this.file.seek(offset, Deno.SeekMode.Start));
     this.offset = offset;
   }
 
   /** Empties the file; with `record`, writes that record (before any byte it describes). */
   async reset(record?: PartialRecord): Promise<void> {
-    await onPartial("truncate", this.path, async () => {
+    await attempt("truncate", this.path, async () => {
       await this.file.truncate(0);
       await this.file.seek(0, Deno.SeekMode.Start);
     });
@@ -343,16 +345,11 @@ class PartialDownload {
     }
   }
 
-  /** The hash of the first `length` bytes, through the one pump; undefined if the file is shorter. */
+  /** The hash of the first `length` bytes; undefined if the file is shorter. */
   async #hashKept(length: number): Promise<Hash | undefined> {
-    await onPartial("read", this.path, () => this.file.seek(0, Deno.SeekMode.Start));
-    const nowhere = { write: (bytes: Uint8Array) => Promise.resolve(bytes.length) };
-    const { received, hash } = await copyHashing(
-      fileSource(this.file, this.path),
-      { file: nowhere, path: this.path },
-      { limit: length },
-    );
-    return received === length ? hash : undefined;
+    await attempt("read", this.path, () => this.file.seek(0, Deno.SeekMode.Start));
+    const { hash, size } = await hashOpenFile(this.file, this.path, length);
+    return size === length ? hash : undefined;
   }
 }
 
@@ -360,12 +357,4 @@ async function removeQuietly(path: string): Promise<void> {
   try {
     await Deno.remove(path);
   } catch { /* already gone, or nothing more we can do */ }
-}
-
-async function onPartial<T>(action: string, path: string, op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (e) {
-    throw ioFailure(action, path, e);
-  }
 }

@@ -97,7 +97,7 @@ Deno.test("`copyHashing()` names the file that cannot be read or written", async
       await assertRejectsTako(
         () => copyHashing(fileSource(source, `${dir}/source`), { file: target, path: `${dir}/t1` }),
         "runtime",
-        `cannot read ${dir}/source`,
+        `Cannot read ${dir}/source`,
       );
     }
     await Deno.writeFile(`${dir}/t2`, new Uint8Array(0));
@@ -106,7 +106,7 @@ Deno.test("`copyHashing()` names the file that cannot be read or written", async
     await assertRejectsTako(
       () => copyHashing(fileSource(source, `${dir}/source`), { file: target, path: `${dir}/t2` }),
       "runtime",
-      `cannot write ${dir}/t2`,
+      `Cannot write ${dir}/t2`,
     );
   });
 });
@@ -148,7 +148,7 @@ Deno.test("`copyHashing()` loops on short writes and reports a full disk", async
         path: "/var/lib/x/.tmp",
       }),
     "runtime",
-    "cannot write /var/lib/x/.tmp: no space left on device",
+    "Cannot write /var/lib/x/.tmp: no space left on device (ENOSPC).",
   );
   assert.equal(full.stored(), 5 * MIB);
 });
@@ -175,7 +175,7 @@ Deno.test("`copyHashing()` flushes through the second handle as it goes, and rep
         flusher: failing,
       }),
     "runtime",
-    "cannot flush /var/lib/x/store/.partial-x",
+    "Cannot flush /var/lib/x/store/.partial-x",
   );
 });
 
