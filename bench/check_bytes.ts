@@ -10,7 +10,8 @@
  * @module
  */
 import { runTako } from "../dev/run_tako.ts";
-import { createTestCertificate, startOrigin } from "../tests/support/origin_server.ts";
+import { startOrigin } from "../tests/support/origin_server.ts";
+import { createTestCertificate } from "../tests/support/test_certificate.ts";
 import { buildOrigin, writeConfig } from "../tests/support/publish.ts";
 import { startCountingProxy } from "./wire_proxy.ts";
 
