@@ -13,12 +13,16 @@ import { loadConfig, shownPath } from "../shell/config_file.ts";
 import { pruneDestination } from "./prune.ts";
 import {
   checkAppendOnly,
-  compatibleEntries,
   type Entry,
   MAX_MANIFEST_BYTES,
   verifyManifest,
 } from "../core/manifest.ts";
-import { fetchManifestIfChanged, type NetOptions, originUrl, type Validators } from "../shell/origin.ts";
+import {
+  fetchManifestIfChanged,
+  type NetOptions,
+  originUrl,
+  type Validators,
+} from "../shell/origin.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
 import {
   acquireLock,
@@ -41,6 +45,20 @@ import {
   withValidators,
 } from "../core/state.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
+import {
+  combineFailures,
+  downloadSize,
+  isWithdrawn,
+  noCompatibleVersion,
+  type Offer,
+  planOffer,
+  restartFailed,
+  restartsUnits,
+  sameBytes,
+  stateAfterSuccess,
+  stateAfterSwap,
+  stateBeforeSwap,
+} from "../core/fetch_plan.ts";
 import type { Log } from "../core/log.ts";
 import { printable } from "../core/errors.ts";
 
@@ -53,9 +71,6 @@ export interface FetchContext {
   readonly lockWaitMs: number;
   readonly now: () => Date;
 }
-
-/** How many versions a "no compatible version" message names. */
-const VERSIONS_NAMED = 5;
 
 /** Runs fetch for each config in turn; returns the failures (already logged). */
 export async function fetchAll(
@@ -75,8 +90,6 @@ export async function fetchAll(
   }
   return failures;
 }
-
-/** A config path as messages show it (it may hold any byte). */
 
 /** Prefixes a message with the config it concerns, unless it already names it. */
 function inContext(configPath: string, e: unknown): unknown {
@@ -173,19 +186,9 @@ async function update(
   init: boolean,
   ctx: FetchContext,
 ): Promise<void> {
-  const { log } = ctx;
-  const where = shownPath(config.file);
   const state = parseState(await readText(`${dest}/${STATE_FILE}`));
   const stored = await readStoredManifest(config, dest);
-  if (stored === undefined) {
-    log.info(
-      `${where}: first fetch into ${printable(dest, 300)}; trusting the origin's signed history.`,
-    );
-  }
-  if (!config.versionGiven) {
-    log.info(`${where}: no Version= given; any version is accepted.`);
-  }
-
+  announce(config, dest, stored, ctx.log);
   const remote = await fetchVerifiedManifest(config, stored, state, ctx);
   if (stored === undefined || !sameBytes(stored.bytes, remote.bytes)) {
     await writeFileAtomic(dest, "manifest", remote.bytes, 0o444);
@@ -198,102 +201,125 @@ async function update(
     remote.sha256,
     config.origins,
   );
-
   const current = await currentImage(dest);
-  const currentEntry = current === undefined
-    ? undefined
-    : newestOf(config, remote.entries.filter((e) => e.sha256 === current));
-  // Never move latest down by accident (SPEC §7): the floor is the current image.
-  const floor = currentEntry !== undefined && config.pattern.matches(currentEntry.version)
-    ? currentEntry
-    : undefined;
-  const candidates = compatibleEntries(remote.entries, config.pattern).filter((c) =>
-    floor === undefined || config.pattern.compare(c.version, floor.version) >= 0
-  );
+  const offer = planOffer(remote.entries, config.pattern, current);
+  const got = await firstAvailable(config, dest, offer.candidates, state.verified, ctx);
+  // The chosen image is in place (or none is on offer): any partial download left is stale.
+  await dropPartials(`${dest}/store`);
 
-  let verified = state.verified;
-  let chosen: Entry | undefined;
+  const base: State = { ...validated, verified: got.verified };
+  const restarts = restartsUnits(init, config.restartUnits);
+  const settled = got.chosen === undefined
+    ? await keepCurrent(config, dest, remote.entries, offer, current, ctx.log)
+    : await moveLatest(config, dest, got.chosen, { base, current, restarts }, ctx.log);
+  const next = stateAfterSwap(base, current, settled.changed, restarts);
+  if (next.restartPending) await restart(config, dest, next, settled.inPlace, ctx);
+  const final = stateAfterSuccess(next, ctx.now());
+  await saveState(dest, final);
+  // Pruning runs after the state names latest and the previous image, which it keeps.
+  await pruneDestination(dest, config, final, ctx.log);
+}
+
+/** The notes of a run's start: a first fetch trusts the origin's history; no Version= given. */
+function announce(config: Config, dest: string, stored: Verified | undefined, log: Log): void {
+  const where = shownPath(config.file);
+  if (stored === undefined) {
+    log.info(
+      `${where}: first fetch into ${printable(dest, 300)}; trusting the origin's signed history.`,
+    );
+  }
+  if (!config.versionGiven) log.info(`${where}: no Version= given; any version is accepted.`);
+}
+
+/** The candidate put in place (none when every one was withdrawn), and the stamp of what is verified. */
+interface Got {
+  readonly chosen: Entry | undefined;
+  readonly verified: State["verified"];
+}
+
+/** Puts the first candidate that is not withdrawn (410 Gone) in the store, newest first. */
+async function firstAvailable(
+  config: Config,
+  dest: string,
+  candidates: readonly Entry[],
+  verified: State["verified"],
+  ctx: FetchContext,
+): Promise<Got> {
   for (const candidate of candidates) {
     try {
-      verified = await ensureImage(config, dest, candidate, verified, ctx);
-      chosen = candidate;
-      break;
+      const stamp = await ensureImage(config, dest, candidate, verified, ctx);
+      return { chosen: candidate, verified: stamp };
     } catch (e) {
-      if (!(e instanceof TakoError) || e.tag !== "gone") throw e;
-      log.warn(
-        `${where}: ${
+      if (!isWithdrawn(e)) throw e;
+      ctx.log.warn(
+        `${shownPath(config.file)}: ${
           printable(candidate.version)
         } was withdrawn (410 Gone); trying the next compatible version.`,
       );
     }
   }
-  // The chosen image is in place (or none is on offer): any partial download left is stale.
-  await dropPartials(`${dest}/store`);
-
-  let changed = false;
-  let inPlace: string;
-  if (chosen === undefined) {
-    const present = current !== undefined && await isRegularFile(`${dest}/store/${current}`);
-    const message = noCompatibleVersion(
-      config,
-      remote.entries,
-      candidates.length > 0,
-      floor?.version,
-    );
-    if (!present) throw new TakoError("runtime", message);
-    log.warn(`${where}: ${message} Keeping the current image.`);
-    inPlace = currentEntry === undefined ? "The current image" : printable(currentEntry.version);
-  } else {
-    if (chosen.sha256 !== current) {
-      // Recorded before latest moves, so a run that dies right after the move still
-      // restarts the units next time and pruning still keeps the previous image.
-      await saveState(dest, {
-        ...validated,
-        verified,
-        previous: current ?? state.previous,
-        restartPending: !init && config.restartUnits.length > 0,
-      });
-    }
-    changed = await pointLatest(dest, chosen.sha256);
-    inPlace = printable(chosen.version);
-    if (changed) log.info(`${where}: latest is now ${inPlace} (${chosen.sha256}).`);
-    else log.debug(`${where}: ${inPlace} is up to date.`);
-  }
-
-  let next: State = {
-    ...validated,
-    verified,
-    previous: changed && current !== undefined ? current : state.previous,
-    // --init runs before the unit starts, so the unit starts on the new image. A
-    // pending restart is retried even when no compatible version is on offer.
-    restartPending: !init && config.restartUnits.length > 0 && (changed || state.restartPending),
-  };
-  if (next.restartPending) {
-    // Recorded before the restart, so a run killed during it retries next time.
-    await saveState(dest, next);
-    try {
-      await ctx.services.restart(config.restartUnits);
-    } catch (e) {
-      throw new TakoError(
-        "runtime",
-        `${inPlace} is in place, but the restart failed: ${
-          asSentence(messageOf(e))
-        } The next run retries it.`,
-        { cause: e },
-      );
-    }
-    log.info(`${where}: restarted ${config.restartUnits.join(" ")}.`);
-    next = { ...next, restartPending: false };
-  }
-  const final: State = { ...next, lastSuccess: ctx.now().toISOString() };
-  await saveState(dest, final);
-  // Pruning runs after the state names latest and the previous image, which it keeps.
-  await pruneDestination(dest, config, final, log);
+  return { chosen: undefined, verified };
 }
 
-/** Ends a message from elsewhere with a full stop, so that another sentence can follow. */
-function asSentence(text: string): string {
-  return /[.!?]$/.test(text) ? text : `${text}.`;
+/** Where latest stands after the swap, and how messages name that image. */
+interface Settled {
+  readonly changed: boolean;
+  readonly inPlace: string;
+}
+
+/** Nothing to choose: keeps the current image with a warning, or fails when there is none. */
+async function keepCurrent(
+  config: Config,
+  dest: string,
+  entries: readonly Entry[],
+  offer: Offer,
+  current: string | undefined,
+  log: Log,
+): Promise<Settled> {
+  const allGone = offer.candidates.length > 0;
+  const message = noCompatibleVersion(config.pattern, entries, allGone, offer.floor?.version);
+  const present = current !== undefined && await isRegularFile(`${dest}/store/${current}`);
+  if (!present) throw new TakoError("runtime", message);
+  log.warn(`${shownPath(config.file)}: ${message} Keeping the current image.`);
+  const inPlace = offer.current === undefined
+    ? "The current image"
+    : printable(offer.current.version);
+  return { changed: false, inPlace };
+}
+
+/** Points latest at the chosen image, saving the state first when latest moves. */
+async function moveLatest(
+  config: Config,
+  dest: string,
+  chosen: Entry,
+  run: { base: State; current: string | undefined; restarts: boolean },
+  log: Log,
+): Promise<Settled> {
+  const before = stateBeforeSwap(run.base, chosen.sha256, run.current, run.restarts);
+  if (before !== undefined) await saveState(dest, before);
+  const changed = await pointLatest(dest, chosen.sha256);
+  const inPlace = printable(chosen.version);
+  const where = shownPath(config.file);
+  if (changed) log.info(`${where}: latest is now ${inPlace} (${chosen.sha256}).`);
+  else log.debug(`${where}: ${inPlace} is up to date.`);
+  return { changed, inPlace };
+}
+
+/** Restarts the units, with the pending restart recorded first so a run killed during it retries. */
+async function restart(
+  config: Config,
+  dest: string,
+  pending: State,
+  inPlace: string,
+  ctx: FetchContext,
+): Promise<void> {
+  await saveState(dest, pending);
+  try {
+    await ctx.services.restart(config.restartUnits);
+  } catch (e) {
+    throw restartFailed(inPlace, e);
+  }
+  ctx.log.info(`${shownPath(config.file)}: restarted ${config.restartUnits.join(" ")}.`);
 }
 
 /** The digest `latest` points to; refuses to go on over a `latest` that Tako did not make. */
@@ -306,41 +332,6 @@ async function currentImage(dest: string): Promise<string | undefined> {
     );
   }
   return latest;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
-}
-
-function newestOf(config: Config, entries: Entry[]): Entry | undefined {
-  return entries.reduce<Entry | undefined>(
-    (best, e) =>
-      best === undefined || config.pattern.compare(e.version, best.version) > 0 ? e : best,
-    undefined,
-  );
-}
-
-/**
- * Why nothing was chosen. `floor` is the current image's version when the
- * never-downgrade rule (SPEC §7) left out the versions below it.
- */
-function noCompatibleVersion(
-  config: Config,
-  entries: readonly Entry[],
-  allGone: boolean,
-  floor: string | undefined,
-): string {
-  const newest = entries.slice(-VERSIONS_NAMED).reverse().map((e) => printable(e.version));
-  const onOffer = newest.length === 0
-    ? "the manifest lists no versions"
-    : `newest on offer: ${newest.join(", ")}`;
-  const pattern = printable(config.pattern.text);
-  if (!allGone) return `no version matches Version=${pattern} (${onOffer}).`;
-  return floor === undefined
-    ? `every version that matches Version=${pattern} is withdrawn (${onOffer}).`
-    : `every version that matches Version=${pattern} from the current ${
-      printable(floor)
-    } up is withdrawn, and latest never moves to a lower version (${onOffer}).`;
 }
 
 /** A manifest as an origin served (or confirmed) it, with what to ask that origin next time. */
@@ -358,61 +349,59 @@ function sha256Of(bytes: Uint8Array): string {
 
 /**
  * Downloads the manifest from the origins in order, taking the first that
- * verifies and keeps the stored history; reports each failure. An origin with
- * validators for the stored manifest is asked conditionally: its 304 leaves
- * the stored manifest (verified under the config's keys when read) in force.
+ * verifies and keeps the stored history. An origin with validators for the
+ * stored manifest is asked conditionally: its 304 leaves the stored manifest
+ * (verified under the config's keys when read) in force.
  */
-async function fetchVerifiedManifest(
+function fetchVerifiedManifest(
   config: Config,
   stored: Verified | undefined,
   state: State,
   ctx: FetchContext,
 ): Promise<Fetched> {
   const storedSha256 = stored === undefined ? undefined : sha256Of(stored.bytes);
-  const failures: TakoError[] = [];
-  for (const [i, origin] of config.origins.entries()) {
+  return fromOrigins(config, ctx.log, async (origin) => {
     const url = originUrl(origin, "manifest");
-    try {
-      const sent = conditionalHeaders(state, origin, storedSha256);
-      const answer = await fetchManifestIfChanged(origin, {
-        ...ctx.net,
-        maxBytes: MAX_MANIFEST_BYTES,
-        validators: sent,
-      });
-      if (answer.notModified) {
-        // Only asked with validators, which exist only for a stored manifest.
-        if (stored === undefined || storedSha256 === undefined) {
-          throw new TakoError("runtime", `${url} answered 304 to an unconditional request.`);
-        }
-        ctx.log.debug(`${shownPath(config.file)}: ${url} is unchanged (304 Not Modified).`);
-        return { ...stored, origin, validators: sent, sha256: storedSha256 };
+    const sent = conditionalHeaders(state, origin, storedSha256);
+    const answer = await fetchManifestIfChanged(origin, {
+      ...ctx.net,
+      maxBytes: MAX_MANIFEST_BYTES,
+      validators: sent,
+    });
+    if (answer.notModified) {
+      // Only asked with validators, which exist only for a stored manifest.
+      if (stored === undefined || storedSha256 === undefined) {
+        throw new TakoError("runtime", `${url} answered 304 to an unconditional request.`);
       }
-      const { bytes } = answer;
-      const entries = verifyManifest(bytes, config.publicKeys, url);
-      if (stored !== undefined) checkAppendOnly(stored.entries, entries, url);
-      return { bytes, entries, origin, validators: answer.validators, sha256: sha256Of(bytes) };
+      ctx.log.debug(`${shownPath(config.file)}: ${url} is unchanged (304 Not Modified).`);
+      return { ...stored, origin, validators: sent, sha256: storedSha256 };
+    }
+    const { bytes } = answer;
+    const entries = verifyManifest(bytes, config.publicKeys, url);
+    if (stored !== undefined) checkAppendOnly(stored.entries, entries, url);
+    return { bytes, entries, origin, validators: answer.validators, sha256: sha256Of(bytes) };
+  });
+}
+
+/** Asks the origins in order (SPEC §6 Mirrors): the first answer wins; each failure is reported. */
+async function fromOrigins<T>(
+  config: Config,
+  log: Log,
+  ask: (origin: string) => Promise<T>,
+): Promise<T> {
+  const failures: TakoError[] = [];
+  for (const origin of config.origins) {
+    try {
+      return await ask(origin);
     } catch (e) {
       if (!(e instanceof TakoError)) throw e;
       failures.push(e);
-      if (i < config.origins.length - 1) {
-        ctx.log.warn(`${shownPath(config.file)}: ${e.message} Trying the next origin.`);
+      if (failures.length < config.origins.length) {
+        log.warn(`${shownPath(config.file)}: ${e.message} Trying the next origin.`);
       }
     }
   }
-  throw combine(failures);
-}
-
-/** One error for several origins' failures: the last one's message, the gravest kind. */
-function combine(failures: TakoError[]): TakoError {
-  const last = failures[failures.length - 1]!;
-  if (failures.length === 1) return last;
-  const kind = failures.some((f) => f.kind === "integrity") ? "integrity" : last.kind;
-  const gone = failures.every((f) => f.tag === "gone");
-  return new TakoError(
-    kind,
-    `all ${failures.length} origins failed; the last: ${last.message}`,
-    gone ? { tag: "gone" } : {},
-  );
+  throw combineFailures(failures);
 }
 
 /**
@@ -451,44 +440,25 @@ async function ensureImage(
 }
 
 /** Downloads an image from the origins in order into a temporary file, then commits it. */
-async function download(config: Config, dest: string, entry: Entry, ctx: FetchContext) {
-  if (entry.size > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new TakoError(
-      "integrity",
-      `${printable(entry.version)} claims ${entry.size} bytes, more than Tako can store.`,
-    );
-  }
-  const size = Number(entry.size);
-  const label = `${printable(entry.version)}`;
-  const failures: TakoError[] = [];
-  for (const [i, origin] of config.origins.entries()) {
+function download(config: Config, dest: string, entry: Entry, ctx: FetchContext): Promise<void> {
+  const size = downloadSize(entry);
+  const label = printable(entry.version);
+  const where = shownPath(config.file);
+  return fromOrigins(config, ctx.log, async (origin) => {
+    const url = originUrl(origin, `store/${entry.sha256}`);
+    ctx.log.info(`${where}: downloading ${label} (${size} bytes) from ${url}.`);
     try {
-      ctx.log.info(
-        `${shownPath(config.file)}: downloading ${label} (${size} bytes) from ${
-          originUrl(origin, `store/${entry.sha256}`)
-        }.`,
-      );
       // Into store/.partial-<sha256>: a broken-off download is continued by the next run.
       await downloadResumable(`${dest}/store`, origin, entry.sha256, size, {
         ...ctx.net,
         onProgress: (received: number, total: number) => ctx.log.progress(label, received, total),
-        onResume: (offset) =>
-          ctx.log.info(`${shownPath(config.file)}: resuming ${label} at byte ${offset}.`),
-        onRestart: (reason) =>
-          ctx.log.warn(`${shownPath(config.file)}: ${reason} Downloading ${label} in full.`),
+        onResume: (offset) => ctx.log.info(`${where}: resuming ${label} at byte ${offset}.`),
+        onRestart: (reason) => ctx.log.warn(`${where}: ${reason} Downloading ${label} in full.`),
       });
+    } finally {
       ctx.log.endProgress();
-      return;
-    } catch (e) {
-      ctx.log.endProgress();
-      if (!(e instanceof TakoError)) throw e;
-      failures.push(e);
-      if (i < config.origins.length - 1) {
-        ctx.log.warn(`${shownPath(config.file)}: ${e.message} Trying the next origin.`);
-      }
     }
-  }
-  throw combine(failures);
+  });
 }
 
 async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
