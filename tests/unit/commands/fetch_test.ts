@@ -1,7 +1,7 @@
 /**
  * The fetch procedure in this process (`fetchAll()` of lib/commands/fetch.ts)
  * with its service-manager stand-in, against the real test origin and real
- * files: version choice (SPEC §6, §7: no compatible version, 410 Gone
+ * files: repeated runs, repairs of damaged store copies, version choice (SPEC §6, §7: no compatible version, 410 Gone
  * fallback, never downgrade) and restarts (SPEC §4 Restart=, §6 step 6: only
  * when latest changes, in one call, retried after a failure, never under
  * --init). tests/cli/ checks that `tako fetch` wires the same procedure to
@@ -239,5 +239,137 @@ Deno.test("`fetchAll()` under --init never restarts, even with a restart pending
     // A later normal run succeeds (restarting again, if at all, is harmless).
     assertOutcome(await s.fetchHere(), 0);
     assert.ok(s.services.calls.length <= 2);
+  });
+});
+
+function mode(info: Deno.FileInfo): number {
+  return info.mode! & 0o777;
+}
+
+Deno.test("`fetchAll()` run again downloads no image and restarts nothing", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    await s.writeConfig({ restart: ["app.service"] });
+    assertOutcome(await s.fetchHere(), 0);
+    assert.deepEqual(s.services.calls, ["app.service"]);
+    const manifest = await Deno.readFile(`${s.dest}/manifest`);
+    s.origin.clear();
+
+    assertOutcome(await s.fetchHere(), 0);
+    assert.equal(s.origin.requestsFor("/manifest").length, 1);
+    assert.deepEqual(imageRequests(s.origin), []);
+    assert.deepEqual(s.services.calls, ["app.service"]);
+    assert.deepEqual(await Deno.readFile(`${s.dest}/manifest`), manifest);
+    assert.equal(await latestDigest(s.dest), V200.sha256);
+    await checkInvariants(s.dest);
+  });
+});
+
+Deno.test("`fetchAll()` picks up a newly published version and restarts once more", async () => {
+  await withSetup([V100], async (s) => {
+    await s.writeConfig({ restart: ["app.service"] });
+    assertOutcome(await s.fetchHere(), 0);
+    assert.equal(await latestDigest(s.dest), V100.sha256);
+
+    await s.publish([V100, V110]);
+    assertOutcome(await s.fetchHere(), 0);
+    assert.equal(await latestDigest(s.dest), V110.sha256);
+    // The old image stays for a quick rollback.
+    assert.ok((await Deno.lstat(`${s.dest}/store/${V100.sha256}`)).isFile);
+    assert.deepEqual(s.services.calls, [
+      "app.service",
+      "app.service",
+    ]);
+    await checkInvariants(s.dest);
+  });
+});
+
+Deno.test("`fetchAll()` removes temporaries that an interrupted run left behind", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    assertOutcome(await s.fetchHere(), 0);
+    await Deno.writeTextFile(`${s.dest}/store/.tmp-0123456789abcdef`, "half an image");
+    await Deno.writeTextFile(`${s.dest}/.tmp-fedcba9876543210`, "half a manifest");
+    await Deno.writeTextFile(`${s.dest}/store/notes.txt`, "not Tako's");
+
+    assertOutcome(await s.fetchHere(), 0);
+    await checkInvariants(s.dest);
+    // Files that are not Tako's stay.
+    assert.equal(await Deno.readTextFile(`${s.dest}/store/notes.txt`), "not Tako's");
+  });
+});
+
+const DAMAGES: { name: string; damage: (path: string) => Promise<void> }[] = [
+  {
+    name: "one byte changed",
+    damage: async (path) => {
+      const bytes = await Deno.readFile(path);
+      bytes[0] = bytes[0]! ^ 0x01;
+      await Deno.writeFile(path, bytes);
+    },
+  },
+  { name: "truncated", damage: (path) => Deno.truncate(path, 3) },
+];
+
+for (const { name, damage } of DAMAGES) {
+  Deno.test(`\`fetchAll()\` downloads a damaged store copy again (${name})`, async () => {
+    await withSetup(THREE_IMAGES, async (s) => {
+      assertOutcome(await s.fetchHere(), 0);
+      const image = `${s.dest}/store/${V200.sha256}`;
+      await Deno.chmod(image, 0o644);
+      await damage(image);
+      s.origin.clear();
+
+      const result = await s.fetchHere();
+      assertOutcome(result, 0, "damaged");
+      assert.deepEqual(imageRequests(s.origin).map((r) => r.path), [`/store/${V200.sha256}`]);
+      assert.equal(await Deno.readTextFile(image), V200.content);
+      assert.equal(mode(await Deno.lstat(image)), 0o444);
+      await checkInvariants(s.dest);
+    });
+  });
+}
+
+Deno.test("`fetchAll()` without Version= says that any version is accepted", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    const result = await s.fetchHere();
+    assertOutcome(result, 0, "any version");
+    assert.equal(await latestDigest(s.dest), V200.sha256);
+  });
+});
+
+Deno.test("`fetchAll()` with Version=^1.0 ignores 2.0.0", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    await s.writeConfig({ version: "^1.0" });
+    const result = await s.fetchHere();
+    assertOutcome(result, 0);
+    assert.ok(!result.stderr.includes("any version"), result.stderr);
+    assert.equal(await latestDigest(s.dest), V110.sha256);
+    assert.deepEqual(imageRequests(s.origin).map((r) => r.path), [`/store/${V110.sha256}`]);
+    await checkInvariants(s.dest);
+  });
+});
+
+Deno.test("`fetchAll()` under --init on an empty destination fetches without restarting units", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    await s.writeConfig({ restart: ["app.service"] });
+    assertOutcome(await s.fetchHere("--init"), 0);
+    assert.equal(await latestDigest(s.dest), V200.sha256);
+    assert.deepEqual(s.services.calls, []);
+    await checkInvariants(s.dest);
+
+    // The unit started on this image: a later run has nothing to restart.
+    assertOutcome(await s.fetchHere(), 0);
+    assert.deepEqual(s.services.calls, []);
+  });
+});
+
+Deno.test("`fetchAll()` under --init fetches again when the image latest points to is missing", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    assertOutcome(await s.fetchHere(), 0);
+    await Deno.remove(`${s.dest}/store/${V200.sha256}`);
+    s.origin.clear();
+
+    assertOutcome(await s.fetchHere("--init"), 0);
+    assert.deepEqual(imageRequests(s.origin).map((r) => r.path), [`/store/${V200.sha256}`]);
+    await checkInvariants(s.dest);
   });
 });
