@@ -1,16 +1,16 @@
 /**
- * `tako fetch`: the client procedure of SPEC §6, orchestrating the pure core
- * (config, manifest, pattern) and the I/O shell (origin, destination,
- * systemd). No parsing happens here.
+ * `tako fetch`: the client procedure of SPEC §6, as a script of steps. The
+ * decisions are the core's (fetch_plan, manifest, state), the I/O is the
+ * shell's (origin, partial, destination, systemd). No parsing happens here.
  *
  * @module
  */
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
-import { TakoError } from "../core/errors.ts";
+import { printable, TakoError } from "../core/errors.ts";
 import type { Config } from "../core/config.ts";
-import { loadConfig, shownPath } from "../shell/config_file.ts";
-import { pruneDestination } from "./prune.ts";
+import * as plan from "../core/fetch_plan.ts";
+import type { Log } from "../core/log.ts";
 import {
   checkAppendOnly,
   type Entry,
@@ -18,12 +18,16 @@ import {
   verifyManifest,
 } from "../core/manifest.ts";
 import {
-  fetchManifestIfChanged,
-  type NetOptions,
-  originUrl,
-  type Validators,
-} from "../shell/origin.ts";
-import { downloadResumable, dropPartials } from "../shell/partial.ts";
+  conditionalHeaders,
+  parseState,
+  serializeState,
+  stampMatches,
+  stampOf,
+  type State,
+  STATE_FILE,
+  withValidators,
+} from "../core/state.ts";
+import { loadConfig, shownPath } from "../shell/config_file.ts";
 import {
   acquireLock,
   cleanTemporaries,
@@ -35,32 +39,14 @@ import {
   writeFileAtomic,
 } from "../shell/destination.ts";
 import {
-  conditionalHeaders,
-  parseState,
-  serializeState,
-  stampMatches,
-  stampOf,
-  type State,
-  STATE_FILE,
-  withValidators,
-} from "../core/state.ts";
+  fetchManifestIfChanged,
+  type NetOptions,
+  originUrl,
+  type Validators,
+} from "../shell/origin.ts";
+import { downloadResumable, dropPartials } from "../shell/partial.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
-import {
-  combineFailures,
-  downloadSize,
-  isWithdrawn,
-  noCompatibleVersion,
-  type Offer,
-  planOffer,
-  restartFailed,
-  restartsUnits,
-  sameBytes,
-  stateAfterSuccess,
-  stateAfterSwap,
-  stateBeforeSwap,
-} from "../core/fetch_plan.ts";
-import type { Log } from "../core/log.ts";
-import { printable } from "../core/errors.ts";
+import { pruneDestination } from "./prune.ts";
 
 /** What the fetch procedure gets from its caller. */
 export interface FetchContext {
@@ -70,6 +56,14 @@ export interface FetchContext {
   /** How long to wait for another run's lock on the same destination. */
   readonly lockWaitMs: number;
   readonly now: () => Date;
+}
+
+/** One config's run: what every step needs. */
+interface Run extends FetchContext {
+  readonly config: Config;
+  readonly dest: string;
+  /** The config as messages name it. */
+  readonly where: string;
 }
 
 /** Runs fetch for each config in turn; returns the failures (already logged). */
@@ -106,20 +100,21 @@ function messageOf(e: unknown): string {
 }
 
 /** Fetches one config's image; throws TakoError naming the config on failure. */
-export async function fetchOne(
-  configPath: string,
-  init: boolean,
-  ctx: FetchContext,
-): Promise<void> {
+async function fetchOne(configPath: string, init: boolean, ctx: FetchContext): Promise<void> {
   try {
     const config = await loadConfig(configPath);
-    const dest = resolve(config.destination);
-    if (init && await alreadyProvisioned(config, dest, ctx)) return;
-    await prepareDestination(dest);
-    const lock = await acquireLock(dest, ctx.lockWaitMs);
+    const run: Run = {
+      ...ctx,
+      config,
+      dest: resolve(config.destination),
+      where: shownPath(config.file),
+    };
+    if (init && await alreadyProvisioned(run)) return;
+    await prepareDestination(run.dest);
+    const lock = await acquireLock(run.dest, ctx.lockWaitMs);
     try {
-      await cleanTemporaries(dest);
-      await update(config, dest, init, ctx);
+      await cleanTemporaries(run.dest);
+      await update(run, init);
     } finally {
       lock.release();
     }
@@ -135,12 +130,12 @@ interface Verified {
 }
 
 /** Reads the stored manifest; undefined when there is none yet. */
-async function readStoredManifest(config: Config, dest: string): Promise<Verified | undefined> {
-  const path = `${dest}/manifest`;
+async function readStoredManifest(run: Run): Promise<Verified | undefined> {
+  const path = `${run.dest}/manifest`;
   const bytes = await readFileCapped(path, MAX_MANIFEST_BYTES);
   if (bytes === undefined) return undefined;
   try {
-    return { bytes, entries: verifyManifest(bytes, config.publicKeys, path) };
+    return { bytes, entries: verifyManifest(bytes, run.config.publicKeys, path) };
   } catch (e) {
     if (!(e instanceof TakoError)) throw e;
     throw new TakoError(
@@ -154,23 +149,17 @@ async function readStoredManifest(config: Config, dest: string): Promise<Verifie
  * `--init`: true when the stored manifest verifies and `latest` points to an
  * image of it that is present with its listed size. No lock, no network.
  */
-async function alreadyProvisioned(
-  config: Config,
-  dest: string,
-  ctx: FetchContext,
-): Promise<boolean> {
+async function alreadyProvisioned(run: Run): Promise<boolean> {
   try {
-    const stored = await readStoredManifest(config, dest);
-    const latest = await readLatest(dest);
+    const stored = await readStoredManifest(run);
+    const latest = await readLatest(run.dest);
     if (stored === undefined || typeof latest !== "string") return false;
     const entry = stored.entries.find((e) => e.sha256 === latest);
     if (entry === undefined) return false;
-    const info = await Deno.lstat(`${dest}/store/${latest}`);
+    const info = await Deno.lstat(`${run.dest}/store/${latest}`);
     if (!info.isFile || BigInt(info.size) !== entry.size) return false;
-    ctx.log.info(
-      `${shownPath(config.file)}: ${
-        printable(entry.version)
-      } is already in place; nothing to do (--init).`,
+    run.log.info(
+      `${run.where}: ${printable(entry.version)} is already in place; nothing to do (--init).`,
     );
     return true;
   } catch {
@@ -180,17 +169,13 @@ async function alreadyProvisioned(
 }
 
 /** Steps 2 to 6 of SPEC §6, under the destination's lock. */
-async function update(
-  config: Config,
-  dest: string,
-  init: boolean,
-  ctx: FetchContext,
-): Promise<void> {
+async function update(run: Run, init: boolean): Promise<void> {
+  const { config, dest } = run;
   const state = parseState(await readText(`${dest}/${STATE_FILE}`));
-  const stored = await readStoredManifest(config, dest);
-  announce(config, dest, stored, ctx.log);
-  const remote = await fetchVerifiedManifest(config, stored, state, ctx);
-  if (stored === undefined || !sameBytes(stored.bytes, remote.bytes)) {
+  const stored = await readStoredManifest(run);
+  announce(run, stored);
+  const remote = await fetchVerifiedManifest(run, stored, state);
+  if (stored === undefined || !plan.sameBytes(stored.bytes, remote.bytes)) {
     await writeFileAtomic(dest, "manifest", remote.bytes, 0o444);
   }
   // Saved with the state below, so only ever after the manifest they describe is stored.
@@ -202,27 +187,26 @@ async function update(
     config.origins,
   );
   const current = await currentImage(dest);
-  const offer = planOffer(remote.entries, config.pattern, current);
-  const got = await firstAvailable(config, dest, offer.candidates, state.verified, ctx);
+  const offer = plan.planOffer(remote.entries, config.pattern, current);
+  const got = await firstAvailable(run, offer.candidates, state.verified);
   // The chosen image is in place (or none is on offer): any partial download left is stale.
   await dropPartials(`${dest}/store`);
 
   const base: State = { ...validated, verified: got.verified };
-  const restarts = restartsUnits(init, config.restartUnits);
+  const restarts = plan.restartsUnits(init, config.restartUnits);
   const settled = got.chosen === undefined
-    ? await keepCurrent(config, dest, remote.entries, offer, current, ctx.log)
-    : await moveLatest(config, dest, got.chosen, { base, current, restarts }, ctx.log);
-  const next = stateAfterSwap(base, current, settled.changed, restarts);
-  if (next.restartPending) await restart(config, dest, next, settled.inPlace, ctx);
-  const final = stateAfterSuccess(next, ctx.now());
+    ? await keepCurrent(run, remote.entries, offer, current)
+    : await moveLatest(run, got.chosen, { base, current, restarts });
+  const next = plan.stateAfterSwap(base, current, settled.changed, restarts);
+  if (next.restartPending) await restart(run, next, settled.inPlace);
+  const final = plan.stateAfterSuccess(next, run.now());
   await saveState(dest, final);
   // Pruning runs after the state names latest and the previous image, which it keeps.
-  await pruneDestination(dest, config, final, ctx.log);
+  await pruneDestination(dest, config, final, run.log);
 }
 
 /** The notes of a run's start: a first fetch trusts the origin's history; no Version= given. */
-function announce(config: Config, dest: string, stored: Verified | undefined, log: Log): void {
-  const where = shownPath(config.file);
+function announce({ config, dest, log, where }: Run, stored: Verified | undefined): void {
   if (stored === undefined) {
     log.info(
       `${where}: first fetch into ${printable(dest, 300)}; trusting the origin's signed history.`,
@@ -239,22 +223,18 @@ interface Got {
 
 /** Puts the first candidate that is not withdrawn (410 Gone) in the store, newest first. */
 async function firstAvailable(
-  config: Config,
-  dest: string,
+  run: Run,
   candidates: readonly Entry[],
   verified: State["verified"],
-  ctx: FetchContext,
 ): Promise<Got> {
   for (const candidate of candidates) {
     try {
-      const stamp = await ensureImage(config, dest, candidate, verified, ctx);
-      return { chosen: candidate, verified: stamp };
+      return { chosen: candidate, verified: await ensureImage(run, candidate, verified) };
     } catch (e) {
-      if (!isWithdrawn(e)) throw e;
-      ctx.log.warn(
-        `${shownPath(config.file)}: ${
-          printable(candidate.version)
-        } was withdrawn (410 Gone); trying the next compatible version.`,
+      if (!plan.isWithdrawn(e)) throw e;
+      const version = printable(candidate.version);
+      run.log.warn(
+        `${run.where}: ${version} was withdrawn (410 Gone); trying the next compatible version.`,
       );
     }
   }
@@ -269,18 +249,21 @@ interface Settled {
 
 /** Nothing to choose: keeps the current image with a warning, or fails when there is none. */
 async function keepCurrent(
-  config: Config,
-  dest: string,
+  run: Run,
   entries: readonly Entry[],
-  offer: Offer,
+  offer: plan.Offer,
   current: string | undefined,
-  log: Log,
 ): Promise<Settled> {
   const allGone = offer.candidates.length > 0;
-  const message = noCompatibleVersion(config.pattern, entries, allGone, offer.floor?.version);
-  const present = current !== undefined && await isRegularFile(`${dest}/store/${current}`);
+  const message = plan.noCompatibleVersion(
+    run.config.pattern,
+    entries,
+    allGone,
+    offer.floor?.version,
+  );
+  const present = current !== undefined && await isRegularFile(`${run.dest}/store/${current}`);
   if (!present) throw new TakoError("runtime", message);
-  log.warn(`${shownPath(config.file)}: ${message} Keeping the current image.`);
+  run.log.warn(`${run.where}: ${message} Keeping the current image.`);
   const inPlace = offer.current === undefined
     ? "The current image"
     : printable(offer.current.version);
@@ -289,37 +272,28 @@ async function keepCurrent(
 
 /** Points latest at the chosen image, saving the state first when latest moves. */
 async function moveLatest(
-  config: Config,
-  dest: string,
+  { dest, log, where }: Run,
   chosen: Entry,
-  run: { base: State; current: string | undefined; restarts: boolean },
-  log: Log,
+  now: { base: State; current: string | undefined; restarts: boolean },
 ): Promise<Settled> {
-  const before = stateBeforeSwap(run.base, chosen.sha256, run.current, run.restarts);
+  const before = plan.stateBeforeSwap(now.base, chosen.sha256, now.current, now.restarts);
   if (before !== undefined) await saveState(dest, before);
   const changed = await pointLatest(dest, chosen.sha256);
   const inPlace = printable(chosen.version);
-  const where = shownPath(config.file);
   if (changed) log.info(`${where}: latest is now ${inPlace} (${chosen.sha256}).`);
   else log.debug(`${where}: ${inPlace} is up to date.`);
   return { changed, inPlace };
 }
 
 /** Restarts the units, with the pending restart recorded first so a run killed during it retries. */
-async function restart(
-  config: Config,
-  dest: string,
-  pending: State,
-  inPlace: string,
-  ctx: FetchContext,
-): Promise<void> {
-  await saveState(dest, pending);
+async function restart(run: Run, pending: State, inPlace: string): Promise<void> {
+  await saveState(run.dest, pending);
   try {
-    await ctx.services.restart(config.restartUnits);
+    await run.services.restart(run.config.restartUnits);
   } catch (e) {
-    throw restartFailed(inPlace, e);
+    throw plan.restartFailed(inPlace, e);
   }
-  ctx.log.info(`${shownPath(config.file)}: restarted ${config.restartUnits.join(" ")}.`);
+  run.log.info(`${run.where}: restarted ${run.config.restartUnits.join(" ")}.`);
 }
 
 /** The digest `latest` points to; refuses to go on over a `latest` that Tako did not make. */
@@ -354,17 +328,16 @@ function sha256Of(bytes: Uint8Array): string {
  * (verified under the config's keys when read) in force.
  */
 function fetchVerifiedManifest(
-  config: Config,
+  run: Run,
   stored: Verified | undefined,
   state: State,
-  ctx: FetchContext,
 ): Promise<Fetched> {
   const storedSha256 = stored === undefined ? undefined : sha256Of(stored.bytes);
-  return fromOrigins(config, ctx.log, async (origin) => {
+  return fromOrigins(run, async (origin) => {
     const url = originUrl(origin, "manifest");
     const sent = conditionalHeaders(state, origin, storedSha256);
     const answer = await fetchManifestIfChanged(origin, {
-      ...ctx.net,
+      ...run.net,
       maxBytes: MAX_MANIFEST_BYTES,
       validators: sent,
     });
@@ -373,50 +346,44 @@ function fetchVerifiedManifest(
       if (stored === undefined || storedSha256 === undefined) {
         throw new TakoError("runtime", `${url} answered 304 to an unconditional request.`);
       }
-      ctx.log.debug(`${shownPath(config.file)}: ${url} is unchanged (304 Not Modified).`);
+      run.log.debug(`${run.where}: ${url} is unchanged (304 Not Modified).`);
       return { ...stored, origin, validators: sent, sha256: storedSha256 };
     }
     const { bytes } = answer;
-    const entries = verifyManifest(bytes, config.publicKeys, url);
+    const entries = verifyManifest(bytes, run.config.publicKeys, url);
     if (stored !== undefined) checkAppendOnly(stored.entries, entries, url);
     return { bytes, entries, origin, validators: answer.validators, sha256: sha256Of(bytes) };
   });
 }
 
 /** Asks the origins in order (SPEC §6 Mirrors): the first answer wins; each failure is reported. */
-async function fromOrigins<T>(
-  config: Config,
-  log: Log,
-  ask: (origin: string) => Promise<T>,
-): Promise<T> {
+async function fromOrigins<T>(run: Run, ask: (origin: string) => Promise<T>): Promise<T> {
   const failures: TakoError[] = [];
-  for (const origin of config.origins) {
+  for (const origin of run.config.origins) {
     try {
       return await ask(origin);
     } catch (e) {
       if (!(e instanceof TakoError)) throw e;
       failures.push(e);
-      if (failures.length < config.origins.length) {
-        log.warn(`${shownPath(config.file)}: ${e.message} Trying the next origin.`);
+      if (failures.length < run.config.origins.length) {
+        run.log.warn(`${run.where}: ${e.message} Trying the next origin.`);
       }
     }
   }
-  throw combineFailures(failures);
+  throw plan.combineFailures(failures);
 }
 
 /**
  * Makes store/<sha256> a complete, verified copy of the entry: checks a
- * present copy (removing it when damaged), otherwise downloads it. Returns
- * the stamp of the verified file.
+ * present copy, otherwise (or when it is damaged) downloads it. Returns the
+ * stamp of the verified file.
  */
 async function ensureImage(
-  config: Config,
-  dest: string,
+  run: Run,
   entry: Entry,
   verified: State["verified"],
-  ctx: FetchContext,
 ): Promise<State["verified"]> {
-  const path = `${dest}/store/${entry.sha256}`;
+  const path = `${run.dest}/store/${entry.sha256}`;
   const info = await lstatOrUndefined(path);
   if (info !== undefined) {
     if (!info.isFile) {
@@ -427,36 +394,35 @@ async function ensureImage(
     if (stampMatches(verified, stamp) && BigInt(info.size) === entry.size) return stamp;
     const actual = await hashFile(path);
     if (actual.sha256 === entry.sha256 && BigInt(actual.size) === entry.size) return stamp;
-    ctx.log.warn(
-      `${shownPath(config.file)}: ${
+    run.log.warn(
+      `${run.where}: ${
         printable(path, 300)
       } is damaged (its digest is ${actual.sha256}); downloading it again.`,
     );
     // Not removed first: the fresh copy is renamed over it, so latest never dangles.
   }
-  await download(config, dest, entry, ctx);
-  const fresh = await Deno.lstat(path);
-  return stampOf(entry.sha256, fresh);
+  await download(run, entry);
+  return stampOf(entry.sha256, await Deno.lstat(path));
 }
 
 /** Downloads an image from the origins in order into a temporary file, then commits it. */
-function download(config: Config, dest: string, entry: Entry, ctx: FetchContext): Promise<void> {
-  const size = downloadSize(entry);
+function download(run: Run, entry: Entry): Promise<void> {
+  const { log, where } = run;
+  const size = plan.downloadSize(entry);
   const label = printable(entry.version);
-  const where = shownPath(config.file);
-  return fromOrigins(config, ctx.log, async (origin) => {
+  return fromOrigins(run, async (origin) => {
     const url = originUrl(origin, `store/${entry.sha256}`);
-    ctx.log.info(`${where}: downloading ${label} (${size} bytes) from ${url}.`);
+    log.info(`${where}: downloading ${label} (${size} bytes) from ${url}.`);
     try {
       // Into store/.partial-<sha256>: a broken-off download is continued by the next run.
-      await downloadResumable(`${dest}/store`, origin, entry.sha256, size, {
-        ...ctx.net,
-        onProgress: (received: number, total: number) => ctx.log.progress(label, received, total),
-        onResume: (offset) => ctx.log.info(`${where}: resuming ${label} at byte ${offset}.`),
-        onRestart: (reason) => ctx.log.warn(`${where}: ${reason} Downloading ${label} in full.`),
+      await downloadResumable(`${run.dest}/store`, origin, entry.sha256, size, {
+        ...run.net,
+        onProgress: (received: number, total: number) => log.progress(label, received, total),
+        onResume: (offset) => log.info(`${where}: resuming ${label} at byte ${offset}.`),
+        onRestart: (reason) => log.warn(`${where}: ${reason} Downloading ${label} in full.`),
       });
     } finally {
-      ctx.log.endProgress();
+      log.endProgress();
     }
   });
 }
