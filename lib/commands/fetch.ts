@@ -5,18 +5,12 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { printable, TakoError } from "../core/errors.ts";
 import type { Config } from "../core/config.ts";
 import * as plan from "../core/fetch_plan.ts";
 import type { Log } from "../core/log.ts";
-import {
-  checkAppendOnly,
-  type Entry,
-  MAX_MANIFEST_BYTES,
-  verifyManifest,
-} from "../core/manifest.ts";
+import { type Entry, MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest.ts";
 import {
   conditionalHeaders,
   parseState,
@@ -38,12 +32,7 @@ import {
   readLatest,
   writeFileAtomic,
 } from "../shell/destination.ts";
-import {
-  fetchManifestIfChanged,
-  type NetOptions,
-  originUrl,
-  type Validators,
-} from "../shell/origin.ts";
+import { fetchManifestIfChanged, type NetOptions, originUrl } from "../shell/origin.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
 import { pruneDestination } from "./prune.ts";
@@ -123,19 +112,14 @@ async function fetchOne(configPath: string, init: boolean, ctx: FetchContext): P
   }
 }
 
-/** A manifest's bytes and its verified entries. */
-interface Verified {
-  readonly bytes: Uint8Array;
-  readonly entries: Entry[];
-}
-
 /** Reads the stored manifest; undefined when there is none yet. */
-async function readStoredManifest(run: Run): Promise<Verified | undefined> {
+async function readStoredManifest(run: Run): Promise<plan.Verified | undefined> {
   const path = `${run.dest}/manifest`;
   const bytes = await readFileCapped(path, MAX_MANIFEST_BYTES);
   if (bytes === undefined) return undefined;
   try {
-    return { bytes, entries: verifyManifest(bytes, run.config.publicKeys, path) };
+    const entries = verifyManifest(bytes, run.config.publicKeys, path);
+    return { bytes, sha256: plan.sha256Of(bytes), entries };
   } catch (e) {
     if (!(e instanceof TakoError)) throw e;
     throw new TakoError(
@@ -175,7 +159,7 @@ async function update(run: Run, init: boolean): Promise<void> {
   const stored = await readStoredManifest(run);
   announce(run, stored);
   const remote = await fetchVerifiedManifest(run, stored, state);
-  if (stored === undefined || !plan.sameBytes(stored.bytes, remote.bytes)) {
+  if (stored?.sha256 !== remote.sha256) {
     await writeFileAtomic(dest, "manifest", remote.bytes, 0o444);
   }
   // Saved with the state below, so only ever after the manifest they describe is stored.
@@ -206,7 +190,7 @@ async function update(run: Run, init: boolean): Promise<void> {
 }
 
 /** The notes of a run's start: a first fetch trusts the origin's history; no Version= given. */
-function announce({ config, dest, log, where }: Run, stored: Verified | undefined): void {
+function announce({ config, dest, log, where }: Run, stored: plan.Verified | undefined): void {
   if (stored === undefined) {
     log.info(
       `${where}: first fetch into ${printable(dest, 300)}; trusting the origin's signed history.`,
@@ -308,19 +292,6 @@ async function currentImage(dest: string): Promise<string | undefined> {
   return latest;
 }
 
-/** A manifest as an origin served (or confirmed) it, with what to ask that origin next time. */
-interface Fetched extends Verified {
-  /** The configured origin that answered. */
-  readonly origin: string;
-  /** Its validators for these bytes, if any are worth keeping. */
-  readonly validators: Validators | undefined;
-  readonly sha256: string;
-}
-
-function sha256Of(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
-
 /**
  * Downloads the manifest from the origins in order, taking the first that
  * verifies and keeps the stored history. An origin with validators for the
@@ -329,30 +300,24 @@ function sha256Of(bytes: Uint8Array): string {
  */
 function fetchVerifiedManifest(
   run: Run,
-  stored: Verified | undefined,
+  stored: plan.Verified | undefined,
   state: State,
-): Promise<Fetched> {
-  const storedSha256 = stored === undefined ? undefined : sha256Of(stored.bytes);
+): Promise<plan.Fetched> {
   return fromOrigins(run, async (origin) => {
     const url = originUrl(origin, "manifest");
-    const sent = conditionalHeaders(state, origin, storedSha256);
+    const sent = conditionalHeaders(state, origin, stored?.sha256);
     const answer = await fetchManifestIfChanged(origin, {
       ...run.net,
       maxBytes: MAX_MANIFEST_BYTES,
       validators: sent,
     });
-    if (answer.notModified) {
-      // Only asked with validators, which exist only for a stored manifest.
-      if (stored === undefined || storedSha256 === undefined) {
-        throw new TakoError("runtime", `${url} answered 304 to an unconditional request.`);
-      }
-      run.log.debug(`${run.where}: ${url} is unchanged (304 Not Modified).`);
-      return { ...stored, origin, validators: sent, sha256: storedSha256 };
-    }
-    const { bytes } = answer;
-    const entries = verifyManifest(bytes, run.config.publicKeys, url);
-    if (stored !== undefined) checkAppendOnly(stored.entries, entries, url);
-    return { bytes, entries, origin, validators: answer.validators, sha256: sha256Of(bytes) };
+    if (answer.notModified) run.log.debug(`${run.where}: ${url} is unchanged (304 Not Modified).`);
+    return plan.takeManifest(
+      answer,
+      { origin, url, sent },
+      stored,
+      run.config.publicKeys,
+    );
   });
 }
 

@@ -6,13 +6,72 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { printable, TakoError } from "./errors.ts";
-import { compatibleEntries, type Entry } from "./manifest.ts";
+import { checkAppendOnly, compatibleEntries, type Entry, verifyManifest } from "./manifest.ts";
 import type { Pattern } from "./pattern.ts";
-import type { State } from "./state.ts";
+import type { ConditionalHeaders, State } from "./state.ts";
 
 /** How many versions a "no compatible version" message names. */
 const VERSIONS_NAMED = 5;
+
+/** A manifest's bytes, their digest and its verified entries. */
+export interface Verified {
+  readonly bytes: Uint8Array;
+  readonly sha256: string;
+  readonly entries: Entry[];
+}
+
+/** A manifest as an origin served (or confirmed) it, with what to ask that origin next time. */
+export interface Fetched extends Verified {
+  /** The configured origin that answered. */
+  readonly origin: string;
+  /** Its validators for these bytes, if any are worth keeping. */
+  readonly validators: ConditionalHeaders | undefined;
+}
+
+/** How an origin answered the manifest request. */
+export type ManifestAnswer =
+  | { readonly notModified: true }
+  | {
+    readonly notModified: false;
+    readonly bytes: Uint8Array;
+    readonly validators: ConditionalHeaders | undefined;
+  };
+
+/** Lowercase hex SHA-256 of some bytes. */
+export function sha256Of(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * The manifest an origin's answer leaves in force (SPEC §6 step 2, §7): a
+ * 304 (asked with `sent`, validators that exist only for a stored manifest)
+ * keeps the stored one, verified when it was read; fresh bytes must verify
+ * under `keys` and keep the stored history.
+ */
+export function takeManifest(
+  answer: ManifestAnswer,
+  asked: {
+    readonly origin: string;
+    readonly url: string;
+    readonly sent: ConditionalHeaders | undefined;
+  },
+  stored: Verified | undefined,
+  keys: readonly Uint8Array[],
+): Fetched {
+  const { origin, url } = asked;
+  if (answer.notModified) {
+    if (stored === undefined || asked.sent === undefined) {
+      throw new TakoError("runtime", `${url} answered 304 to an unconditional request.`);
+    }
+    return { ...stored, origin, validators: asked.sent };
+  }
+  const entries = verifyManifest(answer.bytes, keys, url);
+  if (stored !== undefined) checkAppendOnly(stored.entries, entries, url);
+  const { bytes, validators } = answer;
+  return { bytes, sha256: sha256Of(bytes), entries, origin, validators };
+}
 
 /** What the manifest offers a destination whose `latest` points to `current`. */
 export interface Offer {
@@ -169,9 +228,4 @@ export function restartFailed(inPlace: string, cause: unknown): TakoError {
     `${inPlace} is in place, but the restart failed: ${sentence} The next run retries it.`,
     { cause },
   );
-}
-
-/** Whether two byte strings are equal (the stored manifest against the origin's). */
-export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }

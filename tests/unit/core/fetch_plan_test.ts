@@ -13,15 +13,20 @@ import {
   planOffer,
   restartFailed,
   restartsUnits,
-  sameBytes,
+  sha256Of,
   stateAfterSuccess,
   stateAfterSwap,
   stateBeforeSwap,
+  takeManifest,
+  type Verified,
 } from "../../../lib/core/fetch_plan.ts";
+import { generateSecretKey } from "../../../lib/core/keys.ts";
+import { signManifest } from "../../../lib/core/manifest.ts";
 import type { Entry } from "../../../lib/core/manifest.ts";
 import { parsePattern } from "../../../lib/core/pattern.ts";
 import { EMPTY_STATE, type State } from "../../../lib/core/state.ts";
 import { assert, assertTakoError } from "../../support/assert.ts";
+import { TEST_SEED } from "../../support/vectors.ts";
 
 function entry(version: string, digit: string): Entry {
   return { version, size: 3n, sha256: digit.repeat(64) };
@@ -327,10 +332,72 @@ Deno.test("`restartFailed()` says the image stays and the next run retries", () 
   }
 });
 
-Deno.test("`sameBytes()` compares length and contents", () => {
-  const bytes = (s: string) => new TextEncoder().encode(s);
-  assert.equal(sameBytes(bytes("abc"), bytes("abc")), true);
-  assert.equal(sameBytes(bytes("abc"), bytes("abd")), false);
-  assert.equal(sameBytes(bytes("abc"), bytes("ab")), false);
-  assert.equal(sameBytes(bytes(""), bytes("")), true);
+Deno.test("`takeManifest()` keeps the stored manifest on 304 and verifies fresh bytes", () => {
+  const key = generateSecretKey(TEST_SEED);
+  const other = generateSecretKey(new TextEncoder().encode("another-key-another-key-another!"));
+  const keys = [key.publicKey];
+  const oldBytes = signManifest([V100, V110], key);
+  const stored: Verified = { bytes: oldBytes, sha256: sha256Of(oldBytes), entries: [V100, V110] };
+  const sent = { etag: '"v1"', lastModified: undefined };
+  const url = "http://127.0.0.1:1/app/manifest";
+  const asked = { origin: "http://127.0.0.1:1/app", url, sent };
+
+  // 304: the stored manifest stays in force, with the validators that were sent.
+  assert.deepEqual(takeManifest({ notModified: true }, asked, stored, keys), {
+    ...stored,
+    origin: asked.origin,
+    validators: sent,
+  });
+  // A 304 is only possible after a conditional request for a stored manifest.
+  const noneSent = { ...asked, sent: undefined };
+  const unconditional: [Verified | undefined, Parameters<typeof takeManifest>[1]][] = [
+    [undefined, asked], // no stored manifest
+    [stored, noneSent], // no validators sent
+  ];
+  for (const [s, a] of unconditional) {
+    assertTakoError(
+      () => takeManifest({ notModified: true }, a, s, keys),
+      "runtime",
+      `${url} answered 304 to an unconditional request.`,
+    );
+  }
+
+  // Fresh bytes that append to the history are taken, with their digest and validators.
+  const grown = signManifest([V100, V110, V200], key);
+  const fresh = {
+    notModified: false,
+    bytes: grown,
+    validators: { etag: '"v2"', lastModified: undefined },
+  } as const;
+  assert.deepEqual(takeManifest(fresh, asked, stored, keys), {
+    bytes: grown,
+    sha256: sha256Of(grown),
+    entries: [V100, V110, V200],
+    origin: asked.origin,
+    validators: fresh.validators,
+  });
+  // Refused: another key's signature; a history that drops a version (a rollback).
+  const cases: [Uint8Array, string][] = [
+    [signManifest([V100, V110, V200], other), url],
+    [signManifest([V100, V200], key), "1.1.0"],
+  ];
+  for (const [bytes, part] of cases) {
+    assertTakoError(
+      () => takeManifest({ notModified: false, bytes, validators: undefined }, asked, stored, keys),
+      "integrity",
+      part,
+    );
+  }
+  // A first fetch takes any history that verifies.
+  const first = signManifest([V200], key);
+  assert.deepEqual(
+    takeManifest(
+      { notModified: false, bytes: first, validators: undefined },
+      asked,
+      undefined,
+      keys,
+    )
+      .entries,
+    [V200],
+  );
 });
