@@ -8,34 +8,26 @@
 import { resolve } from "node:path";
 import { printable, TakoError } from "../core/errors.ts";
 import type { Config } from "../core/config.ts";
+import { sha256Of } from "../core/digest.ts";
 import * as plan from "../core/fetch_plan.ts";
 import type { Log } from "../core/log.ts";
 import { type Entry, MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest.ts";
 import {
   conditionalHeaders,
-  parseState,
-  serializeState,
   stampMatches,
   stampOf,
   type State,
-  STATE_FILE,
   withValidators,
 } from "../core/state.ts";
-import { loadConfig, shownPath } from "../shell/config_file.ts";
-import {
-  acquireLock,
-  cleanTemporaries,
-  hashFile,
-  pointLatest,
-  prepareDestination,
-  readFileCapped,
-  readLatest,
-  writeFileAtomic,
-} from "../shell/destination.ts";
+import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
+import { hashFile, lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
+import { acquireLock } from "../shell/lock.ts";
 import { fetchManifestIfChanged, type NetOptions, originUrl } from "../shell/origin.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
+import { readState, saveState } from "../shell/state_file.ts";
+import { cleanTemporaries, pointLatest, prepareDestination, readLatest } from "../shell/store.ts";
+import { pruneDestination } from "../shell/store_prune.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
-import { pruneDestination } from "./prune.ts";
 
 /** What the fetch procedure gets from its caller. */
 export interface FetchContext {
@@ -74,20 +66,6 @@ export async function fetchAll(
   return failures;
 }
 
-/** Prefixes a message with the config it concerns, unless it already names it. */
-function inContext(configPath: string, e: unknown): unknown {
-  const name = shownPath(configPath);
-  if (!(e instanceof TakoError) || e.message.startsWith(name)) return e;
-  return new TakoError(e.kind, `${name}: ${e.message}`, {
-    cause: e.cause,
-    ...(e.tag === undefined ? {} : { tag: e.tag }),
-  });
-}
-
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 /** Fetches one config's image; throws TakoError naming the config on failure. */
 async function fetchOne(configPath: string, init: boolean, ctx: FetchContext): Promise<void> {
   try {
@@ -119,7 +97,7 @@ async function readStoredManifest(run: Run): Promise<plan.Verified | undefined> 
   if (bytes === undefined) return undefined;
   try {
     const entries = verifyManifest(bytes, run.config.publicKeys, path);
-    return { bytes, sha256: plan.sha256Of(bytes), entries };
+    return { bytes, sha256: sha256Of(bytes), entries };
   } catch (e) {
     if (!(e instanceof TakoError)) throw e;
     throw new TakoError(
@@ -155,7 +133,7 @@ async function alreadyProvisioned(run: Run): Promise<boolean> {
 /** Steps 2 to 6 of SPEC §6, under the destination's lock. */
 async function update(run: Run, init: boolean): Promise<void> {
   const { config, dest } = run;
-  const state = parseState(await readText(`${dest}/${STATE_FILE}`));
+  const state = await readState(dest);
   const stored = await readStoredManifest(run);
   announce(run, stored);
   const remote = await fetchVerifiedManifest(run, stored, state);
@@ -392,28 +370,6 @@ function download(run: Run, entry: Entry): Promise<void> {
   });
 }
 
-async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await Deno.lstat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw new TakoError("runtime", `Cannot inspect ${path}: ${messageOf(e)}`, { cause: e });
-  }
-}
-
 async function isRegularFile(path: string): Promise<boolean> {
   return (await lstatOrUndefined(path))?.isFile ?? false;
-}
-
-async function readText(path: string): Promise<string | undefined> {
-  try {
-    const bytes = await readFileCapped(path, 64 * 1024);
-    return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
-  } catch {
-    return undefined;
-  }
-}
-
-async function saveState(dest: string, state: State): Promise<void> {
-  await writeFileAtomic(dest, STATE_FILE, new TextEncoder().encode(serializeState(state)), 0o644);
 }

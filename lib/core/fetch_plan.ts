@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { sha256Of } from "./digest.ts";
 import { printable, TakoError } from "./errors.ts";
 import { checkAppendOnly, compatibleEntries, type Entry, verifyManifest } from "./manifest.ts";
 import type { Pattern } from "./pattern.ts";
@@ -38,11 +38,6 @@ export type ManifestAnswer =
     readonly bytes: Uint8Array;
     readonly validators: ConditionalHeaders | undefined;
   };
-
-/** Lowercase hex SHA-256 of some bytes. */
-export function sha256Of(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
 
 /**
  * The manifest an origin's answer leaves in force (SPEC §6 step 2, §7): a

@@ -13,13 +13,13 @@ import {
   planOffer,
   restartFailed,
   restartsUnits,
-  sha256Of,
   stateAfterSuccess,
   stateAfterSwap,
   stateBeforeSwap,
   takeManifest,
   type Verified,
 } from "../../../lib/core/fetch_plan.ts";
+import { sha256Of } from "../../../lib/core/digest.ts";
 import { generateSecretKey } from "../../../lib/core/keys.ts";
 import { signManifest } from "../../../lib/core/manifest.ts";
 import type { Entry } from "../../../lib/core/manifest.ts";
