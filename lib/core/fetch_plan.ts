@@ -22,11 +22,9 @@ export interface Verified {
   readonly entries: Entry[];
 }
 
-/** A manifest as an origin served (or confirmed) it, with what to ask that origin next time. */
+/** A manifest as an origin served (or confirmed) it, with that origin's validators for it. */
 export interface Fetched extends Verified {
-  /** The configured origin that answered. */
   readonly origin: string;
-  /** Its validators for these bytes, if any are worth keeping. */
   readonly validators: ConditionalHeaders | undefined;
 }
 
@@ -72,15 +70,9 @@ export function takeManifest(
 export interface Offer {
   /** The newest entry listing the current image, if the manifest lists it. */
   readonly current: Entry | undefined;
-  /**
-   * The never-downgrade floor (SPEC §7): the current entry while the pattern
-   * still matches it; `latest` never moves below it.
-   */
+  /** The never-downgrade floor (SPEC §7): the current entry while the pattern matches it. */
   readonly floor: Entry | undefined;
-  /**
-   * The versions to try, newest first: after a 410 Gone the next one is
-   * tried, down to the floor and no further.
-   */
+  /** The versions to try, newest first, down to the floor: after a 410 Gone, the next. */
   readonly candidates: readonly Entry[];
 }
 
