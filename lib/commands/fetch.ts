@@ -7,6 +7,7 @@
  */
 import { resolve } from "node:path";
 import { printable, TakoError } from "../core/errors.ts";
+import type { NetFlags } from "../core/cli.ts";
 import type { Config } from "../core/config.ts";
 import { sha256Of } from "../core/digest.ts";
 import * as plan from "../core/fetch_plan.ts";
@@ -22,7 +23,12 @@ import {
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
 import { hashFile, lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
-import { fetchManifestIfChanged, type NetOptions, originUrl } from "../shell/origin.ts";
+import {
+  DEFAULT_NET_OPTIONS,
+  fetchManifestIfChanged,
+  type NetOptions,
+  originUrl,
+} from "../shell/origin.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
 import { readState, saveState } from "../shell/state_file.ts";
 import { cleanTemporaries, pointLatest, prepareDestination, readLatest } from "../shell/store.ts";
@@ -37,6 +43,12 @@ export interface FetchContext {
   /** How long to wait for another run's lock on the same destination. */
   readonly lockWaitMs: number;
   readonly now: () => Date;
+}
+
+/** A run's context: the command line's network options over the defaults, a 10-minute lock wait. */
+export function fetchContext(net: NetFlags, log: Log, services: ServiceManager): FetchContext {
+  const options = { ...DEFAULT_NET_OPTIONS, ...net };
+  return { log, net: options, services, lockWaitMs: 10 * 60_000, now: () => new Date() };
 }
 
 /** One config's run: what every step needs. */

@@ -27,8 +27,7 @@ import { runTako, type TakoResult } from "../../dev/run_tako.ts";
 import { parseArgs } from "../../lib/core/cli.ts";
 import { combinedExitCode, TakoError } from "../../lib/core/errors.ts";
 import { createLog } from "../../lib/core/log.ts";
-import { fetchAll } from "../../lib/commands/fetch.ts";
-import { DEFAULT_NET_OPTIONS } from "../../lib/shell/origin.ts";
+import { fetchAll, fetchContext } from "../../lib/commands/fetch.ts";
 import type { ServiceManager } from "../../lib/shell/systemd.ts";
 import { assert } from "./assert.ts";
 import { type RequestRecord, startOrigin, type TestOrigin } from "./origin_server.ts";
@@ -236,8 +235,9 @@ export class StandInServices implements ServiceManager {
 }
 
 /**
- * Runs `tako <args>` (a fetch command line) in this process, the way main.ts
- * wires it, with `services` standing in for systemctl; stderr is the log.
+ * Runs `tako <args>` (a fetch command line) in this process, wired as main.ts
+ * wires it (fetchContext()), with `services` standing in for systemctl;
+ * stderr is the log.
  */
 export async function fetchInProcess(
   args: readonly string[],
@@ -252,13 +252,11 @@ export async function fetchInProcess(
     terminal: false,
     write: (text) => stderr += text,
   });
-  const failures = await fetchAll(command.configs, command.init, {
-    log,
-    net: { ...DEFAULT_NET_OPTIONS, ...command.net },
-    services,
-    lockWaitMs: 10 * 60_000,
-    now: () => new Date(),
-  });
+  const failures = await fetchAll(
+    command.configs,
+    command.init,
+    fetchContext(command.net, log, services),
+  );
   return { code: combinedExitCode(failures), stdout: "", stderr };
 }
 
