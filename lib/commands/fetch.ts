@@ -23,12 +23,8 @@ import {
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
 import { hashFile, lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
-import {
-  DEFAULT_NET_OPTIONS,
-  fetchManifestIfChanged,
-  type NetOptions,
-  originUrl,
-} from "../shell/origin.ts";
+import { originUrl } from "../core/http_policy.ts";
+import { DEFAULT_NET_OPTIONS, fetchManifestIfChanged, type NetOptions } from "../shell/http.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
 import { readState, saveState } from "../shell/state_file.ts";
 import { cleanTemporaries, pointLatest, prepareDestination, readLatest } from "../shell/store.ts";
@@ -370,8 +366,12 @@ function download(run: Run, entry: Entry): Promise<void> {
     log.info(`${where}: downloading ${label} (${size} bytes) from ${url}.`);
     try {
       // Into store/.partial-<sha256>: a broken-off download is continued by the next run.
-      await downloadResumable(`${run.dest}/store`, origin, entry.sha256, size, {
-        ...run.net,
+      await downloadResumable({
+        storeDir: `${run.dest}/store`,
+        origin,
+        sha256: entry.sha256,
+        size,
+        net: run.net,
         onProgress: (received: number, total: number) => log.progress(label, received, total),
         onResume: (offset) => log.info(`${where}: resuming ${label} at byte ${offset}.`),
         onRestart: (reason) => log.warn(`${where}: ${reason} Downloading ${label} in full.`),
