@@ -1,7 +1,7 @@
 /**
  * `tako fetch`: the client procedure of SPEC §6, as a script of steps. The
  * decisions are the core's (fetch_plan, manifest, state), the I/O is the
- * shell's (origin, partial, destination, systemd). No parsing happens here.
+ * shell's (http, partial, fs, store, systemd). No parsing happens here.
  *
  * @module
  */
@@ -10,6 +10,7 @@ import { printable, TakoError } from "../core/errors.ts";
 import type { NetFlags } from "../core/cli.ts";
 import type { Config } from "../core/config.ts";
 import { sha256Of } from "../core/digest.ts";
+import { originUrl } from "../core/http_policy.ts";
 import * as plan from "../core/fetch_plan.ts";
 import type { Log } from "../core/log.ts";
 import { type Entry, MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest.ts";
@@ -23,7 +24,6 @@ import {
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
 import { hashFile, lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
-import { originUrl } from "../core/http_policy.ts";
 import { DEFAULT_NET_OPTIONS, fetchManifestIfChanged, type NetOptions } from "../shell/http.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
 import { readState, saveState } from "../shell/state_file.ts";
