@@ -149,13 +149,8 @@ async function update(run: Run, init: boolean): Promise<void> {
     await writeFileAtomic(dest, "manifest", remote.bytes, 0o444);
   }
   // Saved with the state below, so only ever after the manifest they describe is stored.
-  const validated = withValidators(
-    state,
-    remote.origin,
-    remote.validators,
-    remote.sha256,
-    config.origins,
-  );
+  const { origin, validators, sha256 } = remote;
+  const validated = withValidators(state, origin, validators, sha256, config.origins);
   const current = await currentImage(dest);
   const offer = plan.planOffer(remote.entries, config.pattern, current);
   const got = await firstAvailable(run, offer.candidates, state.verified);
@@ -224,13 +219,7 @@ async function keepCurrent(
   offer: plan.Offer,
   current: string | undefined,
 ): Promise<Settled> {
-  const allGone = offer.candidates.length > 0;
-  const message = plan.noCompatibleVersion(
-    run.config.pattern,
-    entries,
-    allGone,
-    offer.floor?.version,
-  );
+  const message = plan.noCompatibleVersion(run.config.pattern, entries, offer);
   const present = current !== undefined && await isRegularFile(`${run.dest}/store/${current}`);
   if (!present) throw new TakoError("runtime", message);
   run.log.warn(`${run.where}: ${message} Keeping the current image.`);

@@ -111,26 +111,25 @@ export function isWithdrawn(e: unknown): e is TakoError {
 }
 
 /**
- * Why no candidate was chosen: none matches `pattern`, or (`allGone`) every
- * one was withdrawn; `floor` names the current version when the
- * never-downgrade rule left out the ones below it.
+ * Why no candidate of `offer` was chosen: none matches `pattern`, or every
+ * one was withdrawn, down to the floor when the never-downgrade rule left out
+ * the versions below it.
  */
 export function noCompatibleVersion(
   pattern: Pattern,
   entries: readonly Entry[],
-  allGone: boolean,
-  floor: string | undefined,
+  offer: Pick<Offer, "floor" | "candidates">,
 ): string {
   const newest = entries.slice(-VERSIONS_NAMED).reverse().map((e) => printable(e.version));
   const onOffer = newest.length === 0
     ? "the manifest lists no versions"
     : `newest on offer: ${newest.join(", ")}`;
   const text = printable(pattern.text);
-  if (!allGone) return `no version matches Version=${text} (${onOffer}).`;
-  return floor === undefined
+  if (offer.candidates.length === 0) return `no version matches Version=${text} (${onOffer}).`;
+  return offer.floor === undefined
     ? `every version that matches Version=${text} is withdrawn (${onOffer}).`
     : `every version that matches Version=${text} from the current ${
-      printable(floor)
+      printable(offer.floor.version)
     } up is withdrawn, and latest never moves to a lower version (${onOffer}).`;
 }
 

@@ -106,31 +106,33 @@ Deno.test("`planOffer()` names the current entry even when the pattern left it o
 
 Deno.test("`noCompatibleVersion()` says why nothing was chosen and names the newest on offer", async () => {
   const pattern = await parsePattern("3.*");
+  // Nothing matched (no candidates), or every candidate was withdrawn (down to the floor).
+  const NONE_MATCH = { floor: undefined, candidates: [] };
   const many = [1, 2, 3, 4, 5, 6, 7].map((n) => entry(`0.${n}`, "f"));
   const cases: [string, string][] = [
     [
-      noCompatibleVersion(pattern, ENTRIES, false, undefined),
+      noCompatibleVersion(pattern, ENTRIES, NONE_MATCH),
       "no version matches Version=3.* (newest on offer: 2.0.0, 1.2.0, 1.1.0, 1.0.0).",
     ],
     [
-      noCompatibleVersion(pattern, [], false, undefined),
+      noCompatibleVersion(pattern, [], NONE_MATCH),
       "no version matches Version=3.* (the manifest lists no versions).",
     ],
     [
-      noCompatibleVersion(pattern, many, false, undefined),
+      noCompatibleVersion(pattern, many, NONE_MATCH),
       "no version matches Version=3.* (newest on offer: 0.7, 0.6, 0.5, 0.4, 0.3).",
     ],
     [
-      noCompatibleVersion(pattern, [V100], true, undefined),
+      noCompatibleVersion(pattern, [V100], { floor: undefined, candidates: [V100] }),
       "every version that matches Version=3.* is withdrawn (newest on offer: 1.0.0).",
     ],
     [
-      noCompatibleVersion(pattern, [V100], true, "1.0.0"),
+      noCompatibleVersion(pattern, [V100], { floor: V100, candidates: [V100] }),
       "every version that matches Version=3.* from the current 1.0.0 up is withdrawn, " +
       "and latest never moves to a lower version (newest on offer: 1.0.0).",
     ],
     [
-      noCompatibleVersion(pattern, [entry("1.0\x1b[31m", "a")], false, undefined),
+      noCompatibleVersion(pattern, [entry("1.0\x1b[31m", "a")], NONE_MATCH),
       // The one printable() shows untrusted text; no raw control byte gets through.
       `no version matches Version=3.* (newest on offer: ${printable("1.0\x1b[31m")}).`,
     ],
