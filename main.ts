@@ -102,10 +102,16 @@ async function run(command: Command, log: Log): Promise<number> {
       return EXIT_OK;
     }
     case "fetch": {
-      const { fetchAll, fetchContext } = await import("./lib/commands/fetch.ts");
+      const { fetchEach, fetchContext } = await import("./lib/commands/fetch.ts");
       const { systemctl } = await import("./lib/shell/systemd.ts");
       const ctx = fetchContext(command.net, log, systemctl);
-      return combinedExitCode(await fetchAll(command.configs, command.init, ctx));
+      const mode = { init: command.init, dryRun: command.dryRun };
+      const result = await fetchEach(command.configs, mode, ctx);
+      if (command.json) {
+        const { formatFetchJson } = await import("./lib/core/fetch_report.ts");
+        stdout(formatFetchJson(command.dryRun, result.entries));
+      }
+      return combinedExitCode(result.failures);
     }
     case "status": {
       const { statusAll } = await import("./lib/commands/status.ts");

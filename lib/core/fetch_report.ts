@@ -7,7 +7,8 @@
  * @module
  */
 import { asciiJson } from "./ascii_json.ts";
-import { type ErrorKind, printable, type TakoError } from "./errors.ts";
+import { type ErrorKind, printable, safeText, type TakoError } from "./errors.ts";
+import type { Entry } from "./manifest.ts";
 
 /** The version of the JSON schema; raised only for changes that break readers. */
 export const FETCH_SCHEMA = 1;
@@ -46,22 +47,49 @@ export interface FetchDocument {
   readonly configs: readonly FetchEntry[];
 }
 
-/** The entry of a config that failed before anything was known beyond what `partial` says. */
-export function failedEntry(
+/** What a run found out and did, filled in as it goes (so a failure reports what it got to). */
+export interface Outcome {
+  /** `Destination=`, once the config is read. */
+  destination?: string;
+  /** The entries of the manifest in force, to name the versions of digests. */
+  entries: readonly Entry[];
+  /** What `latest` pointed to before, and points to after (would, in a dry run). */
+  before?: string | undefined;
+  after?: string | undefined;
+  changed: boolean;
+  /** Image bytes received (would be, in a dry run). */
+  bytes: number;
+  restarted: readonly string[];
+}
+
+/**
+ * The entry of one config: its outcome, and the error that ended it, if any.
+ *
+ * @example
+ * ```ts
+ * fetchEntry("/etc/tako/app", { entries: [], changed: false, bytes: 0, restarted: [] }, undefined);
+ * ```
+ */
+export function fetchEntry(
   config: string,
-  error: TakoError,
-  partial: Partial<Omit<FetchEntry, "config" | "error">> = {},
+  outcome: Outcome,
+  error: TakoError | undefined,
 ): FetchEntry {
+  const image = (sha256: string | undefined): FetchImage | null => {
+    if (sha256 === undefined) return null;
+    // Entries are in ascending version order: the last one listing the digest is the newest.
+    const version = outcome.entries.findLast((e) => e.sha256 === sha256)?.version ?? null;
+    return { sha256, version };
+  };
   return {
     config,
-    destination: null,
-    before: null,
-    after: null,
-    changed: false,
-    bytes_downloaded: 0,
-    units_restarted: [],
-    ...partial,
-    error: { kind: error.kind, message: error.message },
+    destination: outcome.destination ?? null,
+    before: image(outcome.before),
+    after: image(outcome.after),
+    changed: outcome.changed,
+    bytes_downloaded: outcome.bytes,
+    units_restarted: [...outcome.restarted],
+    error: error === undefined ? null : { kind: error.kind, message: safeText(error.message) },
   };
 }
 

@@ -1,8 +1,8 @@
 import { TakoError } from "../../../lib/core/errors.ts";
 import {
   dryRunText,
-  failedEntry,
   type FetchEntry,
+  fetchEntry,
   formatFetchJson,
 } from "../../../lib/core/fetch_report.ts";
 import { assert } from "../../support/assert.ts";
@@ -29,7 +29,11 @@ const UPDATED: FetchEntry = {
 };
 
 Deno.test("`formatFetchJson()` writes the documented schema, ASCII only", async () => {
-  const failed = failedEntry("/etc/tako/\u00e9\x1b", new TakoError("config", "bad \u2028 line"));
+  const failed = fetchEntry(
+    "/etc/tako/\u00e9\x1b",
+    { entries: [], changed: false, bytes: 0, restarted: [] },
+    new TakoError("config", "bad \u2028 line"),
+  );
   const text = formatFetchJson(false, [UPDATED, failed, {
     ...UPDATED,
     after: { ...NEW, version: null },
@@ -39,7 +43,7 @@ Deno.test("`formatFetchJson()` writes the documented schema, ASCII only", async 
   const document = JSON.parse(text);
   assert.deepEqual(await fetchJsonProblems(document), []);
   assert.equal(document.configs[1].config, "/etc/tako/\u00e9\x1b", "escapes read back exactly");
-  assert.deepEqual(document.configs[1].error, { kind: "config", message: "bad \u2028 line" });
+  assert.deepEqual(document.configs[1].error, { kind: "config", message: "bad \\u{2028} line" });
   assert.equal(JSON.parse(formatFetchJson(true, [])).dry_run, true);
 });
 
@@ -89,4 +93,33 @@ Deno.test("`dryRunText()` says which version, how many bytes and which units", (
     "no image to install; would restart nothing.",
   );
   assert.ok(!dryRunText({ ...UPDATED, after: { ...NEW, version: "1\x1b[2J" } }).includes("\x1b"));
+});
+
+Deno.test("`fetchEntry()` names digests by the newest version listing them", () => {
+  const entries = [
+    { version: "1.0.0", size: 10n, sha256: OLD.sha256 },
+    { version: "1.0.1", size: 10n, sha256: OLD.sha256 },
+    { version: "1.1.0", size: 20n, sha256: NEW.sha256 },
+  ];
+  const outcome = {
+    destination: "/var/lib/images/app",
+    entries,
+    before: OLD.sha256,
+    after: "ab".repeat(32),
+    changed: true,
+    bytes: 20,
+    restarted: ["app.service"],
+  };
+  const entry = fetchEntry("/etc/tako/app", outcome, undefined);
+  assert.deepEqual(entry.before, { sha256: OLD.sha256, version: "1.0.1" });
+  assert.deepEqual(entry.after, { sha256: "ab".repeat(32), version: null });
+  assert.equal(entry.error, null);
+  assert.deepEqual(entry.units_restarted, ["app.service"]);
+  const early = fetchEntry(
+    "x",
+    { entries: [], changed: false, bytes: 0, restarted: [] },
+    undefined,
+  );
+  assert.equal(early.destination, null);
+  assert.equal(early.before, null);
 });
