@@ -143,9 +143,8 @@ async function recordFailure(run: Run): Promise<void> {
 }
 
 /**
- * `--dry-run`: the origins' manifest, verified as a fetch verifies it, and
- * what a fetch would do with it. No lock, no image request, no restart, and
- * nothing written: every step here only reads.
+ * `--dry-run`: the origins' manifest, verified as fetch verifies it, and what
+ * fetch would do with it. No lock, no image request, no restart, no write.
  */
 async function dryRun(run: Run): Promise<void> {
   const { config, dest, outcome } = run;
@@ -159,14 +158,12 @@ async function dryRun(run: Run): Promise<void> {
   else {
     const info = await lstatOrUndefined(`${dest}/store/${chosen.sha256}`);
     const present = info?.isFile === true && BigInt(info.size) === chosen.size;
-    outcome.after = chosen.sha256;
-    outcome.changed = chosen.sha256 !== current;
-    outcome.bytes = present ? 0 : plan.downloadSize(chosen);
+    const bytes = present ? 0 : plan.downloadSize(chosen);
+    Object.assign(outcome, { after: chosen.sha256, changed: chosen.sha256 !== current, bytes });
   }
   const restarts = plan.restartsUnits(false, config.restartUnits);
-  if (restarts && (outcome.changed || state.restartPending)) {
-    outcome.restarted = config.restartUnits;
-  }
+  const after = plan.stateAfterSwap(state, current, outcome.changed, restarts);
+  if (after.restartPending) outcome.restarted = config.restartUnits;
 }
 
 /**
