@@ -120,6 +120,7 @@ function imageText(image: FetchImage): string {
  *
  * @example
  * ```ts
+ * declare const entry: FetchEntry;
  * dryRunText(entry); // "would install 1.1.0 (e8e9c3cf85d5…) in place of 1.0.0 (…), downloading 20 bytes; would restart app.service."
  * ```
  */

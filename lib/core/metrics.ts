@@ -123,8 +123,8 @@ function formatValue(value: number): string {
  *
  * @example
  * ```ts
- * formatMetrics([{ config: "/etc/tako/app", installed: null, ..., ok: true }]);
- * // "# HELP tako_image_info ...\n# TYPE tako_image_info gauge\n..."
+ * declare const configs: ConfigMetrics[];
+ * formatMetrics(configs); // "# HELP tako_image_info ...\n# TYPE tako_image_info gauge\n..."
  * ```
  */
 export function formatMetrics(configs: readonly ConfigMetrics[]): string {
@@ -149,6 +149,7 @@ export function formatMetrics(configs: readonly ConfigMetrics[]): string {
  *
  * @example
  * ```ts
+ * import type { StatusEntry } from "./status_report.ts";
  * declare const entry: StatusEntry;
  * formatMetrics([metricsOf(entry)]);
  * ```

@@ -18,6 +18,8 @@ const LF = 0x0a;
  *
  * @example
  * ```ts
+ * import type { SecretKey } from "./keys.ts";
+ * declare const bytes: Uint8Array, oldPublicKey: Uint8Array, newKey: SecretKey;
  * const { manifest } = resignManifest(bytes, [oldPublicKey], newKey, "origin/manifest");
  * ```
  */
