@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { COMMANDS } from "../lib/core/help.ts";
+import { COMMANDS } from "../lib/core/cli.ts";
 import { manPage } from "../lib/core/man_page.ts";
 import { TAKO_VERSION } from "../main.ts";
 

@@ -1,5 +1,5 @@
 /**
- * The command line: argv → a {@link Command} value, and the usage texts. Pure.
+ * The command line: argv → a {@link Command} value. Pure. The help texts are in help.ts.
  *
  * Two dialects are accepted: the current one (`tako fetch [--init] <config>...`)
  * and the original one (`tako [--if-not-exists] <config>...`).
@@ -7,9 +7,6 @@
  * @module
  */
 import { printable, TakoError } from "./errors.ts";
-import { type CommandName, COMMANDS } from "./help.ts";
-
-export { type CommandName, COMMANDS, usage } from "./help.ts";
 
 /** How much Tako says on stderr. */
 export type Verbosity = "quiet" | "normal" | "verbose";
@@ -68,6 +65,18 @@ export type Command =
   }
   | Common & { readonly name: "verify"; readonly configs: readonly string[] }
   | Common & { readonly name: "prune"; readonly configs: readonly string[] };
+
+/** The commands, in the order `--help` lists them. */
+export const COMMANDS = [
+  "fetch",
+  "store",
+  "resign",
+  "gen-key",
+  "status",
+  "verify",
+  "prune",
+] as const;
+export type CommandName = typeof COMMANDS[number];
 
 interface OptionSpec {
   /** Long name without dashes. */

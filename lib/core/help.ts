@@ -5,18 +5,7 @@
  *
  * @module
  */
-
-/** The commands, in the order `--help` lists them. */
-export const COMMANDS = [
-  "fetch",
-  "store",
-  "resign",
-  "gen-key",
-  "status",
-  "verify",
-  "prune",
-] as const;
-export type CommandName = typeof COMMANDS[number];
+import type { CommandName } from "./cli.ts";
 
 /** One line for each command: what it does (a man page's NAME line). */
 export const SUMMARIES: Record<CommandName, string> = {
@@ -29,7 +18,7 @@ export const SUMMARIES: Record<CommandName, string> = {
   "prune": "apply KeepImages= and MaxStoreSize=",
 };
 
-export const EXIT_TABLE = `Exit codes:
+const EXIT_TABLE = `Exit codes:
   0  success
   1  runtime failure (network, disk, systemctl, busy lock, no compatible image)
   2  usage error (command line; for store also its key, image and version)

@@ -10,7 +10,8 @@
  *
  * @module
  */
-import { type CommandName, COMMANDS, SUMMARIES, usage } from "./help.ts";
+import { type CommandName, COMMANDS } from "./cli.ts";
+import { SUMMARIES, usage } from "./help.ts";
 
 /** Text safe in a roff line: backslashes, hyphen-minus and leading control characters. */
 function roffText(line: string): string {

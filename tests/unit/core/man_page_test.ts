@@ -1,4 +1,5 @@
-import { type CommandName, COMMANDS, usage } from "../../../lib/core/help.ts";
+import { type CommandName, COMMANDS } from "../../../lib/core/cli.ts";
+import { usage } from "../../../lib/core/help.ts";
 import { manPage, manPageNames } from "../../../lib/core/man_page.ts";
 import { assert } from "../../support/assert.ts";
 
