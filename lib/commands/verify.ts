@@ -79,10 +79,18 @@ async function verifyOne(
   let bytes = 0;
   for (const image of images) {
     const path = join(dest, "store", image.sha256);
-    const actual = await hashFile(path);
+    // An image that cannot be read is reported, and the others are still checked.
+    const actual = await hashFile(path).catch((e) => {
+      if (!(e instanceof TakoError)) throw e;
+      problems.push(e);
+      return undefined;
+    });
+    if (actual === undefined) continue;
     bytes += actual.size;
     const listed = entries?.filter((e) => e.sha256 === image.sha256) ?? [];
-    const versions = listed.length === 0 ? "" : ` (version ${listed.map((e) => e.version)})`;
+    const versions = listed.length === 0
+      ? ""
+      : ` (version ${listed.map((e) => printable(e.version)).join(", ")})`;
     if (actual.sha256 !== image.sha256) {
       damaged.push(image.sha256);
       problems.push(
