@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { maskUrl, redactSecrets } from "./secrets.ts";
 
 /** What went wrong, coarsely: decides the exit code. */
 export type ErrorKind =
@@ -68,15 +69,48 @@ export function combinedExitCode(errors: readonly TakoError[]): number {
 }
 
 /**
- * Makes text from the network or from a file safe to print: control
- * characters and non-ASCII are shown as escapes, and it is shortened.
+ * Makes text from the network or from a file safe to print: secret keys and
+ * URL passwords are masked (see secrets.ts), control characters and non-ASCII
+ * are shown as escapes, and it is shortened to about `max` characters. `keep`
+ * says which end survives shortening: "end" for an error whose cause comes last.
  */
-export function printable(text: string, max = 80): string {
-  let out = "";
-  for (const ch of text) {
-    if (out.length >= max) return out + "…";
+export function printable(text: string, max = 80, keep: "start" | "end" = "start"): string {
+  // Masked within a margin around what is shown, so that a cut never splits a secret open.
+  const margin = max + 4096;
+  const window = text.length <= margin
+    ? text
+    : keep === "end"
+    ? text.slice(-margin)
+    : text.slice(0, margin);
+  const chars = Array.from(redactSecrets(window));
+  const escape = (ch: string) => {
     const code = ch.codePointAt(0)!;
-    out += code >= 0x20 && code < 0x7f ? ch : `\\u{${code.toString(16)}}`;
+    return code >= 0x20 && code < 0x7f ? ch : `\\u{${code.toString(16)}}`;
+  };
+  let out = "";
+  if (keep === "end") {
+    for (let i = chars.length - 1; i >= 0; i--) {
+      if (out.length >= max) return "…" + out;
+      out = escape(chars[i]!) + out;
+    }
+    return window.length < text.length ? "…" + out : out;
   }
-  return out;
+  for (const ch of chars) {
+    if (out.length >= max) return out + "…";
+    out += escape(ch);
+  }
+  return window.length < text.length ? out + "…" : out;
+}
+
+/**
+ * An origin or image URL as messages show it: its password masked, printable
+ * and shortened. Every message that names an origin URL goes through here.
+ *
+ * @example
+ * ```ts
+ * shownUrl("https://deploy:hunter2@images.example.com/app"); // "https://deploy:***@images.example.com/app"
+ * ```
+ */
+export function shownUrl(url: string | URL, max = 300): string {
+  return printable(maskUrl(String(url)), max);
 }
