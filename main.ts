@@ -7,6 +7,7 @@
 import { type Command, parseArgs, usage } from "./lib/core/cli.ts";
 import { combinedExitCode, EXIT_CODES, EXIT_OK, printable, TakoError } from "./lib/core/errors.ts";
 import { createLog, type Log } from "./lib/core/log.ts";
+import { redactSecrets } from "./lib/core/secrets.ts";
 
 /** Tako's own version, printed by `tako --version`. */
 export const TAKO_VERSION = "0.1.0";
@@ -21,8 +22,10 @@ function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): v
   while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
 }
 
-const stdout = (text: string) => writeAll(Deno.stdout, text);
-const stderr = (text: string) => writeAll(Deno.stderr, text);
+// Every output but gen-key's passes the secrets filter once more: messages mask secrets
+// where they are built (printable()), and this catches any that was built otherwise.
+const stdout = (text: string) => writeAll(Deno.stdout, redactSecrets(text));
+const stderr = (text: string) => writeAll(Deno.stderr, redactSecrets(text));
 
 /** An environment variable, or undefined when unset or not permitted. */
 function env(name: string): string | undefined {
@@ -30,6 +33,16 @@ function env(name: string): string | undefined {
     return Deno.env.get(name);
   } catch {
     return undefined;
+  }
+}
+
+/** Whether a path names anything on disk; one that cannot be checked counts as present. */
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch (e) {
+    return !(e instanceof Deno.errors.NotFound);
   }
 }
 
@@ -73,7 +86,8 @@ async function run(command: Command, log: Log): Promise<number> {
         "./lib/core/keys.ts"
       );
       const key = generateSecretKey();
-      stdout(
+      writeAll(
+        Deno.stdout,
         `# Secret key: keep it in a secret store; never publish it or copy it to clients.\n` +
           `${formatSecretKey(key)}\n` +
           `# Public key: for the PublicKey= line of the clients' configs.\n` +
@@ -118,7 +132,7 @@ export async function main(args: readonly string[]): Promise<number> {
   const journal = stderrIsJournal();
   let log = makeLog(undefined, journal);
   try {
-    const command = parseArgs(args);
+    const command = parseArgs(args, { exists });
     log = makeLog(command, journal);
     return await run(command, log);
   } catch (e) {

@@ -7,6 +7,7 @@
  * @module
  */
 import { printable, TakoError } from "./errors.ts";
+import { holdsSecretKey } from "./secrets.ts";
 
 /** How much Tako says on stderr. */
 export type Verbosity = "quiet" | "normal" | "verbose";
@@ -58,6 +59,8 @@ interface OptionSpec {
   readonly short?: string;
   /** Whether the option takes a value. */
   readonly value: boolean;
+  /** What the value is, for messages ("the path of a key file"). */
+  readonly takes?: string;
 }
 
 const COMMON_OPTIONS: readonly OptionSpec[] = [
@@ -70,13 +73,13 @@ const OPTIONS: Record<CommandName, readonly OptionSpec[]> = {
   "fetch": [
     { long: "init", value: false },
     { long: "if-not-exists", value: false },
-    { long: "connect-timeout", value: true },
-    { long: "idle-timeout", value: true },
+    { long: "connect-timeout", value: true, takes: "a number of seconds" },
+    { long: "idle-timeout", value: true, takes: "a number of seconds" },
   ],
   "store": [
     { long: "key", short: "k", value: true },
-    { long: "key-file", short: "f", value: true },
-    { long: "output", short: "o", value: true },
+    { long: "key-file", short: "f", value: true, takes: "the path of a file that holds the key" },
+    { long: "output", short: "o", value: true, takes: "the origin directory" },
   ],
   "gen-key": [],
   "status": [{ long: "json", value: false }],
@@ -112,21 +115,54 @@ function parseOptions(
       operands.push(arg);
       continue;
     }
+    if (!arg.startsWith("--") && arg.length > 2) {
+      // Bundled short options (`-qv`); a value option takes the rest (`-fkey.txt`) or the next argument.
+      for (let j = 1; j < arg.length; j++) {
+        const spec = all.find((s) => s.short === arg[j]);
+        if (spec === undefined) throw unknownOption(command, `-${arg[j]}`);
+        const rest = arg.slice(j + 1);
+        if (!spec.value) {
+          setOption(command, options, spec, true);
+          continue;
+        }
+        const value = rest !== "" ? rest : args[++i];
+        if (value === undefined) throw usageError(command, `Option --${spec.long} needs a value.`);
+        setOption(command, options, spec, value);
+        break;
+      }
+      continue;
+    }
     const { spec, inline } = findOption(all, arg);
     if (spec === undefined) throw unknownOption(command, arg);
-    if (options.has(spec.long)) {
-      throw usageError(command, `Option --${spec.long} is given twice.`);
-    }
     if (!spec.value) {
       if (inline !== undefined) throw usageError(command, `Option --${spec.long} takes no value.`);
-      options.set(spec.long, true);
+      setOption(command, options, spec, true);
       continue;
     }
     const value = inline ?? args[++i];
     if (value === undefined) throw usageError(command, `Option --${spec.long} needs a value.`);
-    options.set(spec.long, value);
+    setOption(command, options, spec, value);
   }
   return { options, operands };
+}
+
+/** Records an option once; a secret key is refused where anything else belongs. */
+function setOption(
+  command: CommandName | undefined,
+  options: Map<string, string | true>,
+  spec: OptionSpec,
+  value: string | true,
+): void {
+  if (options.has(spec.long)) {
+    throw usageError(command, `Option --${spec.long} is given twice.`);
+  }
+  if (typeof value === "string" && spec.long !== "key" && holdsSecretKey(value)) {
+    throw usageError(
+      command,
+      `Option --${spec.long} holds a secret key; it takes ${spec.takes ?? "a value"}.`,
+    );
+  }
+  options.set(spec.long, value);
 }
 
 function splitInline(text: string): [string, string | undefined] {
@@ -177,7 +213,9 @@ function secondsOption(
   if (!(seconds > 0 && seconds <= 86_400)) {
     throw usageError(
       command,
-      `Option --${name} expects a number of seconds between 0 and 86400, not '${printable(text)}'.`,
+      `Option --${name} expects a number of seconds above 0 and at most 86400 (one day), such as 30; got '${
+        printable(text)
+      }'.`,
     );
   }
   return Math.round(seconds * 1000);
@@ -204,6 +242,16 @@ function parseCommand(command: CommandName, args: readonly string[]): Command {
   }
   const { options, operands } = parsed;
   if (options.has("help")) return { name: "help", topic: command };
+  const secret = operands.findIndex(holdsSecretKey);
+  if (secret >= 0) {
+    const expected = command === "store" ? "<image> <version>" : "config files";
+    throw usageError(
+      command,
+      `Operand ${
+        secret + 1
+      } holds a secret key; expected ${expected}. A secret key goes in TAKO_SECRET_KEY or a key file (store -f).`,
+    );
+  }
   const verbosity = verbosityOf(command, options);
   switch (command) {
     case "fetch": {
@@ -258,8 +306,66 @@ function isCommandName(text: string): text is CommandName {
   return (COMMANDS as readonly string[]).includes(text);
 }
 
+/** What parsing may ask of the file system; main.ts answers it. */
+export interface ParseContext {
+  /** Whether a path names something on disk (any kind of file). */
+  readonly exists?: (path: string) => boolean;
+}
+
+/** Lowercase letters and dashes, like every command: a word meant as a command, not a path. */
+const COMMAND_WORD = /^[a-z][a-z-]{0,30}$/;
+
 /**
- * Parses the arguments after the program name.
+ * The command `word` is probably a misspelling of: within two edits
+ * (insertions, deletions, substitutions or swaps of neighbours).
+ */
+export function suggestCommand(word: string): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const name of [...COMMANDS, "help"]) {
+    const distance = editDistance(word, name);
+    if (distance <= 2 && (best === undefined || distance < best.distance)) {
+      best = { name, distance };
+    }
+  }
+  return best?.name;
+}
+
+/** Optimal string alignment distance: Levenshtein with swaps of neighbours. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      }
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+function unknownCommand(word: string, why: string): TakoError {
+  const suggestion = suggestCommand(word);
+  const hint = suggestion === undefined ? "" : ` (did you mean ${suggestion}?)`;
+  return usageError(undefined, `Unknown command '${printable(word)}'${hint}${why}.`);
+}
+
+/** Whether `arg` is an option fetch takes, alone or as bundled short options (`-qv`). */
+function isFetchOption(arg: string): boolean {
+  const all = [...OPTIONS.fetch, ...COMMON_OPTIONS];
+  if (findOption(all, arg).spec !== undefined) return true;
+  return !arg.startsWith("--") && arg.length > 2 &&
+    [...arg.slice(1)].every((letter) => all.some((s) => s.short === letter));
+}
+
+/**
+ * Parses the arguments after the program name. In the original dialect, a
+ * first operand that looks like a command word and names no file is an
+ * unknown command (`tako stauts /etc/tako/app` must not fetch anything);
+ * `context.exists` says what is on disk.
  *
  * @example
  * ```ts
@@ -267,15 +373,13 @@ function isCommandName(text: string): text is CommandName {
  * parseArgs(["--if-not-exists", "/etc/tako/app"]); // the same, in the original dialect
  * ```
  */
-export function parseArgs(args: readonly string[]): Command {
+export function parseArgs(args: readonly string[], context: ParseContext = {}): Command {
   const first = args[0];
   if (first === undefined) throw usageError(undefined, "Expected a command or a config file.");
   if (first === "--help" || first === "-h" || first === "help") {
     const topic = args[1];
     if (first === "help" && topic !== undefined) {
-      if (!isCommandName(topic)) {
-        throw usageError(undefined, `Unknown command '${printable(topic)}'.`);
-      }
+      if (!isCommandName(topic)) throw unknownCommand(topic, "");
       return { name: "help", topic };
     }
     return { name: "help", topic: undefined };
@@ -284,22 +388,84 @@ export function parseArgs(args: readonly string[]): Command {
   if (isCommandName(first)) return parseCommand(first, args.slice(1));
   // The original dialect: `tako [--if-not-exists] <config>...` means `tako fetch`. Any
   // option of fetch may come first (`tako --verbose <config>`), as --help promises.
-  const fetchOptions = [...OPTIONS.fetch, ...COMMON_OPTIONS];
   const operand = !first.startsWith("-") || first === "-" || first === "--";
-  if (operand || findOption(fetchOptions, first).spec !== undefined) {
-    return parseCommand("fetch", args);
+  if (!operand && !isFetchOption(first)) throw unknownOption(undefined, first);
+  const command = parseCommand("fetch", args);
+  const word = firstOperand(args);
+  if (
+    command.name === "fetch" && word !== undefined && COMMAND_WORD.test(word) &&
+    context.exists !== undefined && !context.exists(word)
+  ) {
+    throw unknownCommand(word, "; no config file of that name exists either, so nothing was done");
   }
-  throw unknownOption(undefined, first);
+  return command;
 }
 
-const EXIT_TABLE = `Exit codes:
-  0  success
-  1  runtime failure (network, disk, systemctl, busy lock, no compatible image)
-  2  usage error (command line; for store also its key, image and version)
-  3  configuration error (config file, public key, version pattern)
-  4  integrity failure (signature, digest, size, rolled-back history)
-  70 internal error (a bug in Tako; TAKO_DEBUG=1 shows the stack trace)
-  When several configs fail, the highest code is returned.`;
+/** The first operand before any `--` (after it, a word is surely meant as a file). */
+function firstOperand(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") return undefined;
+    if (!arg.startsWith("-") || arg === "-") return arg;
+    // A value option in the original dialect's position takes the next argument.
+    const { spec, inline } = findOption(OPTIONS.fetch, arg);
+    if (spec?.value === true && inline === undefined) i++;
+  }
+  return undefined;
+}
+
+/** Every exit code with what it means in general (docs/exit-codes.md). */
+const EXIT_MEANINGS: Readonly<Record<number, string>> = {
+  0: "success",
+  1: "runtime failure (network, disk, systemctl, busy lock, no compatible image)",
+  2: "usage error (command line; for store also its key, image and version)",
+  3: "configuration error (config file, public key, version pattern)",
+  4: "integrity failure (signature, digest, size, rolled-back history)",
+  70: "internal error (a bug in Tako; TAKO_DEBUG=1 shows the stack trace)",
+};
+
+/** The codes each command can return, with what they mean for it where that is narrower. */
+const COMMAND_EXITS: Record<CommandName, readonly (number | [number, string])[]> = {
+  "fetch": [0, 1, 2, 3, 4, 70],
+  "store": [
+    0,
+    [1, "runtime failure (writing the origin directory)"],
+    [2, "usage error (command line, secret key or key file, image, version, origin directory)"],
+    [4, "integrity failure (the origin's manifest does not verify under the key)"],
+    70,
+  ],
+  "gen-key": [0, [1, "runtime failure (stdout closed before the keys were written)"], [
+    2,
+    "usage error (command line)",
+  ], 70],
+  "status": [
+    0,
+    [1, "runtime failure (a destination missing or unreadable)"],
+    [2, "usage error (command line)"],
+    3,
+    [4, "integrity failure (a stored manifest does not verify)"],
+    70,
+  ],
+  "prune": [
+    0,
+    [1, "runtime failure (disk, busy lock)"],
+    [2, "usage error (command line)"],
+    3,
+    [4, "integrity failure (a stored manifest does not verify)"],
+    70,
+  ],
+};
+
+function exitTable(codes: readonly (number | [number, string])[], several: boolean): string {
+  const lines = codes.map((c) => {
+    const [code, meaning] = typeof c === "number" ? [c, EXIT_MEANINGS[c]!] : c;
+    return `  ${String(code).padEnd(2)} ${meaning}`;
+  });
+  const tail = several ? ["  When several configs fail, the highest code is returned."] : [];
+  return ["Exit codes:", ...lines, ...tail].join("\n");
+}
+
+const EXIT_TABLE = exitTable([0, 1, 2, 3, 4, 70], true);
 
 const MAIN_USAGE = `Tako takes images: it downloads signed, versioned images from a static HTTP
 origin, verifies them, keeps them in a local store and points 'latest' at the
@@ -373,5 +539,7 @@ that Tako did not write are never removed.`,
 
 /** The help text for a command, or the overview. */
 export function usage(topic: CommandName | undefined): string {
-  return topic === undefined ? MAIN_USAGE : `${COMMAND_USAGE[topic]}\n\n${EXIT_TABLE}`;
+  if (topic === undefined) return MAIN_USAGE;
+  const several = topic === "fetch" || topic === "status" || topic === "prune";
+  return `${COMMAND_USAGE[topic]}\n\n${exitTable(COMMAND_EXITS[topic], several)}`;
 }
