@@ -23,10 +23,11 @@ const BASE64_RUN = /[A-Za-z0-9+/]{86,}={0,2}/g;
 /** Body lengths in characters and the bytes they encode: seed and public key (twice or once). */
 const BODY_FORMS: readonly (readonly [chars: number, bytes: number])[] = [[128, 96], [88, 64]];
 /**
- * A URL's user information with a password: after `//` or a scheme's `:`, a
- * user name, `:`, and the password up to the last `@` of the authority.
+ * A URL's user information with a password: after `//` or a scheme's `:` (and
+ * any slashes: a path made of a URL has one), a user name, `:`, and the
+ * password up to the last `@` of the authority.
  */
-const URL_PASSWORD = /(\/\/|[A-Za-z][A-Za-z0-9+.-]*:)([^\s/\\?#:]*):([^\s/\\?#]*)@/g;
+const URL_PASSWORD = /(\/\/|[A-Za-z][A-Za-z0-9+.-]*:[/\\]*)([^\s/\\?#:]*):([^\s/\\?#]*)@/g;
 
 /** Whether `body` is the base64 of a seed followed by the public key that seed gives. */
 function isKeyBody(body: string): boolean {

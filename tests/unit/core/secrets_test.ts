@@ -93,6 +93,7 @@ Deno.test("`maskUrlPasswords()` hides the password of every URL and keeps the re
     ],
     ["https://u@x:pw@host/", "https://u@x:***@host/"],
     ["https:u:pw@host", "https:u:***@host"],
+    ["/tmp/'http:/deploy:pw@host", "/tmp/'http:/deploy:***@host"],
     ["https://u:p%40w@host/", "https://u:***@host/"],
     ["https://host:8080/a@b", "https://host:8080/a@b"],
     ["mail me at ops@example.com", "mail me at ops@example.com"],
