@@ -63,6 +63,15 @@ function stderrIsJournal(): boolean {
   }
 }
 
+/** The terminal's width, asked at each progress draw so that a resized pane is followed. */
+function terminalColumns(): number {
+  try {
+    return Deno.consoleSize().columns;
+  } catch {
+    return 80;
+  }
+}
+
 /** The logger for a command; before the command line is parsed, `command` is undefined. */
 function makeLog(command: Command | undefined, journal: boolean): Log {
   return createLog({
@@ -70,6 +79,7 @@ function makeLog(command: Command | undefined, journal: boolean): Log {
     journal,
     terminal: Deno.stderr.isTerminal(),
     write: stderr,
+    columns: terminalColumns,
   });
 }
 

@@ -196,7 +196,7 @@ function semverPattern(text: string, semver: Semver): Pattern {
     kind: "semver",
     semverHint: lowest === null
       ? "'1.4 <= v < 2' or '1.*'"
-      : `'${lowest.version} <= v < ${lowest.major + 1}' or '${lowest.major}.*'`,
+      : `'${printable(lowest.version, 40)} <= v < ${lowest.major + 1}' or '${lowest.major}.*'`,
     matches(version) {
       const parsed = candidate(version);
       return parsed !== null && range.test(parsed);
