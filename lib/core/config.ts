@@ -99,6 +99,12 @@ export async function parseConfig(text: string, file: string): Promise<Config> {
       `${name}: the file is larger than 1 MiB; expected a short list of Key=Value lines.`,
     );
   }
+  if (trimBlanks(splitLines(text).join("")) === "") {
+    throw new TakoError(
+      "config",
+      `${name}: the file is empty; expected Key=Value lines with at least Origin=, PublicKey= and Destination=.`,
+    );
+  }
   const builder = new ConfigBuilder(name);
   for (const [index, line] of splitLines(text).entries()) {
     await builder.addLine(line, index + 1);
@@ -361,6 +367,12 @@ function parseOrigin(value: string, where: string): string {
   if (!URL_SCHEMES.includes(url.protocol)) fail(`has the scheme '${printable(url.protocol)}'`);
   if (url.protocol === "file:" && url.host !== "") {
     fail("names a host; a file URL needs an absolute path such as file:///srv/images");
+  }
+  // Every URL is data: one that the later steps could not decode is refused here.
+  try {
+    decodeURIComponent(url.pathname);
+  } catch {
+    fail("has a '%' that is not followed by two hexadecimal digits (write %25 for '%')");
   }
   return url.href.replace(/\/+$/, "");
 }

@@ -288,7 +288,7 @@ Deno.test("`parseConfig()` names each missing required key", async () => {
     );
     assert.ok(e.message.startsWith(`${FILE}: `), e.message);
   }
-  await assertRejectsTako(() => parseConfig("", FILE), "config", `${FILE}: Origin= is missing`);
+  await assertRejectsTako(() => parseConfig("# c\n", FILE), "config", `${FILE}: Origin= is missing`);
 });
 
 Deno.test("`parseConfig()` rejects invalid origins naming the value", async () => {
@@ -378,6 +378,31 @@ Deno.test("`parseConfig()` rejects MaxStoreSize= that is not a size above 0", as
 
 Deno.test("`parseConfig()` rejects a Destination= with a NUL character", async () => {
   await assertFailsAt(configOf(...BASE.slice(0, 2), "Destination=/srv/\0images"), 3, "NUL");
+});
+
+Deno.test("`parseConfig()` says that an empty file is empty", async () => {
+  for (const text of ["", "\n\n", " \t\r\n", "\uFEFF"]) {
+    const e = await assertRejectsTako(() => parseConfig(text, FILE), "config", "the file is empty");
+    assert.ok(e.message.startsWith(`${FILE}: `), e.message);
+  }
+  // Comments alone are not empty: the missing keys are named.
+  await assertRejectsTako(
+    () => parseConfig("# nothing yet\n", FILE),
+    "config",
+    "Origin= is missing",
+  );
+});
+
+Deno.test("`parseConfig()` refuses an origin whose path cannot be decoded", async () => {
+  for (const origin of ["file:///srv/o100%/", "file:///srv/%zz", "https://host/a%e9%"]) {
+    await assertFailsAt(
+      configOf(`Origin=${origin}`, ...BASE.slice(1)),
+      1,
+      "'%' that is not followed",
+    );
+  }
+  const ok = await parseConfig(configOf("Origin=file:///srv/o100%25/", ...BASE.slice(1)), FILE);
+  assert.deepEqual(ok.origins, ["file:///srv/o100%25"]);
 });
 
 Deno.test("`parseConfig()` rejects a Destination= that is a URL", async () => {
