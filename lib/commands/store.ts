@@ -41,8 +41,19 @@ export interface StoreRequest {
 const LOCK_WAIT_MS = 60_000;
 const MAX_KEY_FILE_BYTES = 4096;
 
+/** Warns, as ssh and minisign do, when a key file is readable by group or others. */
+async function warnIfShared(path: string, where: string, log: Log): Promise<void> {
+  const mode = (await Deno.stat(path).catch(() => undefined))?.mode;
+  if (mode === undefined || mode === null || (mode & 0o077) === 0) return;
+  log.warn(
+    `the ${where} is readable by ${(mode & 0o070) !== 0 ? "its group" : "others"}${
+      (mode & 0o070) !== 0 && (mode & 0o007) !== 0 ? " and others" : ""
+    } (mode ${(mode & 0o777).toString(8).padStart(4, "0")}); make it private with 'chmod 600'.`,
+  );
+}
+
 /** The secret key from --key, --key-file or TAKO_SECRET_KEY, in that order. */
-async function loadSecretKey(request: StoreRequest): Promise<SecretKey> {
+async function loadSecretKey(request: StoreRequest, log: Log): Promise<SecretKey> {
   if (request.key !== undefined) return parseSecretKey(request.key.trim(), "the --key option");
   if (request.keyFile !== undefined) {
     const where = `key file ${shown(request.keyFile)}`;
@@ -53,7 +64,9 @@ async function loadSecretKey(request: StoreRequest): Promise<SecretKey> {
       throw new TakoError("usage", `Cannot read ${where}: ${messageOf(e)}`, { cause: e });
     }
     if (bytes === undefined) throw new TakoError("usage", `The ${where} does not exist.`);
-    return parseSecretKey(new TextDecoder().decode(bytes).trim(), where);
+    const key = parseSecretKey(new TextDecoder().decode(bytes).trim(), where);
+    await warnIfShared(request.keyFile, where, log);
+    return key;
   }
   if (request.envKey !== undefined) {
     return parseSecretKey(request.envKey.trim(), "the TAKO_SECRET_KEY environment variable");
@@ -186,7 +199,7 @@ export async function store(
   request: StoreRequest,
   log: Log,
 ): Promise<{ entry: Entry; changed: boolean }> {
-  const key = await loadSecretKey(request);
+  const key = await loadSecretKey(request, log);
   requireVersion(request.version);
   const dir = request.output.replace(/\/+$/, "") || "/";
   await requireDirectory(dir);
@@ -197,9 +210,12 @@ export async function store(
     const manifestPath = `${dir}/manifest`;
     const existing = await readFileCapped(manifestPath, MAX_MANIFEST_BYTES);
     // A manifest we cannot verify is not ours to extend: re-signing it would launder it.
-    const entries = existing === undefined
-      ? []
-      : verifyManifest(existing, [key.publicKey], shown(manifestPath));
+    const entries = existing === undefined ? [] : verifyManifest(
+      existing,
+      [key.publicKey],
+      shown(manifestPath),
+      "the public key of the given secret key; it was signed with another key (for a new key, see key rotation in docs/distributing-images.md)",
+    );
 
     const storeDir = `${dir}/store`;
     await makeStoreDirectory(storeDir);

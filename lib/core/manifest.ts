@@ -58,6 +58,8 @@ export function verifyManifest(
   bytes: Uint8Array,
   publicKeys: readonly Uint8Array[],
   source: string,
+  /** How the failure names `publicKeys`; `tako store` has no config. */
+  keysName = "the configured public key(s)",
 ): Entry[] {
   const invalid = (problem: string) => new TakoError("integrity", `${source}: ${problem}`);
   // Before the signature verifies, a carriage return is the likeliest reason
@@ -92,7 +94,7 @@ export function verifyManifest(
     );
   }
   if (!publicKeys.some((key) => verify(signature, signed, key))) {
-    throw rejected("the signature does not verify under the configured public key(s).");
+    throw rejected(`the signature does not verify under ${keysName}.`);
   }
   return parseSigned(signed, invalid);
 }

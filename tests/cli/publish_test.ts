@@ -242,6 +242,30 @@ Deno.test("`tako store` takes the key from --key, -k, --key-file, -f or TAKO_SEC
   }
 });
 
+Deno.test("`tako store` warns about a key file that its group or others can read", async () => {
+  const table: [number, string | undefined][] = [
+    [0o600, undefined],
+    [0o400, undefined],
+    [0o640, "readable by its group (mode 0640)"],
+    [0o604, "readable by others (mode 0604)"],
+    [0o644, "readable by its group and others (mode 0644)"],
+  ];
+  for (const [mode, warning] of table) {
+    await withOrigin(async (dir) => {
+      await Deno.writeTextFile(join(dir, "key"), TEST_SECRET_KEY, { mode });
+      await Deno.chmod(join(dir, "key"), mode);
+      const result = await store(dir, "1.0.0", { key: ["-f", "key"] });
+      assertOk(result, mode.toString(8));
+      if (warning === undefined) assert.ok(!result.stderr.includes("warning"), result.stderr);
+      else {assert.ok(
+          result.stderr.includes(`warning: the key file key is ${warning}`),
+          result.stderr,
+        );}
+      assertNoSecret(result);
+    });
+  }
+});
+
 // ---------------------------------------------------------------------------
 // store: re-storing and conflicts
 
@@ -294,7 +318,7 @@ Deno.test("`tako store` refuses a published version with other contents, by spel
 
 Deno.test("`tako store` refuses an existing manifest that the key does not verify", async () => {
   const tamper: [string, (manifest: string) => string, string[]][] = [
-    ["signed by another key", (m) => m, ["manifest"]],
+    ["signed by another key", (m) => m, ["manifest", "the public key of the given secret key"]],
     ["size changed", (m) => m.replace(" 10 ", " 11 "), ["manifest"]],
     ["entry added", (m) => m.replace("\n\n", `\n\n0.1 1 ${"0".repeat(64)}\n`), ["manifest"]],
     ["signature damaged", (m) => m.replace(/[A-Za-z](==\n)$/, "A$1"), ["manifest"]],
