@@ -69,10 +69,16 @@ export function combinedExitCode(errors: readonly TakoError[]): number {
 }
 
 /**
- * Makes text from the network or from a file safe to print: secret keys and
- * URL passwords are masked (see secrets.ts), control characters and non-ASCII
- * are shown as escapes, and it is shortened to about `max` characters. `keep`
- * says which end survives shortening: "end" for an error whose cause comes last.
+ * The one way to show untrusted text (from the network, a file, the command
+ * line) in a message: secret keys and URL passwords are masked (see
+ * secrets.ts), control characters and non-ASCII are shown as escapes, and it
+ * is shortened to about `max` characters. `keep` says which end survives
+ * shortening: "end" for an error whose cause comes last.
+ *
+ * @example
+ * ```ts
+ * printable("1.0\x1b[2J"); // "1.0\\u{1b}[2J"
+ * ```
  */
 export function printable(text: string, max = 80, keep: "start" | "end" = "start"): string {
   // Masked within a margin around what is shown, so that a cut never splits a secret open.
@@ -113,4 +119,21 @@ export function printable(text: string, max = 80, keep: "start" | "end" = "start
  */
 export function shownUrl(url: string | URL, max = 300): string {
   return printable(maskUrl(String(url)), max);
+}
+
+/**
+ * Makes one of Tako's own messages safe to print: escapes control characters
+ * and invisible bidirectional marks, and keeps any other text (a message is a
+ * sentence that may quote a path already made {@link printable}, with its "…").
+ *
+ * @example
+ * ```ts
+ * safeText("a\x1b[2Jb"); // "a\\u{1b}[2Jb"
+ * ```
+ */
+export function safeText(text: string): string {
+  return redactSecrets(text).replace(
+    /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu,
+    (ch) => `\\u{${ch.codePointAt(0)!.toString(16)}}`,
+  );
 }

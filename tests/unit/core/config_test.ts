@@ -288,7 +288,11 @@ Deno.test("`parseConfig()` names each missing required key", async () => {
     );
     assert.ok(e.message.startsWith(`${FILE}: `), e.message);
   }
-  await assertRejectsTako(() => parseConfig("# c\n", FILE), "config", `${FILE}: Origin= is missing`);
+  await assertRejectsTako(
+    () => parseConfig("# c\n", FILE),
+    "config",
+    `${FILE}: Origin= is missing`,
+  );
 });
 
 Deno.test("`parseConfig()` rejects invalid origins naming the value", async () => {
