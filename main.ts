@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { type Command, parseArgs, usage } from "./lib/core/cli.ts";
+import { type Command, parseArgs } from "./lib/core/cli.ts";
+import { usage } from "./lib/core/usage.ts";
 import { combinedExitCode, EXIT_CODES, EXIT_OK, printable, TakoError } from "./lib/core/errors.ts";
 import { createLog, type Log } from "./lib/core/log.ts";
 import { redactSecrets } from "./lib/core/secrets.ts";

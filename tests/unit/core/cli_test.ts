@@ -1,4 +1,5 @@
-import { type Command, COMMANDS, parseArgs, usage } from "../../../lib/core/cli.ts";
+import { type Command, COMMANDS, parseArgs } from "../../../lib/core/cli.ts";
+import { usage } from "../../../lib/core/usage.ts";
 import { assert, assertTakoError } from "../../support/assert.ts";
 
 const fetchOf = (
