@@ -27,7 +27,7 @@ import {
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
 import { hashFile, lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
-import { readState, saveState } from "../shell/state_file.ts";
+import { readState, repairStateMode, saveState } from "../shell/state_file.ts";
 import { cleanTemporaries, pointLatest, prepareDestination, readLatest } from "../shell/store.ts";
 import {
   conditionalHeaders,
@@ -87,9 +87,14 @@ export async function fetchOne(
     const dest = resolve(config.destination);
     if (init && await alreadyProvisioned(config, dest, ctx)) return;
     await prepareDestination(dest);
-    const lock = await acquireLock(dest, ctx.lockWaitMs);
+    const lock = await acquireLock(
+      dest,
+      ctx.lockWaitMs,
+      (message) => ctx.log.info(`${shownPath(configPath)}: ${message}`),
+    );
     try {
       await cleanTemporaries(dest);
+      await repairStateMode(dest);
       await update(config, dest, init, ctx);
     } finally {
       lock.release();

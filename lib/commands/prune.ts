@@ -66,7 +66,11 @@ async function pruneOne(configPath: string, ctx: PruneContext): Promise<void> {
   }
   const dest = resolve(config.destination);
   await requireDestination(dest);
-  using _lock = await acquireLock(dest, ctx.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
+  using _lock = await acquireLock(
+    dest,
+    ctx.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
+    (message) => ctx.log.info(`${name}: ${message}`),
+  );
   const state = await readState(dest);
   const { removed, freed } = await pruneDestination(dest, config, state, ctx.log);
   ctx.log.info(

@@ -32,6 +32,7 @@ import {
   readFileCapped,
   writeFileAtomic,
 } from "./fs.ts";
+import { keepPrivate, keepPrivateIfPresent, PRIVATE_MODE } from "./private_mode.ts";
 import { downloadImage, type ImageOptions, originUrl } from "./origin.ts";
 import { BACKGROUND_FLUSH_EVERY, flushHandle } from "./stream_copy.ts";
 
@@ -283,7 +284,8 @@ async function leave(
  * descriptor must be that same file.
  */
 async function openPartial(path: string): Promise<Deno.FsFile> {
-  const create = () => Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
+  const create = () =>
+    Deno.open(path, { read: true, write: true, createNew: true, mode: PRIVATE_MODE });
   try {
     return await create();
   } catch (e) {
@@ -301,6 +303,7 @@ async function openPartial(path: string): Promise<Deno.FsFile> {
     if (opened.ino !== before.ino || opened.dev !== before.dev || opened.nlink !== 1) {
       throw new TakoError("runtime", `${printable(path, 300)} changed while it was being opened.`);
     }
+    await keepPrivate(path, opened);
   } catch (e) {
     file.close();
     throw fileError("inspect", path, e);
@@ -317,6 +320,7 @@ async function emptyPartial(file: Deno.FsFile, path: string): Promise<void> {
 
 async function readRecord(storeDir: string, sha256: string): Promise<PartialRecord | undefined> {
   try {
+    await keepPrivateIfPresent(recordPath(storeDir, sha256));
     const bytes = await readFileCapped(recordPath(storeDir, sha256), MAX_RECORD_BYTES);
     return parsePartialRecord(bytes === undefined ? undefined : new TextDecoder().decode(bytes));
   } catch {
@@ -326,7 +330,7 @@ async function readRecord(storeDir: string, sha256: string): Promise<PartialReco
 
 async function writeRecord(storeDir: string, sha256: string, record: PartialRecord): Promise<void> {
   const bytes = new TextEncoder().encode(serializePartialRecord(record));
-  await writeFileAtomic(storeDir, PARTIAL_PREFIX + sha256 + RECORD_SUFFIX, bytes, 0o600);
+  await writeFileAtomic(storeDir, PARTIAL_PREFIX + sha256 + RECORD_SUFFIX, bytes, PRIVATE_MODE);
 }
 
 /**

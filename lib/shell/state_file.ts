@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import { readFileCapped, writeFileAtomic } from "./fs.ts";
+import { keepPrivateIfPresent, PRIVATE_MODE } from "./private_mode.ts";
 import { EMPTY_STATE, parseState, serializeState, type State, STATE_FILE } from "../core/state.ts";
 
 /** `.state` is a few hundred bytes; the cap keeps a planted huge file from being read. */
@@ -30,7 +31,20 @@ export async function readState(dest: string): Promise<State> {
 }
 
 /**
- * Replaces `.state` atomically.
+ * Narrows an existing `.state` to mode 0600 (one from an older Tako was 0644);
+ * for fetch, under the destination's lock.
+ *
+ * @example
+ * ```ts
+ * await repairStateMode("/var/lib/tako/app");
+ * ```
+ */
+export async function repairStateMode(dest: string): Promise<void> {
+  await keepPrivateIfPresent(join(dest, STATE_FILE));
+}
+
+/**
+ * Replaces `.state` atomically (mode 0600).
  *
  * @example
  * ```ts
@@ -39,5 +53,10 @@ export async function readState(dest: string): Promise<State> {
  * ```
  */
 export async function saveState(dest: string, state: State): Promise<void> {
-  await writeFileAtomic(dest, STATE_FILE, new TextEncoder().encode(serializeState(state)), 0o644);
+  await writeFileAtomic(
+    dest,
+    STATE_FILE,
+    new TextEncoder().encode(serializeState(state)),
+    PRIVATE_MODE,
+  );
 }

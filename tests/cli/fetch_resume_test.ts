@@ -249,3 +249,25 @@ Deno.test("`tako fetch` never writes through a link planted as the partial file"
     await assertDone(s);
   });
 });
+
+Deno.test("`tako fetch` keeps .lock, .state and partial downloads private (0600), repairing wider ones", async () => {
+  const modeOf = async (path: string) => (await Deno.lstat(path)).mode! & 0o777;
+  await withOrigin(true, async (s, origin) => {
+    await breakOff(s, origin);
+    const record = (await partialNames(s)).map((n) => `${s.dest}/store/${n}`);
+    assert.equal(record.length, 2, "the partial and its record");
+    const privates = [`${s.dest}/.lock`, `${s.dest}/.state`, ...record];
+    for (const path of privates.slice(0, 1).concat(record)) {
+      assert.equal(await modeOf(path), 0o600, path);
+    }
+    // As an older Tako left them: readable, so lockable, by every user.
+    await Deno.writeTextFile(`${s.dest}/.state`, "{}", { mode: 0o644 });
+    for (const path of privates) await Deno.chmod(path, 0o644);
+    origin.behave(V2_PATH, { status: 503, times: 1 });
+    assertOutcome(await s.fetch(...FAST), EXIT_RUNTIME, "503");
+    for (const path of privates) assert.equal(await modeOf(path), 0o600, path);
+    assertOutcome(await s.fetch(...FAST), 0);
+    assert.equal(await modeOf(`${s.dest}/.state`), 0o600);
+    await assertDone(s);
+  });
+});
