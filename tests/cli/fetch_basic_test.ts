@@ -116,6 +116,8 @@ const DAMAGES: { name: string; damage: (path: string) => Promise<void> }[] = [
     },
   },
   { name: "truncated", damage: (path) => Deno.truncate(path, 3) },
+  // Hashing it would take hours: the size alone proves the damage.
+  { name: "a sparse 1 TiB file", damage: (path) => Deno.truncate(path, 2 ** 40) },
 ];
 
 for (const { name, damage } of DAMAGES) {
