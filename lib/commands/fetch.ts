@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { TakoError } from "../core/errors.ts";
 import type { Config } from "../core/config.ts";
+import { checkAnchoredHistory, type CurrentImage } from "../core/history.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
 import { pruneDestination } from "../shell/store_prune.ts";
 import {
@@ -166,16 +167,25 @@ async function update(
   const where = shownPath(config.file);
   const state = await readState(dest);
   const stored = await readStoredManifest(config, dest);
-  if (stored === undefined) {
-    log.info(
-      `${where}: first fetch into ${printable(dest, 300)}; trusting the origin's signed history.`,
-    );
-  }
   if (!config.versionGiven) {
     log.info(`${where}: no Version= given; any version is accepted.`);
   }
+  // Without a stored manifest, the image latest points to anchors the history (SPEC §7).
+  const anchor = stored === undefined ? await anchorImage(dest) : undefined;
 
-  const remote = await fetchVerifiedManifest(config, stored, state, ctx);
+  const remote = await fetchVerifiedManifest(config, stored, anchor, state, ctx);
+  if (stored === undefined) {
+    // Said once a manifest was received and verified, not before.
+    log.info(
+      anchor === undefined
+        ? `${where}: first fetch into ${
+          printable(dest, 300)
+        }; trusting the origin's signed history.`
+        : `${where}: no stored manifest in ${
+          printable(dest, 300)
+        }; the origin's manifest lists the image latest points to, so its history is taken.`,
+    );
+  }
   if (stored === undefined || !sameBytes(stored.bytes, remote.bytes)) {
     await writeFileAtomic(dest, "manifest", remote.bytes, 0o444);
   }
@@ -285,6 +295,14 @@ function asSentence(text: string): string {
   return /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
+/** The image `latest` points to and its size, when it is a link into store/. */
+async function anchorImage(dest: string): Promise<CurrentImage | undefined> {
+  const latest = await readLatest(dest);
+  if (typeof latest !== "string") return undefined;
+  const info = await lstatOrUndefined(`${dest}/store/${latest}`);
+  return { sha256: latest, size: info?.isFile ? BigInt(info.size) : undefined };
+}
+
 /** The digest `latest` points to; refuses to go on over a `latest` that Tako did not make. */
 async function currentImage(dest: string): Promise<string | undefined> {
   const latest = await readLatest(dest);
@@ -354,6 +372,7 @@ function sha256Of(bytes: Uint8Array): string {
 async function fetchVerifiedManifest(
   config: Config,
   stored: Verified | undefined,
+  anchor: CurrentImage | undefined,
   state: State,
   ctx: FetchContext,
 ): Promise<Fetched> {
@@ -379,6 +398,7 @@ async function fetchVerifiedManifest(
       const { bytes } = answer;
       const entries = verifyManifest(bytes, config.publicKeys, url);
       if (stored !== undefined) checkAppendOnly(stored.entries, entries, url);
+      else checkAnchoredHistory(entries, anchor, url);
       return { bytes, entries, origin, validators: answer.validators, sha256: sha256Of(bytes) };
     } catch (e) {
       if (!(e instanceof TakoError)) throw e;
