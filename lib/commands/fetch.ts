@@ -129,7 +129,8 @@ async function readStoredManifest(config: Config, dest: string): Promise<Verifie
 
 /**
  * `--init`: true when the stored manifest verifies and `latest` points to an
- * image of it that is present with its listed size. No lock, no network.
+ * image of it that `Version=` allows and that is present with its listed
+ * size. No lock, no network.
  */
 async function alreadyProvisioned(
   config: Config,
@@ -140,7 +141,10 @@ async function alreadyProvisioned(
     const stored = await readStoredManifest(config, dest);
     const latest = await readLatest(dest);
     if (stored === undefined || typeof latest !== "string") return false;
-    const entry = stored.entries.find((e) => e.sha256 === latest);
+    // Only an image that Version= allows counts: after a pin to go back, --init must act.
+    const entry = stored.entries.find((e) =>
+      e.sha256 === latest && config.pattern.matches(e.version)
+    );
     if (entry === undefined) return false;
     const info = await Deno.lstat(`${dest}/store/${latest}`);
     if (!info.isFile || BigInt(info.size) !== entry.size) return false;

@@ -93,7 +93,8 @@ does not stop the next; the exit code reports any failure.
 Options:
   --init, --if-not-exists   do nothing (no network, no lock) when the stored
                             manifest verifies and 'latest' points to a present
-                            image of it; never restart units (for ExecStartPre=)
+                            image of it that Version= allows; never restart
+                            units (for ExecStartPre=)
   --connect-timeout <s>     deadline for each response's headers (default 30)
   --idle-timeout <s>        longest pause within a response body (default 60)
   -q, --quiet | -v, --verbose`,

@@ -274,6 +274,27 @@ Deno.test("`tako fetch --init` on an empty destination fetches without restartin
   });
 });
 
+Deno.test("`tako fetch --init` acts on a Version= pin that latest's image does not match", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    await s.writeConfig({ restart: ["app.service"] });
+    assertOutcome(await s.fetch(), 0);
+    assert.equal(await latestDigest(s.dest), V200.sha256);
+    // Pinned to go back: the unit's ExecStartPre= must install the pinned version.
+    await s.writeConfig({ restart: ["app.service"], version: "1.1.0" });
+    const result = await s.fetch("--init");
+    assertOutcome(result, 0, "latest is now 1.1.0");
+    assert.ok(!result.stderr.includes("already in place"), result.stderr);
+    assert.equal(await latestDigest(s.dest), V110.sha256);
+    // Still no restart from --init: only the first plain fetch restarted.
+    assert.deepEqual(await s.systemctl.calls(), ["restart -- app.service"]);
+    // Now provisioned under the pin: nothing to do, no request.
+    s.origin.clear();
+    assertOutcome(await s.fetch("--init"), 0, "1.1.0 is already in place");
+    assert.deepEqual(s.origin.requests, []);
+    await checkInvariants(s.dest);
+  });
+});
+
 Deno.test("`tako fetch --init` fetches again when the image latest points to is missing", async () => {
   await withSetup(THREE_IMAGES, async (s) => {
     assertOutcome(await s.fetch(), 0);
