@@ -6,15 +6,18 @@
  */
 import { type Command, parseArgs } from "./lib/core/cli.ts";
 import { usage } from "./lib/core/usage.ts";
-import { combinedExitCode, EXIT_CODES, EXIT_OK, printable, TakoError } from "./lib/core/errors.ts";
+import {
+  asTakoError,
+  combinedExitCode,
+  EXIT_CODES,
+  EXIT_OK,
+  TakoError,
+} from "./lib/core/errors.ts";
 import { createLog, type Log } from "./lib/core/log.ts";
 import { redactSecrets } from "./lib/core/secrets.ts";
 
 /** Tako's own version, printed by `tako --version`. */
 export const TAKO_VERSION = "0.1.0";
-
-/** Exit code for a bug: an error Tako did not expect (EX_SOFTWARE). */
-const EXIT_INTERNAL = 70;
 
 const encoder = new TextEncoder();
 
@@ -122,19 +125,31 @@ async function run(command: Command, log: Log): Promise<number> {
         lockWaitMs: 10 * 60_000,
         now: () => new Date(),
       });
-      return combinedExitCode(failures);
+      return outcome(failures);
     }
     case "status": {
       const { statusAll } = await import("./lib/commands/status.ts");
       const result = await statusAll(command.configs, { log, json: command.json });
       stdout(result.output);
-      return combinedExitCode(result.failures);
+      return outcome(result.failures);
     }
     case "prune": {
       const { pruneAll } = await import("./lib/commands/prune.ts");
-      return combinedExitCode(await pruneAll(command.configs, { log }));
+      return outcome(await pruneAll(command.configs, { log }));
     }
   }
+}
+
+/** The exit code of a run over configs; with TAKO_DEBUG=1, the stack traces of its bugs. */
+function outcome(failures: readonly TakoError[]): number {
+  if (env("TAKO_DEBUG") === "1") {
+    for (const failure of failures) {
+      if (failure.kind === "internal" && failure.cause instanceof Error) {
+        stderr(`${failure.cause.stack}\n`);
+      }
+    }
+  }
+  return combinedExitCode(failures);
 }
 
 /** Runs Tako with the given arguments and returns the exit code. */
@@ -157,13 +172,10 @@ export async function main(args: readonly string[]): Promise<number> {
       log.error("stdout was closed before all output was written.");
       return EXIT_CODES.runtime;
     }
-    const detail = e instanceof Error ? e.message : String(e);
-    log.error(
-      `internal error: ${printable(detail, 300)} (this is a bug in Tako; ` +
-        `TAKO_DEBUG=1 shows the stack trace).`,
-    );
+    const bug = asTakoError(e);
+    log.error(bug.message);
     if (env("TAKO_DEBUG") === "1" && e instanceof Error) stderr(`${e.stack}\n`);
-    return EXIT_INTERNAL;
+    return bug.exitCode;
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
-import { TakoError } from "../core/errors.ts";
+import { asTakoError, TakoError } from "../core/errors.ts";
 import type { Config } from "../core/config.ts";
 import { checkAnchoredHistory, type CurrentImage } from "../core/history.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
@@ -65,9 +65,10 @@ export async function fetchAll(
     try {
       await fetchOne(path, init, ctx);
     } catch (e) {
-      if (!(e instanceof TakoError)) throw e;
-      ctx.log.error(e.message);
-      failures.push(e);
+      // Even a bug in one config's run must not stop the next config.
+      const error = asTakoError(e);
+      ctx.log.error(error.message);
+      failures.push(error);
     }
   }
   return failures;
@@ -101,7 +102,7 @@ export async function fetchOne(
       lock.release();
     }
   } catch (e) {
-    throw inContext(configPath, e);
+    throw inContext(configPath, asTakoError(e));
   }
 }
 

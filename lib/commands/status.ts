@@ -12,7 +12,7 @@
  */
 import { resolve } from "node:path";
 import type { Config } from "../core/config.ts";
-import { printable, TakoError } from "../core/errors.ts";
+import { asTakoError, printable, TakoError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import { verifyManifest } from "../core/manifest.ts";
 import {
@@ -85,8 +85,7 @@ async function gatherFacts(configPath: string): Promise<StatusFacts> {
     try {
       return await step();
     } catch (e) {
-      if (!(e instanceof TakoError)) throw e;
-      errors.push(inContext(configPath, e));
+      errors.push(inContext(configPath, asTakoError(e)));
       return undefined;
     }
   };

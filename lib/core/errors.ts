@@ -16,7 +16,9 @@ export type ErrorKind =
   /** A config file, key or version pattern is invalid. */
   | "config"
   /** Signature, digest, size or history check failed: do not trust the data. */
-  | "integrity";
+  | "integrity"
+  /** Not expected at all: a bug in Tako (EX_SOFTWARE). */
+  | "internal";
 
 /** Reasons that callers distinguish beyond the kind. */
 export type ErrorTag =
@@ -31,6 +33,7 @@ export const EXIT_CODES: Readonly<Record<ErrorKind, number>> = {
   usage: 2,
   config: 3,
   integrity: 4,
+  internal: 70,
 };
 
 /** The exit code for success. */
@@ -135,5 +138,27 @@ export function safeText(text: string): string {
   return redactSecrets(text).replace(
     /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu,
     (ch) => `\\u{${ch.codePointAt(0)!.toString(16)}}`,
+  );
+}
+
+/**
+ * Any failure as a TakoError: one Tako explains passes through; anything
+ * else is a bug, reported as an "internal" error (exit 70) so that the run
+ * can go on with the next config. The original error is its `cause`.
+ *
+ * @example
+ * ```ts
+ * asTakoError(new TypeError("x is undefined")).exitCode; // 70
+ * ```
+ */
+export function asTakoError(e: unknown): TakoError {
+  if (e instanceof TakoError) return e;
+  const detail = e instanceof Error ? e.message : String(e);
+  return new TakoError(
+    "internal",
+    `internal error: ${
+      printable(detail, 300)
+    } (this is a bug in Tako; TAKO_DEBUG=1 shows the stack trace).`,
+    { cause: e },
   );
 }

@@ -25,6 +25,7 @@ export interface CurrentImage {
  *
  * @example
  * ```ts
+ * import type { Entry } from "./manifest.ts";
  * declare const entries: Entry[];
  * checkAnchoredHistory(entries, { sha256: "ab…", size: 10n }, "https://example.com/app/manifest");
  * ```

@@ -130,6 +130,7 @@ export interface StatusStored {
 
 /** Graver errors first: integrity, config, usage, runtime (as their exit codes rank them). */
 const GRAVITY: Readonly<Record<ErrorKind, number>> = {
+  internal: 5,
   integrity: 4,
   config: 3,
   usage: 2,
