@@ -5,7 +5,7 @@
  */
 import { fetchAll } from "../../../lib/commands/fetch.ts";
 import { createLog } from "../../../lib/core/log.ts";
-import { DEFAULT_NET_OPTIONS } from "../../../lib/shell/origin.ts";
+import { DEFAULT_NET_OPTIONS } from "../../../lib/shell/http.ts";
 import { assert } from "../../support/assert.ts";
 import { latestDigest, sha256Hex, withSetup, writeConfig } from "../../support/publish.ts";
 
