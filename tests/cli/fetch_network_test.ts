@@ -18,6 +18,7 @@ import {
   withSetup,
 } from "../support/publish.ts";
 import { THREE_IMAGES } from "../support/vectors.ts";
+import { runTako } from "../../dev/run_tako.ts";
 
 const [V100, V110, V200] = THREE_IMAGES as [
   typeof THREE_IMAGES[0],
@@ -202,5 +203,30 @@ Deno.test("`tako fetch` refuses a stored manifest that no configured key verifie
     assertOutcome(result, EXIT_INTEGRITY, `${s.dest}/manifest`, "PublicKey=");
     assert.deepEqual(await Deno.readFile(`${s.dest}/manifest`), stored);
     assert.equal(await latestDigest(s.dest), V200.sha256);
+  });
+});
+
+Deno.test("`tako fetch` through a proxy that does not answer names the proxy, not the origin", async () => {
+  await withSetup([{ version: "1.0.0", content: "image one\n" }], async (s) => {
+    const proxy = `http://ops:Pwproxysecret@127.0.0.1:${closedPort()}`;
+    const env = { ...s.systemctl.env, HTTP_PROXY: proxy };
+    const result = await runTako(["fetch", "--connect-timeout", "5", s.config], {
+      env,
+      cwd: s.dir,
+    });
+    assertOutcome(
+      result,
+      1,
+      "went through the proxy http://ops:***@127.0.0.1:",
+      "(from HTTP_PROXY)",
+    );
+    assert.ok(!result.stderr.includes("Pwproxysecret"), result.stderr);
+    assert.deepEqual(s.origin.requests, [], "the origin was never reached");
+    // NO_PROXY exempts the origin: it is reached directly.
+    const direct = await runTako(["fetch", s.config], {
+      env: { ...env, NO_PROXY: "127.0.0.1" },
+      cwd: s.dir,
+    });
+    assertOutcome(direct, 0);
   });
 });
