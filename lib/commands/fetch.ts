@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
-import { asTakoError, TakoError } from "../core/errors.ts";
+import { asTakoError, shownUrl, TakoError } from "../core/errors.ts";
 import type { Config } from "../core/config.ts";
 import { checkAnchoredHistory, type CurrentImage } from "../core/history.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
@@ -380,7 +380,8 @@ async function fetchVerifiedManifest(
   const storedSha256 = stored === undefined ? undefined : sha256Of(stored.bytes);
   const failures: TakoError[] = [];
   for (const [i, origin] of config.origins.entries()) {
-    const url = originUrl(origin, "manifest");
+    // As messages name it: its password masked (the request itself uses the origin as written).
+    const url = shownUrl(originUrl(origin, "manifest"));
     try {
       const sent = conditionalHeaders(state, origin, storedSha256);
       const answer = await fetchManifestIfChanged(origin, {
@@ -480,7 +481,7 @@ async function download(config: Config, dest: string, entry: Entry, ctx: FetchCo
     try {
       ctx.log.info(
         `${shownPath(config.file)}: downloading ${label} (${size} bytes) from ${
-          originUrl(origin, `store/${entry.sha256}`)
+          shownUrl(originUrl(origin, `store/${entry.sha256}`))
         }.`,
       );
       // Into store/.partial-<sha256>: a broken-off download is continued by the next run.

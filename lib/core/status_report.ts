@@ -13,6 +13,7 @@
  */
 import type { Config } from "./config.ts";
 import { type ErrorKind, safeText, type TakoError } from "./errors.ts";
+import { maskUrl } from "./secrets.ts";
 import { compatibleEntries, type Entry } from "./manifest.ts";
 import type { State } from "./state.ts";
 
@@ -192,7 +193,8 @@ export function buildReport(facts: StatusFacts): StatusEntry {
   return {
     config: facts.configPath,
     destination: facts.destination ?? null,
-    origins: config?.origins ?? null,
+    // Passwords masked: status output goes to monitoring and logs.
+    origins: config?.origins.map(maskUrl) ?? null,
     pattern: config?.pattern.text ?? null,
     version_given: config?.versionGiven ?? null,
     restart_units: config?.restartUnits ?? null,

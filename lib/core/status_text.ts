@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { printable } from "./errors.ts";
+import { printable, shownUrl } from "./errors.ts";
 import { formatBytes } from "./log.ts";
 import { imageCount } from "./prune_plan.ts";
 import type { StatusEntry, StatusImage, StatusVersion } from "./status_report.ts";
@@ -37,7 +37,7 @@ function formatOne(r: StatusEntry, now: Date): string {
   const field = (label: string, value: string) => lines.push(`  ${label.padEnd(13)}${value}`);
   if (r.error !== null) field("error", r.error.message);
   if (r.destination !== null) field("destination", printable(r.destination, 300));
-  r.origins?.forEach((origin, i) => field(i === 0 ? "origin" : "", printable(origin, 300)));
+  r.origins?.forEach((origin, i) => field(i === 0 ? "origin" : "", shownUrl(origin)));
   if (r.pattern !== null) field("pattern", patternText(r));
   if (r.manifest !== null) field("manifest", manifestText(r));
   if (r.latest !== null || r.manifest !== null) field("latest", latestText(r));
