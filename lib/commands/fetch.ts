@@ -10,6 +10,7 @@ import { resolve } from "node:path";
 import { asTakoError, shownUrl, TakoError } from "../core/errors.ts";
 import type { Config } from "../core/config.ts";
 import { checkAnchoredHistory, type CurrentImage } from "../core/history.ts";
+import { noCompatibleVersion } from "../core/offer.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
 import { pruneDestination } from "../shell/store_prune.ts";
 import {
@@ -24,7 +25,7 @@ import { fetchManifestIfChanged, type NetOptions } from "../shell/http.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
 import { hashFile, lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
-import { readState, repairStateMode, saveState } from "../shell/state_file.ts";
+import { readState, recordFailure, repairStateMode, saveState } from "../shell/state_file.ts";
 import { cleanTemporaries, pointLatest, prepareDestination, readLatest } from "../shell/store.ts";
 import {
   conditionalHeaders,
@@ -46,9 +47,6 @@ export interface FetchContext {
   readonly lockWaitMs: number;
   readonly now: () => Date;
 }
-
-/** How many versions a "no compatible version" message names. */
-const VERSIONS_NAMED = 5;
 
 /** Runs fetch for each config in turn; returns the failures (already logged). */
 export async function fetchAll(
@@ -94,6 +92,10 @@ export async function fetchOne(
       await cleanTemporaries(dest);
       await repairStateMode(dest);
       await update(config, dest, init, ctx);
+    } catch (e) {
+      // For `tako status`: when and why the last run failed (under the lock, like every write).
+      await recordFailure(dest, asTakoError(e).message, ctx.now());
+      throw e;
     } finally {
       lock.release();
     }
@@ -235,7 +237,7 @@ async function update(
   if (chosen === undefined) {
     const present = current !== undefined && await isRegularFile(`${dest}/store/${current}`);
     const message = noCompatibleVersion(
-      config,
+      config.pattern,
       remote.entries,
       candidates.length > 0,
       floor?.version,
@@ -326,29 +328,6 @@ function newestOf(config: Config, entries: Entry[]): Entry | undefined {
       best === undefined || config.pattern.compare(e.version, best.version) > 0 ? e : best,
     undefined,
   );
-}
-
-/**
- * Why nothing was chosen. `floor` is the current image's version when the
- * never-downgrade rule (SPEC §7) left out the versions below it.
- */
-function noCompatibleVersion(
-  config: Config,
-  entries: readonly Entry[],
-  allGone: boolean,
-  floor: string | undefined,
-): string {
-  const newest = entries.slice(-VERSIONS_NAMED).reverse().map((e) => printable(e.version));
-  const onOffer = newest.length === 0
-    ? "the manifest lists no versions"
-    : `newest on offer: ${newest.join(", ")}`;
-  const pattern = printable(config.pattern.text);
-  if (!allGone) return `no version matches Version=${pattern} (${onOffer}).`;
-  return floor === undefined
-    ? `every version that matches Version=${pattern} is withdrawn (${onOffer}).`
-    : `every version that matches Version=${pattern} from the current ${
-      printable(floor)
-    } up is withdrawn, and latest never moves to a lower version (${onOffer}).`;
 }
 
 /** A manifest as an origin served (or confirmed) it, with what to ask that origin next time. */

@@ -64,7 +64,7 @@ async function pruneOne(configPath: string, ctx: PruneContext): Promise<void> {
     return;
   }
   const dest = resolve(config.destination);
-  await requireDestination(dest);
+  await requireDestination(dest, configPath);
   using _lock = await acquireLock(
     dest,
     ctx.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,

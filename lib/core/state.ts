@@ -37,7 +37,19 @@ export interface State {
    * `If-Modified-Since`) on the next run.
    */
   readonly manifestValidators?: Readonly<Record<string, ManifestValidators>>;
+  /** The last failed fetch under the lock: when (ISO 8601) and its message. */
+  readonly lastFailure?: Failure;
 }
+
+/** A failed run as `.state` remembers it. */
+export interface Failure {
+  readonly time: string;
+  /** The message as printed (secrets already masked), at most {@link MAX_FAILURE_CHARS}. */
+  readonly message: string;
+}
+
+/** The longest failure message kept: the log's bound on a message. */
+export const MAX_FAILURE_CHARS = 2000;
 
 /** What an origin said about its manifest, and which manifest that was. */
 export interface ManifestValidators {
@@ -130,6 +142,7 @@ export function parseState(text: string | undefined): State {
   if (typeof raw !== "object" || raw === null) return EMPTY_STATE;
   const r = raw as Record<string, unknown>;
   const validators = parseValidatorMap(r.manifestValidators);
+  const failure = parseFailure(r.lastFailure);
   return {
     restartPending: r.restartPending === true,
     previous: typeof r.previous === "string" && SHA256_HEX.test(r.previous)
@@ -140,7 +153,16 @@ export function parseState(text: string | undefined): State {
       : undefined,
     verified: parseStamp(r.verified),
     ...(validators === undefined ? {} : { manifestValidators: validators }),
+    ...(failure === undefined ? {} : { lastFailure: failure }),
   };
+}
+
+function parseFailure(value: unknown): Failure | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const { time, message } = value as Record<string, unknown>;
+  if (typeof time !== "string" || Number.isNaN(Date.parse(time))) return undefined;
+  if (typeof message !== "string" || message.length > MAX_FAILURE_CHARS) return undefined;
+  return { time, message };
 }
 
 /** State → file text. */

@@ -49,6 +49,13 @@ function formatOne(r: StatusEntry, now: Date): string {
   if (r.last_success !== null || r.restart_pending !== null) {
     field("last fetch", r.last_success === null ? "never" : timeText(r.last_success, now));
   }
+  if (r.last_failure !== null) {
+    field("last failure", `${timeText(r.last_failure.time, now)}: ${r.last_failure.message}`);
+  }
+  for (const partial of r.partials ?? []) {
+    field("partial", `store/${shortDigest(partial.sha256)} ${formatBytes(partial.bytes)} kept`);
+  }
+  for (const problem of r.problems) field("problem", problem);
   const table = versionTable(r);
   if (table.length > 0) lines.push("", ...table.map((row) => `  ${row}`));
   return lines.join("\n") + "\n";

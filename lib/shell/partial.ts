@@ -22,7 +22,7 @@
  */
 import type { Hash } from "node:crypto";
 import { join } from "node:path";
-import { requireDigest } from "../core/digest.ts";
+import { requireDigest, SHA256_HEX } from "../core/digest.ts";
 import { printable, TakoError } from "../core/errors.ts";
 import { checkReceived, originUrl } from "../core/http_policy.ts";
 import {
@@ -166,6 +166,38 @@ export async function dropPartials(storeDir: string, keep?: string): Promise<num
     }
   }
   return removed;
+}
+
+/**
+ * The partial downloads kept in `storeDir` (for `tako status`): each image's
+ * digest and the bytes kept so far, by digest. Read-only; a missing directory
+ * holds none.
+ *
+ * @example
+ * ```ts
+ * await listPartials("/var/lib/tako/app/store"); // [{ sha256: "81b9…", bytes: 8388608 }]
+ * ```
+ */
+export async function listPartials(
+  storeDir: string,
+): Promise<{ sha256: string; bytes: number }[]> {
+  const found: { sha256: string; bytes: number }[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(storeDir));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return found;
+    throw fileError("list", storeDir, e);
+  }
+  for (const entry of entries) {
+    const sha256 = entry.name.slice(PARTIAL_PREFIX.length);
+    if (!entry.isFile || !entry.name.startsWith(PARTIAL_PREFIX) || !SHA256_HEX.test(sha256)) {
+      continue;
+    }
+    const info = await Deno.lstat(join(storeDir, entry.name)).catch(() => undefined);
+    if (info?.isFile) found.push({ sha256, bytes: info.size });
+  }
+  return found.sort((a, b) => a.sha256 < b.sha256 ? -1 : 1);
 }
 
 /**

@@ -7,7 +7,14 @@
 import { join } from "node:path";
 import { readFileCapped, writeFileAtomic } from "./fs.ts";
 import { keepPrivateIfPresent, PRIVATE_MODE } from "./private_mode.ts";
-import { EMPTY_STATE, parseState, serializeState, type State, STATE_FILE } from "../core/state.ts";
+import {
+  EMPTY_STATE,
+  MAX_FAILURE_CHARS,
+  parseState,
+  serializeState,
+  type State,
+  STATE_FILE,
+} from "../core/state.ts";
 
 /** `.state` is a few hundred bytes; the cap keeps a planted huge file from being read. */
 const MAX_STATE_BYTES = 64 * 1024;
@@ -27,6 +34,28 @@ export async function readState(dest: string): Promise<State> {
     return parseState(bytes === undefined ? undefined : new TextDecoder().decode(bytes));
   } catch {
     return EMPTY_STATE;
+  }
+}
+
+/**
+ * Notes a failed run in `.state` (time and message, bounded) for `tako
+ * status`, keeping the rest. Never throws: the failure itself is what the
+ * caller reports, and a full disk must not hide it.
+ *
+ * @example
+ * ```ts
+ * await recordFailure("/var/lib/tako/app", "Cannot reach https://…: timed out.", new Date());
+ * ```
+ */
+export async function recordFailure(dest: string, message: string, time: Date): Promise<void> {
+  try {
+    const state = await readState(dest);
+    const kept = message.length > MAX_FAILURE_CHARS
+      ? `${message.slice(0, MAX_FAILURE_CHARS - 1)}…`
+      : message;
+    await saveState(dest, { ...state, lastFailure: { time: time.toISOString(), message: kept } });
+  } catch {
+    // Best effort only.
   }
 }
 

@@ -138,14 +138,15 @@ function refused(path: string, info: Deno.FileInfo, expected: string): TakoError
 
 /**
  * For commands that never create a destination (status, prune): it must
- * exist already, as a directory.
+ * exist already, as a directory. `config` is the config file that names it,
+ * for the hint to fetch it first.
  *
  * @example
  * ```ts
- * await requireDestination("/var/lib/tako/app");
+ * await requireDestination("/var/lib/tako/app", "/etc/tako/app");
  * ```
  */
-export async function requireDestination(dest: string): Promise<void> {
+export async function requireDestination(dest: string, config: string): Promise<void> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(dest);
@@ -153,7 +154,9 @@ export async function requireDestination(dest: string): Promise<void> {
     if (!(e instanceof Deno.errors.NotFound)) throw fileError("inspect destination", dest, e);
     throw new TakoError(
       "runtime",
-      `destination ${printable(dest, 300)} does not exist; run 'tako fetch' first.`,
+      `destination ${printable(dest, 300)} does not exist yet; run 'tako fetch ${
+        printable(config, 300)
+      }' first.`,
     );
   }
   if (!info.isDirectory) {

@@ -271,3 +271,25 @@ Deno.test("`tako fetch` keeps .lock, .state and partial downloads private (0600)
     await assertDone(s);
   });
 });
+
+Deno.test("`tako status` shows a kept partial download and the failure that left it", async () => {
+  await withOrigin(true, async (s, origin) => {
+    const kept = await breakOff(s, origin);
+    const json = await s.run(["status", "--json", s.config]);
+    assert.equal(json.code, 0, json.stderr);
+    const entry = JSON.parse(json.stdout).configs[0];
+    assert.deepEqual(entry.partials, [{ sha256: V2_SHA, bytes: kept }]);
+    assert.ok(entry.last_failure.message.includes("for 0.5 s"), entry.last_failure.message);
+    assert.ok(!Number.isNaN(Date.parse(entry.last_failure.time)));
+    assert.equal(entry.problems.length, 1);
+    assert.ok(entry.problems[0].startsWith("the last fetch failed ("), entry.problems[0]);
+    const text = await s.run(["status", s.config]);
+    assert.ok(text.stdout.includes(`partial      store/${V2_SHA.slice(0, 12)}…`), text.stdout);
+    // A successful run ends the problem; the failure stays on record.
+    assertOutcome(await s.fetch(...FAST), 0);
+    const after = JSON.parse((await s.run(["status", "--json", s.config])).stdout).configs[0];
+    assert.deepEqual(after.problems, []);
+    assert.deepEqual(after.partials, []);
+    assert.notEqual(after.last_failure, null);
+  });
+});

@@ -285,7 +285,9 @@ Deno.test("`tako status` fails with exit 1 for a missing destination and does no
     const result = await runTako(["status", "--json", s.config]);
     assertExit(result, 1);
     assert.ok(
-      result.stderr.includes(`destination ${s.dest} does not exist; run 'tako fetch' first.`),
+      result.stderr.includes(
+        `${s.config}: destination ${s.dest} does not exist yet; run 'tako fetch ${s.config}' first.`,
+      ),
       result.stderr,
     );
     const c = JSON.parse(result.stdout).configs[0];
@@ -348,5 +350,21 @@ Deno.test("`tako status` escapes control characters from the config path", async
     const missing = await runTako(["status", join(s.root, "gone\x07.tako")]);
     assertExit(missing, 3);
     assert.ok(!missing.stderr.includes("\x07") && !missing.stdout.includes("\x07"));
+  });
+});
+
+Deno.test("`tako status` reports a Version= that matches none of the versions on offer in `problems`", async () => {
+  await withSetup(async (s) => {
+    await layOutUsual(s.dest);
+    const text1 = await Deno.readTextFile(s.config);
+    await Deno.writeTextFile(s.config, text1.replace("Version=1.*", "Version=3.*"));
+    const json = await runTako(["status", "--json", s.config]);
+    assertExit(json, 0);
+    const entry = JSON.parse(json.stdout).configs[0];
+    assert.equal(entry.error, null);
+    assert.equal(entry.problems.length, 1);
+    assert.ok(entry.problems[0].startsWith("no version matches Version=3.* ("), entry.problems[0]);
+    const text = await runTako(["status", s.config]);
+    assert.match(text.stdout, /^ {2}problem {6}no version matches Version=3\.\* /m);
   });
 });
