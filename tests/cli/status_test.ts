@@ -368,3 +368,42 @@ Deno.test("`tako status` reports a Version= that matches none of the versions on
     assert.match(text.stdout, /^ {2}problem {6}no version matches Version=3\.\* /m);
   });
 });
+
+/** The jq filter of the monitoring recipe in docs/tako-status.md, as the docs give it. */
+async function monitoringFilter(): Promise<string> {
+  const docs = await Deno.readTextFile(new URL("../../docs/tako-status.md", import.meta.url));
+  const filter = /\| jq -e '([^']+)'/.exec(docs)?.[1];
+  assert.ok(filter !== undefined, "the monitoring recipe is in docs/tako-status.md");
+  return filter;
+}
+
+async function jqExit(filter: string, input: string): Promise<number> {
+  const child = new Deno.Command("jq", { args: ["-e", filter], stdin: "piped", stdout: "null" })
+    .spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(input));
+  await writer.close();
+  return (await child.status).code;
+}
+
+const HAS_JQ = await new Deno.Command("jq", { args: ["--version"], stdout: "null", stderr: "null" })
+  .output().then((o) => o.success, () => false);
+
+Deno.test({
+  name:
+    "the docs' monitoring recipe passes a healthy host and fails one whose Version= matches nothing",
+  ignore: !HAS_JQ,
+  async fn() {
+    const filter = await monitoringFilter();
+    await withSetup(async (s) => {
+      await layOutUsual(s.dest);
+      const healthy = await runTako(["status", "--json", s.config]);
+      assert.equal(await jqExit(filter, healthy.stdout), 0, healthy.stdout);
+      const text = await Deno.readTextFile(s.config);
+      await Deno.writeTextFile(s.config, text.replace("Version=1.*", "Version=3.*"));
+      const frozen = await runTako(["status", "--json", s.config]);
+      assertExit(frozen, 0);
+      assert.equal(await jqExit(filter, frozen.stdout), 1, frozen.stdout);
+    });
+  },
+});
