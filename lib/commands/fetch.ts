@@ -6,7 +6,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import { asTakoError, shownUrl, TakoError } from "../core/errors.ts";
 import type { Config } from "../core/config.ts";
 import { checkAnchoredHistory, type CurrentImage } from "../core/history.ts";
@@ -470,7 +470,9 @@ async function download(config: Config, dest: string, entry: Entry, ctx: FetchCo
         sha256: entry.sha256,
         size,
         net: ctx.net,
-        onProgress: (received: number, total: number) => ctx.log.progress(label, received, total),
+        // The progress line names the config's file and the version, fitted to the terminal.
+        onProgress: (received: number, total: number) =>
+          ctx.log.progress(`${printable(basename(config.file), 40)} ${label}`, received, total),
         onResume: (offset) =>
           ctx.log.info(`${shownPath(config.file)}: resuming ${label} at byte ${offset}.`),
         onRestart: (reason) =>
