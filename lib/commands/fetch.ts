@@ -312,7 +312,9 @@ async function currentImage(dest: string): Promise<string | undefined> {
   if (typeof latest === "object") {
     throw new TakoError(
       "runtime",
-      `${dest}/latest is ${latest.detail}, not a link into store/; remove it by hand.`,
+      `${
+        printable(dest, 300)
+      }/latest is ${latest.detail}, not a link into store/; remove it by hand.`,
     );
   }
   return latest;
@@ -421,7 +423,10 @@ async function ensureImage(
   const info = await lstatOrUndefined(path);
   if (info !== undefined) {
     if (!info.isFile) {
-      throw new TakoError("runtime", `${path} is not a regular file; remove it by hand.`);
+      throw new TakoError(
+        "runtime",
+        `${printable(path, 300)} is not a regular file; remove it by hand.`,
+      );
     }
     const stamp = stampOf(entry.sha256, info);
     // Unchanged since its digest was checked (ctime moves on any write): no re-hash.

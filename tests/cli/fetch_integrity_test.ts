@@ -334,3 +334,22 @@ Deno.test("`tako fetch` refuses a gzip-encoded manifest cleanly", async () => {
     await checkInvariants(s.dest);
   });
 });
+
+Deno.test("`tako fetch` shortens 64 KiB versions of a signed manifest in every message", async () => {
+  const huge = (c: string) => ({ version: `1.${c.repeat(65536)}`, size: 10n, sha256: V100.sha256 });
+  const cases: [string, () => Uint8Array][] = [
+    ["unsorted", () => signRaw(signedPartOf([huge("b"), huge("a")]))],
+    ["equal", () => signRaw(signedPartOf([huge("a"), huge("a")]))],
+    ["matching nothing", () => signRaw(signedPartOf([huge("a"), huge("b")]))],
+  ];
+  for (const [what, make] of cases) {
+    await withSetup(THREE_IMAGES, async (s) => {
+      await s.writeConfig({ version: "9.*" });
+      await writeManifest(s.originDir, make());
+      const result = await s.fetch();
+      assert.notEqual(result.code, 0, what);
+      const longest = Math.max(...result.stderr.split("\n").map((l) => l.length));
+      assert.ok(longest < 1000, `${what}: a ${longest}-character line`);
+    });
+  }
+});
