@@ -1,7 +1,7 @@
 /**
- * What a version pattern finds among the versions on offer, in words: the
- * sentence fetch prints when nothing can be chosen, and the problem status
- * reports for monitoring when the pattern matches none of them. Pure.
+ * What a version pattern finds among the versions on offer, in words: for
+ * fetch's message when nothing can be chosen (fetch_plan.ts), and the problem
+ * status reports for monitoring when the pattern matches none of them. Pure.
  *
  * @module
  */
@@ -13,7 +13,7 @@ import { noMatchHint, type Pattern } from "./pattern.ts";
 const VERSIONS_NAMED = 5;
 
 /** "newest on offer: 2.0, 1.9, …" (or that there is none), for the end of a sentence. */
-function onOffer(entries: readonly Entry[]): string {
+export function onOffer(entries: readonly Entry[]): string {
   const newest = entries.slice(-VERSIONS_NAMED).reverse().map((e) => printable(e.version));
   return newest.length === 0
     ? "the manifest lists no versions"
@@ -38,34 +38,4 @@ export function patternProblem(pattern: Pattern, entries: readonly Entry[]): str
   return `no version matches Version=${printable(pattern.text)} (${onOffer(entries)})${
     hint === undefined ? "" : `; ${hint}`
   }.`;
-}
-
-/**
- * Why fetch chose nothing. `allGone`: versions matched but every one was
- * withdrawn (410). `floor` is the current image's version when the
- * never-downgrade rule (SPEC §7) left out the versions below it.
- *
- * @example
- * ```ts
- * import { parsePattern } from "./pattern.ts";
- * noCompatibleVersion(await parsePattern("2.*"), [], false, undefined);
- * // "no version matches Version=2.* (the manifest lists no versions)."
- * ```
- */
-export function noCompatibleVersion(
-  pattern: Pattern,
-  entries: readonly Entry[],
-  allGone: boolean,
-  floor: string | undefined,
-): string {
-  const shown = printable(pattern.text);
-  if (!allGone) {
-    return patternProblem(pattern, entries) ??
-      `no version matches Version=${shown} (${onOffer(entries)}).`;
-  }
-  return floor === undefined
-    ? `every version that matches Version=${shown} is withdrawn (${onOffer(entries)}).`
-    : `every version that matches Version=${shown} from the current ${
-      printable(floor)
-    } up is withdrawn, and latest never moves to a lower version (${onOffer(entries)}).`;
 }

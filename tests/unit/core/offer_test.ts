@@ -1,4 +1,4 @@
-import { noCompatibleVersion, patternProblem } from "../../../lib/core/offer.ts";
+import { patternProblem } from "../../../lib/core/offer.ts";
 import { parsePattern } from "../../../lib/core/pattern.ts";
 import { assert } from "../../support/assert.ts";
 
@@ -21,20 +21,4 @@ Deno.test("`patternProblem()` reports a pattern that matches none of the version
   // Long versions are shortened: a hostile manifest cannot blow the sentence up.
   const long = patternProblem(await parsePattern("9.*"), [entry("1." + "9".repeat(65536))]);
   assert.ok(long !== undefined && long.length < 300, String(long?.length));
-});
-
-Deno.test("`noCompatibleVersion()` words withdrawn versions and the never-downgrade floor", async () => {
-  const pattern = await parsePattern("1.*");
-  const offer = ["1.0.0", "1.1.0"].map(entry);
-  assert.equal(
-    noCompatibleVersion(pattern, offer, true, undefined),
-    "every version that matches Version=1.* is withdrawn (newest on offer: 1.1.0, 1.0.0).",
-  );
-  assert.ok(
-    noCompatibleVersion(pattern, offer, true, "1.1.0").includes("from the current 1.1.0 up"),
-  );
-  assert.equal(
-    noCompatibleVersion(await parsePattern("2.*"), [], false, undefined),
-    "no version matches Version=2.* (the manifest lists no versions).",
-  );
 });
