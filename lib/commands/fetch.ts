@@ -23,12 +23,19 @@ import {
   withValidators,
 } from "../core/state.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
-import { hashFile, lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
+import { lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
 import { DEFAULT_NET_OPTIONS, fetchManifestIfChanged, type NetOptions } from "../shell/http.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
 import { readState, recordFailure, repairStateMode, saveState } from "../shell/state_file.ts";
-import { cleanTemporaries, pointLatest, prepareDestination, readLatest } from "../shell/store.ts";
+import {
+  cleanTemporaries,
+  imageDamage,
+  pointLatest,
+  prepareDestination,
+  readAnchor,
+  readLatest,
+} from "../shell/store.ts";
 import { pruneDestination } from "../shell/store_prune.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
 
@@ -88,11 +95,8 @@ async function fetchOne(configPath: string, init: boolean, ctx: FetchContext): P
     };
     if (init && await alreadyProvisioned(run)) return;
     await prepareDestination(run.dest);
-    const lock = await acquireLock(
-      run.dest,
-      ctx.lockWaitMs,
-      (message) => ctx.log.info(`${run.where}: ${message}`),
-    );
+    const waiting = (message: string) => run.log.info(`${run.where}: ${message}`);
+    using _lock = await acquireLock(run.dest, ctx.lockWaitMs, waiting);
     try {
       await cleanTemporaries(run.dest);
       await repairStateMode(run.dest);
@@ -101,8 +105,6 @@ async function fetchOne(configPath: string, init: boolean, ctx: FetchContext): P
       // For `tako status`: when and why the last run failed (under the lock, like every write).
       await recordFailure(run.dest, asTakoError(e).message, ctx.now());
       throw e;
-    } finally {
-      lock.release();
     }
   } catch (e) {
     throw inContext(configPath, asTakoError(e));
@@ -159,7 +161,7 @@ async function update(run: Run, init: boolean): Promise<void> {
   const state = await readState(dest);
   const stored = await readStoredManifest(run);
   // Without a stored manifest, the image latest points to anchors the history (SPEC §7).
-  const anchor = stored === undefined ? await anchorImage(dest) : undefined;
+  const anchor = stored === undefined ? await readAnchor(dest) : undefined;
   const remote = await fetchVerifiedManifest(run, stored, anchor, state);
   announce(run, stored, anchor);
   if (stored?.sha256 !== remote.sha256) {
@@ -187,33 +189,10 @@ async function update(run: Run, init: boolean): Promise<void> {
   await pruneDestination(dest, config, final, run.log);
 }
 
-/**
- * The notes of a run, once the manifest was received and verified: a first
- * fetch trusts the origin's history, a lost manifest was re-anchored; no
- * Version= given.
- */
-function announce(
-  { config, dest, log, where }: Run,
-  stored: plan.Verified | undefined,
-  anchor: CurrentImage | undefined,
-): void {
-  if (stored === undefined) {
-    const into = printable(dest, 300);
-    log.info(
-      anchor === undefined
-        ? `${where}: first fetch into ${into}; trusting the origin's signed history.`
-        : `${where}: no stored manifest in ${into}; the origin's manifest lists the image latest points to, so its history is taken.`,
-    );
-  }
-  if (!config.versionGiven) log.info(`${where}: no Version= given; any version is accepted.`);
-}
-
-/** The image `latest` points to and its size, when it is a link into store/. */
-async function anchorImage(dest: string): Promise<CurrentImage | undefined> {
-  const latest = await readLatest(dest);
-  if (typeof latest !== "string") return undefined;
-  const info = await lstatOrUndefined(`${dest}/store/${latest}`);
-  return { sha256: latest, size: info?.isFile ? BigInt(info.size) : undefined };
+/** The notes of a run, once the manifest was received and verified (fetch_plan.runNotes). */
+function announce(run: Run, stored: plan.Verified | undefined, anchor: CurrentImage | undefined) {
+  const notes = plan.runNotes(run.config, printable(run.dest, 300), stored, anchor);
+  for (const note of notes) run.log.info(`${run.where}: ${note}`);
 }
 
 /** The candidate put in place (none when every one was withdrawn), and the stamp of what is verified. */
@@ -376,17 +355,10 @@ async function ensureImage(
     const stamp = stampOf(entry.sha256, info);
     // Unchanged since its digest was checked (ctime moves on any write): no re-hash.
     if (stampMatches(verified, stamp) && BigInt(info.size) === entry.size) return stamp;
-    // A size other than the signed one proves the damage: no need to read (a sparse 1 TiB
-    // file would take hours), and a read never goes past the signed size.
-    const sizeOk = BigInt(info.size) === entry.size;
-    const actual = sizeOk ? await hashFile(path, Number(entry.size) + 1) : undefined;
-    if (actual?.sha256 === entry.sha256 && BigInt(actual.size) === entry.size) return stamp;
+    const damage = await imageDamage(path, info, entry);
+    if (damage === undefined) return stamp;
     run.log.warn(
-      `${run.where}: ${printable(path, 300)} is damaged (${
-        actual === undefined
-          ? `${info.size} bytes, not the signed ${entry.size}`
-          : `its digest is ${actual.sha256}`
-      }); downloading it again.`,
+      `${run.where}: ${printable(path, 300)} is damaged (${damage}); downloading again.`,
     );
     // Not removed first: the fresh copy is renamed over it, so latest never dangles.
   }

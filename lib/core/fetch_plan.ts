@@ -9,6 +9,7 @@
 import { sha256Of } from "./digest.ts";
 import { printable, TakoError } from "./errors.ts";
 import { checkAppendOnly, compatibleEntries, type Entry, verifyManifest } from "./manifest.ts";
+import type { Config } from "./config.ts";
 import type { Pattern } from "./pattern.ts";
 import { checkAnchoredHistory, type CurrentImage } from "./history.ts";
 import { onOffer, patternProblem } from "./offer.ts";
@@ -66,6 +67,38 @@ export function takeManifest(
   else checkAnchoredHistory(entries, anchor, url);
   const { bytes, validators } = answer;
   return { bytes, sha256: sha256Of(bytes), entries, origin, validators };
+}
+
+/**
+ * What a run says once the manifest was received and verified: with no
+ * stored manifest, that it trusts the origin's history (a first contact) or
+ * that the history lists the image latest points to; that any version is
+ * accepted when Version= is absent. `dest` is already printable.
+ *
+ * @example
+ * ```ts
+ * import type { Config } from "./config.ts";
+ * declare const config: Config;
+ * runNotes(config, "/var/lib/tako/app", undefined, undefined);
+ * // ["first fetch into /var/lib/tako/app; trusting the origin's signed history."]
+ * ```
+ */
+export function runNotes(
+  config: Pick<Config, "versionGiven">,
+  dest: string,
+  stored: Verified | undefined,
+  anchor: CurrentImage | undefined,
+): string[] {
+  const notes: string[] = [];
+  if (stored === undefined) {
+    notes.push(
+      anchor === undefined
+        ? `first fetch into ${dest}; trusting the origin's signed history.`
+        : `no stored manifest in ${dest}; the origin's manifest lists the image latest points to, so its history is taken.`,
+    );
+  }
+  if (!config.versionGiven) notes.push("no Version= given; any version is accepted.");
+  return notes;
 }
 
 /** What the manifest offers a destination whose `latest` points to `current`. */
