@@ -123,7 +123,7 @@ async function readStoredManifest(run: Run): Promise<plan.Verified | undefined> 
     if (!(e instanceof TakoError)) throw e;
     throw new TakoError(
       "integrity",
-      `${e.message} (The stored manifest must verify under a PublicKey= of the config: keep the old key listed during a key rotation, or remove ${path} to trust the origin's history afresh.)`,
+      `${e.message} (The stored manifest must verify under a PublicKey= of the config: keep the old key listed during a key rotation, or remove ${path}: the next fetch then takes the origin's manifest if it lists the image latest points to.)`,
     );
   }
 }

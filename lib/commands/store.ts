@@ -197,7 +197,7 @@ export async function store(
   await requireDirectory(dir);
   await requireImage(request.image);
 
-  using _lock = await acquireLock(dir, LOCK_WAIT_MS);
+  using _lock = await acquireLock(dir, LOCK_WAIT_MS, (message) => log.info(message));
   const manifestPath = `${dir}/manifest`;
   const existing = await readFileCapped(manifestPath, MAX_MANIFEST_BYTES);
   // A manifest we cannot verify is not ours to extend: re-signing it would launder it.

@@ -313,11 +313,11 @@ export interface ParseContext {
   readonly exists?: (path: string) => boolean;
 }
 
-/** Lowercase letters and dashes, like every command: a word meant as a command, not a path. */
-const COMMAND_WORD = /^[a-z][a-z-]{0,30}$/;
+/** A bare word (no dot, no slash), like every command: meant as a command, not a path. */
+const COMMAND_WORD = /^[A-Za-z][A-Za-z0-9_-]{0,30}$/;
 
 function unknownCommand(word: string, why: string): TakoError {
-  const suggestion = closestWord(word, [...COMMANDS, "help"]);
+  const suggestion = closestWord(word.toLowerCase(), [...COMMANDS, "help"]);
   const hint = suggestion === undefined ? "" : ` (did you mean ${suggestion}?)`;
   return usageError(undefined, `Unknown command '${printable(word)}'${hint}${why}.`);
 }

@@ -260,6 +260,8 @@ Deno.test("`parseArgs()` takes a mistyped command word in the original dialect f
     [["fecth", "/etc/tako/app"], ["(did you mean fetch?)"]],
     [["prnue", "/etc/tako/app"], ["(did you mean prune?)"]],
     [["-v", "genkey"], ["(did you mean gen-key?)"]],
+    [["Status", "/etc/tako/app"], ["Unknown command 'Status' (did you mean status?)"]],
+    [["gen_key"], ["(did you mean gen-key?)"]],
     [["--if-not-exists", "frobnicate"], ["Unknown command 'frobnicate';", "nothing was done"]],
     [["help", "stauts"], ["Unknown command 'stauts' (did you mean status?)"]],
   ];
