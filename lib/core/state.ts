@@ -37,15 +37,10 @@ export interface State {
    * `If-Modified-Since`) on the next run.
    */
   readonly manifestValidators?: Readonly<Record<string, ManifestValidators>>;
-  /** The last failed fetch under the lock: when (ISO 8601) and its message. */
-  readonly lastFailure?: Failure;
-}
-
-/** A failed run as `.state` remembers it. */
-export interface Failure {
-  readonly time: string;
-  /** The message as printed (secrets already masked), at most {@link MAX_FAILURE_CHARS}. */
-  readonly message: string;
+  /** When the last fetch that failed under the lock ended (ISO 8601). */
+  readonly lastFailure?: string;
+  /** Its message as printed (secrets already masked), at most {@link MAX_FAILURE_CHARS}. */
+  readonly lastFailureMessage?: string;
 }
 
 /** The longest failure message kept: the log's bound on a message. */
@@ -142,7 +137,13 @@ export function parseState(text: string | undefined): State {
   if (typeof raw !== "object" || raw === null) return EMPTY_STATE;
   const r = raw as Record<string, unknown>;
   const validators = parseValidatorMap(r.manifestValidators);
-  const failure = parseFailure(r.lastFailure);
+  const failure = typeof r.lastFailure === "string" && !Number.isNaN(Date.parse(r.lastFailure))
+    ? r.lastFailure
+    : undefined;
+  const message = typeof r.lastFailureMessage === "string" &&
+      r.lastFailureMessage.length <= MAX_FAILURE_CHARS
+    ? r.lastFailureMessage
+    : undefined;
   return {
     restartPending: r.restartPending === true,
     previous: typeof r.previous === "string" && SHA256_HEX.test(r.previous)
@@ -154,15 +155,8 @@ export function parseState(text: string | undefined): State {
     verified: parseStamp(r.verified),
     ...(validators === undefined ? {} : { manifestValidators: validators }),
     ...(failure === undefined ? {} : { lastFailure: failure }),
+    ...(failure === undefined || message === undefined ? {} : { lastFailureMessage: message }),
   };
-}
-
-function parseFailure(value: unknown): Failure | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const { time, message } = value as Record<string, unknown>;
-  if (typeof time !== "string" || Number.isNaN(Date.parse(time))) return undefined;
-  if (typeof message !== "string" || message.length > MAX_FAILURE_CHARS) return undefined;
-  return { time, message };
 }
 
 /** State → file text. */

@@ -235,9 +235,10 @@ export function buildReport(facts: StatusFacts): StatusEntry {
       : sizeOf(store.reduce((sum, stored) => sum + BigInt(stored.size), 0n)),
     restart_pending: state?.restartPending ?? null,
     last_success: state?.lastSuccess ?? null,
-    last_failure: state?.lastFailure === undefined
-      ? null
-      : { time: state.lastFailure.time, message: safeText(state.lastFailure.message) },
+    last_failure: state?.lastFailure === undefined ? null : {
+      time: state.lastFailure,
+      message: safeText(state.lastFailureMessage ?? "(no message recorded)"),
+    },
     partials: facts.partials ?? null,
     problems: problemsOf(config, entries, state),
     error: gravest(facts.errors),
@@ -257,8 +258,11 @@ function problemsOf(
   if (noMatch !== undefined) problems.push(`${noMatch} This host does not update.`);
   const failure = state?.lastFailure;
   const success = state?.lastSuccess === undefined ? NaN : Date.parse(state.lastSuccess);
-  if (failure !== undefined && !(Date.parse(failure.time) <= success)) {
-    problems.push(`the last fetch failed (${failure.time}): ${safeText(failure.message)}`);
+  if (failure !== undefined && !(Date.parse(failure) <= success)) {
+    const why = state?.lastFailureMessage;
+    problems.push(
+      `the last fetch failed (${failure})${why === undefined ? "." : `: ${safeText(why)}`}`,
+    );
   }
   return problems;
 }

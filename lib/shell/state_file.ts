@@ -53,7 +53,11 @@ export async function recordFailure(dest: string, message: string, time: Date): 
     const kept = message.length > MAX_FAILURE_CHARS
       ? `${message.slice(0, MAX_FAILURE_CHARS - 1)}…`
       : message;
-    await saveState(dest, { ...state, lastFailure: { time: time.toISOString(), message: kept } });
+    await saveState(dest, {
+      ...state,
+      lastFailure: time.toISOString(),
+      lastFailureMessage: kept,
+    });
   } catch {
     // Best effort only.
   }

@@ -59,7 +59,8 @@ Deno.test("`buildReport()` shows the last failure, a problem only while newer th
       state: {
         ...EMPTY_STATE,
         lastSuccess: "2024-05-01T09:00:00.000Z",
-        lastFailure: { time, message: "Cannot reach https://o/manifest: timed out." },
+        lastFailure: time,
+        lastFailureMessage: "Cannot reach https://o/manifest: timed out.",
       },
       partials: [{ sha256: TWO.sha256, bytes: 8 * 1024 * 1024 }],
     });

@@ -106,10 +106,8 @@ Deno.test("`formatStatusText()` shows the last failure, partial downloads and pr
       state: {
         ...EMPTY_STATE,
         lastSuccess: "2024-05-01T09:00:00.000Z",
-        lastFailure: {
-          time: "2024-05-01T11:00:00.000Z",
-          message: "Cannot reach https://o/: reset.",
-        },
+        lastFailure: "2024-05-01T11:00:00.000Z",
+        lastFailureMessage: "Cannot reach https://o/: reset.",
       },
       partials: [{ sha256: TWO.sha256, bytes: 8 * 1024 * 1024 }],
     }),
