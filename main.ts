@@ -5,7 +5,7 @@
  * @module
  */
 import { type Command, parseArgs } from "./lib/core/cli.ts";
-import { usage } from "./lib/core/usage.ts";
+import { usage } from "./lib/core/help.ts";
 import {
   asTakoError,
   combinedExitCode,

@@ -1,5 +1,5 @@
 /**
- * The command line: argv → a {@link Command} value. Pure. The help texts are in usage.ts.
+ * The command line: argv → a {@link Command} value. Pure. The help texts are in help.ts.
  *
  * Two dialects are accepted: the current one (`tako fetch [--init] <config>...`)
  * and the original one (`tako [--if-not-exists] <config>...`).

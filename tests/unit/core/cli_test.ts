@@ -1,5 +1,5 @@
 import { type Command, COMMANDS, parseArgs } from "../../../lib/core/cli.ts";
-import { usage } from "../../../lib/core/usage.ts";
+import { usage } from "../../../lib/core/help.ts";
 import { assert, assertTakoError } from "../../support/assert.ts";
 
 const fetchOf = (
