@@ -22,12 +22,12 @@ const PREFIXED = /SECRET\+[A-Za-z0-9+/=]*/gi;
 const BASE64_RUN = /[A-Za-z0-9+/]{86,}={0,2}/g;
 /** Body lengths in characters and the bytes they encode: seed and public key (twice or once). */
 const BODY_FORMS: readonly (readonly [chars: number, bytes: number])[] = [[128, 96], [88, 64]];
-/**
- * A URL's user information with a password: after `//` or a scheme's `:` (and
- * any slashes: a path made of a URL has one), a user name, `:`, and the
- * password up to the last `@` of the authority.
- */
-const URL_PASSWORD = /(\/\/|[A-Za-z][A-Za-z0-9+.-]*:[/\\]*)([^\s/\\?#:]*):([^\s/\\?#]*)@/g;
+/** Characters that end a URL's authority, looking back from its `@`. */
+const AUTHORITY_END = /[\s/\\?#'"<>()[\]{}|^`]/;
+/** The longest user information looked at: a password longer than this is not masked. */
+const MAX_USERINFO = 1024;
+/** What comes right before a URL's user name: `//`, or a scheme's `:` (and any slashes: a path made of a URL has one). */
+const BEFORE_USER = /(?:\/\/|[A-Za-z][A-Za-z0-9+.-]{0,31}:[/\\]*)$/;
 
 /** Whether `body` is the base64 of a seed followed by the public key that seed gives. */
 function isKeyBody(body: string): boolean {
@@ -42,30 +42,44 @@ function isKeyBody(body: string): boolean {
 }
 
 /**
- * The [start, end) spans of unprefixed key bodies within a base64 run: the run
- * itself, or a body that starts or ends it, or follows a `/` in it (a path).
+ * How many windows of one text are checked for a key body (an Ed25519
+ * derivation each): bounds the time on hostile text. Secrets come from
+ * configs and command lines, which never hold that many candidates.
  */
-function bodySpans(run: string): [number, number][] {
+const MAX_KEY_CHECKS = 256;
+
+/**
+ * The first [start, end) span of an unprefixed key body within a base64 run:
+ * a window that starts at the run's start or after a `/`, or ends at the
+ * run's end or before a `/` or `=` — a body in a path, or with text glued to
+ * one side of it.
+ */
+function bodySpan(run: string, budget: { left: number }): [number, number] | undefined {
   const starts = new Set([0]);
-  for (let i = run.indexOf("/"); i >= 0; i = run.indexOf("/", i + 1)) starts.add(i + 1);
-  const spans: [number, number][] = [];
+  const ends = new Set([run.length]);
+  for (let i = 0; i < run.length; i++) {
+    if (run[i] === "/") starts.add(i + 1);
+    if (run[i] === "/" || run[i] === "=") ends.add(i);
+  }
   for (const [chars] of BODY_FORMS) {
-    const candidates: [number, number][] = [...starts].map((s) => [s, s + chars]);
-    candidates.push([run.length - chars, run.length]);
-    for (const [s, e] of candidates) {
-      if (s >= 0 && e <= run.length && isKeyBody(run.slice(s, e))) spans.push([s, e]);
+    const windows = new Set([...starts, ...[...ends].map((e) => e - chars)]);
+    for (const s of windows) {
+      if (s < 0 || s + chars > run.length) continue;
+      if (budget.left-- <= 0) return undefined;
+      if (isKeyBody(run.slice(s, s + chars))) return [s, s + chars];
     }
   }
-  return spans;
+  return undefined;
 }
 
 /** Masks unprefixed key bodies in `text`. */
-function maskKeyBodies(text: string): string {
+function maskKeyBodies(text: string, budget = { left: MAX_KEY_CHECKS }): string {
   return text.replace(BASE64_RUN, (run) => {
-    const spans = bodySpans(run);
-    if (spans.length === 0) return run;
-    const [s, e] = spans[0]!;
-    return maskKeyBodies(run.slice(0, s)) + HIDDEN_KEY + maskKeyBodies(run.slice(e));
+    const span = bodySpan(run, budget);
+    if (span === undefined) return run;
+    const [s, e] = span;
+    return maskKeyBodies(run.slice(0, s), budget) + HIDDEN_KEY +
+      maskKeyBodies(run.slice(e), budget);
   });
 }
 
@@ -85,10 +99,46 @@ export function holdsSecretKey(text: string): boolean {
 
 /**
  * Masks the password of every URL in `text`, keeping the user name:
- * `https://deploy:hunter2@host/` reads `https://deploy:***@host/`.
+ * `https://deploy:hunter2@host/` reads `https://deploy:***@host/`. As URL
+ * parsers do, the user information runs to the last `@` of the authority.
+ * One pass over the text with a bounded look back: linear however it is made.
  */
 export function maskUrlPasswords(text: string): string {
-  return text.replace(URL_PASSWORD, `$1$2:${HIDDEN_PASSWORD}@`);
+  const masks: [number, number][] = [];
+  let authority = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (AUTHORITY_END.test(ch)) authority = i + 1;
+    if (ch !== "@") continue;
+    const span = passwordSpan(text, Math.max(authority, i - MAX_USERINFO), i);
+    if (span === undefined) continue;
+    const last = masks[masks.length - 1];
+    // A later '@' of the same authority extends the password (WHATWG: the last '@' counts).
+    if (last !== undefined && span[0] <= last[1]) last[1] = span[1];
+    else masks.push(span);
+  }
+  let out = "";
+  let done = 0;
+  for (const [from, to] of masks) {
+    out += text.slice(done, from) + HIDDEN_PASSWORD;
+    done = to;
+  }
+  return out + text.slice(done);
+}
+
+/** The [from, at) span of the password in the user information `text[start, at)`, if it is one. */
+function passwordSpan(text: string, start: number, at: number): [number, number] | undefined {
+  let from = start;
+  let before = text.slice(Math.max(0, start - 40), start);
+  // "https:u:pw@host" (no slashes): the scheme is within what was looked back over.
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]{0,31}:/.exec(text.slice(start, at));
+  if (!BEFORE_USER.test(before) && scheme !== null) {
+    before += scheme[0];
+    from += scheme[0].length;
+  }
+  const colon = text.indexOf(":", from);
+  if (colon < 0 || colon >= at || !BEFORE_USER.test(before)) return undefined;
+  return [colon + 1, at];
 }
 
 /**

@@ -30,6 +30,9 @@ Deno.test("`holdsSecretKey()` finds a secret key in either form, with or without
       `PublicKey = ${BODY_64}`,
       `Destination=/srv/${BODY}`,
       `${BODY}=x`,
+      `KeepImages=x${BODY_64}`,
+      `Version=${BODY}x`,
+      `MaxStoreSize=x${BODY}/`,
     ]
   ) {
     assert.ok(holdsSecretKey(text), text);
@@ -92,6 +95,8 @@ Deno.test("`maskUrlPasswords()` hides the password of every URL and keeps the re
       "from 'http://u:***@h:8080/x' and ftp://a:***@c",
     ],
     ["https://u@x:pw@host/", "https://u@x:***@host/"],
+    ["https://u:p@ss@host/", "https://u:***@host/"],
+    ["a https://u:pw@h and http://v:qq@k", "a https://u:***@h and http://v:***@k"],
     ["https:u:pw@host", "https:u:***@host"],
     ["/tmp/'http:/deploy:pw@host", "/tmp/'http:/deploy:***@host"],
     ["https://u:p%40w@host/", "https://u:***@host/"],
@@ -119,4 +124,23 @@ Deno.test("`printable()` shortens from the end it is told to keep", () => {
   // Very long input is bounded too.
   assert.ok(printable("v".repeat(65536)).length <= 81);
   assert.ok(printable("v".repeat(65536), 80, "end").length <= 81);
+});
+
+Deno.test("`redactSecrets()` takes linear time on any text", () => {
+  for (
+    const text of [
+      "a".repeat(200_000) + "@",
+      "a:".repeat(100_000) + "@",
+      "@".repeat(200_000),
+      "A".repeat(1 << 20),
+      "https://u:".repeat(20_000) + "@",
+      ("A".repeat(127) + "/").repeat(8192),
+      "A/".repeat(1 << 19),
+    ]
+  ) {
+    const started = performance.now();
+    redactSecrets(text);
+    const ms = performance.now() - started;
+    assert.ok(ms < 2000, `${ms} ms for ${JSON.stringify(text.slice(0, 12))}…`);
+  }
 });
