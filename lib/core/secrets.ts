@@ -6,6 +6,12 @@
  * debug line never repeats one; parsers use {@link holdsSecretKey} to refuse a
  * secret key where something else belongs, saying so in words.
  *
+ * What counts as a secret key: `SECRET+` (any case) and the base64 after it,
+ * anywhere; or, without the prefix, the base64 of a seed followed by its own
+ * public key (checked by deriving it), standing alone, in a path, or with
+ * other text glued to one side. Both forms that `tako gen-key` has printed
+ * (96 and 64 bytes) are recognised. Masking takes linear time on any text.
+ *
  * @module
  */
 import { ed25519 } from "@noble/curves/ed25519";
