@@ -5,13 +5,14 @@
  *
  * @module
  */
-import { resolve } from "node:path";
-import { printable, TakoError } from "../core/errors.ts";
+import { basename, resolve } from "node:path";
+import { asTakoError, printable, shownUrl, TakoError } from "../core/errors.ts";
 import type { NetFlags } from "../core/cli.ts";
 import type { Config } from "../core/config.ts";
 import { dryRunText, type FetchEntry, fetchEntry, type Outcome } from "../core/fetch_report.ts";
 import { originUrl } from "../core/http_policy.ts";
 import * as plan from "../core/fetch_plan.ts";
+import type { CurrentImage } from "../core/history.ts";
 import type { Log } from "../core/log.ts";
 import type { Entry } from "../core/manifest.ts";
 import {
@@ -22,18 +23,26 @@ import {
   withValidators,
 } from "../core/state.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
-import { hashFile, lstatOrUndefined, writeFileAtomic } from "../shell/fs.ts";
+import { lstatOrUndefined, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
 import { DEFAULT_NET_OPTIONS, type NetOptions } from "../shell/http.ts";
 import {
+  currentImage,
   fetchVerifiedManifest,
   fromOrigins,
   readVerifiedStored,
   type Source,
-} from "../shell/manifest_source.ts";
+} from "../shell/fetch_inputs.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
-import { readState, saveState } from "../shell/state_file.ts";
-import { cleanTemporaries, pointLatest, prepareDestination, readLatest } from "../shell/store.ts";
+import { readState, recordFailure, repairStateMode, saveState } from "../shell/state_file.ts";
+import {
+  cleanTemporaries,
+  imageDamage,
+  pointLatest,
+  prepareDestination,
+  readAnchor,
+  readLatest,
+} from "../shell/store.ts";
 import { pruneDestination } from "../shell/store_prune.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
 
@@ -71,7 +80,7 @@ export interface FetchResult {
   readonly failures: TakoError[];
 }
 
-/** Runs fetch for each config in turn; one failing does not stop the next. */
+/** Runs fetch for each config in turn; one failing (even by a bug) does not stop the next. */
 export async function fetchEach(
   configPaths: readonly string[],
   mode: FetchMode,
@@ -86,10 +95,10 @@ export async function fetchEach(
       entries.push(fetchEntry(path, outcome, undefined));
       if (mode.dryRun) ctx.log.info(`${shownPath(path)}: ${dryRunText(entries.at(-1)!)}`);
     } catch (e) {
-      if (!(e instanceof TakoError)) throw e;
-      ctx.log.error(e.message);
-      failures.push(e);
-      entries.push(fetchEntry(path, outcome, e));
+      const error = asTakoError(e);
+      ctx.log.error(error.message);
+      failures.push(error);
+      entries.push(fetchEntry(path, outcome, error));
     }
   }
   return { entries, failures };
@@ -111,35 +120,29 @@ async function fetchOne(
   ctx: FetchContext,
   outcome: Outcome,
 ): Promise<void> {
+  const init = mode.init;
   try {
     const config = await loadConfig(configPath);
     const dest = resolve(config.destination);
     outcome.destination = dest;
     const run: Run = { ...ctx, config, dest, where: shownPath(config.file), outcome };
     if (mode.dryRun) return await dryRun(run);
-    if (mode.init && await alreadyProvisioned(run)) return;
+    if (init && await alreadyProvisioned(run)) return;
     await prepareDestination(run.dest);
-    const lock = await acquireLock(run.dest, ctx.lockWaitMs);
+    const waiting = (message: string) => run.log.info(`${run.where}: ${message}`);
+    using _lock = await acquireLock(run.dest, ctx.lockWaitMs, waiting);
     try {
       await cleanTemporaries(run.dest);
-      await update(run, mode.init).catch(async (e) => {
-        await recordFailure(run);
-        throw e;
-      });
-    } finally {
-      lock.release();
+      await repairStateMode(run.dest);
+      await update(run, init);
+    } catch (e) {
+      // For `tako status`: when and why the last run failed (under the lock, like every write).
+      await recordFailure(run.dest, asTakoError(e).message, ctx.now(), outcome.bytes);
+      throw e;
     }
   } catch (e) {
-    throw inContext(configPath, e);
+    throw inContext(configPath, asTakoError(e));
   }
-}
-
-/** For the metrics: when a run under the lock failed, and the image bytes it received. */
-async function recordFailure(run: Run): Promise<void> {
-  try {
-    const state = withDownloaded(await readState(run.dest), run.outcome.bytes);
-    await saveState(run.dest, { ...state, lastFailure: run.now().toISOString() });
-  } catch { /* the run's own failure is the one to report */ }
 }
 
 /**
@@ -149,7 +152,9 @@ async function recordFailure(run: Run): Promise<void> {
 async function dryRun(run: Run): Promise<void> {
   const { config, dest, outcome } = run;
   const state = await readState(dest);
-  const remote = await fetchVerifiedManifest(run, await readVerifiedStored(run), state);
+  const stored = await readVerifiedStored(run);
+  const anchor = stored === undefined ? await readAnchor(dest) : undefined;
+  const remote = await fetchVerifiedManifest(run, stored, anchor, state);
   const current = await currentImage(dest);
   Object.assign(outcome, { entries: remote.entries, before: current, after: current });
   const offer = plan.planOffer(remote.entries, config.pattern, current);
@@ -168,14 +173,18 @@ async function dryRun(run: Run): Promise<void> {
 
 /**
  * `--init`: true when the stored manifest verifies and `latest` points to an
- * image of it that is present with its listed size. No lock, no network.
+ * image of it that `Version=` allows and that is present with its listed
+ * size. No lock, no network.
  */
 async function alreadyProvisioned(run: Run): Promise<boolean> {
   try {
     const stored = await readVerifiedStored(run);
     const latest = await readLatest(run.dest);
     if (stored === undefined || typeof latest !== "string") return false;
-    const entry = stored.entries.find((e) => e.sha256 === latest);
+    // Only an image that Version= allows counts: after a pin to go back, --init must act.
+    const entry = stored.entries.find((e) =>
+      e.sha256 === latest && run.config.pattern.matches(e.version)
+    );
     if (entry === undefined) return false;
     const info = await Deno.lstat(`${run.dest}/store/${latest}`);
     if (!info.isFile || BigInt(info.size) !== entry.size) return false;
@@ -195,8 +204,10 @@ async function update(run: Run, init: boolean): Promise<void> {
   const { config, dest } = run;
   const state = await readState(dest);
   const stored = await readVerifiedStored(run);
-  announce(run, stored);
-  const remote = await fetchVerifiedManifest(run, stored, state);
+  // Without a stored manifest, the image latest points to anchors the history (SPEC §7).
+  const anchor = stored === undefined ? await readAnchor(dest) : undefined;
+  const remote = await fetchVerifiedManifest(run, stored, anchor, state);
+  announce(run, stored, anchor);
   if (stored?.sha256 !== remote.sha256) {
     await writeFileAtomic(dest, "manifest", remote.bytes, 0o444);
   }
@@ -224,14 +235,10 @@ async function update(run: Run, init: boolean): Promise<void> {
   await pruneDestination(dest, config, final, run.log);
 }
 
-/** The notes of a run's start: a first fetch trusts the origin's history; no Version= given. */
-function announce({ config, dest, log, where }: Run, stored: plan.Verified | undefined): void {
-  if (stored === undefined) {
-    log.info(
-      `${where}: first fetch into ${printable(dest, 300)}; trusting the origin's signed history.`,
-    );
-  }
-  if (!config.versionGiven) log.info(`${where}: no Version= given; any version is accepted.`);
+/** The notes of a run, once the manifest was received and verified (fetch_plan.runNotes). */
+function announce(run: Run, stored: plan.Verified | undefined, anchor: CurrentImage | undefined) {
+  const notes = plan.runNotes(run.config, printable(run.dest, 300), stored, anchor);
+  for (const note of notes) run.log.info(`${run.where}: ${note}`);
 }
 
 /** The candidate put in place (none when every one was withdrawn), and the stamp of what is verified. */
@@ -310,18 +317,6 @@ async function restart(run: Run, pending: State, inPlace: string): Promise<void>
   run.log.info(`${run.where}: restarted ${run.config.restartUnits.join(" ")}.`);
 }
 
-/** The digest `latest` points to; refuses to go on over a `latest` that Tako did not make. */
-async function currentImage(dest: string): Promise<string | undefined> {
-  const latest = await readLatest(dest);
-  if (typeof latest === "object") {
-    throw new TakoError(
-      "runtime",
-      `${dest}/latest is ${latest.detail}, not a link into store/; remove it by hand.`,
-    );
-  }
-  return latest;
-}
-
 /**
  * Makes store/<sha256> a complete, verified copy of the entry: checks a
  * present copy, otherwise (or when it is damaged) downloads it. Returns the
@@ -336,17 +331,18 @@ async function ensureImage(
   const info = await lstatOrUndefined(path);
   if (info !== undefined) {
     if (!info.isFile) {
-      throw new TakoError("runtime", `${path} is not a regular file; remove it by hand.`);
+      throw new TakoError(
+        "runtime",
+        `${printable(path, 300)} is not a regular file; remove it by hand.`,
+      );
     }
     const stamp = stampOf(entry.sha256, info);
     // Unchanged since its digest was checked (ctime moves on any write): no re-hash.
     if (stampMatches(verified, stamp) && BigInt(info.size) === entry.size) return stamp;
-    const actual = await hashFile(path);
-    if (actual.sha256 === entry.sha256 && BigInt(actual.size) === entry.size) return stamp;
+    const damage = await imageDamage(path, info, entry);
+    if (damage === undefined) return stamp;
     run.log.warn(
-      `${run.where}: ${
-        printable(path, 300)
-      } is damaged (its digest is ${actual.sha256}); downloading it again.`,
+      `${run.where}: ${printable(path, 300)} is damaged (${damage}); downloading again.`,
     );
     // Not removed first: the fresh copy is renamed over it, so latest never dangles.
   }
@@ -359,14 +355,14 @@ function download(run: Run, entry: Entry): Promise<void> {
   const { log, where } = run;
   const size = plan.downloadSize(entry);
   const label = printable(entry.version);
-  // Bytes received in this run, as the progress reports them (which count a resumed part).
+  // Bytes received in this run, from the progress reports (which count a resumed part too).
   let reported = 0;
   const received = (total: number) => {
     run.outcome.bytes += total >= reported ? total - reported : total;
     reported = total;
   };
   return fromOrigins(run, async (origin) => {
-    const url = originUrl(origin, `store/${entry.sha256}`);
+    const url = shownUrl(originUrl(origin, `store/${entry.sha256}`));
     log.info(`${where}: downloading ${label} (${size} bytes) from ${url}.`);
     try {
       // Into store/.partial-<sha256>: a broken-off download is continued by the next run.
@@ -376,9 +372,10 @@ function download(run: Run, entry: Entry): Promise<void> {
         sha256: entry.sha256,
         size,
         net: run.net,
+        // The progress line names the config's file and the version, fitted to the terminal.
         onProgress: (bytes: number, total: number) => {
           received(bytes);
-          log.progress(label, bytes, total);
+          log.progress(`${printable(basename(run.config.file), 40)} ${label}`, bytes, total);
         },
         onResume: (offset) => {
           reported = offset;

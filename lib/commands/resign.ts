@@ -25,7 +25,7 @@ const LOCK_WAIT_MS = 60_000;
 
 /** Re-signs `<output>/manifest`; returns whether its bytes changed. */
 export async function resign(request: ResignRequest, log: Log): Promise<{ changed: boolean }> {
-  const key = await loadSecretKey(request);
+  const key = await loadSecretKey(request, log);
   let previous: Uint8Array;
   try {
     previous = parsePublicKey(request.previousKey.trim(), "--previous-key");

@@ -126,14 +126,18 @@ async function placeImage(
   finalPath: string,
   image: { sha256: string; size: number },
 ): Promise<void> {
-  if (await lstatOrUndefined(finalPath) === undefined) return await commitTemp(temp, finalPath);
-  const existing = await hashFile(finalPath);
-  if (existing.sha256 !== image.sha256 || existing.size !== image.size) {
+  const info = await lstatOrUndefined(finalPath);
+  if (info === undefined) return await commitTemp(temp, finalPath);
+  // A wrong size proves the damage without reading; a read never goes past the image's size.
+  const existing = info.size === image.size ? await hashFile(finalPath, image.size + 1) : undefined;
+  if (existing?.sha256 !== image.sha256 || existing.size !== image.size) {
     throw new TakoError(
       "integrity",
-      `${
-        printable(finalPath, 200)
-      } is damaged (its digest is ${existing.sha256}); remove it and store again.`,
+      `${printable(finalPath, 200)} is damaged (${
+        existing === undefined
+          ? `${info.size} bytes, not ${image.size}`
+          : `its digest is ${existing.sha256}`
+      }); remove it and store again.`,
     );
   }
 }
@@ -146,19 +150,22 @@ export async function store(
   request: StoreRequest,
   log: Log,
 ): Promise<{ entry: Entry; changed: boolean }> {
-  const key = await loadSecretKey(request);
+  const key = await loadSecretKey(request, log);
   requireVersion(request.version);
   const dir = request.output.replace(/\/+$/, "") || "/";
   await requireDirectory(dir);
   await requireImage(request.image);
 
-  using _lock = await acquireLock(dir, LOCK_WAIT_MS);
+  using _lock = await acquireLock(dir, LOCK_WAIT_MS, (message) => log.info(message));
   const manifestPath = `${dir}/manifest`;
   const existing = await readFileCapped(manifestPath, MAX_MANIFEST_BYTES);
   // A manifest we cannot verify is not ours to extend: re-signing it would launder it.
-  const entries = existing === undefined
-    ? []
-    : verifyManifest(existing, [key.publicKey], printable(manifestPath, 200));
+  const entries = existing === undefined ? [] : verifyManifest(
+    existing,
+    [key.publicKey],
+    printable(manifestPath, 200),
+    "the public key of the given secret key; it was signed with another key (for a new key, see key rotation in docs/distributing-images.md)",
+  );
 
   const storeDir = `${dir}/store`;
   await attempt("create", storeDir, () => Deno.mkdir(storeDir, { recursive: true }));

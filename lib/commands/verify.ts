@@ -66,7 +66,7 @@ async function verifyOne(
   ctx: VerifyContext,
 ): Promise<TakoError[]> {
   const dest = resolve(config.destination);
-  await requireDestination(dest);
+  await requireDestination(dest, configPath);
   const problems: TakoError[] = [];
   const entries = await verifiedEntries(dest, config).catch((e) => {
     if (!(e instanceof TakoError)) throw e;

@@ -1,5 +1,6 @@
 /**
- * The command line: argv → a {@link Command} value. Pure. The help texts are in help.ts.
+ * The command line: argv → a {@link Command} value (command.ts). Pure. The
+ * help texts are in help.ts.
  *
  * Two dialects are accepted: the current one (`tako fetch [--init] <config>...`)
  * and the original one (`tako [--if-not-exists] <config>...`).
@@ -7,76 +8,18 @@
  * @module
  */
 import { printable, TakoError } from "./errors.ts";
+import { holdsSecretKey } from "./secrets.ts";
+import { closestWord } from "./suggest.ts";
+import { type Command, type CommandName, COMMANDS, type Verbosity } from "./command.ts";
 
-/** How much Tako says on stderr. */
-export type Verbosity = "quiet" | "normal" | "verbose";
-
-/** Options every command takes. */
-export interface Common {
-  readonly verbosity: Verbosity;
-}
-
-/** Network limits given on the command line, in milliseconds; absent means the default. */
-export interface NetFlags {
-  readonly connectTimeoutMs?: number;
-  readonly idleTimeoutMs?: number;
-}
-
-/** A parsed command line. */
-export type Command =
-  | { readonly name: "help"; readonly topic: CommandName | undefined }
-  | { readonly name: "version" }
-  | Common & {
-    readonly name: "gen-key";
-    /** Write `<output>.key` and `<output>.pub` instead of printing the pair. */
-    readonly output: string | undefined;
-  }
-  | Common & {
-    readonly name: "store";
-    readonly key: string | undefined;
-    readonly keyFile: string | undefined;
-    readonly output: string;
-    readonly image: string;
-    readonly version: string;
-  }
-  | Common & {
-    readonly name: "resign";
-    readonly key: string | undefined;
-    readonly keyFile: string | undefined;
-    readonly output: string;
-    /** The public key the manifest is signed with now, as given (parsed by resign). */
-    readonly previousKey: string;
-  }
-  | Common & {
-    readonly name: "fetch";
-    readonly init: boolean;
-    /** Manifest only: report what a fetch would do, write nothing. */
-    readonly dryRun: boolean;
-    /** One JSON document with every config's outcome on stdout. */
-    readonly json: boolean;
-    readonly configs: readonly string[];
-    readonly net: NetFlags;
-  }
-  | Common & {
-    readonly name: "status";
-    readonly json: boolean;
-    readonly prometheus: boolean;
-    readonly configs: readonly string[];
-  }
-  | Common & { readonly name: "verify"; readonly configs: readonly string[] }
-  | Common & { readonly name: "prune"; readonly configs: readonly string[] };
-
-/** The commands, in the order `--help` lists them. */
-export const COMMANDS = [
-  "fetch",
-  "store",
-  "resign",
-  "gen-key",
-  "status",
-  "verify",
-  "prune",
-] as const;
-export type CommandName = typeof COMMANDS[number];
+export {
+  type Command,
+  type CommandName,
+  COMMANDS,
+  type Common,
+  type NetFlags,
+  type Verbosity,
+} from "./command.ts";
 
 interface OptionSpec {
   /** Long name without dashes. */
@@ -84,6 +27,8 @@ interface OptionSpec {
   readonly short?: string;
   /** Whether the option takes a value. */
   readonly value: boolean;
+  /** What the value is, for messages ("the path of a key file"). */
+  readonly takes?: string;
 }
 
 const COMMON_OPTIONS: readonly OptionSpec[] = [
@@ -95,8 +40,8 @@ const COMMON_OPTIONS: readonly OptionSpec[] = [
 /** The options of the commands that sign: the secret key and the origin directory. */
 const KEY_OPTIONS: readonly OptionSpec[] = [
   { long: "key", short: "k", value: true },
-  { long: "key-file", short: "f", value: true },
-  { long: "output", short: "o", value: true },
+  { long: "key-file", short: "f", value: true, takes: "the path of a file that holds the key" },
+  { long: "output", short: "o", value: true, takes: "the origin directory" },
 ];
 
 const OPTIONS: Record<CommandName, readonly OptionSpec[]> = {
@@ -105,12 +50,12 @@ const OPTIONS: Record<CommandName, readonly OptionSpec[]> = {
     { long: "if-not-exists", value: false },
     { long: "dry-run", value: false },
     { long: "json", value: false },
-    { long: "connect-timeout", value: true },
-    { long: "idle-timeout", value: true },
+    { long: "connect-timeout", value: true, takes: "a number of seconds" },
+    { long: "idle-timeout", value: true, takes: "a number of seconds" },
   ],
   "store": KEY_OPTIONS,
-  "resign": [...KEY_OPTIONS, { long: "previous-key", value: true }],
-  "gen-key": [{ long: "output", short: "o", value: true }],
+  "resign": [...KEY_OPTIONS, { long: "previous-key", value: true, takes: "a public key" }],
+  "gen-key": [{ long: "output", short: "o", value: true, takes: "a file name" }],
   "status": [{ long: "json", value: false }, { long: "prometheus", value: false }],
   "verify": [],
   "prune": [],
@@ -145,21 +90,54 @@ function parseOptions(
       operands.push(arg);
       continue;
     }
+    if (!arg.startsWith("--") && arg.length > 2) {
+      // Bundled short options (`-qv`); a value option takes the rest (`-fkey.txt`) or the next argument.
+      for (let j = 1; j < arg.length; j++) {
+        const spec = all.find((s) => s.short === arg[j]);
+        if (spec === undefined) throw unknownOption(command, `-${arg[j]}`);
+        const rest = arg.slice(j + 1);
+        if (!spec.value) {
+          setOption(command, options, spec, true);
+          continue;
+        }
+        const value = rest !== "" ? rest : args[++i];
+        if (value === undefined) throw usageError(command, `Option --${spec.long} needs a value.`);
+        setOption(command, options, spec, value);
+        break;
+      }
+      continue;
+    }
     const { spec, inline } = findOption(all, arg);
     if (spec === undefined) throw unknownOption(command, arg);
-    if (options.has(spec.long)) {
-      throw usageError(command, `Option --${spec.long} is given twice.`);
-    }
     if (!spec.value) {
       if (inline !== undefined) throw usageError(command, `Option --${spec.long} takes no value.`);
-      options.set(spec.long, true);
+      setOption(command, options, spec, true);
       continue;
     }
     const value = inline ?? args[++i];
     if (value === undefined) throw usageError(command, `Option --${spec.long} needs a value.`);
-    options.set(spec.long, value);
+    setOption(command, options, spec, value);
   }
   return { options, operands };
+}
+
+/** Records an option once; a secret key is refused where anything else belongs. */
+function setOption(
+  command: CommandName | undefined,
+  options: Map<string, string | true>,
+  spec: OptionSpec,
+  value: string | true,
+): void {
+  if (options.has(spec.long)) {
+    throw usageError(command, `Option --${spec.long} is given twice.`);
+  }
+  if (typeof value === "string" && spec.long !== "key" && holdsSecretKey(value)) {
+    throw usageError(
+      command,
+      `Option --${spec.long} holds a secret key; it takes ${spec.takes ?? "a value"}.`,
+    );
+  }
+  options.set(spec.long, value);
 }
 
 function splitInline(text: string): [string, string | undefined] {
@@ -210,7 +188,9 @@ function secondsOption(
   if (!(seconds > 0 && seconds <= 86_400)) {
     throw usageError(
       command,
-      `Option --${name} expects a number of seconds between 0 and 86400, not '${printable(text)}'.`,
+      `Option --${name} expects a number of seconds above 0 and at most 86400 (one day), such as 30; got '${
+        printable(text)
+      }'.`,
     );
   }
   return Math.round(seconds * 1000);
@@ -250,6 +230,16 @@ function parseCommand(command: CommandName, args: readonly string[]): Command {
   }
   const { options, operands } = parsed;
   if (options.has("help")) return { name: "help", topic: command };
+  const secret = operands.findIndex(holdsSecretKey);
+  if (secret >= 0) {
+    const expected = command === "store" ? "<image> <version>" : "config files";
+    throw usageError(
+      command,
+      `Operand ${
+        secret + 1
+      } holds a secret key; expected ${expected}. A secret key goes in TAKO_SECRET_KEY or a key file (store -f).`,
+    );
+  }
   const verbosity = verbosityOf(command, options);
   switch (command) {
     case "fetch": {
@@ -322,8 +312,34 @@ function isCommandName(text: string): text is CommandName {
   return (COMMANDS as readonly string[]).includes(text);
 }
 
+/** What parsing may ask of the file system; main.ts answers it. */
+export interface ParseContext {
+  /** Whether a path names something on disk (any kind of file). */
+  readonly exists?: (path: string) => boolean;
+}
+
+/** A bare word (no dot, no slash), like every command: meant as a command, not a path. */
+const COMMAND_WORD = /^[A-Za-z][A-Za-z0-9_-]{0,30}$/;
+
+function unknownCommand(word: string, why: string): TakoError {
+  const suggestion = closestWord(word.toLowerCase(), [...COMMANDS, "help"]);
+  const hint = suggestion === undefined ? "" : ` (did you mean ${suggestion}?)`;
+  return usageError(undefined, `Unknown command '${printable(word)}'${hint}${why}.`);
+}
+
+/** Whether `arg` is an option fetch takes, alone or as bundled short options (`-qv`). */
+function isFetchOption(arg: string): boolean {
+  const all = [...OPTIONS.fetch, ...COMMON_OPTIONS];
+  if (findOption(all, arg).spec !== undefined) return true;
+  return !arg.startsWith("--") && arg.length > 2 &&
+    [...arg.slice(1)].every((letter) => all.some((s) => s.short === letter));
+}
+
 /**
- * Parses the arguments after the program name.
+ * Parses the arguments after the program name. In the original dialect, a
+ * first operand that looks like a command word and names no file is an
+ * unknown command (`tako stauts /etc/tako/app` must not fetch anything);
+ * `context.exists` says what is on disk.
  *
  * @example
  * ```ts
@@ -331,15 +347,13 @@ function isCommandName(text: string): text is CommandName {
  * parseArgs(["--if-not-exists", "/etc/tako/app"]); // the same, in the original dialect
  * ```
  */
-export function parseArgs(args: readonly string[]): Command {
+export function parseArgs(args: readonly string[], context: ParseContext = {}): Command {
   const first = args[0];
   if (first === undefined) throw usageError(undefined, "Expected a command or a config file.");
   if (first === "--help" || first === "-h" || first === "help") {
     const topic = args[1];
     if (first === "help" && topic !== undefined) {
-      if (!isCommandName(topic)) {
-        throw usageError(undefined, `Unknown command '${printable(topic)}'.`);
-      }
+      if (!isCommandName(topic)) throw unknownCommand(topic, "");
       return { name: "help", topic };
     }
     return { name: "help", topic: undefined };
@@ -348,10 +362,28 @@ export function parseArgs(args: readonly string[]): Command {
   if (isCommandName(first)) return parseCommand(first, args.slice(1));
   // The original dialect: `tako [--if-not-exists] <config>...` means `tako fetch`. Any
   // option of fetch may come first (`tako --verbose <config>`), as --help promises.
-  const fetchOptions = [...OPTIONS.fetch, ...COMMON_OPTIONS];
   const operand = !first.startsWith("-") || first === "-" || first === "--";
-  if (operand || findOption(fetchOptions, first).spec !== undefined) {
-    return parseCommand("fetch", args);
+  if (!operand && !isFetchOption(first)) throw unknownOption(undefined, first);
+  const command = parseCommand("fetch", args);
+  const word = firstOperand(args);
+  if (
+    command.name === "fetch" && word !== undefined && COMMAND_WORD.test(word) &&
+    context.exists !== undefined && !context.exists(word)
+  ) {
+    throw unknownCommand(word, "; no config file of that name exists either, so nothing was done");
   }
-  throw unknownOption(undefined, first);
+  return command;
+}
+
+/** The first operand before any `--` (after it, a word is surely meant as a file). */
+function firstOperand(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") return undefined;
+    if (!arg.startsWith("-") || arg === "-") return arg;
+    // A value option in the original dialect's position takes the next argument.
+    const { spec, inline } = findOption(OPTIONS.fetch, arg);
+    if (spec?.value === true && inline === undefined) i++;
+  }
+  return undefined;
 }

@@ -1,11 +1,81 @@
 /**
- * The help texts: `tako --help`, `tako <command> --help`, and the source of
- * the man pages (dev/man.ts renders them with man_page.ts), so that the two
- * never disagree. Pure.
+ * The help texts: the overview, one text per command, and the exit codes each
+ * command can return (docs/exit-codes.md). They are also the source of the man
+ * pages (man_page.ts renders them), so that the two never disagree. Pure.
  *
  * @module
  */
 import type { CommandName } from "./cli.ts";
+
+/** Every exit code with what it means in general (docs/exit-codes.md). */
+const EXIT_MEANINGS: Readonly<Record<number, string>> = {
+  0: "success",
+  1: "runtime failure (network, disk, systemctl, busy lock, no compatible image)",
+  2: "usage error (command line; for store also its key, image and version)",
+  3: "configuration error (config file, public key, version pattern)",
+  4: "integrity failure (signature, digest, size, rolled-back history)",
+  70: "internal error (a bug in Tako; TAKO_DEBUG=1 shows the stack trace)",
+};
+
+/** The codes each command can return, with what they mean for it where that is narrower. */
+const COMMAND_EXITS: Record<CommandName, readonly (number | [number, string])[]> = {
+  "fetch": [0, 1, 2, 3, 4, 70],
+  "store": [
+    0,
+    [1, "runtime failure (writing the origin directory)"],
+    [2, "usage error (command line, secret key or key file, image, version, origin directory)"],
+    [4, "integrity failure (the origin's manifest does not verify under the key)"],
+    70,
+  ],
+  "resign": [
+    0,
+    [1, "runtime failure (writing the origin directory, a busy lock)"],
+    [2, "usage error (command line, secret key or key file, --previous-key, origin directory)"],
+    [4, "integrity failure (the manifest does not verify under --previous-key)"],
+    70,
+  ],
+  "gen-key": [
+    0,
+    [1, "runtime failure (stdout closed, or the key files cannot be written)"],
+    [2, "usage error (command line; a key file that exists already)"],
+    70,
+  ],
+  "status": [
+    0,
+    [1, "runtime failure (a destination missing or unreadable)"],
+    [2, "usage error (command line)"],
+    3,
+    [4, "integrity failure (a stored manifest does not verify)"],
+    70,
+  ],
+  "verify": [
+    0,
+    [1, "runtime failure (a destination or image unreadable, latest missing or dangling)"],
+    [2, "usage error (command line)"],
+    3,
+    [4, "integrity failure (an image's bytes, the stored manifest, latest outside it)"],
+    70,
+  ],
+  "prune": [
+    0,
+    [1, "runtime failure (disk, busy lock)"],
+    [2, "usage error (command line)"],
+    3,
+    [4, "integrity failure (a stored manifest does not verify)"],
+    70,
+  ],
+};
+
+function exitTable(codes: readonly (number | [number, string])[], several: boolean): string {
+  const lines = codes.map((c) => {
+    const [code, meaning] = typeof c === "number" ? [c, EXIT_MEANINGS[c]!] : c;
+    return `  ${String(code).padEnd(2)} ${meaning}`;
+  });
+  const tail = several ? ["  When several configs fail, the highest code is returned."] : [];
+  return ["Exit codes:", ...lines, ...tail].join("\n");
+}
+
+const EXIT_TABLE = exitTable([0, 1, 2, 3, 4, 70], true);
 
 /** One line for each command: what it does (a man page's NAME line). */
 export const SUMMARIES: Record<CommandName, string> = {
@@ -17,15 +87,6 @@ export const SUMMARIES: Record<CommandName, string> = {
   "verify": "re-hash every stored image",
   "prune": "apply KeepImages= and MaxStoreSize=",
 };
-
-const EXIT_TABLE = `Exit codes:
-  0  success
-  1  runtime failure (network, disk, systemctl, busy lock, no compatible image)
-  2  usage error (command line; for store also its key, image and version)
-  3  configuration error (config file, public key, version pattern)
-  4  integrity failure (signature, digest, size, rolled-back history)
-  70 internal error (a bug in Tako; TAKO_DEBUG=1 shows the stack trace)
-  When several configs fail, the highest code is returned.`;
 
 const MAIN_USAGE = `Tako takes images: it downloads signed, versioned images from a static HTTP
 origin, verifies them, keeps them in a local store and points 'latest' at the
@@ -72,7 +133,8 @@ does not stop the next; the exit code reports any failure.
 Options:
   --init, --if-not-exists   do nothing (no network, no lock) when the stored
                             manifest verifies and 'latest' points to a present
-                            image of it; never restart units (for ExecStartPre=)
+                            image of it that Version= allows; never restart
+                            units (for ExecStartPre=)
   --dry-run                 fetch and verify the manifest only; say which
                             version a fetch would install, how many bytes it
                             would download and which units it would restart;
@@ -140,5 +202,8 @@ that Tako did not write are never removed.`,
 
 /** The help text for a command, or the overview. */
 export function usage(topic: CommandName | undefined): string {
-  return topic === undefined ? MAIN_USAGE : `${COMMAND_USAGE[topic]}\n\n${EXIT_TABLE}`;
+  if (topic === undefined) return MAIN_USAGE;
+  const several = topic === "fetch" || topic === "status" || topic === "verify" ||
+    topic === "prune";
+  return `${COMMAND_USAGE[topic]}\n\n${exitTable(COMMAND_EXITS[topic], several)}`;
 }

@@ -163,7 +163,7 @@ export function metricsOf(entry: StatusEntry): ConfigMetrics {
     config: entry.config,
     installed: latest?.sha256 == null ? null : { sha256: latest.sha256, version: latest.version },
     lastSuccess: entry.last_success,
-    lastFailure: entry.last_failure,
+    lastFailure: entry.last_failure?.time ?? null,
     downloadedBytes: entry.bytes_downloaded,
     updatePending: entry.versions === null ? null : newest >= 0 && newest > installed,
     restartPending: entry.restart_pending,

@@ -37,11 +37,16 @@ export interface State {
    * `If-Modified-Since`) on the next run.
    */
   readonly manifestValidators?: Readonly<Record<string, ManifestValidators>>;
-  /** When the last failed fetch ended (ISO 8601); for the metrics. */
+  /** When the last fetch that failed under the lock ended (ISO 8601). */
   readonly lastFailure?: string;
+  /** Its message as printed (secrets already masked), at most {@link MAX_FAILURE_CHARS}. */
+  readonly lastFailureMessage?: string;
   /** Image bytes fetch has received into this destination, ever (a counter for the metrics). */
   readonly downloadedBytes?: number;
 }
+
+/** The longest failure message kept: the log's bound on a message. */
+export const MAX_FAILURE_CHARS = 2000;
 
 /** What an origin said about its manifest, and which manifest that was. */
 export interface ManifestValidators {
@@ -134,7 +139,11 @@ export function parseState(text: string | undefined): State {
   if (typeof raw !== "object" || raw === null) return EMPTY_STATE;
   const r = raw as Record<string, unknown>;
   const validators = parseValidatorMap(r.manifestValidators);
-  const lastFailure = isoTime(r.lastFailure);
+  const failure = isoTime(r.lastFailure);
+  const message = typeof r.lastFailureMessage === "string" &&
+      r.lastFailureMessage.length <= MAX_FAILURE_CHARS
+    ? r.lastFailureMessage
+    : undefined;
   const downloaded = r.downloadedBytes;
   return {
     restartPending: r.restartPending === true,
@@ -144,7 +153,8 @@ export function parseState(text: string | undefined): State {
     lastSuccess: isoTime(r.lastSuccess),
     verified: parseStamp(r.verified),
     ...(validators === undefined ? {} : { manifestValidators: validators }),
-    ...(lastFailure === undefined ? {} : { lastFailure }),
+    ...(failure === undefined ? {} : { lastFailure: failure }),
+    ...(failure === undefined || message === undefined ? {} : { lastFailureMessage: message }),
     ...(typeof downloaded === "number" && Number.isSafeInteger(downloaded) && downloaded >= 0
       ? { downloadedBytes: downloaded }
       : {}),

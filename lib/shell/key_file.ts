@@ -8,6 +8,7 @@
 import { dirname } from "node:path";
 import { printable, TakoError } from "../core/errors.ts";
 import { formatPublicKey, formatSecretKey, parseSecretKey, type SecretKey } from "../core/keys.ts";
+import type { Log } from "../core/log.ts";
 import { createTemp, fileError, readFileCapped, writeAll } from "./fs.ts";
 
 /** Where a signing command may find its secret key; the first one given wins. */
@@ -26,8 +27,22 @@ function shown(path: string): string {
   return printable(path, 200);
 }
 
-/** The secret key from --key, --key-file or TAKO_SECRET_KEY, in that order. */
-export async function loadSecretKey(source: KeySource): Promise<SecretKey> {
+/** Warns, as ssh and minisign do, when a key file is readable by group or others. */
+async function warnIfShared(path: string, where: string, log: Log): Promise<void> {
+  const mode = (await Deno.stat(path).catch(() => undefined))?.mode;
+  if (mode === undefined || mode === null || (mode & 0o077) === 0) return;
+  log.warn(
+    `the ${where} is readable by ${(mode & 0o070) !== 0 ? "its group" : "others"}${
+      (mode & 0o070) !== 0 && (mode & 0o007) !== 0 ? " and others" : ""
+    } (mode ${(mode & 0o777).toString(8).padStart(4, "0")}); make it private with 'chmod 600'.`,
+  );
+}
+
+/**
+ * The secret key from --key, --key-file or TAKO_SECRET_KEY, in that order; a
+ * key file that others can read is used, with a warning.
+ */
+export async function loadSecretKey(source: KeySource, log: Log): Promise<SecretKey> {
   if (source.key !== undefined) return parseSecretKey(source.key.trim(), "the --key option");
   if (source.keyFile !== undefined) {
     const where = `key file ${shown(source.keyFile)}`;
@@ -40,7 +55,9 @@ export async function loadSecretKey(source: KeySource): Promise<SecretKey> {
       throw new TakoError("usage", error.message, { cause: e });
     }
     if (bytes === undefined) throw new TakoError("usage", `The ${where} does not exist.`);
-    return parseSecretKey(new TextDecoder().decode(bytes).trim(), where);
+    const key = parseSecretKey(new TextDecoder().decode(bytes).trim(), where);
+    await warnIfShared(source.keyFile, where, log);
+    return key;
   }
   if (source.envKey !== undefined) {
     return parseSecretKey(source.envKey.trim(), "the TAKO_SECRET_KEY environment variable");

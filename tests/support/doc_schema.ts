@@ -112,7 +112,10 @@ export async function fetchJsonProblems(document: unknown): Promise<string[]> {
   if (d.schema !== 1) problems.push("$.schema: not 1");
   for (const [i, entry] of (d.configs ?? []).entries()) {
     const kind = entry.error?.kind;
-    if (kind !== undefined && !["runtime", "usage", "config", "integrity"].includes(String(kind))) {
+    if (
+      kind !== undefined &&
+      !["runtime", "usage", "config", "integrity", "internal"].includes(String(kind))
+    ) {
       problems.push(`$.configs[${i}].error.kind: '${kind}' is not a documented kind`);
     }
   }

@@ -162,6 +162,8 @@ const ENTRY: StatusEntry = {
   last_success: "2024-05-01T09:00:00.000Z",
   last_failure: null,
   bytes_downloaded: 10,
+  partials: [],
+  problems: [],
   error: null,
 };
 
@@ -201,4 +203,6 @@ Deno.test("`metricsOf()` reads a status entry: installed image, pending update, 
   };
   assert.equal(metricsOf(foreign).installed, null);
   assert.equal(metricsOf({ ...ENTRY, error: { kind: "integrity", message: "m" } }).ok, false);
+  const failed = { ...ENTRY, last_failure: { time: "2024-05-01T08:45:00.000Z", message: "m" } };
+  assert.equal(metricsOf(failed).lastFailure, "2024-05-01T08:45:00.000Z");
 });

@@ -163,16 +163,29 @@ Deno.test("`stampMatches()` needs every field equal and known", () => {
   assert.ok(!stampMatches(unknown, unknown), "unknown fields never match, even each other");
 });
 
-Deno.test("`parseState()` keeps the metrics' last failure and download counter when well-formed", () => {
-  const state = parseState(JSON.stringify({
-    lastFailure: "2024-05-01T08:45:00.000Z",
-    downloadedBytes: 1234,
-  }));
-  assert.equal(state.lastFailure, "2024-05-01T08:45:00.000Z");
+Deno.test("`parseState()` keeps the last failure's time and bounded message, and drops bad ones", () => {
+  const failed = {
+    ...EMPTY_STATE,
+    lastFailure: "2024-05-01T11:00:00.000Z",
+    lastFailureMessage: "Cannot reach https://o/manifest: timed out.",
+  };
+  assert.deepEqual(parseState(serializeState(failed)), failed);
+  const bad = parseState(JSON.stringify({ lastFailure: "yesterday", lastFailureMessage: "x" }));
+  assert.equal(bad.lastFailure, undefined);
+  assert.equal(bad.lastFailureMessage, undefined);
+  const long = parseState(
+    JSON.stringify({ lastFailure: failed.lastFailure, lastFailureMessage: "x".repeat(2001) }),
+  );
+  assert.equal(long.lastFailure, failed.lastFailure);
+  assert.equal(long.lastFailureMessage, undefined);
+});
+
+Deno.test("`parseState()` keeps the metrics' download counter when well-formed", () => {
+  const state = parseState(JSON.stringify({ downloadedBytes: 1234 }));
   assert.equal(state.downloadedBytes, 1234);
-  for (const [lastFailure, downloadedBytes] of [["never", -1], [5, 1.5], [null, "12"]]) {
-    const damaged = parseState(JSON.stringify({ lastFailure, downloadedBytes }));
-    assert.ok(!("lastFailure" in damaged) && !("downloadedBytes" in damaged), String(lastFailure));
+  for (const downloadedBytes of [-1, 1.5, "12", null]) {
+    const damaged = parseState(JSON.stringify({ downloadedBytes }));
+    assert.ok(!("downloadedBytes" in damaged), String(downloadedBytes));
   }
   assert.deepEqual(parseState(serializeState(state)), state);
 });

@@ -1,14 +1,16 @@
 /**
- * Where `tako fetch` (and its dry run) gets manifests: the stored one,
- * verified under the config's keys, and the origins' one, asked of each
- * origin in turn (SPEC §6 Mirrors), conditionally when validators are kept.
- * The decisions are core's (`fetch_plan.takeManifest`); this is the I/O.
+ * What `tako fetch` (and its dry run) reads before it decides: the stored
+ * manifest, verified under the config's keys; the origins' manifest, asked of
+ * each origin in turn (SPEC §6 Mirrors), conditionally when validators are
+ * kept; the image `latest` points to. The decisions are core's
+ * (`fetch_plan.takeManifest`); this is the I/O.
  *
  * @module
  */
 import { sha256Of } from "../core/digest.ts";
-import { TakoError } from "../core/errors.ts";
+import { printable, shownUrl, TakoError } from "../core/errors.ts";
 import type { Config } from "../core/config.ts";
+import type { CurrentImage } from "../core/history.ts";
 import * as plan from "../core/fetch_plan.ts";
 import { originUrl } from "../core/http_policy.ts";
 import type { Log } from "../core/log.ts";
@@ -16,6 +18,7 @@ import { MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest.ts";
 import { conditionalHeaders, type State } from "../core/state.ts";
 import { readFileCapped } from "./fs.ts";
 import { fetchManifestIfChanged, type NetOptions } from "./http.ts";
+import { readLatest } from "./store.ts";
 
 /** What asking the origins needs: the config, how to reach them and where to report. */
 export interface Source {
@@ -39,7 +42,7 @@ export async function readVerifiedStored(source: Source): Promise<plan.Verified 
     if (!(e instanceof TakoError)) throw e;
     throw new TakoError(
       "integrity",
-      `${e.message} (The stored manifest must verify under a PublicKey= of the config: keep the old key listed during a key rotation, or remove ${path} to trust the origin's history afresh.)`,
+      `${e.message} (The stored manifest must verify under a PublicKey= of the config: keep the old key listed during a key rotation, or remove ${path}: the next fetch then takes the origin's manifest if it lists the image latest points to.)`,
     );
   }
 }
@@ -53,10 +56,12 @@ export async function readVerifiedStored(source: Source): Promise<plan.Verified 
 export function fetchVerifiedManifest(
   source: Source,
   stored: plan.Verified | undefined,
+  anchor: CurrentImage | undefined,
   state: State,
 ): Promise<plan.Fetched> {
   return fromOrigins(source, async (origin) => {
-    const url = originUrl(origin, "manifest");
+    // As messages name it: its password masked (the request uses the origin as written).
+    const url = shownUrl(originUrl(origin, "manifest"));
     const sent = conditionalHeaders(state, origin, stored?.sha256);
     const answer = await fetchManifestIfChanged(origin, {
       ...source.net,
@@ -66,7 +71,8 @@ export function fetchVerifiedManifest(
     if (answer.notModified) {
       source.log.debug(`${source.where}: ${url} is unchanged (304 Not Modified).`);
     }
-    return plan.takeManifest(answer, { origin, url, sent }, stored, source.config.publicKeys);
+    const keys = source.config.publicKeys;
+    return plan.takeManifest(answer, { origin, url, sent }, stored, keys, anchor);
   });
 }
 
@@ -88,4 +94,18 @@ export async function fromOrigins<T>(
     }
   }
   throw plan.combineFailures(failures);
+}
+
+/** The digest `latest` points to; refuses to go on over a `latest` that Tako did not make. */
+export async function currentImage(dest: string): Promise<string | undefined> {
+  const latest = await readLatest(dest);
+  if (typeof latest === "object") {
+    throw new TakoError(
+      "runtime",
+      `${
+        printable(dest, 300)
+      }/latest is ${latest.detail}, not a link into store/; remove it by hand.`,
+    );
+  }
+  return latest;
 }
