@@ -280,7 +280,13 @@ Deno.test("`parseArgs()` reads bundled short options", () => {
       ...storeOf({ verbosity: "verbose", keyFile: "k.txt" }),
     }],
     [["-q", "a"], fetchOf(["a"], { verbosity: "quiet" })],
-    [["status", "-q", "a"], { name: "status", verbosity: "quiet", json: false, configs: ["a"] }],
+    [["status", "-q", "a"], {
+      name: "status",
+      verbosity: "quiet",
+      json: false,
+      prometheus: false,
+      configs: ["a"],
+    }],
   ];
   for (const [args, expected] of table) {
     assert.deepEqual(parseArgs(args), expected, args.join(" "));
