@@ -113,34 +113,51 @@ function lineOf(bytes: Uint8Array, index: number): number {
   return line;
 }
 
-/** Parses the signed part (header through the blank line after the entries), already verified. */
+const SPACE = 0x20;
+const DIGIT_ZERO = 0x30;
+const DIGIT_NINE = 0x39;
+const SHA256_CHARS = 64;
+
+/**
+ * Parses the signed part (header through the blank line after the entries),
+ * already verified. One pass over the text by index: no line array, and each
+ * field checked where it stands (a regex per field of 100,000 entries cost more
+ * than the signature, see docs/performance.md).
+ */
 function parseSigned(signed: Uint8Array, invalid: (problem: string) => TakoError): Entry[] {
-  const nonAscii = findNonPrintable(signed);
-  if (nonAscii >= 0) {
-    const byte = signed[nonAscii]!;
+  const at = findNonPrintable(signed);
+  if (at >= 0) {
+    const byte = signed[at]!;
     const problem = byte === CR
       ? CARRIAGE_RETURN
       : `byte 0x${byte.toString(16).padStart(2, "0")} is not printable ASCII.`;
-    throw invalid(`line ${lineOf(signed, nonAscii)}: ${problem}`);
+    throw invalid(`line ${lineOf(signed, at)}: ${problem}`);
   }
+  // Printable ASCII: an index into the text is an index into the bytes.
   const text = decoder.decode(signed);
-  // The text ends with a line feed, so the last element of the split is empty.
-  const lines = text.split("\n");
-  const blankBeforeSignature = lines.length - 2;
-  if (lines[1] !== "") throw invalid("line 2: expected a blank line after the header.");
-  if (blankBeforeSignature < 2 || lines[blankBeforeSignature] !== "") {
-    throw invalid(`line ${blankBeforeSignature + 1}: expected a blank line before the signature.`);
+  // The header and its line feed were compared byte for byte; line 2 starts here.
+  const lineTwo = HEADER_BYTES.length;
+  if (text.length > lineTwo && text.charCodeAt(lineTwo) !== LF) {
+    throw invalid("line 2: expected a blank line after the header.");
+  }
+  // The text ends with a line feed: the blank line before the signature starts just before it.
+  const blankStart = text.length - 1;
+  if (blankStart <= lineTwo || text.charCodeAt(blankStart - 1) !== LF) {
+    throw invalid(
+      `line ${lineOf(signed, signed.length) - 1}: expected a blank line before the signature.`,
+    );
   }
 
   const entries: Entry[] = [];
-  let previous: Entry | undefined;
-  for (let i = 2; i < blankBeforeSignature; i++) {
-    const lineNumber = i + 1;
-    const entry = parseEntryLine(lines[i]!, lineNumber, invalid);
+  let previous: string | undefined;
+  let lineNumber = 3;
+  for (let start = lineTwo + 1; start < blankStart; lineNumber++) {
+    const end = signed.indexOf(LF, start);
+    const entry = parseEntryLine(signed, text, start, end, lineNumber, invalid);
     // Neighbours only: ascending order makes every pair ordered and unequal.
     if (previous !== undefined) {
-      const order = compareVersionsInPlace(previous.version, entry.version);
-      const [lower, higher] = [previous.version, entry.version];
+      const order = compareVersions(previous, entry.version);
+      const [lower, higher] = [previous, entry.version];
       if (order === 0) {
         throw invalid(
           `line ${lineNumber}: versions ${lower} and ${higher} are equal; each version may be listed once.`,
@@ -153,121 +170,107 @@ function parseSigned(signed: Uint8Array, invalid: (problem: string) => TakoError
       }
     }
     entries.push(entry);
-    previous = entry;
+    previous = entry.version;
+    start = end + 1;
   }
   return entries;
 }
 
+/** 1 for a line feed and the bytes of printable ASCII, 0 for every other byte. */
+const PRINTABLE_OR_LF = new Uint8Array(256).fill(1, 0x20, 0x7f);
+PRINTABLE_OR_LF[LF] = 1;
+
 /** The index of the first byte that is neither a line feed nor printable ASCII, or -1. */
 function findNonPrintable(bytes: Uint8Array): number {
-  for (let i = 0; i < bytes.length; i++) {
-    const byte = bytes[i]!;
-    if (byte !== LF && (byte < 0x20 || byte > 0x7e)) return i;
-  }
-  return -1;
+  // A branchless pass first: every good manifest takes only this one.
+  let all = 1;
+  for (let i = 0; i < bytes.length; i++) all &= PRINTABLE_OR_LF[bytes[i]!]!;
+  if (all === 1) return -1;
+  return bytes.findIndex((byte) => PRINTABLE_OR_LF[byte] === 0);
 }
 
-/** Parses `<version> <size> <sha256>`: split at spaces, then linear checks of each field. */
+/**
+ * Parses the line `[start, end)` of the signed bytes and their `text`,
+ * `<version> <size> <sha256>`: split at its two spaces, then a linear check of
+ * each field over the bytes (faster than over the string), which are
+ * printable ASCII.
+ */
 function parseEntryLine(
-  line: string,
+  bytes: Uint8Array,
+  text: string,
+  start: number,
+  end: number,
   lineNumber: number,
   invalid: (problem: string) => TakoError,
 ): Entry {
-  const firstSpace = line.indexOf(" ");
-  const secondSpace = firstSpace < 0 ? -1 : line.indexOf(" ", firstSpace + 1);
-  if (secondSpace < 0 || line.indexOf(" ", secondSpace + 1) >= 0) {
+  const firstSpace = bytes.indexOf(SPACE, start);
+  const secondSpace = firstSpace < 0 || firstSpace >= end
+    ? -1
+    : bytes.indexOf(SPACE, firstSpace + 1);
+  if (secondSpace < 0 || secondSpace >= end || spaceWithin(bytes, secondSpace + 1, end)) {
+    const line = text.slice(start, end);
     throw invalid(`line ${lineNumber}: expected ${ENTRY_SHAPE}, found '${printable(line)}'.`);
   }
-  const version = line.slice(0, firstSpace);
-  const size = line.slice(firstSpace + 1, secondSpace);
-  const sha256 = line.slice(secondSpace + 1);
-  // The text is printable ASCII and the version holds no space, so it is valid
-  // (isValidVersion) exactly when it has a part; this spares parsing it.
+  // Printable ASCII without a space is a valid version (isValidVersion) exactly
+  // when it has a part; this spares the regex.
+  const version = text.slice(start, firstSpace);
   const problem = (hasPart(version) ? undefined : versionProblem(version)) ??
-    sizeProblem(size) ?? sha256Problem(sha256);
+    (isCanonicalSize(bytes, firstSpace + 1, secondSpace)
+      ? undefined
+      : sizeProblem(text.slice(firstSpace + 1, secondSpace))) ??
+    (isSha256(bytes, secondSpace + 1, end)
+      ? undefined
+      : sha256Problem(text.slice(secondSpace + 1, end)));
   if (problem !== undefined) throw invalid(`line ${lineNumber}: ${problem}`);
-  const entry = { version, size: BigInt(size), sha256 };
   // Canonical form (SPEC §7): writing the entries back must give the signed
   // bytes. The header and blank lines were compared exactly, each line holds
-  // exactly two spaces, and version and digest are the line's own text, so
-  // what remains to hold is that the size written back is its text.
-  if (String(entry.size) !== size) {
-    throw invalid(`line ${lineNumber}: the size ${size} is not in canonical form.`);
-  }
-  return entry;
+  // exactly two spaces, version and digest are the line's own text, and a size
+  // of digits without a leading zero is what writing its value gives.
+  return {
+    version,
+    size: BigInt(text.slice(firstSpace + 1, secondSpace)),
+    sha256: text.slice(secondSpace + 1, end),
+  };
 }
 
-// Version order without allocation. compareVersions (version.ts) splits each
-// version into part objects; for the 100,000 neighbours of a large manifest
-// that was a third of the time to read it. These functions walk the strings in
-// place under the same rules (SPEC §3); the tests hold them to compareVersions.
-
-const DOT = 0x2e;
-const DASH = 0x2d;
-const UNDERSCORE = 0x5f;
-const DIGIT_ZERO = 0x30;
-const DIGIT_NINE = 0x39;
-
-function isSeparator(code: number): boolean {
-  return code === DOT || code === DASH || code === UNDERSCORE;
-}
-
-/** Whether a version has at least one part, that is a character other than a separator. */
-function hasPart(version: string): boolean {
-  for (let i = 0; i < version.length; i++) if (!isSeparator(version.charCodeAt(i))) return true;
+function spaceWithin(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (bytes[i] === SPACE) return true;
   return false;
 }
 
-/** {@link compareVersions} for ASCII versions, comparing the parts where they stand. */
-function compareVersionsInPlace(a: string, b: string): number {
-  let i = 0;
-  let j = 0;
-  for (;;) {
-    while (i < a.length && isSeparator(a.charCodeAt(i))) i++;
-    while (j < b.length && isSeparator(b.charCodeAt(j))) j++;
-    if (i === a.length && j === b.length) return 0;
-    let iEnd = i;
-    while (iEnd < a.length && !isSeparator(a.charCodeAt(iEnd))) iEnd++;
-    let jEnd = j;
-    while (jEnd < b.length && !isSeparator(b.charCodeAt(jEnd))) jEnd++;
-    const order = comparePartsInPlace(a, i, iEnd, b, j, jEnd);
-    if (order !== 0) return order;
-    i = iEnd;
-    j = jEnd;
-  }
-}
-
-/** Whether `text[start, end)` is all digits; an absent part (start = end) pads as numeric 0. */
-function isNumeric(text: string, start: number, end: number): boolean {
-  for (let k = start; k < end; k++) {
-    const code = text.charCodeAt(k);
+/** Decimal digits without sign or leading zeros (a lone 0 is fine). */
+function isCanonicalSize(bytes: Uint8Array, start: number, end: number): boolean {
+  if (end <= start || (end - start > 1 && bytes[start] === DIGIT_ZERO)) return false;
+  for (let i = start; i < end; i++) {
+    const code = bytes[i]!;
     if (code < DIGIT_ZERO || code > DIGIT_NINE) return false;
   }
   return true;
 }
 
-/** Compares the parts `a[i, iEnd)` and `b[j, jEnd)`: strings before numbers, numbers by value. */
-function comparePartsInPlace(
-  a: string,
-  i: number,
-  iEnd: number,
-  b: string,
-  j: number,
-  jEnd: number,
-): number {
-  const aNumeric = isNumeric(a, i, iEnd);
-  if (aNumeric !== isNumeric(b, j, jEnd)) return aNumeric ? 1 : -1;
-  if (aNumeric) {
-    // By value at any length: without leading zeros, the longer number is larger.
-    while (i < iEnd && a.charCodeAt(i) === DIGIT_ZERO) i++;
-    while (j < jEnd && b.charCodeAt(j) === DIGIT_ZERO) j++;
-    if (iEnd - i !== jEnd - j) return iEnd - i < jEnd - j ? -1 : 1;
+/** 1 for the bytes of lowercase hex digits, 0 for every other byte. */
+const HEX_DIGIT = new Uint8Array(256);
+for (const code of encoder.encode("0123456789abcdef")) HEX_DIGIT[code] = 1;
+
+/** 64 lowercase hex digits (a table lookup per byte, no branch: the hottest loop of a large read). */
+function isSha256(bytes: Uint8Array, start: number, end: number): boolean {
+  if (end - start !== SHA256_CHARS) return false;
+  let all = 1;
+  for (let i = start; i < end; i++) all &= HEX_DIGIT[bytes[i]!]!;
+  return all === 1;
+}
+
+const DOT = 0x2e;
+const DASH = 0x2d;
+const UNDERSCORE = 0x5f;
+
+/** Whether a version has at least one part, that is a character other than a separator. */
+function hasPart(version: string): boolean {
+  for (let i = 0; i < version.length; i++) {
+    const code = version.charCodeAt(i);
+    if (code !== DOT && code !== DASH && code !== UNDERSCORE) return true;
   }
-  for (; i < iEnd && j < jEnd; i++, j++) {
-    const difference = a.charCodeAt(i) - b.charCodeAt(j);
-    if (difference !== 0) return difference < 0 ? -1 : 1;
-  }
-  return Math.sign((iEnd - i) - (jEnd - j));
+  return false;
 }
 
 function versionProblem(version: string): string | undefined {

@@ -13,7 +13,7 @@
 // @ts-types="@types/semver"
 import type semverApi from "semver";
 import { printable, TakoError } from "./errors.ts";
-import { compareVersions, hasPrefix, isValidVersion, parseParts } from "./version.ts";
+import { compareVersions, hasVersionPrefix, isValidVersion } from "./version.ts";
 
 /** A parsed `Version=` pattern. */
 export interface Pattern {
@@ -95,11 +95,10 @@ function wildcardPattern(text: string): Pattern {
   if (!wellFormed) {
     throw invalid(text, "'*' must be the whole last part, as in * or 1.* or 1.0.*.");
   }
-  const parts = parseParts(prefix);
   return {
     text,
     kind: "wildcard",
-    matches: (version) => hasPrefix(parseParts(version), parts),
+    matches: (version) => hasVersionPrefix(version, prefix),
     compare: compareVersions,
   };
 }

@@ -14,7 +14,7 @@ import { parseConfig } from "../../lib/core/config.ts";
 import { formatPublicKey, parsePublicKey, parseSecretKey } from "../../lib/core/keys.ts";
 import { serializeEntries, verifyManifest } from "../../lib/core/manifest.ts";
 import { parsePattern } from "../../lib/core/pattern.ts";
-import { checkVersion, compareVersions, isValidVersion, parseParts } from "../../lib/core/version.ts";
+import { checkVersion, compareVersions, isValidVersion } from "../../lib/core/version.ts";
 import { assert } from "../support/assert.ts";
 import { signRaw, TEST_KEY } from "../support/publish.ts";
 import { TEST_PUBLIC_KEY } from "../support/vectors.ts";
@@ -107,7 +107,7 @@ Deno.test(`fuzz: the version parser takes ${RUNS} inputs without a stray excepti
         await cleanly("config", () => checkVersion(a, "fuzz"));
         assert.equal(
           isValidVersion(a),
-          !CONTROL.test(a) && /^[\x21-\x7e]+$/.test(a) && parseParts(a).length > 0,
+          !CONTROL.test(a) && /^[\x21-\x7e]+$/.test(a) && /[^._-]/.test(a),
         );
         const ab = compareVersions(a, b);
         assert.equal(Math.sign(ab), -Math.sign(compareVersions(b, a)) || 0);

@@ -14,7 +14,7 @@ import {
   verifyManifest,
 } from "../../../lib/core/manifest.ts";
 import type { Pattern } from "../../../lib/core/pattern.ts";
-import { compareVersions, hasPrefix, isValidVersion, parseParts } from "../../../lib/core/version.ts";
+import { compareVersions, hasVersionPrefix, isValidVersion } from "../../../lib/core/version.ts";
 import { assert, assertTakoError } from "../../support/assert.ts";
 import {
   ONE_ENTRY,
@@ -448,11 +448,10 @@ Deno.test("`checkAppendOnly()` rejects a removed or changed entry, naming the fi
 
 /** A wildcard pattern `<prefix>.*`, built by hand from version.ts. */
 function wildcard(prefix: string): Pattern {
-  const parts = parseParts(prefix);
   return {
     text: `${prefix}.*`,
     kind: "wildcard",
-    matches: (version) => hasPrefix(parseParts(version), parts),
+    matches: (version) => hasVersionPrefix(version, prefix),
     compare: compareVersions,
   };
 }
