@@ -69,9 +69,8 @@ async function run(command: Command, log: Log): Promise<number> {
       stdout(`tako ${TAKO_VERSION}\n`);
       return EXIT_OK;
     case "gen-key": {
-      const { formatPublicKey, formatSecretKey, generateSecretKey } = await import(
-        "./lib/core/keys.ts"
-      );
+      const { formatSecretKey, generateSecretKey } = await import("./lib/core/keys.ts");
+      const { formatPublicKey } = await import("./lib/core/public_key.ts");
       const key = generateSecretKey();
       stdout(
         `# Secret key: keep it in a secret store; never publish it or copy it to clients.\n` +

@@ -34,7 +34,8 @@
  */
 import { createHash } from "node:crypto";
 import { MAIN, takoFlags } from "../dev/run_tako.ts";
-import { formatPublicKey, formatSecretKey, generateSecretKey } from "../lib/core/keys.ts";
+import { formatSecretKey, generateSecretKey } from "../lib/core/keys.ts";
+import { formatPublicKey } from "../lib/core/public_key.ts";
 import { type Entry, signManifest } from "../lib/core/manifest.ts";
 import { findNginx, type Nginx, startNginx } from "../tests/support/nginx.ts";
 import { benchChart, formatFile } from "./chart.ts";

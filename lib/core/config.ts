@@ -6,7 +6,7 @@
  * @module
  */
 import { printable, TakoError } from "./errors.ts";
-import { parsePublicKey } from "./keys.ts";
+import { parsePublicKey } from "./public_key.ts";
 import { ANY_VERSION, parsePattern, type Pattern } from "./pattern.ts";
 
 /** A checked config file. */

@@ -7,12 +7,8 @@
  */
 import { join } from "node:path";
 import { runTako, type TakoResult } from "../../dev/run_tako.ts";
-import {
-  formatSecretKey,
-  generateSecretKey,
-  parsePublicKey,
-  parseSecretKey,
-} from "../../lib/core/keys.ts";
+import { formatSecretKey, generateSecretKey, parseSecretKey } from "../../lib/core/keys.ts";
+import { parsePublicKey } from "../../lib/core/public_key.ts";
 import { signManifest } from "../../lib/core/manifest.ts";
 import { assert } from "../support/assert.ts";
 import {

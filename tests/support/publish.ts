@@ -16,7 +16,8 @@
  */
 import { createHash } from "node:crypto";
 import { encodeBase64 } from "../../lib/core/base64.ts";
-import { formatPublicKey, generateSecretKey, type SecretKey, sign } from "../../lib/core/keys.ts";
+import { generateSecretKey, type SecretKey, sign } from "../../lib/core/keys.ts";
+import { formatPublicKey } from "../../lib/core/public_key.ts";
 import {
   type Entry,
   serializeEntries,

@@ -11,7 +11,8 @@
 import fc from "fast-check";
 import { type ErrorKind, TakoError } from "../../lib/core/errors.ts";
 import { parseConfig } from "../../lib/core/config.ts";
-import { formatPublicKey, parsePublicKey, parseSecretKey } from "../../lib/core/keys.ts";
+import { parseSecretKey } from "../../lib/core/keys.ts";
+import { formatPublicKey, parsePublicKey } from "../../lib/core/public_key.ts";
 import { serializeEntries, verifyManifest } from "../../lib/core/manifest.ts";
 import { parsePattern } from "../../lib/core/pattern.ts";
 import { checkVersion, compareVersions, isValidVersion } from "../../lib/core/version.ts";

@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { encodeBase64 } from "../../../lib/core/base64.ts";
 import { TakoError } from "../../../lib/core/errors.ts";
-import { generateSecretKey, parsePublicKey, type SecretKey, sign } from "../../../lib/core/keys.ts";
+import { generateSecretKey, type SecretKey, sign } from "../../../lib/core/keys.ts";
+import { parsePublicKey } from "../../../lib/core/public_key.ts";
 import {
   checkAppendOnly,
   compatibleEntries,
