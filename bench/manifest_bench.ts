@@ -8,12 +8,8 @@
  */
 import { createHash } from "node:crypto";
 import type { SecretKey } from "../lib/core/keys.ts";
-import {
-  compatibleEntries,
-  type Entry,
-  signManifest,
-  verifyManifest,
-} from "../lib/core/manifest.ts";
+import { compatibleEntries, type Entry } from "../lib/core/manifest.ts";
+import { signManifest, verifyManifest } from "../lib/core/manifest_signature.ts";
 import { parsePattern } from "../lib/core/pattern.ts";
 import { median, type Run } from "./measure.ts";
 

@@ -16,8 +16,8 @@ import {
   compatibleEntries,
   type Entry,
   MAX_MANIFEST_BYTES,
-  verifyManifest,
 } from "../core/manifest.ts";
+import { verifyManifest } from "../core/manifest_signature.ts";
 import {
   fetchManifestIfChanged,
   type NetOptions,

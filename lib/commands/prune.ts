@@ -22,7 +22,8 @@ import {
 import { printable, TakoError } from "../core/errors.ts";
 import { inContext, loadConfig } from "../shell/config_file.ts";
 import { formatBytes, type Log } from "../core/log.ts";
-import { type Entry, MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest.ts";
+import { type Entry, MAX_MANIFEST_BYTES } from "../core/manifest.ts";
+import { verifyManifest } from "../core/manifest_signature.ts";
 import {
   candidatesFrom,
   hasLimits,

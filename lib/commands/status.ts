@@ -15,7 +15,8 @@ import { listStore, readFileCapped, readLatest } from "../shell/destination.ts";
 import { printable, TakoError } from "../core/errors.ts";
 import { inContext, loadConfig } from "../shell/config_file.ts";
 import type { Log } from "../core/log.ts";
-import { MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest.ts";
+import { MAX_MANIFEST_BYTES } from "../core/manifest.ts";
+import { verifyManifest } from "../core/manifest_signature.ts";
 import { readState, requireDestination } from "../shell/state_file.ts";
 import {
   buildReport,

@@ -3,14 +3,15 @@
  * images, one `<version> <size> <sha256>` line each, in ascending version
  * order, followed by an Ed25519 signature over every byte before it.
  *
- * Reading follows SPEC §7: verify the signature over the exact bytes first,
- * parse only then, and accept only the one canonical spelling of every entry.
+ * Reading follows SPEC §7: verify the signature over the exact bytes first
+ * (manifest_signature.ts, which needs the curve library), parse only then,
+ * and accept only the one canonical spelling of every entry. This module
+ * needs no cryptography, so a run that need not verify never loads it.
  *
  * @module
  */
-import { decodeBase64Strict, encodeBase64 } from "./base64.ts";
+import { decodeBase64Strict } from "./base64.ts";
 import { printable, TakoError } from "./errors.ts";
-import { type SecretKey, sign, verify } from "./keys.ts";
 import type { Pattern } from "./pattern.ts";
 import { compareVersions, isValidVersion } from "./version.ts";
 
@@ -41,43 +42,48 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const HEADER_BYTES = encoder.encode(MANIFEST_HEADER);
 
+/** A manifest that passed the structural checks: its signed part and its signature. */
+export interface SplitManifest {
+  /** Every byte before the signature line: what the signature covers. */
+  readonly signed: Uint8Array;
+  /** The 64 bytes of the Ed25519 signature. */
+  readonly signature: Uint8Array;
+}
+
 /**
- * Verifies a manifest and returns its entries (SPEC §2, §7). The file must be
- * at most {@link MAX_MANIFEST_BYTES}; its signature must verify under at
- * least one of `publicKeys` (key rotation); only then are the entries parsed,
- * and they must be in canonical form, in ascending version order and pairwise
- * unequal. Throws a TakoError of kind "integrity" whose message starts with
- * `source` for anything else, and never anything other than TakoError.
+ * The structural checks of SPEC §7 that come before the signature: the size
+ * limit, the header, the final line feed and a last line of exactly one
+ * signature in base64. Throws an integrity error starting with `source`.
+ * The signature itself is checked by manifest_signature.ts.
  *
  * @example
  * ```ts
- * const entries = verifyManifest(bytes, [publicKey], "https://example.com/app/manifest");
+ * import { splitManifest } from "./manifest.ts";
+ * const { signed, signature } = splitManifest(bytes, "https://example.com/app/manifest");
  * ```
  */
-export function verifyManifest(
-  bytes: Uint8Array,
-  publicKeys: readonly Uint8Array[],
-  source: string,
-): Entry[] {
-  const invalid = (problem: string) => new TakoError("integrity", `${source}: ${problem}`);
-  // Before the signature verifies, a carriage return is the likeliest reason
-  // for any failure (a copy with CRLF line ends), so say so; a whole-file scan
-  // only on failure keeps it off the path of every good manifest.
-  const rejected = (problem: string) => invalid(carriageReturnProblem(bytes) ?? problem);
+export function splitManifest(bytes: Uint8Array, source: string): SplitManifest {
   if (bytes.length > MAX_MANIFEST_BYTES) {
-    throw invalid(
-      `the manifest is larger than ${MAX_MANIFEST_BYTES} bytes, the most Tako accepts.`,
+    throw new TakoError(
+      "integrity",
+      `${source}: the manifest is larger than ${MAX_MANIFEST_BYTES} bytes, the most Tako accepts.`,
     );
   }
   if (!startsWithHeader(bytes)) {
-    throw rejected(`not a Tako manifest; expected the first line 'Tako Manifest 1'.`);
+    throw rejectedManifest(
+      bytes,
+      source,
+      `not a Tako manifest; expected the first line 'Tako Manifest 1'.`,
+    );
   }
   if (bytes[bytes.length - 1] !== LF) {
-    throw rejected("the manifest does not end with a line feed after the signature.");
+    throw rejectedManifest(
+      bytes,
+      source,
+      "the manifest does not end with a line feed after the signature.",
+    );
   }
-
   const signatureStart = bytes.lastIndexOf(LF, bytes.length - 2) + 1;
-  const signed = bytes.subarray(0, signatureStart);
   const signature = bytes.length - 1 - signatureStart === SIGNATURE_CHARS
     ? decodeBase64Strict(
       decoder.decode(bytes.subarray(signatureStart, bytes.length - 1)),
@@ -85,16 +91,43 @@ export function verifyManifest(
     )
     : undefined;
   if (signature === undefined) {
-    throw rejected(
+    throw rejectedManifest(
+      bytes,
+      source,
       `line ${
         lineOf(bytes, signatureStart)
       }: expected the signature (${SIGNATURE_CHARS} characters of standard base64) as the last line, and nothing after it.`,
     );
   }
-  if (!publicKeys.some((key) => verify(signature, signed, key))) {
-    throw rejected("the signature does not verify under the configured public key(s).");
-  }
-  return parseSigned(signed, invalid);
+  return { signed: bytes.subarray(0, signatureStart), signature };
+}
+
+/**
+ * The error for a manifest refused before its signature verified. A carriage
+ * return is then the likeliest reason for any failure (a copy with CRLF line
+ * ends), so it is named instead; the whole-file scan runs only on failure,
+ * off the path of every good manifest.
+ */
+export function rejectedManifest(bytes: Uint8Array, source: string, problem: string): TakoError {
+  return new TakoError("integrity", `${source}: ${carriageReturnProblem(bytes) ?? problem}`);
+}
+
+/**
+ * The entries of a manifest's signed part (SPEC §2), which must be in
+ * canonical form, in ascending version order and pairwise unequal. Only for
+ * bytes whose signature verified (SPEC §7: verify first, parse only then), or
+ * the very bytes verified when they were stored (the SHA-256 recorded in
+ * `.state`, see docs/performance.md). Throws an integrity error starting
+ * with `source`, and never anything other than TakoError.
+ *
+ * @example
+ * ```ts
+ * import { parseEntries, splitManifest } from "./manifest.ts";
+ * const entries = parseEntries(splitManifest(bytes, path).signed, path);
+ * ```
+ */
+export function parseEntries(signed: Uint8Array, source: string): Entry[] {
+  return parseSigned(signed, (problem) => new TakoError("integrity", `${source}: ${problem}`));
 }
 
 function carriageReturnProblem(bytes: Uint8Array): string | undefined {
@@ -313,27 +346,6 @@ export function serializeEntries(entries: readonly Entry[]): string {
 /** One entry line, without its line feed. */
 function serializeEntry(entry: Entry): string {
   return `${entry.version} ${entry.size} ${entry.sha256}`;
-}
-
-/**
- * Writes and signs a whole manifest. Like minisign, it verifies its own
- * output before returning, so a wrong key or an invalid entry list (unsorted,
- * equal versions, a malformed field) throws instead of being published.
- *
- * @example
- * ```ts
- * await Deno.writeFile("manifest", signManifest(entries, key));
- * ```
- */
-export function signManifest(entries: readonly Entry[], key: SecretKey): Uint8Array {
-  const signed = encoder.encode(serializeEntries(entries));
-  const signature = encodeBase64(sign(key, signed));
-  const bytes = new Uint8Array(signed.length + signature.length + 1);
-  bytes.set(signed, 0);
-  bytes.set(encoder.encode(signature), signed.length);
-  bytes[bytes.length - 1] = LF;
-  verifyManifest(bytes, [key.publicKey], "the manifest being signed");
-  return bytes;
 }
 
 /**

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { runTako, type TakoResult } from "../../dev/run_tako.ts";
 import { formatSecretKey, generateSecretKey, parseSecretKey } from "../../lib/core/keys.ts";
 import { parsePublicKey } from "../../lib/core/public_key.ts";
-import { signManifest } from "../../lib/core/manifest.ts";
+import { signManifest } from "../../lib/core/manifest_signature.ts";
 import { assert } from "../support/assert.ts";
 import {
   TEST_PUBLIC_KEY,

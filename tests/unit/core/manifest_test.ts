@@ -11,9 +11,8 @@ import {
   MANIFEST_HEADER,
   MAX_MANIFEST_BYTES,
   serializeEntries,
-  signManifest,
-  verifyManifest,
 } from "../../../lib/core/manifest.ts";
+import { signManifest, verifyManifest } from "../../../lib/core/manifest_signature.ts";
 import type { Pattern } from "../../../lib/core/pattern.ts";
 import { compareVersions, hasVersionPrefix, isValidVersion } from "../../../lib/core/version.ts";
 import { assert, assertTakoError } from "../../support/assert.ts";
