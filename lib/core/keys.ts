@@ -130,6 +130,7 @@ export function sign(key: SecretKey, message: Uint8Array): Uint8Array {
  *
  * @example
  * ```ts
+ * declare const key: SecretKey, message: Uint8Array;
  * verify(sign(key, message), message, key.publicKey); // true
  * ```
  */

@@ -11,6 +11,7 @@
  * @module
  */
 import { decodeBase64Strict } from "./base64.ts";
+import { SHA256_HEX } from "./digest.ts";
 import { printable, TakoError } from "./errors.ts";
 import type { Pattern } from "./pattern.ts";
 import { compareVersions, isValidVersion } from "./version.ts";
@@ -35,7 +36,6 @@ const SIGNATURE_BYTES = 64;
 const SIGNATURE_CHARS = 88;
 const CARRIAGE_RETURN = "carriage return found; lines must end with a line feed alone.";
 const ENTRY_SHAPE = "'<version> <size> <sha256>'";
-const SHA256_HEX = /^[0-9a-f]{64}$/;
 const DECIMAL = /^[0-9]+$/;
 
 const encoder = new TextEncoder();
@@ -58,7 +58,7 @@ export interface SplitManifest {
  *
  * @example
  * ```ts
- * import { splitManifest } from "./manifest.ts";
+ * declare const bytes: Uint8Array;
  * const { signed, signature } = splitManifest(bytes, "https://example.com/app/manifest");
  * ```
  */
@@ -122,7 +122,7 @@ export function rejectedManifest(bytes: Uint8Array, source: string, problem: str
  *
  * @example
  * ```ts
- * import { parseEntries, splitManifest } from "./manifest.ts";
+ * declare const bytes: Uint8Array, path: string;
  * const entries = parseEntries(splitManifest(bytes, path).signed, path);
  * ```
  */
@@ -356,6 +356,7 @@ function serializeEntry(entry: Entry): string {
  *
  * @example
  * ```ts
+ * declare const entries: Entry[], sha256: string;
  * const { entries: next, changed } = insertEntry(entries, { version: "1.1.0", size: 20n, sha256 });
  * ```
  */
@@ -400,6 +401,7 @@ function sameEntry(a: Entry, b: Entry): boolean {
  *
  * @example
  * ```ts
+ * declare const localEntries: Entry[], downloadedEntries: Entry[];
  * checkAppendOnly(localEntries, downloadedEntries, "https://example.com/app/manifest");
  * ```
  */
@@ -435,6 +437,8 @@ export function checkAppendOnly(
  *
  * @example
  * ```ts
+ * import type { Pattern } from "./pattern.ts";
+ * declare const entries: Entry[], pattern: Pattern;
  * const newest = compatibleEntries(entries, pattern)[0];
  * ```
  */

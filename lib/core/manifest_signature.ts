@@ -29,7 +29,7 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
- * import { verifyManifest } from "./manifest_signature.ts";
+ * declare const bytes: Uint8Array, publicKey: Uint8Array;
  * const entries = verifyManifest(bytes, [publicKey], "https://example.com/app/manifest");
  * ```
  */
@@ -56,7 +56,9 @@ export function verifyManifest(
  *
  * @example
  * ```ts
- * import { signManifest } from "./manifest_signature.ts";
+ * import type { SecretKey } from "./keys.ts";
+ * import type { Entry } from "./manifest.ts";
+ * declare const entries: Entry[], key: SecretKey;
  * await Deno.writeFile("manifest", signManifest(entries, key));
  * ```
  */

@@ -96,7 +96,6 @@ function isStrictPublicKey(bytes: Uint8Array): boolean {
  *
  * @example
  * ```ts
- * import { parsePublicKey } from "./public_key.ts";
  * parsePublicKey("l0D28J2fiIXvWPbeZP7wkaq+dB55Gl2ysigl9mQH29k=", "/etc/tako/app line 2");
  * ```
  */
@@ -126,7 +125,6 @@ export function parsePublicKey(text: string, where: string): Uint8Array {
  *
  * @example
  * ```ts
- * import { formatPublicKey } from "./public_key.ts";
  * formatPublicKey(new Uint8Array(32).fill(1)); // "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
  * ```
  */

@@ -108,7 +108,6 @@ export function checkVersion(version: string, where: string): void {
  *
  * @example
  * ```ts
- * import { compareVersions } from "./version.ts";
  * compareVersions("1.0.0-beta.1", "1.0.0") < 0; // true
  * compareVersions("1", "1.0") === 0; // true
  * ```
@@ -135,7 +134,6 @@ export function compareVersions(a: string, b: string): number {
  *
  * @example
  * ```ts
- * import { hasVersionPrefix } from "./version.ts";
  * hasVersionPrefix("1.5.2", "1.5"); // true
  * hasVersionPrefix("1", "1.0"); // true: 1 is 1.0
  * hasVersionPrefix("1.a", "1.0"); // false: a string part is not 0

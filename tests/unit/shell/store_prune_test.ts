@@ -11,7 +11,7 @@ import { type Entry } from "../../../lib/core/manifest.ts";
 import { signManifest } from "../../../lib/core/manifest_signature.ts";
 import { generateSecretKey, parseSecretKey } from "../../../lib/core/keys.ts";
 import { formatPublicKey } from "../../../lib/core/public_key.ts";
-import { pruneDestination } from "../../../lib/commands/prune.ts";
+import { pruneDestination } from "../../../lib/shell/store_prune.ts";
 import { EMPTY_STATE } from "../../../lib/core/state.ts";
 import { assert, assertRejectsTako } from "../../support/assert.ts";
 import { TEST_PUBLIC_KEY, TEST_SECRET_KEY } from "../../support/vectors.ts";
