@@ -11,12 +11,8 @@ import { TakoError } from "../core/errors.ts";
 import type { Config } from "../core/config.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
 import { pruneDestination } from "../shell/store_prune.ts";
-import {
-  checkAppendOnly,
-  compatibleEntries,
-  type Entry,
-  MAX_MANIFEST_BYTES,
-} from "../core/manifest.ts";
+import { compatibleEntries, type Entry, MAX_MANIFEST_BYTES } from "../core/manifest.ts";
+import { checkAppendOnly } from "../core/manifest_history.ts";
 import { verifyManifest } from "../core/manifest_signature.ts";
 import {
   fetchManifestIfChanged,

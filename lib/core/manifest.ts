@@ -306,7 +306,8 @@ function hasPart(version: string): boolean {
   return false;
 }
 
-function versionProblem(version: string): string | undefined {
+/** Why `version` cannot be published, or undefined when it can. */
+export function versionProblem(version: string): string | undefined {
   return isValidVersion(version)
     ? undefined
     : `'${
@@ -323,7 +324,8 @@ function sizeProblem(size: string): string | undefined {
     }' is not a size; expected a decimal number of bytes without sign or leading zeros.`;
 }
 
-function sha256Problem(sha256: string): string | undefined {
+/** Why `sha256` is not a digest as Tako writes it, or undefined when it is one. */
+export function sha256Problem(sha256: string): string | undefined {
   return SHA256_HEX.test(sha256)
     ? undefined
     : `'${printable(sha256)}' is not a SHA-256; expected 64 lowercase hexadecimal digits.`;
@@ -346,90 +348,6 @@ export function serializeEntries(entries: readonly Entry[]): string {
 /** One entry line, without its line feed. */
 function serializeEntry(entry: Entry): string {
   return `${entry.version} ${entry.size} ${entry.sha256}`;
-}
-
-/**
- * Inserts `entry` in version order into a sorted entry list. An identical
- * entry already present leaves the list as it is (`changed: false`); a
- * version that is present, by spelling or by equality under SPEC §3, with
- * another spelling, size or digest is refused with a usage error.
- *
- * @example
- * ```ts
- * declare const entries: Entry[], sha256: string;
- * const { entries: next, changed } = insertEntry(entries, { version: "1.1.0", size: 20n, sha256 });
- * ```
- */
-export function insertEntry(
-  entries: readonly Entry[],
-  entry: Entry,
-): { entries: Entry[]; changed: boolean } {
-  const problem = versionProblem(entry.version) ??
-    (entry.size < 0n ? `${entry.size} is not a size; expected a number of bytes.` : undefined) ??
-    sha256Problem(entry.sha256);
-  if (problem !== undefined) throw new TakoError("usage", `Cannot add an entry: ${problem}`);
-
-  // Binary search: the first index whose version is not lower than entry's.
-  let low = 0;
-  let high = entries.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (compareVersions(entries[middle]!.version, entry.version) < 0) low = middle + 1;
-    else high = middle;
-  }
-  const present = entries[low];
-  if (present !== undefined && compareVersions(present.version, entry.version) === 0) {
-    if (sameEntry(present, entry)) return { entries: [...entries], changed: false };
-    throw new TakoError(
-      "usage",
-      present.version === entry.version
-        ? `Version ${entry.version} is already published with another size or digest; published versions never change, so choose a new version.`
-        : `Version ${entry.version} equals the published version ${present.version} under Tako's version order; choose a new version.`,
-    );
-  }
-  return { entries: [...entries.slice(0, low), entry, ...entries.slice(low)], changed: true };
-}
-
-function sameEntry(a: Entry, b: Entry): boolean {
-  return a.version === b.version && a.size === b.size && a.sha256 === b.sha256;
-}
-
-/**
- * Enforces the append-only history (SPEC §2): every entry of `old` must
- * appear in `next` unchanged. Throws an integrity error starting with
- * `source` that names the first entry missing or changed.
- *
- * @example
- * ```ts
- * declare const localEntries: Entry[], downloadedEntries: Entry[];
- * checkAppendOnly(localEntries, downloadedEntries, "https://example.com/app/manifest");
- * ```
- */
-export function checkAppendOnly(
-  old: readonly Entry[],
-  next: readonly Entry[],
-  source: string,
-): void {
-  const byVersion = new Map(next.map((e) => [e.version, e]));
-  for (const entry of old) {
-    const found = byVersion.get(entry.version);
-    if (found === undefined) {
-      throw new TakoError(
-        "integrity",
-        `${source}: version ${
-          printable(entry.version)
-        } of the local manifest is missing; published versions are never removed, so this looks like a rollback.`,
-      );
-    }
-    if (!sameEntry(found, entry)) {
-      throw new TakoError(
-        "integrity",
-        `${source}: version ${
-          printable(entry.version)
-        } has another size or digest than in the local manifest; published versions never change.`,
-      );
-    }
-  }
 }
 
 /**

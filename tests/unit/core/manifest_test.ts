@@ -4,14 +4,13 @@ import { TakoError } from "../../../lib/core/errors.ts";
 import { generateSecretKey, type SecretKey, sign } from "../../../lib/core/keys.ts";
 import { parsePublicKey } from "../../../lib/core/public_key.ts";
 import {
-  checkAppendOnly,
   compatibleEntries,
   type Entry,
-  insertEntry,
   MANIFEST_HEADER,
   MAX_MANIFEST_BYTES,
   serializeEntries,
 } from "../../../lib/core/manifest.ts";
+import { checkAppendOnly, insertEntry } from "../../../lib/core/manifest_history.ts";
 import { signManifest, verifyManifest } from "../../../lib/core/manifest_signature.ts";
 import type { Pattern } from "../../../lib/core/pattern.ts";
 import { compareVersions, hasVersionPrefix, isValidVersion } from "../../../lib/core/version.ts";
