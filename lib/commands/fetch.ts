@@ -5,15 +5,15 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
-import { resolve } from "node:path";
+import { resolve } from "../core/path.ts";
 import { TakoError } from "../core/errors.ts";
 import type { Config } from "../core/config.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
 import { pruneDestination } from "../shell/store_prune.ts";
 import { compatibleEntries, type Entry, MAX_MANIFEST_BYTES } from "../core/manifest.ts";
 import { checkAppendOnly } from "../core/manifest_history.ts";
-import { verifyManifest } from "../core/manifest_signature.ts";
+import { sha256Hex, storedManifestEntries, verifyManifestBytes } from "../shell/manifest_read.ts";
+import { formatPublicKey } from "../core/public_key.ts";
 import {
   fetchManifestIfChanged,
   type NetOptions,
@@ -30,6 +30,7 @@ import {
   stampMatches,
   stampOf,
   type State,
+  withManifestVerified,
   withValidators,
 } from "../core/state.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
@@ -80,7 +81,7 @@ export async function fetchOne(
 ): Promise<void> {
   try {
     const config = await loadConfig(configPath);
-    const dest = resolve(config.destination);
+    const dest = resolve(Deno.cwd(), config.destination);
     if (init && await alreadyProvisioned(config, dest, ctx)) return;
     await prepareDestination(dest);
     const lock = await acquireLock(dest, ctx.lockWaitMs);
@@ -95,19 +96,33 @@ export async function fetchOne(
   }
 }
 
-/** A manifest's bytes and its verified entries. */
+/** A manifest's bytes, their SHA-256 and its verified entries. */
 interface Verified {
   readonly bytes: Uint8Array;
+  readonly sha256: string;
   readonly entries: Entry[];
 }
 
-/** Reads the stored manifest; undefined when there is none yet. */
-async function readStoredManifest(config: Config, dest: string): Promise<Verified | undefined> {
+/**
+ * Reads the stored manifest; undefined when there is none yet. Not verified
+ * again when `state` records these very bytes as verified under the config's
+ * keys (core/state.ts, isManifestTrusted).
+ */
+async function readStoredManifest(
+  config: Config,
+  dest: string,
+  state: State,
+): Promise<Verified | undefined> {
   const path = `${dest}/manifest`;
   const bytes = await readFileCapped(path, MAX_MANIFEST_BYTES);
   if (bytes === undefined) return undefined;
+  const sha256 = await sha256Hex(bytes);
   try {
-    return { bytes, entries: verifyManifest(bytes, config.publicKeys, path) };
+    return {
+      bytes,
+      sha256,
+      entries: await storedManifestEntries(bytes, sha256, config.publicKeys, state, path),
+    };
   } catch (e) {
     if (!(e instanceof TakoError)) throw e;
     throw new TakoError(
@@ -127,7 +142,7 @@ async function alreadyProvisioned(
   ctx: FetchContext,
 ): Promise<boolean> {
   try {
-    const stored = await readStoredManifest(config, dest);
+    const stored = await readStoredManifest(config, dest, await readState(dest));
     const latest = await readLatest(dest);
     if (stored === undefined || typeof latest !== "string") return false;
     const entry = stored.entries.find((e) => e.sha256 === latest);
@@ -156,7 +171,7 @@ async function update(
   const { log } = ctx;
   const where = shownPath(config.file);
   const state = await readState(dest);
-  const stored = await readStoredManifest(config, dest);
+  const stored = await readStoredManifest(config, dest, state);
   if (stored === undefined) {
     log.info(
       `${where}: first fetch into ${printable(dest, 300)}; trusting the origin's signed history.`,
@@ -170,13 +185,12 @@ async function update(
   if (stored === undefined || !sameBytes(stored.bytes, remote.bytes)) {
     await writeFileAtomic(dest, "manifest", remote.bytes, 0o444);
   }
-  // Saved with the state below, so only ever after the manifest they describe is stored.
-  const validated = withValidators(
-    state,
-    remote.origin,
-    remote.validators,
+  // Saved with the state below, so only ever after the manifest they describe is stored;
+  // that manifest verified under these keys (this run, or when stored: readStoredManifest).
+  const validated = withManifestVerified(
+    withValidators(state, remote.origin, remote.validators, remote.sha256, config.origins),
     remote.sha256,
-    config.origins,
+    config.publicKeys.map(formatPublicKey),
   );
 
   const current = await currentImage(dest);
@@ -329,11 +343,6 @@ interface Fetched extends Verified {
   readonly origin: string;
   /** Its validators for these bytes, if any are worth keeping. */
   readonly validators: Validators | undefined;
-  readonly sha256: string;
-}
-
-function sha256Of(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
 }
 
 /**
@@ -348,7 +357,7 @@ async function fetchVerifiedManifest(
   state: State,
   ctx: FetchContext,
 ): Promise<Fetched> {
-  const storedSha256 = stored === undefined ? undefined : sha256Of(stored.bytes);
+  const storedSha256 = stored?.sha256;
   const failures: TakoError[] = [];
   for (const [i, origin] of config.origins.entries()) {
     const url = originUrl(origin, "manifest");
@@ -365,12 +374,13 @@ async function fetchVerifiedManifest(
           throw new TakoError("runtime", `${url} answered 304 to an unconditional request.`);
         }
         ctx.log.debug(`${shownPath(config.file)}: ${url} is unchanged (304 Not Modified).`);
-        return { ...stored, origin, validators: sent, sha256: storedSha256 };
+        return { ...stored, origin, validators: sent };
       }
       const { bytes } = answer;
-      const entries = verifyManifest(bytes, config.publicKeys, url);
+      const entries = await verifyManifestBytes(bytes, config.publicKeys, url);
       if (stored !== undefined) checkAppendOnly(stored.entries, entries, url);
-      return { bytes, entries, origin, validators: answer.validators, sha256: sha256Of(bytes) };
+      const sha256 = await sha256Hex(bytes);
+      return { bytes, sha256, entries, origin, validators: answer.validators };
     } catch (e) {
       if (!(e instanceof TakoError)) throw e;
       failures.push(e);

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { resolve } from "node:path";
+import { resolve } from "../core/path.ts";
 import type { Config } from "../core/config.ts";
 import { printable, TakoError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
@@ -101,7 +101,7 @@ async function gatherFacts(configPath: string): Promise<StatusFacts> {
   };
   const config = await attempt(() => loadConfig(configPath));
   if (config === undefined) return { ...unknown, errors };
-  const destination = resolve(config.destination);
+  const destination = resolve(Deno.cwd(), config.destination);
   const known = { ...unknown, config, destination };
   if (await attempt(() => requireDestination(destination).then(() => true)) === undefined) {
     return { ...known, errors };

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { createHash, type Hash } from "node:crypto";
+import type { Hash } from "node:crypto";
 import { requireDigest } from "../core/digest.ts";
 import { printable, TakoError } from "../core/errors.ts";
 
@@ -274,6 +274,8 @@ export async function downloadImage(
   const fileName = options.fileName ?? `the temporary file for store/${sha256}`;
   try {
     let offset = 0;
+    // Loaded only for a download: the periodic check never needs it.
+    const { createHash } = await import("node:crypto");
     let hash = createHash("sha256");
     if (ranged && response.status !== 200) {
       checkPartialAnswer(response, url, resume.offset, size);
@@ -530,11 +532,11 @@ async function request(
 ): Promise<Opened> {
   const controller = new AbortController();
   const abort = () => controller.abort();
-  let timedOut = false;
-  const timer: ReturnType<typeof setTimeout> = setTimeout(() => {
-    timedOut = true;
-    abort();
-  }, options.connectTimeoutMs);
+  // AbortSignal.timeout, not setTimeout: Deno loads its Node timers for the
+  // first setTimeout, 4-5 ms of a periodic check that sets no other timer.
+  const deadline = AbortSignal.timeout(options.connectTimeoutMs);
+  const onDeadline = () => abort();
+  deadline.addEventListener("abort", onDeadline);
   let response: Response;
   try {
     response = await fetch(url, {
@@ -545,7 +547,7 @@ async function request(
       ...(options.httpClient === undefined ? {} : { client: options.httpClient }),
     });
   } catch (e) {
-    if (timedOut) {
+    if (deadline.aborted) {
       throw new TakoError(
         "runtime",
         `No answer from ${shown(url)} within ${seconds(options.connectTimeoutMs)}.`,
@@ -556,7 +558,7 @@ async function request(
     }
     throw unreachable(url, e);
   } finally {
-    clearTimeout(timer);
+    deadline.removeEventListener("abort", onDeadline);
   }
   const discard = async (reader?: { cancel(): Promise<void> }) => {
     try {

@@ -21,7 +21,7 @@
  * @module
  */
 import type { Hash } from "node:crypto";
-import { join } from "node:path";
+import { join } from "../core/path.ts";
 import { printable, TakoError } from "../core/errors.ts";
 import { requireDigest } from "../core/digest.ts";
 import {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "../core/path.ts";
 import { readFileCapped, writeFileAtomic } from "./fs.ts";
 import { EMPTY_STATE, parseState, serializeState, type State, STATE_FILE } from "../core/state.ts";
 

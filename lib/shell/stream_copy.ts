@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { attempt, fileError, writeAll } from "./fs.ts";
 
 const BUFFER_SIZE = 8 * 1024 * 1024;
@@ -66,6 +65,7 @@ export async function copyHashing(
   const big =
     (await attempt("read", sourceName, () => source.stat())).size > BACKGROUND_FLUSH_EVERY;
   using flusher = big ? await flushHandle(targetPath, target) : undefined;
+  const { createHash } = await import("node:crypto");
   const hash = createHash("sha256");
   const buffers = [new Uint8Array(BUFFER_SIZE), new Uint8Array(BUFFER_SIZE)];
   const flush = new BackgroundFlush(flusher, targetPath);

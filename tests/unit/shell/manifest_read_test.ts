@@ -1,0 +1,71 @@
+/**
+ * Reading a stored manifest (shell/manifest_read.ts): verified under the
+ * config's keys unless `.state` records these very bytes as verified under
+ * keys the config still lists; then only parsed.
+ */
+import { EMPTY_STATE, withManifestVerified } from "../../../lib/core/state.ts";
+import { formatPublicKey } from "../../../lib/core/public_key.ts";
+import { sha256Hex, storedManifestEntries } from "../../../lib/shell/manifest_read.ts";
+import { assert, assertRejectsTako } from "../../support/assert.ts";
+import { OTHER_KEY, sha256Hex as referenceSha256, TEST_KEY } from "../../support/publish.ts";
+import { ONE_ENTRY, ONE_ENTRY_MANIFEST } from "../../support/vectors.ts";
+
+const manifest = new TextEncoder().encode(ONE_ENTRY_MANIFEST);
+const keys = [TEST_KEY.publicKey];
+const keyText = [formatPublicKey(TEST_KEY.publicKey)];
+
+/** The same manifest with one byte of its signature changed: structurally sound, not genuine. */
+function forged(): Uint8Array {
+  const bytes = manifest.slice();
+  const at = bytes.length - 10;
+  bytes[at] = bytes[at] === 0x41 ? 0x42 : 0x41;
+  return bytes;
+}
+
+Deno.test("`sha256Hex()` agrees with node:crypto", async () => {
+  for (const bytes of [new Uint8Array(0), manifest, forged()]) {
+    assert.equal(await sha256Hex(bytes), referenceSha256(bytes));
+  }
+});
+
+Deno.test("`storedManifestEntries()` verifies a manifest that .state does not vouch for", async () => {
+  const sha256 = await sha256Hex(manifest);
+  assert.deepEqual(
+    await storedManifestEntries(manifest, sha256, keys, EMPTY_STATE, "manifest"),
+    [ONE_ENTRY],
+  );
+  const bad = forged();
+  const badSha256 = await sha256Hex(bad);
+  await assertRejectsTako(
+    () => storedManifestEntries(bad, badSha256, keys, EMPTY_STATE, "manifest"),
+    "integrity",
+    "does not verify",
+  );
+});
+
+Deno.test("`storedManifestEntries()` parses without verifying the very bytes .state recorded as verified", async () => {
+  // The forged signature shows that no verification ran: .state is as much
+  // Tako's own local record as the stored manifest is (docs/performance.md).
+  const bad = forged();
+  const sha256 = await sha256Hex(bad);
+  const state = withManifestVerified(EMPTY_STATE, sha256, keyText);
+  assert.deepEqual(await storedManifestEntries(bad, sha256, keys, state, "manifest"), [ONE_ENTRY]);
+});
+
+Deno.test("`storedManifestEntries()` verifies again when the bytes or the keys differ from the record", async () => {
+  const bad = forged();
+  const sha256 = await sha256Hex(bad);
+  const cases = [
+    // Recorded for the genuine bytes, not these.
+    withManifestVerified(EMPTY_STATE, await sha256Hex(manifest), keyText),
+    // Recorded under a key this config no longer lists.
+    withManifestVerified(EMPTY_STATE, sha256, [formatPublicKey(OTHER_KEY.publicKey)]),
+  ];
+  for (const state of cases) {
+    await assertRejectsTako(
+      () => storedManifestEntries(bad, sha256, keys, state, "manifest"),
+      "integrity",
+      "does not verify",
+    );
+  }
+});
