@@ -11,14 +11,20 @@ import { benchChart, formatFile } from "./chart.ts";
 interface CaseResult {
   readonly group: string;
   readonly name: string;
-  readonly bytes?: number | null;
-  readonly seconds: number[];
+  readonly method: string;
+  readonly bytes: number | null;
   readonly medianSeconds: number;
+  readonly minSeconds: number;
+  readonly maxSeconds: number;
   readonly peakRssMb: number | null;
+  readonly othersCpus: number;
 }
 
 interface Results {
+  readonly command: string;
+  readonly durationSeconds: number;
   readonly machine: Record<string, unknown>;
+  readonly servers: { label: string; method: string }[];
   readonly cases: CaseResult[];
   readonly checks: { target: string; measured: string; pass: boolean }[];
   readonly notes: string[];
@@ -36,38 +42,46 @@ const results: Results = JSON.parse(await Deno.readTextFile(path));
 function time(s: number): string {
   return s < 1 ? `${(s * 1000).toFixed(0)} ms` : `${s.toFixed(2)} s`;
 }
+const loads = (x: unknown) => (x as number[]).map((v) => v.toFixed(2)).join(" ");
 
 const m = results.machine;
 console.log(
-  `Machine: ${m.nproc} × ${m.model}, ${m.memoryGiB} GiB RAM, Linux ${m.kernel}, Deno ${m.deno}; ` +
-    `run of ${String(m.date).slice(0, 16).replace("T", " ")} UTC; ` +
-    `load average ${
-      (m.loadavgAtStart as number[]).map((x) => x.toFixed(2)).join(" ")
-    } at the start, ` +
-    `${(m.loadavgAtEnd as number[]).map((x) => x.toFixed(2)).join(" ")} at the end; ` +
-    `CPU pressure (some, avg60) ${m.cpuPressureAtStart} % / ${m.cpuPressureAtEnd} %.\n`,
+  `\`${results.command}\`, ${
+    results.durationSeconds.toFixed(0)
+  } s. Machine: ${m.nproc} × ${m.model}, ` +
+    `${m.memoryGiB} GiB RAM, Linux ${m.kernel}, Deno ${m.deno}; run of ${
+      String(m.date).slice(0, 16).replace("T", " ")
+    } UTC; load average ${loads(m.loadavgAtStart)} at the start, ${loads(m.loadavgAtEnd)} at the ` +
+    `end; CPU pressure (some, avg60) ${m.cpuPressureAtStart} % / ${m.cpuPressureAtEnd} %; ` +
+    `busiest other processes at the start: ${
+      (m.busiestAtStart as string[]).join(", ") || "none over 5 %"
+    }.\n`,
 );
+for (const s of results.servers) console.log(`- server ${s.label}: ${s.method}`);
 
 let group = "";
 for (const c of results.cases) {
   if (c.group !== group) {
     group = c.group;
     console.log(`\n**${group}**\n`);
-    console.log("| case | median | min | max | MB/s | peak RSS |");
-    console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
+    console.log("| case | median | min | max | MB/s | peak RSS | others' CPU |");
+    console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
   }
-  const rate = c.bytes && !c.group.startsWith("100,000")
-    ? (c.bytes / MB / c.medianSeconds).toFixed(0)
-    : "";
+  const rate = c.bytes ? (c.bytes / MB / c.medianSeconds).toFixed(0) : "";
   const rss = c.peakRssMb === null ? "" : `${c.peakRssMb.toFixed(0)} MB`;
   console.log(
-    `| ${c.name.replaceAll("|", "\\|")} | ${time(c.medianSeconds)} | ${
-      time(Math.min(...c.seconds))
-    } | ${time(Math.max(...c.seconds))} | ${rate} | ${rss} |`,
+    `| ${c.name.replaceAll("|", "\\|")} | ${time(c.medianSeconds)} | ${time(c.minSeconds)} | ${
+      time(c.maxSeconds)
+    } | ${rate} | ${rss} | ${c.othersCpus.toFixed(2)} |`,
   );
 }
 
-console.log("\n| target | measured | |\n| --- | --- | --- |");
+console.log("\n**Methods**\n");
+for (const method of new Set(results.cases.map((c) => `- ${c.name}: ${c.method}`))) {
+  console.log(method);
+}
+
+console.log("\n| target | measured (medians) | |\n| --- | --- | --- |");
 for (const c of results.checks) {
   console.log(`| ${c.target} | ${c.measured} | ${c.pass ? "met" : "**missed**"} |`);
 }
