@@ -22,7 +22,14 @@ function forged(): Uint8Array {
   return bytes;
 }
 
-Deno.test("`sha256Hex()` agrees with node:crypto", async () => {
+Deno.test("`sha256Hex()` gives the lowercase hex SHA-256 of bytes, as node:crypto does", async () => {
+  const cases: [string, string][] = [
+    ["", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"],
+    ["abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"],
+  ];
+  for (const [text, digest] of cases) {
+    assert.equal(await sha256Hex(new TextEncoder().encode(text)), digest);
+  }
   for (const bytes of [new Uint8Array(0), manifest, forged()]) {
     assert.equal(await sha256Hex(bytes), referenceSha256(bytes));
   }
