@@ -109,24 +109,36 @@ function check(target: string, measured: string, pass: boolean): void {
 
 let haveTime = false;
 
-/** Installs a Debian package with apt-get when `present` says it is missing and we are root. */
+/**
+ * Installs a Debian package with apt-get when `present` says it is missing
+ * and we are root. Services the package would start (nginx's) are not
+ * started: a policy-rc.d that refuses them is in place during the install
+ * when the machine has none, and removed afterwards.
+ */
 async function ensurePackage(
   name: string,
-  packages: string,
+  pkg: string,
   present: () => Promise<boolean>,
 ): Promise<boolean> {
   if (await present()) return true;
   if (Deno.uid() !== 0) return false;
-  console.log(`installing ${name} (apt-get install -y ${packages}) …`);
-  await new Deno.Command("sh", {
-    args: [
-      "-c",
-      `apt-get install -y -qq ${packages} || (apt-get update -qq && apt-get install -y -qq ${packages})`,
-    ],
-    stdout: "null",
-    stderr: "null",
-    env: { DEBIAN_FRONTEND: "noninteractive" },
-  }).output().catch(() => undefined);
+  console.log(`installing ${name} (apt-get install -y ${pkg}) …`);
+  const policy = "/usr/sbin/policy-rc.d";
+  const ownPolicy = !(await exists(policy));
+  if (ownPolicy) await Deno.writeTextFile(policy, "#!/bin/sh\nexit 101\n", { mode: 0o755 });
+  try {
+    await new Deno.Command("sh", {
+      args: [
+        "-c",
+        `apt-get install -y -qq ${pkg} || (apt-get update -qq && apt-get install -y -qq ${pkg})`,
+      ],
+      stdout: "null",
+      stderr: "null",
+      env: { DEBIAN_FRONTEND: "noninteractive" },
+    }).output().catch(() => undefined);
+  } finally {
+    if (ownPolicy) await Deno.remove(policy).catch(() => {});
+  }
   return await present();
 }
 
@@ -692,7 +704,7 @@ async function main(): Promise<void> {
   if (!haveTime) notes.push("GNU time is missing: no peak RSS or own CPU figures");
   const haveNginx = await ensurePackage(
     "nginx",
-    "nginx-light || apt-get install -y -qq nginx",
+    "nginx",
     async () => await findNginx() !== undefined,
   );
   if (!haveNginx) notes.push("nginx is missing and could not be installed: no nginx rows");
