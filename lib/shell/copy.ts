@@ -1,9 +1,10 @@
 /**
  * The one hashing copy pump behind every large copy: an image downloaded by
  * `tako fetch` (an HTTP body, see http.ts) and an image copied by `tako store`
- * (a local file, {@link fileSource}). One pass over the data: each buffer is
- * hashed (node:crypto) and written whole while the other buffer fills, so
- * reading, hashing and writing overlap; one write in flight at a time, looping
+ * (a local file, {@link fileSource}). One pass over the data: each chunk is
+ * hashed (node:crypto) as it arrives, and each buffer written whole while the
+ * other buffer fills, so reading, hashing and writing overlap; one write in
+ * flight at a time, looping
  * on short write counts (a full disk first answers with one); and an
  * fdatasync every {@link FLUSH_EVERY} bytes in the background through a second
  * handle of the target, so that the caller's final flush finds little left.
@@ -214,6 +215,10 @@ export async function copyHashing(
           end = true;
           break;
         }
+        // Hashed as it arrives, not once the buffer is full: a fetch body's reads run on this
+        // thread, and while a whole buffer is hashed (3 ms) the sender fills the socket's buffer
+        // and stalls; a chunk at a time, the next one arrives while this one is hashed.
+        hash.update(new Uint8Array(buffer, filled, got.n));
         filled += got.n;
         received += got.n;
         options.onProgress?.(received);
@@ -221,7 +226,6 @@ export async function copyHashing(
       buffers[which] = buffer;
       if (filled === 0) continue;
       const data = new Uint8Array(buffer, 0, filled);
-      hash.update(data);
       await writing;
       writing = writeAll(target.file, data, target.path).then(() => flush.wrote(filled));
       // A failed write surfaces at the next await; until then it must not count as unhandled.
