@@ -5,15 +5,15 @@
  *
  * @module
  */
-import { resolve } from "../core/path.ts";
-import { printable, TakoError } from "../core/errors.ts";
+import { basename, resolve } from "../core/path.ts";
+import { asTakoError, printable, shownUrl, TakoError } from "../core/errors.ts";
 import type { NetFlags } from "../core/cli.ts";
 import type { Config } from "../core/config.ts";
 import { originUrl } from "../core/http_policy.ts";
 import * as plan from "../core/fetch_plan.ts";
+import type { CurrentImage } from "../core/history.ts";
 import type { Log } from "../core/log.ts";
 import { type Entry, MAX_MANIFEST_BYTES } from "../core/manifest.ts";
-import { formatPublicKey } from "../core/public_key.ts";
 import {
   conditionalHeaders,
   stampMatches,
@@ -23,13 +23,20 @@ import {
   withValidators,
 } from "../core/state.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
-import { hashFile, lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
+import { lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
 import { DEFAULT_NET_OPTIONS, fetchManifestIfChanged, type NetOptions } from "../shell/http.ts";
-import { sha256Hex, storedManifestEntries, verifyManifestBytes } from "../shell/manifest_read.ts";
+import { sha256Hex, storedManifestEntries, verifiedManifest } from "../shell/manifest_read.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
-import { readState, saveState } from "../shell/state_file.ts";
-import { cleanTemporaries, pointLatest, prepareDestination, readLatest } from "../shell/store.ts";
+import { readState, recordFailure, repairStateMode, saveState } from "../shell/state_file.ts";
+import {
+  cleanTemporaries,
+  imageDamage,
+  pointLatest,
+  prepareDestination,
+  readAnchor,
+  readLatest,
+} from "../shell/store.ts";
 import { pruneDestination } from "../shell/store_prune.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
 
@@ -68,9 +75,10 @@ export async function fetchAll(
     try {
       await fetchOne(path, init, ctx);
     } catch (e) {
-      if (!(e instanceof TakoError)) throw e;
-      ctx.log.error(e.message);
-      failures.push(e);
+      // Even a bug in one config's run must not stop the next config.
+      const error = asTakoError(e);
+      ctx.log.error(error.message);
+      failures.push(error);
     }
   }
   return failures;
@@ -88,23 +96,23 @@ async function fetchOne(configPath: string, init: boolean, ctx: FetchContext): P
     };
     if (init && await alreadyProvisioned(run)) return;
     await prepareDestination(run.dest);
-    const lock = await acquireLock(run.dest, ctx.lockWaitMs);
+    const waiting = (message: string) => run.log.info(`${run.where}: ${message}`);
+    using _lock = await acquireLock(run.dest, ctx.lockWaitMs, waiting);
     try {
       await cleanTemporaries(run.dest);
+      await repairStateMode(run.dest);
       await update(run, init);
-    } finally {
-      lock.release();
+    } catch (e) {
+      // For `tako status`: when and why the last run failed (under the lock, like every write).
+      await recordFailure(run.dest, asTakoError(e).message, ctx.now());
+      throw e;
     }
   } catch (e) {
-    throw inContext(configPath, e);
+    throw inContext(configPath, asTakoError(e));
   }
 }
 
-/**
- * Reads the stored manifest; undefined when there is none yet. Not verified
- * again when `state` records these very bytes as verified under the config's
- * keys (core/state.ts, isManifestTrusted).
- */
+/** The stored manifest, verified or vouched for by `.state`; undefined when there is none yet. */
 async function readStoredManifest(run: Run, state: State): Promise<plan.Verified | undefined> {
   const path = `${run.dest}/manifest`;
   const bytes = await readFileCapped(path, MAX_MANIFEST_BYTES);
@@ -117,21 +125,25 @@ async function readStoredManifest(run: Run, state: State): Promise<plan.Verified
     if (!(e instanceof TakoError)) throw e;
     throw new TakoError(
       "integrity",
-      `${e.message} (The stored manifest must verify under a PublicKey= of the config: keep the old key listed during a key rotation, or remove ${path} to trust the origin's history afresh.)`,
+      `${e.message} (The stored manifest must verify under a PublicKey= of the config: keep the old key listed during a key rotation, or remove ${path}: the next fetch then takes the origin's manifest if it lists the image latest points to.)`,
     );
   }
 }
 
 /**
  * `--init`: true when the stored manifest verifies and `latest` points to an
- * image of it that is present with its listed size. No lock, no network.
+ * image of it that `Version=` allows and that is present with its listed
+ * size. No lock, no network.
  */
 async function alreadyProvisioned(run: Run): Promise<boolean> {
   try {
     const stored = await readStoredManifest(run, await readState(run.dest));
     const latest = await readLatest(run.dest);
     if (stored === undefined || typeof latest !== "string") return false;
-    const entry = stored.entries.find((e) => e.sha256 === latest);
+    // Only an image that Version= allows counts: after a pin to go back, --init must act.
+    const entry = stored.entries.find((e) =>
+      e.sha256 === latest && run.config.pattern.matches(e.version)
+    );
     if (entry === undefined) return false;
     const info = await Deno.lstat(`${run.dest}/store/${latest}`);
     if (!info.isFile || BigInt(info.size) !== entry.size) return false;
@@ -150,19 +162,17 @@ async function update(run: Run, init: boolean): Promise<void> {
   const { config, dest } = run;
   const state = await readState(dest);
   const stored = await readStoredManifest(run, state);
-  announce(run, stored);
-  const remote = await fetchVerifiedManifest(run, stored, state);
+  // Without a stored manifest, the image latest points to anchors the history (SPEC §7).
+  const anchor = stored === undefined ? await readAnchor(dest) : undefined;
+  const remote = await fetchVerifiedManifest(run, stored, anchor, state);
+  announce(run, stored, anchor);
   if (stored?.sha256 !== remote.sha256) {
     await writeFileAtomic(dest, "manifest", remote.bytes, 0o444);
   }
-  // Saved with the state below, so only ever after the manifest they describe is stored;
-  // that manifest verified under these keys (this run, or when stored: readStoredManifest).
+  // Saved with the state below, so only ever after the manifest they describe is stored.
   const { origin, validators, sha256 } = remote;
-  const validated = withManifestVerified(
-    withValidators(state, origin, validators, sha256, config.origins),
-    sha256,
-    config.publicKeys.map(formatPublicKey),
-  );
+  const kept = withValidators(state, origin, validators, sha256, config.origins);
+  const validated = withManifestVerified(kept, sha256, config.publicKeys);
   const current = await currentImage(dest);
   const offer = plan.planOffer(remote.entries, config.pattern, current);
   const got = await firstAvailable(run, offer.candidates, state.verified);
@@ -182,14 +192,10 @@ async function update(run: Run, init: boolean): Promise<void> {
   await pruneDestination(dest, config, final, run.log);
 }
 
-/** The notes of a run's start: a first fetch trusts the origin's history; no Version= given. */
-function announce({ config, dest, log, where }: Run, stored: plan.Verified | undefined): void {
-  if (stored === undefined) {
-    log.info(
-      `${where}: first fetch into ${printable(dest, 300)}; trusting the origin's signed history.`,
-    );
-  }
-  if (!config.versionGiven) log.info(`${where}: no Version= given; any version is accepted.`);
+/** The notes of a run, once the manifest was received and verified (fetch_plan.runNotes). */
+function announce(run: Run, stored: plan.Verified | undefined, anchor: CurrentImage | undefined) {
+  const notes = plan.runNotes(run.config, printable(run.dest, 300), stored, anchor);
+  for (const note of notes) run.log.info(`${run.where}: ${note}`);
 }
 
 /** The candidate put in place (none when every one was withdrawn), and the stamp of what is verified. */
@@ -273,7 +279,9 @@ async function currentImage(dest: string): Promise<string | undefined> {
   if (typeof latest === "object") {
     throw new TakoError(
       "runtime",
-      `${dest}/latest is ${latest.detail}, not a link into store/; remove it by hand.`,
+      `${
+        printable(dest, 300)
+      }/latest is ${latest.detail}, not a link into store/; remove it by hand.`,
     );
   }
   return latest;
@@ -288,25 +296,24 @@ async function currentImage(dest: string): Promise<string | undefined> {
 function fetchVerifiedManifest(
   run: Run,
   stored: plan.Verified | undefined,
+  anchor: CurrentImage | undefined,
   state: State,
 ): Promise<plan.Fetched> {
   return fromOrigins(run, async (origin) => {
-    const url = originUrl(origin, "manifest");
+    // As messages name it: its password masked (the request uses the origin as written).
+    const url = shownUrl(originUrl(origin, "manifest"));
     const sent = conditionalHeaders(state, origin, stored?.sha256);
     const answer = await fetchManifestIfChanged(origin, {
       ...run.net,
       maxBytes: MAX_MANIFEST_BYTES,
       validators: sent,
     });
-    const asked = { origin, url, sent };
-    if (answer.notModified) {
-      run.log.debug(`${run.where}: ${url} is unchanged (304 Not Modified).`);
-      return plan.takeManifest(answer, asked, stored, () => []);
-    }
-    // Fresh bytes: the only case that needs the curve library (loaded here, on first use).
-    const entries = await verifyManifestBytes(answer.bytes, run.config.publicKeys, url);
-    const fresh = { ...answer, sha256: await sha256Hex(answer.bytes) };
-    return plan.takeManifest(fresh, asked, stored, () => entries);
+    if (answer.notModified) run.log.debug(`${run.where}: ${url} is unchanged (304 Not Modified).`);
+    // Only fresh bytes need the curve library, loaded on first use.
+    const taken = answer.notModified
+      ? answer
+      : { ...answer, ...await verifiedManifest(answer.bytes, run.config.publicKeys, url) };
+    return plan.takeManifest(taken, { origin, url, sent }, stored, anchor);
   });
 }
 
@@ -341,17 +348,18 @@ async function ensureImage(
   const info = await lstatOrUndefined(path);
   if (info !== undefined) {
     if (!info.isFile) {
-      throw new TakoError("runtime", `${path} is not a regular file; remove it by hand.`);
+      throw new TakoError(
+        "runtime",
+        `${printable(path, 300)} is not a regular file; remove it by hand.`,
+      );
     }
     const stamp = stampOf(entry.sha256, info);
     // Unchanged since its digest was checked (ctime moves on any write): no re-hash.
     if (stampMatches(verified, stamp) && BigInt(info.size) === entry.size) return stamp;
-    const actual = await hashFile(path);
-    if (actual.sha256 === entry.sha256 && BigInt(actual.size) === entry.size) return stamp;
+    const damage = await imageDamage(path, info, entry);
+    if (damage === undefined) return stamp;
     run.log.warn(
-      `${run.where}: ${
-        printable(path, 300)
-      } is damaged (its digest is ${actual.sha256}); downloading it again.`,
+      `${run.where}: ${printable(path, 300)} is damaged (${damage}); downloading again.`,
     );
     // Not removed first: the fresh copy is renamed over it, so latest never dangles.
   }
@@ -365,7 +373,7 @@ function download(run: Run, entry: Entry): Promise<void> {
   const size = plan.downloadSize(entry);
   const label = printable(entry.version);
   return fromOrigins(run, async (origin) => {
-    const url = originUrl(origin, `store/${entry.sha256}`);
+    const url = shownUrl(originUrl(origin, `store/${entry.sha256}`));
     log.info(`${where}: downloading ${label} (${size} bytes) from ${url}.`);
     try {
       // Into store/.partial-<sha256>: a broken-off download is continued by the next run.
@@ -375,7 +383,9 @@ function download(run: Run, entry: Entry): Promise<void> {
         sha256: entry.sha256,
         size,
         net: run.net,
-        onProgress: (received: number, total: number) => log.progress(label, received, total),
+        // The progress line names the config's file and the version, fitted to the terminal.
+        onProgress: (received: number, total: number) =>
+          log.progress(`${printable(basename(run.config.file), 40)} ${label}`, received, total),
         onResume: (offset) => log.info(`${where}: resuming ${label} at byte ${offset}.`),
         onRestart: (reason) => log.warn(`${where}: ${reason} Downloading ${label} in full.`),
       });

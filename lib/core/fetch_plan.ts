@@ -9,11 +9,11 @@
 import { printable, TakoError } from "./errors.ts";
 import { compatibleEntries, type Entry } from "./manifest.ts";
 import { checkAppendOnly } from "./manifest_history.ts";
+import type { Config } from "./config.ts";
 import type { Pattern } from "./pattern.ts";
+import { checkAnchoredHistory, type CurrentImage } from "./history.ts";
+import { onOffer, patternProblem } from "./offer.ts";
 import type { ConditionalHeaders, State } from "./state.ts";
-
-/** How many versions a "no compatible version" message names. */
-const VERSIONS_NAMED = 5;
 
 /** A manifest's bytes, their digest and its verified entries. */
 export interface Verified {
@@ -28,23 +28,25 @@ export interface Fetched extends Verified {
   readonly validators: ConditionalHeaders | undefined;
 }
 
-/** How an origin answered the manifest request: 304, or fresh bytes with their SHA-256. */
+/** How an origin answered the manifest request: 304, or fresh bytes already verified. */
 export type ManifestAnswer =
   | { readonly notModified: true }
   | {
     readonly notModified: false;
     readonly bytes: Uint8Array;
     readonly sha256: string;
+    /** Its entries, the signature verified under the config's keys (manifest_signature.ts). */
+    readonly entries: Entry[];
     readonly validators: ConditionalHeaders | undefined;
   };
 
 /**
  * The manifest an origin's answer leaves in force (SPEC §6 step 2, §7): a
  * 304 (asked with `sent`, validators that exist only for a stored manifest)
- * keeps the stored one, verified when it was read; fresh bytes must verify
- * (`verify`: verifyManifest under the config's keys, given by the caller,
- * which loads the curve library only for fresh bytes) and keep the stored
- * history.
+ * keeps the stored one, verified when it was read; fresh bytes, verified by
+ * the caller (which loads the curve library only then), must keep the stored
+ * history — or, with no stored manifest, list the image `latest` points to
+ * (`anchor`; see history.ts).
  */
 export function takeManifest(
   answer: ManifestAnswer,
@@ -54,7 +56,7 @@ export function takeManifest(
     readonly sent: ConditionalHeaders | undefined;
   },
   stored: Verified | undefined,
-  verify: (bytes: Uint8Array, source: string) => Entry[],
+  anchor?: CurrentImage,
 ): Fetched {
   const { origin, url } = asked;
   if (answer.notModified) {
@@ -63,10 +65,42 @@ export function takeManifest(
     }
     return { ...stored, origin, validators: asked.sent };
   }
-  const entries = verify(answer.bytes, url);
+  const { bytes, sha256, entries, validators } = answer;
   if (stored !== undefined) checkAppendOnly(stored.entries, entries, url);
-  const { bytes, sha256, validators } = answer;
+  else checkAnchoredHistory(entries, anchor, url);
   return { bytes, sha256, entries, origin, validators };
+}
+
+/**
+ * What a run says once the manifest was received and verified: with no
+ * stored manifest, that it trusts the origin's history (a first contact) or
+ * that the history lists the image latest points to; that any version is
+ * accepted when Version= is absent. `dest` is already printable.
+ *
+ * @example
+ * ```ts
+ * import type { Config } from "./config.ts";
+ * declare const config: Config;
+ * runNotes(config, "/var/lib/tako/app", undefined, undefined);
+ * // ["first fetch into /var/lib/tako/app; trusting the origin's signed history."]
+ * ```
+ */
+export function runNotes(
+  config: Pick<Config, "versionGiven">,
+  dest: string,
+  stored: Verified | undefined,
+  anchor: CurrentImage | undefined,
+): string[] {
+  const notes: string[] = [];
+  if (stored === undefined) {
+    notes.push(
+      anchor === undefined
+        ? `first fetch into ${dest}; trusting the origin's signed history.`
+        : `no stored manifest in ${dest}; the origin's manifest lists the image latest points to, so its history is taken.`,
+    );
+  }
+  if (!config.versionGiven) notes.push("no Version= given; any version is accepted.");
+  return notes;
 }
 
 /** What the manifest offers a destination whose `latest` points to `current`. */
@@ -123,17 +157,17 @@ export function noCompatibleVersion(
   entries: readonly Entry[],
   offer: Pick<Offer, "floor" | "candidates">,
 ): string {
-  const newest = entries.slice(-VERSIONS_NAMED).reverse().map((e) => printable(e.version));
-  const onOffer = newest.length === 0
-    ? "the manifest lists no versions"
-    : `newest on offer: ${newest.join(", ")}`;
+  const offered = onOffer(entries);
   const text = printable(pattern.text);
-  if (offer.candidates.length === 0) return `no version matches Version=${text} (${onOffer}).`;
+  if (offer.candidates.length === 0) {
+    // With the reason when a SemVer range meets versions that are not SemVer.
+    return patternProblem(pattern, entries) ?? `no version matches Version=${text} (${offered}).`;
+  }
   return offer.floor === undefined
-    ? `every version that matches Version=${text} is withdrawn (${onOffer}).`
+    ? `every version that matches Version=${text} is withdrawn (${offered}).`
     : `every version that matches Version=${text} from the current ${
       printable(offer.floor.version)
-    } up is withdrawn, and latest never moves to a lower version (${onOffer}).`;
+    } up is withdrawn, and latest never moves to a lower version (${offered}).`;
 }
 
 /**

@@ -190,7 +190,7 @@ function parseSigned(signed: Uint8Array, invalid: (problem: string) => TakoError
     // Neighbours only: ascending order makes every pair ordered and unequal.
     if (previous !== undefined) {
       const order = compareVersions(previous, entry.version);
-      const [lower, higher] = [previous, entry.version];
+      const [lower, higher] = [printable(previous), printable(entry.version)];
       if (order === 0) {
         throw invalid(
           `line ${lineNumber}: versions ${lower} and ${higher} are equal; each version may be listed once.`,

@@ -45,8 +45,12 @@ export function insertEntry(
     throw new TakoError(
       "usage",
       present.version === entry.version
-        ? `Version ${entry.version} is already published with another size or digest; published versions never change, so choose a new version.`
-        : `Version ${entry.version} equals the published version ${present.version} under Tako's version order; choose a new version.`,
+        ? `Version ${
+          printable(entry.version)
+        } is already published with another size or digest; published versions never change, so choose a new version.`
+        : `Version ${printable(entry.version)} equals the published version ${
+          printable(present.version)
+        } under Tako's version order; choose a new version.`,
     );
   }
   return { entries: [...entries.slice(0, low), entry, ...entries.slice(low)], changed: true };

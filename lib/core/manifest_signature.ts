@@ -37,14 +37,12 @@ export function verifyManifest(
   bytes: Uint8Array,
   publicKeys: readonly Uint8Array[],
   source: string,
+  /** How the failure names `publicKeys`; `tako store` has no config. */
+  keysName = "the configured public key(s)",
 ): Entry[] {
   const { signed, signature } = splitManifest(bytes, source);
   if (!publicKeys.some((key) => verify(signature, signed, key))) {
-    throw rejectedManifest(
-      bytes,
-      source,
-      "the signature does not verify under the configured public key(s).",
-    );
+    throw rejectedManifest(bytes, source, `the signature does not verify under ${keysName}.`);
   }
   return parseEntries(signed, source);
 }

@@ -70,6 +70,20 @@ export function dirname(path: string): string {
 }
 
 /**
+ * The last segment of a path (trailing slashes ignored).
+ *
+ * @example
+ * ```ts
+ * basename("/etc/tako/app.tako"); // "app.tako"
+ * ```
+ */
+export function basename(path: string): string {
+  let end = path.length;
+  while (end > 0 && path[end - 1] === "/") end--;
+  return path.slice(path.lastIndexOf("/", end - 1) + 1, end);
+}
+
+/**
  * `path` as an absolute, normalized path, relative to `cwd` (an absolute
  * path) unless it is absolute already; no trailing `/`.
  *

@@ -17,6 +17,8 @@ import { decodeBase64Strict, encodeBase64 } from "./base64.ts";
 import { printable, TakoError } from "./errors.ts";
 
 const KEY_BYTES = 32;
+/** Base64 length of a public key. */
+const PUBLIC_KEY_CHARS = 44;
 /** The field prime 2^255 - 19. */
 const P = 2n ** 255n - 19n;
 /** The curve constant d = -121665 / 121666 mod p. */
@@ -102,11 +104,13 @@ function isStrictPublicKey(bytes: Uint8Array): boolean {
 export function parsePublicKey(text: string, where: string): Uint8Array {
   const bytes = decodeBase64Strict(text, KEY_BYTES);
   if (bytes === undefined) {
+    // Quoted only at a public key's length: a longer text may be part of a secret key.
+    const found = text.length === PUBLIC_KEY_CHARS
+      ? `'${printable(text)}'`
+      : `a text of ${text.length} characters`;
     throw new TakoError(
       "config",
-      `${where}: '${
-        printable(text)
-      }' is not a public key; expected 44 characters of standard base64, such as the public key that 'tako gen-key' prints.`,
+      `${where}: ${found} is not a public key; expected ${PUBLIC_KEY_CHARS} characters of standard base64, such as the public key that 'tako gen-key' prints.`,
     );
   }
   if (!isStrictPublicKey(bytes)) {

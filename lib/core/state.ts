@@ -11,6 +11,7 @@
  * @module
  */
 import { SHA256_HEX } from "./digest.ts";
+import { formatPublicKey } from "./public_key.ts";
 
 /** File-system identity of an image at the moment its digest was checked. */
 export interface ImageStamp {
@@ -37,6 +38,10 @@ export interface State {
    * `If-Modified-Since`) on the next run.
    */
   readonly manifestValidators?: Readonly<Record<string, ManifestValidators>>;
+  /** When the last fetch that failed under the lock ended (ISO 8601). */
+  readonly lastFailure?: string;
+  /** Its message as printed (secrets already masked), at most {@link MAX_FAILURE_CHARS}. */
+  readonly lastFailureMessage?: string;
   /**
    * The stored manifest as it was when its signature verified: its SHA-256
    * and the config's public keys (base64) at the time, one of which it
@@ -53,6 +58,9 @@ export interface ManifestVerified {
   /** The config's PublicKey= values (base64) when the manifest verified under one of them. */
   readonly publicKeys: readonly string[];
 }
+
+/** The longest failure message kept: the log's bound on a message. */
+export const MAX_FAILURE_CHARS = 2000;
 
 /** What an origin said about its manifest, and which manifest that was. */
 export interface ManifestValidators {
@@ -161,6 +169,13 @@ export function parseState(text: string | undefined): State {
   if (typeof raw !== "object" || raw === null) return EMPTY_STATE;
   const r = raw as Record<string, unknown>;
   const validators = parseValidatorMap(r.manifestValidators);
+  const failure = typeof r.lastFailure === "string" && !Number.isNaN(Date.parse(r.lastFailure))
+    ? r.lastFailure
+    : undefined;
+  const message = typeof r.lastFailureMessage === "string" &&
+      r.lastFailureMessage.length <= MAX_FAILURE_CHARS
+    ? r.lastFailureMessage
+    : undefined;
   const manifestVerified = parseManifestVerified(r.manifestVerified);
   return {
     restartPending: r.restartPending === true,
@@ -172,6 +187,8 @@ export function parseState(text: string | undefined): State {
       : undefined,
     verified: parseStamp(r.verified),
     ...(validators === undefined ? {} : { manifestValidators: validators }),
+    ...(failure === undefined ? {} : { lastFailure: failure }),
+    ...(failure === undefined || message === undefined ? {} : { lastFailureMessage: message }),
     ...(manifestVerified === undefined ? {} : { manifestVerified }),
   };
 }
@@ -298,18 +315,18 @@ export function isManifestTrusted(
 
 /**
  * The state after the manifest with SHA-256 `sha256` verified under one of
- * `publicKeys` (the config's, base64) and was stored.
+ * `publicKeys` (the config's) and was stored.
  *
  * @example
  * ```ts
- * declare const state: State, sha256: string, configKeys: string[];
+ * declare const state: State, sha256: string, configKeys: Uint8Array[];
  * const next = withManifestVerified(state, sha256, configKeys);
  * ```
  */
 export function withManifestVerified(
   state: State,
   sha256: string,
-  publicKeys: readonly string[],
+  publicKeys: readonly Uint8Array[],
 ): State {
-  return { ...state, manifestVerified: { sha256, publicKeys: [...publicKeys] } };
+  return { ...state, manifestVerified: { sha256, publicKeys: publicKeys.map(formatPublicKey) } };
 }

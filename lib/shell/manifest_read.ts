@@ -48,6 +48,25 @@ export async function verifyManifestBytes(
 }
 
 /**
+ * A manifest as an origin sent it: its SHA-256 and its entries, verified
+ * under `publicKeys` (errors as verifyManifest's, starting with `source`).
+ *
+ * @example
+ * ```ts
+ * declare const bytes: Uint8Array, publicKey: Uint8Array;
+ * const { sha256, entries } = await verifiedManifest(bytes, [publicKey], "https://example.com/app/manifest");
+ * ```
+ */
+export async function verifiedManifest(
+  bytes: Uint8Array,
+  publicKeys: readonly Uint8Array[],
+  source: string,
+): Promise<{ sha256: string; entries: Entry[] }> {
+  const entries = await verifyManifestBytes(bytes, publicKeys, source);
+  return { sha256: await sha256Hex(bytes), entries };
+}
+
+/**
  * The entries of a destination's stored manifest (`bytes`, SHA-256
  * `sha256`): parsed alone when `state` records that these bytes verified
  * under keys that `publicKeys` (the config's) all still include, verified

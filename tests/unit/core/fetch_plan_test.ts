@@ -13,6 +13,7 @@ import {
   planOffer,
   restartFailed,
   restartsUnits,
+  runNotes,
   stateAfterSuccess,
   stateAfterSwap,
   stateBeforeSwap,
@@ -334,19 +335,22 @@ Deno.test("`restartFailed()` says the image stays and the next run retries", () 
   }
 });
 
-Deno.test("`takeManifest()` keeps the stored manifest on 304 and verifies fresh bytes", () => {
+Deno.test("`takeManifest()` keeps the stored manifest on 304 and takes fresh bytes that keep the history", () => {
   const key = generateSecretKey(TEST_SEED);
-  const other = generateSecretKey(new TextEncoder().encode("another-key-another-key-another!"));
-  const keys = [key.publicKey];
-  const verify = (bytes: Uint8Array, source: string) => verifyManifest(bytes, keys, source);
   const oldBytes = signManifest([V100, V110], key);
   const stored: Verified = { bytes: oldBytes, sha256: sha256Of(oldBytes), entries: [V100, V110] };
   const sent = { etag: '"v1"', lastModified: undefined };
   const url = "http://127.0.0.1:1/app/manifest";
   const asked = { origin: "http://127.0.0.1:1/app", url, sent };
+  /** Fresh bytes as the caller hands them over: verified, with their digest. */
+  const freshAnswer = (entries: Entry[]) => {
+    const bytes = signManifest(entries, key);
+    const verified = verifyManifest(bytes, [key.publicKey], url);
+    return { notModified: false, bytes, sha256: sha256Of(bytes), entries: verified } as const;
+  };
 
   // 304: the stored manifest stays in force, with the validators that were sent.
-  assert.deepEqual(takeManifest({ notModified: true }, asked, stored, verify), {
+  assert.deepEqual(takeManifest({ notModified: true }, asked, stored), {
     ...stored,
     origin: asked.origin,
     validators: sent,
@@ -359,55 +363,48 @@ Deno.test("`takeManifest()` keeps the stored manifest on 304 and verifies fresh 
   ];
   for (const [s, a] of unconditional) {
     assertTakoError(
-      () => takeManifest({ notModified: true }, a, s, verify),
+      () => takeManifest({ notModified: true }, a, s),
       "runtime",
       `${url} answered 304 to an unconditional request.`,
     );
   }
 
   // Fresh bytes that append to the history are taken, with their digest and validators.
-  const grown = signManifest([V100, V110, V200], key);
-  const fresh = {
-    notModified: false,
-    bytes: grown,
-    sha256: sha256Of(grown),
+  const grown = {
+    ...freshAnswer([V100, V110, V200]),
     validators: { etag: '"v2"', lastModified: undefined },
-  } as const;
-  assert.deepEqual(takeManifest(fresh, asked, stored, verify), {
-    bytes: grown,
-    sha256: sha256Of(grown),
+  };
+  assert.deepEqual(takeManifest(grown, asked, stored), {
+    bytes: grown.bytes,
+    sha256: sha256Of(grown.bytes),
     entries: [V100, V110, V200],
     origin: asked.origin,
-    validators: fresh.validators,
+    validators: grown.validators,
   });
-  // Refused: another key's signature; a history that drops a version (a rollback).
-  const cases: [Uint8Array, string][] = [
-    [signManifest([V100, V110, V200], other), url],
-    [signManifest([V100, V200], key), "1.1.0"],
-  ];
-  for (const [bytes, part] of cases) {
-    assertTakoError(
-      () =>
-        takeManifest(
-          { notModified: false, bytes, sha256: sha256Of(bytes), validators: undefined },
-          asked,
-          stored,
-          verify,
-        ),
-      "integrity",
-      part,
-    );
-  }
-  // A first fetch takes any history that verifies.
-  const first = signManifest([V200], key);
+  // Refused: a history that drops a version (a rollback).
+  assertTakoError(
+    () => takeManifest({ ...freshAnswer([V100, V200]), validators: undefined }, asked, stored),
+    "integrity",
+    "1.1.0",
+  );
+  // A first fetch takes any history (that verified).
   assert.deepEqual(
-    takeManifest(
-      { notModified: false, bytes: first, sha256: sha256Of(first), validators: undefined },
-      asked,
-      undefined,
-      verify,
-    )
-      .entries,
+    takeManifest({ ...freshAnswer([V200]), validators: undefined }, asked, undefined).entries,
     [V200],
   );
+});
+
+Deno.test("`runNotes()` trusts a first contact only once verified, and names a re-anchored history", () => {
+  const given = { versionGiven: true };
+  assert.deepEqual(runNotes(given, "/d", undefined, undefined), [
+    "first fetch into /d; trusting the origin's signed history.",
+  ]);
+  const anchored = runNotes(given, "/d", undefined, { sha256: "a".repeat(64), size: 1n });
+  assert.equal(anchored.length, 1);
+  assert.ok(anchored[0]!.includes("lists the image latest points to"), anchored[0]);
+  assert.ok(!anchored[0]!.includes("trusting"));
+  const stored = { bytes: new Uint8Array(), sha256: "b".repeat(64), entries: [] };
+  assert.deepEqual(runNotes({ versionGiven: false }, "/d", stored, undefined), [
+    "no Version= given; any version is accepted.",
+  ]);
 });

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { posix } from "node:path";
-import { dirname, join, resolve } from "../../../lib/core/path.ts";
+import { basename, dirname, join, resolve } from "../../../lib/core/path.ts";
 import { assert } from "../../support/assert.ts";
 import { fuzzRuns } from "../../support/fuzz.ts";
 
@@ -35,6 +35,16 @@ Deno.test("`resolve()` agrees with node:path's posix resolve from a working dire
   fc.assert(
     fc.property(cwd, path, (dir, p) => {
       assert.equal(resolve(dir, p), posix.resolve(dir, p), JSON.stringify([dir, p]));
+    }),
+    { numRuns: fuzzRuns() },
+  );
+});
+
+Deno.test("`basename()` agrees with node:path's posix basename", () => {
+  assert.equal(basename("/etc/tako/app.tako"), "app.tako");
+  fc.assert(
+    fc.property(path, (p) => {
+      assert.equal(basename(p), posix.basename(p), JSON.stringify(p));
     }),
     { numRuns: fuzzRuns() },
   );

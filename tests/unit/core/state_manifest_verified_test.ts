@@ -11,6 +11,7 @@ import {
   type State,
   withManifestVerified,
 } from "../../../lib/core/state.ts";
+import { parsePublicKey } from "../../../lib/core/public_key.ts";
 import { assert } from "../../support/assert.ts";
 
 const SHA_ONE = "1".repeat(64);
@@ -18,11 +19,13 @@ const SHA_TWO = "2".repeat(64);
 const KEY_A = "l0D28J2fiIXvWPbeZP7wkaq+dB55Gl2ysigl9mQH29k=";
 const KEY_B = "8+r5DKNN/cwI+h0oHxMtgdyND3S/5xDLHQu0hFUmq+g=";
 
-const RECORDED: State = withManifestVerified(EMPTY_STATE, SHA_ONE, [KEY_A]);
+const BYTES_A = parsePublicKey(KEY_A, "KEY_A");
+const BYTES_B = parsePublicKey(KEY_B, "KEY_B");
+const RECORDED: State = withManifestVerified(EMPTY_STATE, SHA_ONE, [BYTES_A]);
 
 Deno.test("`withManifestVerified()` records the digest and the keys, and `parseState()` reads them back", () => {
   assert.deepEqual(RECORDED.manifestVerified, { sha256: SHA_ONE, publicKeys: [KEY_A] });
-  const two = withManifestVerified(RECORDED, SHA_TWO, [KEY_A, KEY_B]);
+  const two = withManifestVerified(RECORDED, SHA_TWO, [BYTES_A, BYTES_B]);
   assert.deepEqual(two.manifestVerified, { sha256: SHA_TWO, publicKeys: [KEY_A, KEY_B] });
   for (const state of [RECORDED, two]) {
     assert.deepEqual(parseState(serializeState(state)), state);
@@ -38,7 +41,7 @@ Deno.test("`isManifestTrusted()` holds only for the same bytes under a config li
     ["no key at all", RECORDED, SHA_ONE, [], false],
     [
       "one of two recorded keys dropped",
-      withManifestVerified(EMPTY_STATE, SHA_ONE, [KEY_A, KEY_B]),
+      withManifestVerified(EMPTY_STATE, SHA_ONE, [BYTES_A, BYTES_B]),
       SHA_ONE,
       [KEY_A],
       false,

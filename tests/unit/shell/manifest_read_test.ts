@@ -4,7 +4,6 @@
  * keys the config still lists; then only parsed.
  */
 import { EMPTY_STATE, withManifestVerified } from "../../../lib/core/state.ts";
-import { formatPublicKey } from "../../../lib/core/public_key.ts";
 import { sha256Hex, storedManifestEntries } from "../../../lib/shell/manifest_read.ts";
 import { assert, assertRejectsTako } from "../../support/assert.ts";
 import { OTHER_KEY, sha256Hex as referenceSha256, TEST_KEY } from "../../support/publish.ts";
@@ -12,7 +11,6 @@ import { ONE_ENTRY, ONE_ENTRY_MANIFEST } from "../../support/vectors.ts";
 
 const manifest = new TextEncoder().encode(ONE_ENTRY_MANIFEST);
 const keys = [TEST_KEY.publicKey];
-const keyText = [formatPublicKey(TEST_KEY.publicKey)];
 
 /** The same manifest with one byte of its signature changed: structurally sound, not genuine. */
 function forged(): Uint8Array {
@@ -55,7 +53,7 @@ Deno.test("`storedManifestEntries()` parses without verifying the very bytes .st
   // Tako's own local record as the stored manifest is (docs/performance.md).
   const bad = forged();
   const sha256 = await sha256Hex(bad);
-  const state = withManifestVerified(EMPTY_STATE, sha256, keyText);
+  const state = withManifestVerified(EMPTY_STATE, sha256, keys);
   assert.deepEqual(await storedManifestEntries(bad, sha256, keys, state, "manifest"), [ONE_ENTRY]);
 });
 
@@ -64,9 +62,9 @@ Deno.test("`storedManifestEntries()` verifies again when the bytes or the keys d
   const sha256 = await sha256Hex(bad);
   const cases = [
     // Recorded for the genuine bytes, not these.
-    withManifestVerified(EMPTY_STATE, await sha256Hex(manifest), keyText),
+    withManifestVerified(EMPTY_STATE, await sha256Hex(manifest), keys),
     // Recorded under a key this config no longer lists.
-    withManifestVerified(EMPTY_STATE, sha256, [formatPublicKey(OTHER_KEY.publicKey)]),
+    withManifestVerified(EMPTY_STATE, sha256, [OTHER_KEY.publicKey]),
   ];
   for (const state of cases) {
     await assertRejectsTako(
