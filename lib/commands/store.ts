@@ -5,7 +5,6 @@
  */
 import { copyHashing as copyStreaming, fileSource, flushHandle } from "../shell/copy.ts";
 import { printable, TakoError } from "../core/errors.ts";
-import { parseSecretKey, type SecretKey } from "../core/keys.ts";
 import { type Entry, MAX_MANIFEST_BYTES } from "../core/manifest.ts";
 import { insertEntry } from "../core/manifest_history.ts";
 import { signManifest, verifyManifest } from "../core/manifest_signature.ts";
