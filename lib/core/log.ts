@@ -59,7 +59,7 @@ export function formatBytes(bytes: number): string {
 export const MAX_MESSAGE_CHARS = 2000;
 
 /** A message cut to {@link MAX_MESSAGE_CHARS}, from the middle. */
-export function boundMessage(message: string): string {
+function boundMessage(message: string): string {
   if (message.length <= MAX_MESSAGE_CHARS) return message;
   const half = MAX_MESSAGE_CHARS / 2 - 1;
   return `${message.slice(0, half)} … ${message.slice(-half)}`;

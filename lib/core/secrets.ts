@@ -27,7 +27,7 @@ import { decodeBase64Strict } from "./base64.ts";
 /** What a masked secret key reads as. */
 export const HIDDEN_KEY = "SECRET+<hidden>";
 /** What a masked URL password reads as. */
-export const HIDDEN_PASSWORD = "***";
+const HIDDEN_PASSWORD = "***";
 
 /** The prefix and as much base64 as follows it (any case: a key must not slip through as `secret+`). */
 const PREFIXED = /SECRET\+[A-Za-z0-9+/=]*/gi;

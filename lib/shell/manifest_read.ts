@@ -28,17 +28,8 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/**
- * verifyManifest (core/manifest_signature.ts), loading the curve library on
- * first use.
- *
- * @example
- * ```ts
- * declare const bytes: Uint8Array, publicKey: Uint8Array;
- * const entries = await verifyManifestBytes(bytes, [publicKey], "https://example.com/app/manifest");
- * ```
- */
-export async function verifyManifestBytes(
+/** verifyManifest (core/manifest_signature.ts), loading the curve library on first use. */
+async function verifyManifestBytes(
   bytes: Uint8Array,
   publicKeys: readonly Uint8Array[],
   source: string,
