@@ -22,6 +22,7 @@ import { type Entry, serializeEntries } from "../../lib/core/manifest.ts";
 import { signManifest, verifyManifest } from "../../lib/core/manifest_signature.ts";
 import { runTako, type TakoResult } from "../../dev/run_tako.ts";
 import { parseArgs } from "../../lib/core/cli.ts";
+import { SHA256_HEX } from "../../lib/core/digest.ts";
 import { combinedExitCode, TakoError } from "../../lib/core/errors.ts";
 import { createLog } from "../../lib/core/log.ts";
 import { fetchAll, fetchContext } from "../../lib/commands/fetch.ts";
@@ -257,8 +258,6 @@ export async function fetchInProcess(
   return { code: combinedExitCode(failures), stdout: "", stderr };
 }
 
-const DIGEST_NAME = /^[0-9a-f]{64}$/;
-
 async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
   try {
     return await Deno.lstat(path);
@@ -291,7 +290,7 @@ export async function checkInvariants(
   const store = `${dest}/store`;
   for (const name of await namesIn(store)) {
     assert.ok(!name.startsWith(".tmp-"), `temporary ${store}/${name} was left behind`);
-    if (!DIGEST_NAME.test(name)) continue;
+    if (!SHA256_HEX.test(name)) continue;
     const path = `${store}/${name}`;
     const info = await Deno.lstat(path);
     assert.ok(info.isFile, `${path} is not a regular file`);
