@@ -39,6 +39,7 @@ import { formatPublicKey } from "../lib/core/public_key.ts";
 import { type Entry } from "../lib/core/manifest.ts";
 import { signManifest } from "../lib/core/manifest_signature.ts";
 import { findNginx, type Nginx, startNginx } from "../tests/support/nginx.ts";
+import { type PythonServer, startPython } from "../tests/support/python_server.ts";
 import { benchChart, formatFile } from "./chart.ts";
 import { benchManifest } from "./manifest_bench.ts";
 import { measure, type MeasureOptions, median, othersCpus, type Run, TIME } from "./measure.ts";
@@ -287,50 +288,22 @@ interface Server {
   close(): Promise<void>;
 }
 
-/** python3 -m http.server on a free port of 127.0.0.1, with its request log. */
-async function startPython(root: string): Promise<Server> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  const child = new Deno.Command("python3", {
-    args: ["-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", root, String(port)],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let log = "";
-  const decoder = new TextDecoder();
-  const reading = (async () => {
-    for await (const chunk of child.stderr) log += decoder.decode(chunk, { stream: true });
-  })();
-  const url = `http://127.0.0.1:${port}`;
-  for (let tries = 0;; tries++) {
-    try {
-      await (await fetch(`${url}/`)).body?.cancel();
-      break;
-    } catch {
-      if (tries > 200) throw new Error("python3 -m http.server did not start");
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+/** python3 -m http.server (tests/support/python_server.ts) as a benchmark's origin. */
+async function startPythonServer(root: string): Promise<Server> {
+  const server: PythonServer = await startPython(root);
   const version = new TextDecoder().decode(
     (await new Deno.Command("python3", { args: ["--version"] }).output()).stdout,
   ).trim();
   return {
     label: "python",
     method: `\`python3 -m http.server\` (${version}, one thread per connection, read/write copy)`,
-    url,
-    port,
-    pid: child.pid,
+    url: server.url,
+    port: server.port,
+    pid: server.pid,
     answered: (path, status) =>
-      log.split("\n").filter((l) => l.includes(`"GET ${path} HTTP/1.1" ${status} `)).length,
-    async close() {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      await child.status;
-      await reading.catch(() => {});
-    },
+      server.log().split("\n").filter((l) => l.includes(`"GET ${path} HTTP/1.1" ${status} `))
+        .length,
+    close: () => server.close(),
   };
 }
 
@@ -724,7 +697,7 @@ async function main(): Promise<void> {
   await Deno.mkdir(`${origin}/store`, { recursive: true });
   const servers: Server[] = [];
   try {
-    servers.push(await startPython(origin));
+    servers.push(await startPythonServer(origin));
     if (haveNginx) servers.push(await startNginxServer(origin));
     stopServers = () => Promise.all(servers.map((s) => s.close())).then(() => {});
     await benchPeriodic(servers);

@@ -21,6 +21,7 @@ import {
   withSetup,
 } from "../../support/publish.ts";
 import type { RequestRecord } from "../../support/origin_server.ts";
+import { hasPython, startPython } from "../../support/python_server.ts";
 import { THREE_IMAGES } from "../../support/vectors.ts";
 
 const [V100, V110, V200] = THREE_IMAGES as [
@@ -190,15 +191,22 @@ Deno.test("`fetchAll()` re-verifies the stored manifest on 304 under the config'
   });
 });
 
-Deno.test("`fetchAll()` against python's http.server asks with If-Modified-Since and gets 304", async () => {
-  const python = await hasPython();
-  if (!python) return;
+Deno.test({
+  name: "`fetchAll()` against python's http.server asks with If-Modified-Since and gets 304",
+  ignore: !(await hasPython()),
+}, async () => {
   await withSetup(THREE_IMAGES, async (s) => {
     // A manifest modified "in the future": its Last-Modified is not older than the answer,
     // so it is not trusted as a validator (a change within that second would hide).
     const soon = new Date(Date.now() + 3600_000);
     await Deno.utime(`${s.originDir}/manifest`, soon, soon);
-    const server = await startPython(s.originDir);
+    const started = await startPython(s.originDir);
+    const server = {
+      ...started,
+      manifestStatuses: () =>
+        [...started.log().matchAll(/"GET \/manifest HTTP\/1\.[01]" (\d{3})/g)]
+          .map((m) => Number(m[1])),
+    };
     try {
       await s.writeConfig({ origins: [server.url] });
       assertOutcome(await s.fetchHere(), 0);
@@ -216,53 +224,3 @@ Deno.test("`fetchAll()` against python's http.server asks with If-Modified-Since
     }
   });
 });
-
-async function hasPython(): Promise<boolean> {
-  try {
-    const out = await new Deno.Command("python3", { args: ["--version"], stdout: "null" })
-      .output();
-    return out.success;
-  } catch {
-    return false;
-  }
-}
-
-/** python3 -m http.server on a free port of 127.0.0.1, with its request log. */
-async function startPython(root: string) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  const child = new Deno.Command("python3", {
-    args: ["-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", root, String(port)],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let log = "";
-  const decoder = new TextDecoder();
-  const reading = (async () => {
-    for await (const chunk of child.stderr) log += decoder.decode(chunk, { stream: true });
-  })();
-  const draining = child.stdout.pipeTo(new WritableStream());
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      await (await fetch(`${url}/nothing-here`)).body?.cancel();
-      break;
-    } catch {
-      if (Date.now() > deadline) throw new Error("python3 -m http.server did not start");
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  return {
-    url,
-    manifestStatuses: () =>
-      [...log.matchAll(/"GET \/manifest HTTP\/1\.[01]" (\d{3})/g)].map((m) => Number(m[1])),
-    async close() {
-      child.kill("SIGTERM");
-      await child.status;
-      await reading.catch(() => {});
-      await draining.catch(() => {});
-    },
-  };
-}
