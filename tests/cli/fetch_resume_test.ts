@@ -40,7 +40,7 @@ const V2: ImageSpec = { version: "2.0.0", content: BIG };
 const V2_SHA = sha256Hex(BIG);
 const V2_PATH = `/store/${V2_SHA}`;
 const STALL_AT = 10 * MIB;
-/** Short limits, so that a stall ends the run quickly. */
+/** Short limits, so that a planned stall ends the run quickly; the runs that must succeed keep the defaults. */
 const FAST = ["--connect-timeout", "2", "--idle-timeout", "0.5"];
 
 /** Runs `fn` with the default setup's origin replaced by one with (or without) Range support. */
@@ -114,7 +114,7 @@ Deno.test("`tako fetch` resumes an image download that timed out, with Range and
     const first = lastImageRequest(origin);
     assert.equal(first.headers.range, undefined, "a first download asks for everything");
 
-    const result = await s.fetch(...FAST);
+    const result = await s.fetch();
     assertOutcome(result, 0, `resuming 2.0.0 at byte ${kept}`);
     const second = lastImageRequest(origin);
     assert.equal(second.headers.range, `bytes=${kept}-`);
@@ -142,7 +142,7 @@ Deno.test("`tako fetch` killed mid-download leaves only a partial file, and the 
     }
     const kept = await assertKeptPartial(s);
 
-    assertOutcome(await s.fetch(...FAST), 0, "resuming");
+    assertOutcome(await s.fetch(), 0, "resuming");
     assert.equal(lastImageRequest(origin).headers.range, `bytes=${kept}-`);
     await assertDone(s);
   });
@@ -151,7 +151,7 @@ Deno.test("`tako fetch` killed mid-download leaves only a partial file, and the 
 Deno.test("`tako fetch` downloads in full from an origin that ignores Range", async () => {
   await withOrigin(false, async (s, origin) => {
     const kept = await breakOff(s, origin);
-    assertOutcome(await s.fetch(...FAST), 0);
+    assertOutcome(await s.fetch(), 0);
     const second = lastImageRequest(origin);
     assert.equal(second.headers.range, `bytes=${kept}-`, "resuming was tried");
     assert.equal(second.status, 200);
@@ -167,7 +167,7 @@ Deno.test("`tako fetch` downloads in full when If-Range fails (the origin's copy
     // Same bytes, new modification time: a new ETag, so the kept part's no longer matches.
     const later = new Date(Date.now() + 5000);
     await Deno.utime(`${s.originDir}/store/${V2_SHA}`, later, later);
-    assertOutcome(await s.fetch(...FAST), 0);
+    assertOutcome(await s.fetch(), 0);
     const second = lastImageRequest(origin);
     assert.ok(second.headers["if-range"] !== undefined);
     assert.equal(second.status, 200);
@@ -188,7 +188,7 @@ Deno.test("`tako fetch` finds a damaged partial by the image digest and download
     await file.write(new Uint8Array([byte[0]! ^ 0xff]));
     file.close();
 
-    const result = await s.fetch(...FAST);
+    const result = await s.fetch();
     assertOutcome(result, 0, "resuming", "resumed at byte", "in full");
     const [, resumed, full] = imageRequests(origin);
     assert.equal(resumed?.headers.range, `bytes=${kept}-`);
@@ -209,7 +209,7 @@ Deno.test("`tako fetch` does not resume a partial without its record, nor one th
         const old = new Date(Date.now() - 8 * 24 * 3600_000);
         await Deno.utime(partialOf(s), old, old);
       }
-      assertOutcome(await s.fetch(...FAST), 0);
+      assertOutcome(await s.fetch(), 0);
       const second = lastImageRequest(origin);
       assert.equal(second.headers.range, undefined, spoil);
       assert.equal(second.bytesSent, BIG.length, spoil);
@@ -223,7 +223,7 @@ Deno.test("`tako fetch` drops the partial of an image no longer wanted", async (
     await breakOff(s, origin);
     // Pinned to 1.0.0 now: the 2.0.0 partial is stale.
     await s.writeConfig({ origins: [origin.url], version: "1.0.0" });
-    assertOutcome(await s.fetch(...FAST), 0);
+    assertOutcome(await s.fetch(), 0);
     assert.equal(await latestDigest(s.dest), sha256Hex(V1.content));
     assert.deepEqual(await partialNames(s), []);
     await checkInvariants(s.dest);
@@ -236,7 +236,7 @@ Deno.test("`tako fetch` never writes through a link planted as the partial file"
     const outside = `${s.dir}/outside`;
     await Deno.writeTextFile(outside, "not Tako's");
     await Deno.symlink(outside, partialOf(s));
-    assertOutcome(await s.fetch(...FAST), 0);
+    assertOutcome(await s.fetch(), 0);
     assert.equal(await Deno.readTextFile(outside), "not Tako's");
     await assertDone(s);
 
@@ -244,7 +244,7 @@ Deno.test("`tako fetch` never writes through a link planted as the partial file"
     await Deno.remove(`${s.dest}/latest`);
     await Deno.remove(`${s.dest}/store/${V2_SHA}`);
     await Deno.link(outside, partialOf(s));
-    assertOutcome(await s.fetch(...FAST), 0);
+    assertOutcome(await s.fetch(), 0);
     assert.equal(await Deno.readTextFile(outside), "not Tako's");
     await assertDone(s);
   });
@@ -264,9 +264,9 @@ Deno.test("`tako fetch` keeps .lock, .state and partial downloads private (0600)
     await Deno.writeTextFile(`${s.dest}/.state`, "{}", { mode: 0o644 });
     for (const path of privates) await Deno.chmod(path, 0o644);
     origin.behave(V2_PATH, { status: 503, times: 1 });
-    assertOutcome(await s.fetch(...FAST), EXIT_RUNTIME, "503");
+    assertOutcome(await s.fetch(), EXIT_RUNTIME, "503");
     for (const path of privates) assert.equal(await modeOf(path), 0o600, path);
-    assertOutcome(await s.fetch(...FAST), 0);
+    assertOutcome(await s.fetch(), 0);
     assert.equal(await modeOf(`${s.dest}/.state`), 0o600);
     await assertDone(s);
   });
@@ -286,7 +286,7 @@ Deno.test("`tako status` shows a kept partial download and the failure that left
     const text = await s.run(["status", s.config]);
     assert.ok(text.stdout.includes(`partial      store/${V2_SHA.slice(0, 12)}…`), text.stdout);
     // A successful run ends the problem; the failure stays on record.
-    assertOutcome(await s.fetch(...FAST), 0);
+    assertOutcome(await s.fetch(), 0);
     const after = JSON.parse((await s.run(["status", "--json", s.config])).stdout).configs[0];
     assert.deepEqual(after.problems, []);
     assert.deepEqual(after.partials, []);

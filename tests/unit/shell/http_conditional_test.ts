@@ -41,8 +41,6 @@ async function withOrigin(ranges: boolean, fn: (f: Fixture) => Promise<void>): P
   }
 }
 
-// ---------------------------------------------------------------- validators
-
 // ---------------------------------------------------------------- conditional manifest
 
 Deno.test("`fetchManifestIfChanged()` sends the validators and turns 304 into notModified", async () => {
