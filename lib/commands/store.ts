@@ -21,6 +21,7 @@ import {
   writeFileAtomic,
 } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
+import { ORIGIN_LOCK_WAIT_MS, originDirectory } from "../shell/origin_dir.ts";
 import type { Log } from "../core/log.ts";
 import { type KeySource, loadSecretKey } from "../shell/key_file.ts";
 
@@ -31,9 +32,6 @@ export interface StoreRequest extends KeySource {
   readonly version: string;
 }
 
-/** How long a second `tako store` into the same directory waits for the first. */
-const LOCK_WAIT_MS = 60_000;
-
 /**
  * A file named on the command line that cannot be read is the caller's
  * mistake: the same message, the usage kind.
@@ -41,22 +39,6 @@ const LOCK_WAIT_MS = 60_000;
 function asUsage(e: unknown): TakoError {
   if (!(e instanceof TakoError)) throw e;
   return new TakoError("usage", e.message, { cause: e });
-}
-
-async function requireDirectory(dir: string): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(dir);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw asUsage(fileError("use", dir, e));
-    throw new TakoError(
-      "usage",
-      `The origin directory ${printable(dir, 200)} does not exist; create it first.`,
-    );
-  }
-  if (!info.isDirectory) {
-    throw new TakoError("usage", `${printable(dir, 200)} is not a directory.`);
-  }
 }
 
 /**
@@ -148,11 +130,10 @@ export async function store(
 ): Promise<{ entry: Entry; changed: boolean }> {
   const key = await loadSecretKey(request, log);
   requireVersion(request.version);
-  const dir = request.output.replace(/\/+$/, "") || "/";
-  await requireDirectory(dir);
+  const dir = await originDirectory(request.output);
   await requireImage(request.image);
 
-  using _lock = await acquireLock(dir, LOCK_WAIT_MS, (message) => log.info(message));
+  using _lock = await acquireLock(dir, ORIGIN_LOCK_WAIT_MS, (message) => log.info(message));
   const manifestPath = `${dir}/manifest`;
   const existing = await readFileCapped(manifestPath, MAX_MANIFEST_BYTES);
   // A manifest we cannot verify is not ours to extend: re-signing it would launder it.
