@@ -1,5 +1,5 @@
 /**
- * The manifest validators kept in `.state` (lib/state.ts): parsed
+ * The manifest validators kept in `.state` (lib/core/state.ts): parsed
  * defensively, used only for the very manifest they came with, and kept only
  * for configured origins.
  */
