@@ -9,35 +9,18 @@
 import { join } from "node:path";
 import { manPageNames } from "../../lib/core/man_page.ts";
 import { assert } from "../support/assert.ts";
+import { runProgram } from "../support/program.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const UNITS = ["tako@.service", "tako@.timer", "tako@.service.d/prometheus.conf"];
 
-async function run(
-  command: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string } | undefined> {
-  let output;
-  try {
-    // The outer make's jobserver and level must not leak into this one.
-    output = await new Deno.Command(command, {
-      args,
-      cwd: ROOT,
-      env: { MAKEFLAGS: "", MAKELEVEL: "", MFLAGS: "", ...env },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
-  }
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+/** A command run from the project's root, as `make` is there. */
+function run(command: string, args: string[], env: Record<string, string> = {}) {
+  // The outer make's jobserver and level must not leak into this one.
+  return runProgram(command, args, {
+    cwd: ROOT,
+    env: { MAKEFLAGS: "", MAKELEVEL: "", MFLAGS: "", ...env },
+  });
 }
 
 async function files(dir: string): Promise<string[]> {

@@ -2,29 +2,19 @@ import { type CommandName, COMMANDS } from "../../../lib/core/cli.ts";
 import { usage } from "../../../lib/core/help.ts";
 import { manPage, manPageNames } from "../../../lib/core/man_page.ts";
 import { assert } from "../../support/assert.ts";
+import { runProgram } from "../../support/program.ts";
 
 /** groff's rendering of a page as plain text, with every warning; undefined without groff. */
 async function render(source: string): Promise<{ text: string; warnings: string } | undefined> {
-  let child;
-  try {
-    child = new Deno.Command("groff", {
-      // No hyphenation and long lines, so that every word of the help text survives intact.
-      args: ["-man", "-Tascii", "-ww", "-rHY=0", "-rLL=200n", "-P", "-cbou"],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
-  }
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(source));
-  await writer.close();
-  const out = await child.output();
+  // No hyphenation and long lines, so that every word of the help text survives intact.
+  const out = await runProgram(
+    "groff",
+    ["-man", "-Tascii", "-ww", "-rHY=0", "-rLL=200n", "-P", "-cbou"],
+    { stdin: source },
+  );
+  if (out === undefined) return undefined;
   assert.equal(out.code, 0);
-  const decoder = new TextDecoder();
-  return { text: decoder.decode(out.stdout), warnings: decoder.decode(out.stderr) };
+  return { text: out.stdout, warnings: out.stderr };
 }
 
 const words = (text: string) => text.split(/\s+/).filter((w) => w !== "");

@@ -6,6 +6,7 @@ import {
 } from "../../../lib/core/metrics.ts";
 import type { StatusEntry, StatusVersion } from "../../../lib/core/status_report.ts";
 import { assert } from "../../support/assert.ts";
+import { runProgram } from "../../support/program.ts";
 import { parsePrometheusText } from "../../support/prometheus_text.ts";
 
 const SHA = "e8e9c3cf85d5ee8f2c2cb12083d987f0552df6cfbc6eefc639686bc8261a1c0e";
@@ -36,24 +37,8 @@ const UNKNOWN: ConfigMetrics = {
 
 /** promtool, when installed (Debian's prometheus package), as a second opinion. */
 async function promtool(text: string): Promise<{ code: number; output: string } | undefined> {
-  let child;
-  try {
-    child = new Deno.Command("promtool", {
-      args: ["check", "metrics"],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
-  }
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const out = await child.output();
-  const decoder = new TextDecoder();
-  return { code: out.code, output: decoder.decode(out.stdout) + decoder.decode(out.stderr) };
+  const out = await runProgram("promtool", ["check", "metrics"], { stdin: text });
+  return out === undefined ? undefined : { code: out.code, output: out.stdout + out.stderr };
 }
 
 Deno.test("`formatMetrics()` writes the Prometheus text format, one family per metric", async () => {
