@@ -10,7 +10,7 @@ import { printable, TakoError } from "../core/errors.ts";
 import { formatSecretKey, parseSecretKey, type SecretKey } from "../core/keys.ts";
 import { formatPublicKey } from "../core/public_key.ts";
 import type { Log } from "../core/log.ts";
-import { createTemp, fileError, readFileCapped, writeAll } from "./fs.ts";
+import { createTemp, fileError, lstatOrUndefined, readFileCapped, writeAll } from "./fs.ts";
 
 /** Where a signing command may find its secret key; the first one given wins. */
 export interface KeySource {
@@ -74,16 +74,6 @@ export function keyFilePaths(name: string): { secret: string; public: string } {
   return { secret: `${name}.key`, public: `${name}.pub` };
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw fileError("inspect", path, e);
-  }
-}
-
 /**
  * Writes `text` to `path` whole or not at all, and only if nothing has that
  * name: a temporary in the same directory (created 0600), flushed, given
@@ -119,7 +109,7 @@ function refusal(path: string): TakoError {
 export async function writeKeyPair(name: string, key: SecretKey): Promise<void> {
   const paths = keyFilePaths(name);
   for (const path of [paths.secret, paths.public]) {
-    if (await exists(path)) throw refusal(path);
+    if (await lstatOrUndefined(path) !== undefined) throw refusal(path);
   }
   await createWhole(paths.secret, `${formatSecretKey(key)}\n`, 0o600);
   try {
