@@ -164,7 +164,7 @@ async function latestProblem(
 
 /** Drops a `.state` stamp that vouches for a damaged image, so that fetch hashes it again. */
 async function forgetStamps(dest: string, damaged: string[], ctx: VerifyContext): Promise<void> {
-  using _lock = await acquireLock(dest, ctx.lockWaitMs);
+  using _lock = await acquireLock(dest, ctx.lockWaitMs, (message) => ctx.log.info(message));
   const state = await readState(dest);
   if (state.verified !== undefined && damaged.includes(state.verified.sha256)) {
     await saveState(dest, { ...state, verified: undefined });
