@@ -246,8 +246,9 @@ Deno.test("`tako store` refuses a malformed secret key without printing it", asy
   }
   // The same for a key file: the message names the file.
   await withOrigin(async (dir) => {
-    await Deno.writeTextFile(join(dir, "key"), `${mismatched}\n`);
-    assertFails(await store(dir, "1.0.0", { key: ["-f", "key"] }), 2, "key");
+    await Deno.writeTextFile(join(dir, "mismatched-signing.key"), `${mismatched}\n`);
+    const result = await store(dir, "1.0.0", { key: ["-f", "mismatched-signing.key"] });
+    assertFails(result, 2, "mismatched-signing.key");
   });
 });
 
