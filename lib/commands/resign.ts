@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { printable, TakoError } from "../core/errors.ts";
+import { asKind, printable, TakoError } from "../core/errors.ts";
 import { formatPublicKey, parsePublicKey } from "../core/public_key.ts";
 import type { Log } from "../core/log.ts";
 import { MAX_MANIFEST_BYTES } from "../core/manifest.ts";
@@ -29,7 +29,7 @@ export async function resign(request: ResignRequest, log: Log): Promise<{ change
     previous = parsePublicKey(request.previousKey.trim(), "--previous-key");
   } catch (e) {
     // A bad key on the command line is a usage error (exit 2), not a config error.
-    throw e instanceof TakoError ? new TakoError("usage", e.message, { cause: e }) : e;
+    throw e instanceof TakoError ? asKind(e, "usage") : e;
   }
   const dir = await originDirectory(request.output);
   const manifestPath = `${dir}/manifest`;

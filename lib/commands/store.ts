@@ -4,7 +4,7 @@
  * @module
  */
 import { copyHashing as copyStreaming, fileSource, flushHandle } from "../shell/copy.ts";
-import { printable, TakoError } from "../core/errors.ts";
+import { asKind, printable, TakoError } from "../core/errors.ts";
 import { type Entry, MAX_MANIFEST_BYTES } from "../core/manifest.ts";
 import { insertEntry } from "../core/manifest_history.ts";
 import { signManifest, verifyManifest } from "../core/manifest_signature.ts";
@@ -38,7 +38,7 @@ export interface StoreRequest extends KeySource {
  */
 function asUsage(e: unknown): TakoError {
   if (!(e instanceof TakoError)) throw e;
-  return new TakoError("usage", e.message, { cause: e });
+  return asKind(e, "usage");
 }
 
 /**

@@ -66,6 +66,20 @@ export class TakoError extends Error {
   }
 }
 
+/**
+ * The same error as another kind, where the caller knows better whose mistake
+ * it is: a file named on the command line that cannot be read is the caller's
+ * (usage), not the machine's (runtime).
+ *
+ * @example
+ * ```ts
+ * asKind(new TakoError("runtime", "Cannot read key: permission denied."), "usage").exitCode; // 2
+ * ```
+ */
+export function asKind(error: TakoError, kind: ErrorKind): TakoError {
+  return new TakoError(kind, error.message, { cause: error });
+}
+
 /** The exit code for a set of outcomes: the highest code among the failures, 0 if none. */
 export function combinedExitCode(errors: readonly TakoError[]): number {
   return errors.reduce((code, e) => Math.max(code, e.exitCode), EXIT_OK);

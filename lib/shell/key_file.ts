@@ -6,7 +6,7 @@
  * @module
  */
 import { dirname } from "node:path";
-import { printable, TakoError } from "../core/errors.ts";
+import { asKind, printable, TakoError } from "../core/errors.ts";
 import { formatSecretKey, parseSecretKey, type SecretKey } from "../core/keys.ts";
 import { formatPublicKey } from "../core/public_key.ts";
 import type { Log } from "../core/log.ts";
@@ -52,8 +52,7 @@ export async function loadSecretKey(source: KeySource, log: Log): Promise<Secret
       bytes = await readFileCapped(source.keyFile, MAX_KEY_FILE_BYTES);
     } catch (e) {
       // A file named on the command line that cannot be read is the caller's mistake.
-      const error = fileError("read", source.keyFile, e);
-      throw new TakoError("usage", error.message, { cause: e });
+      throw asKind(fileError("read", source.keyFile, e), "usage");
     }
     if (bytes === undefined) throw new TakoError("usage", `The ${where} does not exist.`);
     const key = parseSecretKey(new TextDecoder().decode(bytes).trim(), where);

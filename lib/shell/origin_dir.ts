@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { printable, TakoError } from "../core/errors.ts";
+import { asKind, printable, TakoError } from "../core/errors.ts";
 import { fileError } from "./fs.ts";
 
 /** How long store and resign wait for another run's lock on the origin directory. */
@@ -32,8 +32,7 @@ export async function originDirectory(output: string): Promise<string> {
         `The origin directory ${printable(dir, 200)} does not exist; create it first.`,
       );
     }
-    const error = fileError("use", dir, e);
-    throw new TakoError("usage", error.message, { cause: error });
+    throw asKind(fileError("use", dir, e), "usage");
   }
   if (!info.isDirectory) {
     throw new TakoError("usage", `${printable(dir, 200)} is not a directory.`);

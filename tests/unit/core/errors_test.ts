@@ -1,4 +1,4 @@
-import { printable, safeText } from "../../../lib/core/errors.ts";
+import { asKind, printable, safeText, TakoError } from "../../../lib/core/errors.ts";
 import { assert } from "../../support/assert.ts";
 
 Deno.test("`printable()` escapes control characters and non-ASCII, and shortens", () => {
@@ -9,4 +9,12 @@ Deno.test("`printable()` escapes control characters and non-ASCII, and shortens"
 
 Deno.test("`safeText()` escapes control and bidirectional characters and keeps the rest", () => {
   assert.equal(safeText("a\x1b[2Jb\nc\u202e…é"), "a\\u{1b}[2Jb\\u{a}c\\u{202e}…é");
+});
+
+Deno.test("`asKind()` keeps the message and the cause and changes only the kind", () => {
+  const original = new TakoError("runtime", "Cannot read k: permission denied.", { tag: "busy" });
+  const usage = asKind(original, "usage");
+  assert.deepEqual([usage.kind, usage.exitCode, usage.message], ["usage", 2, original.message]);
+  assert.equal(usage.cause, original);
+  assert.equal(usage.tag, undefined, "a tag belongs to the first kind");
 });
