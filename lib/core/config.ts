@@ -8,9 +8,16 @@
 import { printable, TakoError } from "./errors.ts";
 import { parsePublicKey } from "./keys.ts";
 import { ANY_VERSION, parsePattern, type Pattern } from "./pattern.ts";
+import {
+  parseRolloutValue,
+  ROLLOUT_KEYS,
+  type RolloutKey,
+  type RolloutSettings,
+  rolloutSettings,
+} from "./rollout_keys.ts";
 
 /** A checked config file. */
-export interface Config {
+export interface Config extends RolloutSettings {
   /** The config file's path as given (for messages). */
   readonly file: string;
   /** Origin URLs in order (Origin= repeated = mirrors), each without trailing "/". */
@@ -45,12 +52,19 @@ const KEYS = {
   RestartUnit: "RestartUnit=<unit> [<unit>...]",
   KeepImages: "KeepImages=<number of images>",
   MaxStoreSize: "MaxStoreSize=<bytes, optionally with K, M, G or T>",
+  ...ROLLOUT_KEYS,
 } as const;
 type Key = keyof typeof KEYS;
 
 const KNOWN_KEYS = Object.keys(KEYS) as Key[];
 const REQUIRED_KEYS: readonly Key[] = ["Origin", "PublicKey", "Destination"];
-const SINGLE_KEYS: readonly Key[] = ["Destination", "Version", "KeepImages", "MaxStoreSize"];
+const SINGLE_KEYS: readonly Key[] = [
+  "Destination",
+  "Version",
+  "KeepImages",
+  "MaxStoreSize",
+  ...(Object.keys(ROLLOUT_KEYS) as RolloutKey[]),
+];
 const URL_SCHEMES = ["https:", "http:", "file:"];
 
 /** systemd's unit name characters; systemctl adds ".service" to a name without a suffix. */
@@ -140,6 +154,7 @@ class ConfigBuilder {
   #pattern: Pattern | undefined;
   #keepImages: number | undefined;
   #maxStoreSize: bigint | undefined;
+  #rollout: Partial<RolloutSettings> = {};
 
   constructor(name: string) {
     this.#name = name;
@@ -176,6 +191,7 @@ class ConfigBuilder {
       restartUnits: [...this.#restartUnits],
       keepImages: this.#keepImages,
       maxStoreSize: this.#maxStoreSize,
+      ...rolloutSettings(this.#rollout, this.#restartUnits.size > 0),
     };
   }
 
@@ -224,6 +240,8 @@ class ConfigBuilder {
       case "MaxStoreSize":
         this.#maxStoreSize = this.#parseMaxStoreSize(value, where);
         return;
+      default:
+        this.#rollout = { ...this.#rollout, ...parseRolloutValue(key, value, where) };
     }
   }
 

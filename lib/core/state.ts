@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { isEmptyRollout, parseRolloutState, type RolloutState } from "./rollout_state.ts";
 
 /** File-system identity of an image at the moment its digest was checked. */
 export interface ImageStamp {
@@ -36,6 +37,8 @@ export interface State {
    * `If-Modified-Since`) on the next run.
    */
   readonly manifestValidators?: Readonly<Record<string, ManifestValidators>>;
+  /** Rejected versions, first sightings and a switch in progress (absent: none). */
+  readonly rollout?: RolloutState;
 }
 
 /** What an origin said about its manifest, and which manifest that was. */
@@ -130,6 +133,7 @@ export function parseState(text: string | undefined): State {
   if (typeof raw !== "object" || raw === null) return EMPTY_STATE;
   const r = raw as Record<string, unknown>;
   const validators = parseValidatorMap(r.manifestValidators);
+  const rollout = parseRolloutState(r.rollout);
   return {
     restartPending: r.restartPending === true,
     previous: typeof r.previous === "string" && HEX64.test(r.previous) ? r.previous : undefined,
@@ -138,6 +142,7 @@ export function parseState(text: string | undefined): State {
       : undefined,
     verified: parseStamp(r.verified),
     ...(validators === undefined ? {} : { manifestValidators: validators }),
+    ...(isEmptyRollout(rollout) ? {} : { rollout }),
   };
 }
 

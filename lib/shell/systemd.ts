@@ -1,54 +1,242 @@
 /**
- * Restarting the systemd units that use an image, behind a small interface so
- * the fetch procedure can be tested with a stand-in.
+ * The service manager: reading units' state, restarting them, and watching
+ * them after a restart (SPEC §6 step 6), through `systemctl` or
+ * `systemctl --user`, behind a small interface so the fetch procedure can be
+ * tested with a stand-in. The judging is pure, in core/unit_health.ts.
  *
  * @module
  */
 import { printable, TakoError } from "../core/errors.ts";
+import type { UnitScope } from "../core/rollout_keys.ts";
+import {
+  type Baseline,
+  baselineOf,
+  parseUnitStates,
+  problemOf,
+  UNIT_PROPERTIES,
+  type UnitState,
+} from "../core/unit_health.ts";
+import { formatSpan } from "../core/timespan.ts";
 
 /** What the fetch procedure needs from the service manager. */
 export interface ServiceManager {
+  /** Reads the units' state, one per name, in order; throws TakoError("runtime") on failure. */
+  show(units: readonly string[]): Promise<UnitState[]>;
   /** Restarts all units in one call; throws TakoError("runtime") on failure. */
   restart(units: readonly string[]): Promise<void>;
 }
 
-/** The arguments of the one systemctl call: `--` keeps a unit name from being read as an option. */
-export function restartArgs(units: readonly string[]): string[] {
-  return ["restart", "--", ...units];
+/** `systemctl`'s arguments for a scope: `--user` for the calling user's manager. */
+function scopeArgs(scope: UnitScope): string[] {
+  return scope === "user" ? ["--user"] : [];
 }
 
+/** The arguments of the one restart call: `--` keeps a unit name from being read as an option. */
+export function restartArgs(units: readonly string[], scope: UnitScope = "system"): string[] {
+  return [...scopeArgs(scope), "restart", "--", ...units];
+}
+
+function showArgs(units: readonly string[], scope: UnitScope): string[] {
+  return [...scopeArgs(scope), "show", "-p", UNIT_PROPERTIES.join(","), "--", ...units];
+}
+
+async function run(args: string[], what: string): Promise<string> {
+  let output: Deno.CommandOutput;
+  try {
+    output = await new Deno.Command("systemctl", {
+      args,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (e) {
+    const reason = e instanceof Deno.errors.NotFound
+      ? "systemctl was not found on PATH"
+      : e instanceof Error
+      ? e.message
+      : String(e);
+    throw new TakoError("runtime", `Cannot run systemctl to ${what}: ${reason}.`, { cause: e });
+  }
+  if (!output.success) {
+    const detail = new TextDecoder().decode(output.stderr).trim().split("\n")[0] ?? "";
+    throw new TakoError(
+      "runtime",
+      `systemctl ${what} failed with exit code ${output.code}` +
+        (detail === "" ? "." : `: ${printable(detail, 200)}`),
+    );
+  }
+  return new TextDecoder().decode(output.stdout);
+}
+
+/** The service manager of a scope, through `systemctl` found on PATH, as systemd's own tools do. */
+export function serviceManager(scope: UnitScope): ServiceManager {
+  const flag = scope === "user" ? "--user " : "";
+  return {
+    async show(units) {
+      const names = printable(units.join(" "), 300);
+      const text = await run(showArgs(units, scope), `${flag}show ${names}`);
+      const states = parseUnitStates(text, units);
+      if (states === undefined) {
+        throw new TakoError(
+          "runtime",
+          `systemctl ${flag}show ${names} gave output Tako cannot read; expected one block of properties per unit.`,
+        );
+      }
+      return states;
+    },
+    async restart(units) {
+      await run(restartArgs(units, scope), `${flag}restart ${printable(units.join(" "), 300)}`);
+    },
+  };
+}
+
+/** The system manager's units (`UnitScope=system`). */
+export const systemctl: ServiceManager = serviceManager("system");
+
+/** How a watch is run; the clock and sleep are injectable for tests. */
+export interface WatchOptions {
+  /** HealthCheckSec= in ms: how long each unit must stay up; 0: no watch, only the command. */
+  readonly windowMs: number;
+  /** HealthCommand=, if any: program and arguments. */
+  readonly command: readonly string[] | undefined;
+  /** The time limit of the command when there is no watch window. */
+  readonly commandLimitMs: number;
+  /** When the restart was asked for (ms, performance.now()), for the times in messages. */
+  readonly restartedAtMs: number;
+}
+
+/** Why a watch failed: one sentence fragment, plus output lines of a failed command. */
+export interface Unhealthy {
+  readonly problem: string;
+  readonly output: readonly string[];
+}
+
+const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
+
 /**
- * Runs `systemctl restart -- <units>` found through PATH, as systemd's own
- * tools do; reports its exit status and the first line of its stderr.
+ * Watches restarted units: each must become active and then stay active for
+ * `windowMs`, with the same main process and no restart by systemd; the
+ * health command, if any, starts once all are active and must exit 0 within
+ * the window. Returns undefined when healthy.
  */
-export const systemctl: ServiceManager = {
-  async restart(units) {
-    const names = printable(units.join(" "), 300);
-    let output: Deno.CommandOutput;
+export async function watchUnits(
+  manager: ServiceManager,
+  units: readonly string[],
+  options: WatchOptions,
+): Promise<Unhealthy | undefined> {
+  const pollMs = Math.min(500, Math.max(50, Math.floor(options.windowMs / 10)));
+  const startLimitMs = Math.max(options.windowMs, options.commandLimitMs);
+  const baselines = new Map<string, Baseline>();
+  const elapsed = () => performance.now() - options.restartedAtMs;
+  let upSince: number | undefined;
+  let check: Promise<Unhealthy | undefined> | undefined;
+  let checkResult: Unhealthy | undefined | "running" = "running";
+  const controller = new AbortController();
+  try {
+    while (true) {
+      for (const s of await manager.show(units)) {
+        const problem = problemOf(s, baselines.get(s.name), elapsed());
+        if (problem !== undefined) return { problem, output: [] };
+        const baseline = baselines.get(s.name) ?? baselineOf(s);
+        if (baseline !== undefined) baselines.set(s.name, baseline);
+      }
+      const now = performance.now();
+      if (baselines.size < units.length) {
+        if (now - options.restartedAtMs > startLimitMs) {
+          return { problem: notActive(units, baselines, startLimitMs), output: [] };
+        }
+      } else {
+        if (upSince === undefined) {
+          upSince = now;
+          if (options.command !== undefined) {
+            const limit = options.windowMs > 0 ? options.windowMs : options.commandLimitMs;
+            check = runHealthCommand(options.command, limit, controller.signal);
+            check.then((r) => checkResult = r, () => {});
+          }
+        }
+        if (checkResult !== "running" && checkResult !== undefined) return checkResult;
+        const commandDone = check === undefined || checkResult !== "running";
+        if (commandDone && now - upSince >= options.windowMs) return undefined;
+      }
+      await sleep(pollMs);
+    }
+  } finally {
+    controller.abort();
+    await check?.catch(() => {});
+  }
+}
+
+function notActive(
+  units: readonly string[],
+  baselines: Map<string, Baseline>,
+  limitMs: number,
+): string {
+  const waiting = units.filter((u) => !baselines.has(u)).map((u) => printable(u, 255));
+  return `${waiting.join(", ")} did not become active within ${formatSpan(limitMs)} of the restart`;
+}
+
+/** How many lines of a failed health command's output the log shows. */
+const OUTPUT_LINES = 5;
+
+/**
+ * Runs the health command (no shell) with stdin closed; healthy when it
+ * exits 0 within `limitMs`. It is killed at the limit or when `signal` aborts.
+ */
+export async function runHealthCommand(
+  argv: readonly string[],
+  limitMs: number,
+  signal: AbortSignal,
+): Promise<Unhealthy | undefined> {
+  const shown = printable(argv.join(" "), 200);
+  const started = performance.now();
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (e) {
+    const reason = e instanceof Deno.errors.NotFound
+      ? "the program does not exist"
+      : e instanceof Error
+      ? e.message
+      : String(e);
+    return { problem: `HealthCommand=${shown} could not be started (${reason})`, output: [] };
+  }
+  let timedOut = false;
+  const kill = () => {
     try {
-      output = await new Deno.Command("systemctl", {
-        args: restartArgs(units),
-        stdin: "null",
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-    } catch (e) {
-      const reason = e instanceof Deno.errors.NotFound
-        ? "systemctl was not found on PATH"
-        : e instanceof Error
-        ? e.message
-        : String(e);
-      throw new TakoError("runtime", `Cannot run systemctl to restart ${names}: ${reason}.`, {
-        cause: e,
-      });
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
     }
-    if (!output.success) {
-      const detail = new TextDecoder().decode(output.stderr).trim().split("\n")[0] ?? "";
-      throw new TakoError(
-        "runtime",
-        `systemctl restart ${names} failed with exit code ${output.code}` +
-          (detail === "" ? "." : `: ${printable(detail, 200)}`),
-      );
-    }
-  },
-};
+  };
+  const timer: ReturnType<typeof setTimeout> = setTimeout(() => {
+    timedOut = true;
+    kill();
+  }, limitMs);
+  signal.addEventListener("abort", kill, { once: true });
+  const output = await child.output();
+  clearTimeout(timer);
+  signal.removeEventListener("abort", kill);
+  if (output.success && !timedOut) return undefined;
+  const lines = lastLines(output.stdout, output.stderr);
+  const took = formatSpan(performance.now() - started);
+  const problem = timedOut
+    ? `HealthCommand=${shown} did not finish within ${formatSpan(limitMs)}`
+    : output.signal !== null
+    ? `HealthCommand=${shown} was killed by ${output.signal} after ${took}`
+    : `HealthCommand=${shown} exited with code ${output.code} after ${took}`;
+  return { problem, output: lines };
+}
+
+function lastLines(stdout: Uint8Array, stderr: Uint8Array): string[] {
+  const decoder = new TextDecoder();
+  const lines = [decoder.decode(stdout), decoder.decode(stderr)]
+    .flatMap((text) => text.split("\n"))
+    .map((line) => line.trimEnd())
+    .filter((line) => line !== "");
+  return lines.slice(-OUTPUT_LINES).map((line) => printable(line, 200));
+}
