@@ -18,12 +18,7 @@ import {
   MAX_MANIFEST_BYTES,
   verifyManifest,
 } from "../core/manifest.ts";
-import {
-  fetchManifestIfChanged,
-  type NetOptions,
-  originUrl,
-  type Validators,
-} from "../shell/origin.ts";
+import { fetchManifestIfChanged, type NetOptions, originUrl, type Validators } from "../shell/origin.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
 import {
   acquireLock,

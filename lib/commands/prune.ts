@@ -12,13 +12,7 @@
  */
 import { join, resolve } from "node:path";
 import type { Config } from "../core/config.ts";
-import {
-  acquireLock,
-  listStore,
-  readFileCapped,
-  readLatest,
-  removeImage,
-} from "../shell/destination.ts";
+import { acquireLock, listStore, readFileCapped, readLatest, removeImage } from "../shell/destination.ts";
 import { printable, TakoError } from "../core/errors.ts";
 import { inContext, loadConfig } from "../shell/config_file.ts";
 import { formatBytes, type Log } from "../core/log.ts";
