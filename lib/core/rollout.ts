@@ -32,10 +32,10 @@ import type { State } from "./state.ts";
  */
 export function rolloutPlace(machineId: string, version: string): number {
   const digest = createHash("sha256").update(`tako-rollout\0${machineId}\0${version}`).digest();
-  // 53 bits: exactly representable, and strictly below 1.
-  const high = digest.readUInt32BE(0) >>> 11; // 21 bits
-  const low = digest.readUInt32BE(4); // 32 bits
-  return (high * 2 ** 32 + low) / 2 ** 53;
+  // The first 53 bits, as a fraction: exactly representable, and strictly below 1.
+  const high = digest.readUInt32BE(0); // 32 bits
+  const low = digest.readUInt32BE(4) >>> 11; // the next 21 bits
+  return (high * 2 ** 21 + low) / 2 ** 53;
 }
 
 /** The rollout part of a state, never undefined. */
