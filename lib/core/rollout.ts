@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import type { Entry } from "./manifest.ts";
 import {
+  bounded,
   EMPTY_ROLLOUT,
   isEmptyRollout,
   MAX_FIRST_SEEN,
@@ -57,7 +58,12 @@ export function isRejected(rollout: RolloutState, sha256: string): boolean {
 /** The rollout part with this entry rejected (once; the oldest drop off beyond the bound). */
 export function reject(rollout: RolloutState, rejection: Rejection): RolloutState {
   const others = rollout.rejected.filter((r) => r.sha256 !== rejection.sha256);
-  return { ...rollout, rejected: [...others, rejection].slice(-MAX_REJECTED) };
+  const kept: Rejection = {
+    ...rejection,
+    version: bounded(rejection.version, "version"),
+    reason: bounded(rejection.reason, "reason"),
+  };
+  return { ...rollout, rejected: [...others, kept].slice(-MAX_REJECTED) };
 }
 
 /**
@@ -163,7 +169,14 @@ export function withPending(
   rollout: RolloutState,
   pending: PendingSwitch | undefined,
 ): RolloutState {
-  return { ...rollout, pending };
+  if (pending === undefined) return { ...rollout, pending };
+  const fromVersion = pending.fromVersion === undefined
+    ? undefined
+    : bounded(pending.fromVersion, "version");
+  return {
+    ...rollout,
+    pending: { ...pending, toVersion: bounded(pending.toVersion, "version"), fromVersion },
+  };
 }
 
 /**

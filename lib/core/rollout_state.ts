@@ -52,12 +52,21 @@ export interface RolloutState {
 export const EMPTY_ROLLOUT: RolloutState = { rejected: [], firstSeen: {}, pending: undefined };
 
 /** Bounds on what a damaged or hostile file can make us keep. */
-export const MAX_REJECTED = 256;
-export const MAX_FIRST_SEEN = 1024;
+export const MAX_REJECTED = 32;
+export const MAX_FIRST_SEEN = 128;
 const MAX_VERSION_CHARS = 256;
-const MAX_REASON_CHARS = 500;
+const MAX_REASON_CHARS = 300;
 
 const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * A text cut to what `.state` keeps (versions there are for messages only;
+ * digests identify images), so that a long one never makes a record unreadable.
+ */
+export function bounded(text: string, kind: "version" | "reason"): string {
+  const max = kind === "version" ? MAX_VERSION_CHARS : MAX_REASON_CHARS;
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
 const PHASES: readonly string[] = ["restart", "watch", "rollback"];
 
 function isDigest(value: unknown): value is string {

@@ -18,12 +18,12 @@ import {
 } from "../core/unit_health.ts";
 import { formatSpan } from "../core/timespan.ts";
 
-/** What the fetch procedure needs from the service manager. */
+/** What the fetch procedure needs from the service manager (of the system, or `--user`). */
 export interface ServiceManager {
   /** Reads the units' state, one per name, in order; throws TakoError("runtime") on failure. */
-  show(units: readonly string[]): Promise<UnitState[]>;
+  show(units: readonly string[], scope?: UnitScope): Promise<UnitState[]>;
   /** Restarts all units in one call; throws TakoError("runtime") on failure. */
-  restart(units: readonly string[]): Promise<void>;
+  restart(units: readonly string[], scope?: UnitScope): Promise<void>;
 }
 
 /** `systemctl`'s arguments for a scope: `--user` for the calling user's manager. */
@@ -68,30 +68,29 @@ async function run(args: string[], what: string): Promise<string> {
   return new TextDecoder().decode(output.stdout);
 }
 
-/** The service manager of a scope, through `systemctl` found on PATH, as systemd's own tools do. */
-export function serviceManager(scope: UnitScope): ServiceManager {
-  const flag = scope === "user" ? "--user " : "";
-  return {
-    async show(units) {
-      const names = printable(units.join(" "), 300);
-      const text = await run(showArgs(units, scope), `${flag}show ${names}`);
-      const states = parseUnitStates(text, units);
-      if (states === undefined) {
-        throw new TakoError(
-          "runtime",
-          `systemctl ${flag}show ${names} gave output Tako cannot read; expected one block of properties per unit.`,
-        );
-      }
-      return states;
-    },
-    async restart(units) {
-      await run(restartArgs(units, scope), `${flag}restart ${printable(units.join(" "), 300)}`);
-    },
-  };
-}
-
-/** The system manager's units (`UnitScope=system`). */
-export const systemctl: ServiceManager = serviceManager("system");
+/**
+ * The service managers through `systemctl` found on PATH, as systemd's own
+ * tools do; `--user` for the calling user's manager.
+ */
+export const systemctl: ServiceManager = {
+  async show(units, scope = "system") {
+    const flag = scope === "user" ? "--user " : "";
+    const names = printable(units.join(" "), 300);
+    const text = await run(showArgs(units, scope), `${flag}show ${names}`);
+    const states = parseUnitStates(text, units);
+    if (states === undefined) {
+      throw new TakoError(
+        "runtime",
+        `systemctl ${flag}show ${names} gave output Tako cannot read; expected one block of properties per unit.`,
+      );
+    }
+    return states;
+  },
+  async restart(units, scope = "system") {
+    const flag = scope === "user" ? "--user " : "";
+    await run(restartArgs(units, scope), `${flag}restart ${printable(units.join(" "), 300)}`);
+  },
+};
 
 /** How a watch is run; the clock and sleep are injectable for tests. */
 export interface WatchOptions {
@@ -122,6 +121,7 @@ const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
 export async function watchUnits(
   manager: ServiceManager,
   units: readonly string[],
+  scope: UnitScope,
   options: WatchOptions,
 ): Promise<Unhealthy | undefined> {
   const pollMs = Math.min(500, Math.max(50, Math.floor(options.windowMs / 10)));
@@ -134,7 +134,7 @@ export async function watchUnits(
   const controller = new AbortController();
   try {
     while (true) {
-      for (const s of await manager.show(units)) {
+      for (const s of await manager.show(units, scope)) {
         const problem = problemOf(s, baselines.get(s.name), elapsed());
         if (problem !== undefined) return { problem, output: [] };
         const baseline = baselines.get(s.name) ?? baselineOf(s);
@@ -239,4 +239,30 @@ function lastLines(stdout: Uint8Array, stderr: Uint8Array): string[] {
     .map((line) => line.trimEnd())
     .filter((line) => line !== "");
   return lines.slice(-OUTPUT_LINES).map((line) => printable(line, 200));
+}
+
+/**
+ * This host's machine id, for its place in a phased rollout: the environment
+ * variable TAKO_MACHINE_ID when set (containers without one, tests), else
+ * /etc/machine-id. Throws a runtime error saying how to provide one.
+ */
+export async function readMachineId(): Promise<string> {
+  let fromEnv: string | undefined;
+  try {
+    fromEnv = Deno.env.get("TAKO_MACHINE_ID");
+  } catch {
+    // Not permitted: fall back to the file.
+  }
+  if (fromEnv !== undefined && fromEnv.trim() !== "") return fromEnv.trim();
+  let text = "";
+  try {
+    text = (await Deno.readTextFile("/etc/machine-id")).trim();
+  } catch {
+    // Reported below.
+  }
+  if (/^[0-9a-f]{32}$/.test(text)) return text;
+  throw new TakoError(
+    "runtime",
+    "RolloutSpreadSec= needs this host's machine id, but /etc/machine-id is missing or not 32 hex digits; run systemd-machine-id-setup or set TAKO_MACHINE_ID.",
+  );
 }

@@ -3,7 +3,7 @@
  * units' state, restarting with `--user`, and the health watch after a
  * restart (SPEC §6 step 6).
  */
-import { serviceManager, watchUnits } from "../../../lib/shell/systemd.ts";
+import { systemctl, watchUnits } from "../../../lib/shell/systemd.ts";
 import { assert, assertRejectsTako } from "../../support/assert.ts";
 import {
   appUnit,
@@ -15,7 +15,10 @@ import {
 } from "../../support/systemd_user.ts";
 
 const ignore = SYSTEMD_MISSING !== undefined;
-const user = serviceManager("user");
+const user = {
+  show: (units: readonly string[]) => systemctl.show(units, "user"),
+  restart: (units: readonly string[]) => systemctl.restart(units, "user"),
+};
 
 /** A destination whose latest is a script image, and a unit running it. */
 async function unitWithImage(
@@ -44,7 +47,7 @@ async function withManagerEnv<T>(m: UserManager, fn: () => Promise<T>): Promise<
 }
 
 const watch = (units: string[], windowMs: number, command?: string[]) =>
-  watchUnits(user, units, {
+  watchUnits(systemctl, units, "user", {
     windowMs,
     command,
     commandLimitMs: 2000,
@@ -53,7 +56,8 @@ const watch = (units: string[], windowMs: number, command?: string[]) =>
 
 // XDG_RUNTIME_DIR is process-wide: the tests of this file run one at a time.
 Deno.test({
-  name: "`serviceManager('user')` reads the state of running, failed, stopped and missing units",
+  name:
+    "`systemctl` with UnitScope=user reads the state of running, failed, stopped and missing units",
   ignore,
   fn: async () => {
     await using m = await startUserManager();
