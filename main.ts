@@ -109,6 +109,18 @@ async function run(command: Command, log: Log): Promise<number> {
       const { pruneAll } = await import("./lib/commands/prune.ts");
       return combinedExitCode(await pruneAll(command.configs, { log }));
     }
+    case "rollback": {
+      const { rollbackAll } = await import("./lib/commands/rollback.ts");
+      const { systemctl } = await import("./lib/shell/systemd.ts");
+      const failures = await rollbackAll(command.configs, {
+        log,
+        services: systemctl,
+        lockWaitMs: 10 * 60_000,
+        now: () => new Date(),
+        clear: command.clear,
+      });
+      return combinedExitCode(failures);
+    }
   }
 }
 

@@ -38,6 +38,8 @@ export type Command =
   | Common & {
     readonly name: "fetch";
     readonly init: boolean;
+    /** Skip the wait of a phased rollout (RolloutSpreadSec=). */
+    readonly now: boolean;
     readonly configs: readonly string[];
     readonly net: NetFlags;
   }
@@ -46,10 +48,16 @@ export type Command =
     readonly json: boolean;
     readonly configs: readonly string[];
   }
-  | Common & { readonly name: "prune"; readonly configs: readonly string[] };
+  | Common & { readonly name: "prune"; readonly configs: readonly string[] }
+  | Common & {
+    readonly name: "rollback";
+    /** Instead of rolling back: clear the rejection of this version (or digest). */
+    readonly clear: string | undefined;
+    readonly configs: readonly string[];
+  };
 
 /** The commands, in the order `--help` lists them. */
-export const COMMANDS = ["fetch", "store", "gen-key", "status", "prune"] as const;
+export const COMMANDS = ["fetch", "store", "gen-key", "status", "prune", "rollback"] as const;
 export type CommandName = typeof COMMANDS[number];
 
 interface OptionSpec {
@@ -70,6 +78,7 @@ const OPTIONS: Record<CommandName, readonly OptionSpec[]> = {
   "fetch": [
     { long: "init", value: false },
     { long: "if-not-exists", value: false },
+    { long: "now", value: false },
     { long: "connect-timeout", value: true },
     { long: "idle-timeout", value: true },
   ],
@@ -81,6 +90,7 @@ const OPTIONS: Record<CommandName, readonly OptionSpec[]> = {
   "gen-key": [],
   "status": [{ long: "json", value: false }],
   "prune": [],
+  "rollback": [{ long: "clear", value: true }],
 };
 
 interface Parsed {
@@ -216,6 +226,7 @@ function parseCommand(command: CommandName, args: readonly string[]): Command {
         name: "fetch",
         verbosity,
         init: options.has("init") || options.has("if-not-exists"),
+        now: options.has("now"),
         configs: needConfigs(command, operands),
         net,
       };
@@ -251,6 +262,13 @@ function parseCommand(command: CommandName, args: readonly string[]): Command {
       };
     case "prune":
       return { name: "prune", verbosity, configs: needConfigs(command, operands) };
+    case "rollback":
+      return {
+        name: "rollback",
+        verbosity,
+        clear: stringOption(options, "clear"),
+        configs: needConfigs(command, operands),
+      };
   }
 }
 
@@ -313,6 +331,8 @@ Usage:
   tako gen-key                             make a new key pair
   tako status [--json] <config>...         show what is stored (no network)
   tako prune <config>...                   apply KeepImages= and MaxStoreSize=
+  tako rollback [--clear <version>] <config>...
+                                           go back to the previous image (no network)
   tako --help | tako <command> --help | tako --version
 
 Options for every command:
@@ -336,6 +356,8 @@ Options:
   --init, --if-not-exists   do nothing (no network, no lock) when the stored
                             manifest verifies and 'latest' points to a present
                             image of it; never restart units (for ExecStartPre=)
+  --now                     install a new version at once, without waiting for
+                            this host's place in RolloutSpreadSec=
   --connect-timeout <s>     deadline for each response's headers (default 30)
   --idle-timeout <s>        longest pause within a response body (default 60)
   -q, --quiet | -v, --verbose`,
@@ -364,6 +386,17 @@ time of the last successful fetch. Never touches the network.
 
 Options:
   --json    machine-readable output on stdout (schema in docs/tako-status.md)`,
+  "rollback": `Usage: tako rollback <config>...
+       tako rollback --clear <version> <config>...
+
+Point 'latest' back at the image it pointed to before, restart the Restart=
+units by the same rules as fetch (running and failed units; stopped ones stay
+stopped), run the health check, and mark the version rolled back from as
+rejected: fetch never installs it again. No network; under the lock.
+
+Options:
+  --clear <version>   instead, clear the rejection of <version> (or its
+                      sha256), so that fetch may install it again`,
   "prune": `Usage: tako prune <config>...
 
 Remove old images from the store according to KeepImages= and MaxStoreSize=.

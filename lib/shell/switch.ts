@@ -40,6 +40,11 @@ export type UnitSettings = Pick<
   "file" | "restartUnits" | "unitScope" | "healthCheckMs" | "healthCommand"
 >;
 
+/** The config as log lines name it. */
+function named(config: UnitSettings): string {
+  return printable(config.file, 1000);
+}
+
 /** The time limit of HealthCommand= when HealthCheckSec=0 turns the watch off. */
 export const HEALTH_COMMAND_LIMIT_MS = 15_000;
 
@@ -74,9 +79,9 @@ export async function planRestart(config: UnitSettings, ctx: SwitchContext): Pro
   }
   for (const s of plan.stopped) {
     ctx.log.info(
-      `${printable(s.name, 255)} is stopped (ActiveState=${
+      `${named(config)}: ${printable(s.name, 255)} is stopped (ActiveState=${
         printable(s.activeState, 40)
-      }); it stays stopped and will start on the new image.`,
+      }), so it stays stopped.`,
     );
   }
   return plan;
@@ -129,7 +134,7 @@ export async function switchJudged(
   // Recorded before latest moves: a run killed from here on is finished by the next.
   let next = await record(dest, { ...state, previous: from?.sha256 ?? state.previous }, pending);
   await pointLatest(dest, to.sha256);
-  ctx.log.info(`latest is now ${printable(to.version)} (${to.sha256}).`);
+  ctx.log.info(`${named(config)}: latest is now ${printable(to.version)} (${to.sha256}).`);
   if (plan.restart.length === 0) {
     ctx.log.info(
       `no unit is running; ${printable(to.version)} is in place without a health check.`,
@@ -174,10 +179,14 @@ async function judge(
     const watched = config.healthCheckMs > 0
       ? `; healthy for ${formatSpan(config.healthCheckMs)}`
       : "; HealthCommand= passed";
-    ctx.log.info(`${restart ? "restarted" : "checked"} ${units.join(" ")}${watched}.`);
+    ctx.log.info(
+      `${named(config)}: ${restart ? "restarted" : "checked"} ${units.join(" ")}${watched}.`,
+    );
     return await record(dest, watching, undefined);
   }
-  for (const line of verdict.output) ctx.log.warn(`HealthCommand= output: ${line}`);
+  for (const line of verdict.output) {
+    ctx.log.warn(`${named(config)}: HealthCommand= output: ${line}`);
+  }
   const rejected = withRollout(
     watching,
     reject(rolloutOf(watching), {
@@ -245,7 +254,9 @@ export async function rollBack(
     return { state: await record(dest, state, undefined), target: undefined, problem: undefined };
   }
   await pointLatest(dest, pending.from);
-  ctx.log.warn(`latest is back at ${printable(pending.fromVersion ?? pending.from)}.`);
+  ctx.log.warn(
+    `${named(config)}: latest is back at ${printable(pending.fromVersion ?? pending.from)}.`,
+  );
   let problem: string | undefined;
   if (config.restartUnits.length > 0) {
     try {
@@ -290,13 +301,17 @@ export async function recoverSwitch(
   const { pending } = recovery;
   const version = printable(pending.toVersion);
   if (recovery.kind === "rollback") {
-    ctx.log.warn(`an earlier run was stopped while rolling back from ${version}; finishing it.`);
+    ctx.log.warn(
+      `${
+        named(config)
+      }: an earlier run was stopped while rolling back from ${version}; finishing it.`,
+    );
     const reason = rolloutOf(state).rejected.find((r) => r.sha256 === pending.to)?.reason ??
       "it failed its health check";
     return await failWithRollback(dest, config, state, pending, reason, ctx);
   }
   ctx.log.warn(
-    `an earlier run was stopped before it judged the switch to ${version}; ${
+    `${named(config)}: an earlier run was stopped before it judged the switch to ${version}; ${
       recovery.kind === "restart" ? "restarting and watching" : "watching"
     } the units now.`,
   );
