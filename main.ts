@@ -96,6 +96,7 @@ async function run(command: Command, log: Log): Promise<number> {
         services: systemctl,
         lockWaitMs: 10 * 60_000,
         now: () => new Date(),
+        skipSpread: command.now,
       });
       return combinedExitCode(failures);
     }

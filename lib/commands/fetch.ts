@@ -40,7 +40,10 @@ import {
   STATE_FILE,
   withValidators,
 } from "../core/state.ts";
-import type { ServiceManager } from "../shell/systemd.ts";
+import { readMachineId, type ServiceManager } from "../shell/systemd.ts";
+import { isJudged, planRestart, recoverSwitch, switchJudged } from "../shell/switch.ts";
+import { eligibleCandidates, noteFirstSeen, rolloutOf, withRollout } from "../core/rollout.ts";
+import { formatSpan } from "../core/timespan.ts";
 import type { Log } from "../core/log.ts";
 import { printable } from "../core/errors.ts";
 
@@ -52,6 +55,8 @@ export interface FetchContext {
   /** How long to wait for another run's lock on the same destination. */
   readonly lockWaitMs: number;
   readonly now: () => Date;
+  /** `--now`: skip the wait of a phased rollout. */
+  readonly skipSpread?: boolean;
 }
 
 /** How many versions a "no compatible version" message names. */
@@ -175,7 +180,9 @@ async function update(
 ): Promise<void> {
   const { log } = ctx;
   const where = shownPath(config.file);
-  const state = parseState(await readText(`${dest}/${STATE_FILE}`));
+  let state = parseState(await readText(`${dest}/${STATE_FILE}`));
+  // --init runs while a unit starts: it never restarts, so it leaves a pending switch alone.
+  if (!init) state = await recoverSwitch(dest, config, state, await currentImage(dest), ctx);
   const stored = await readStoredManifest(config, dest);
   if (stored === undefined) {
     log.info(
@@ -210,10 +217,27 @@ async function update(
   const candidates = compatibleEntries(remote.entries, config.pattern).filter((c) =>
     floor === undefined || config.pattern.compare(c.version, floor.version) >= 0
   );
+  const nowMs = ctx.now().getTime();
+  const rollout = noteFirstSeen(rolloutOf(state), candidates, ctx.now().toISOString());
+  const { eligible, waiting } = eligibleCandidates(rollout, candidates, {
+    spreadMs: config.rolloutSpreadMs,
+    machineId: config.rolloutSpreadMs > 0 ? await readMachineId() : "",
+    nowMs,
+    // The first image of an empty destination never waits.
+    immediate: ctx.skipSpread === true || current === undefined,
+  });
+  if (waiting !== undefined) {
+    log.info(
+      `${where}: ${printable(waiting.entry.version)} waits for this host's place in the rollout; it will be installed from ${
+        new Date(waiting.eligibleAtMs).toISOString()
+      } (in ${formatSpan(waiting.eligibleAtMs - nowMs)}; --now installs it at once).`,
+    );
+  }
+  const validatedRollout = withRollout(validated, rollout);
 
   let verified = state.verified;
   let chosen: Entry | undefined;
-  for (const candidate of candidates) {
+  for (const candidate of eligible) {
     try {
       verified = await ensureImage(config, dest, candidate, verified, ctx);
       chosen = candidate;
@@ -232,8 +256,13 @@ async function update(
 
   let changed = false;
   let inPlace: string;
-  if (chosen === undefined) {
-    const present = current !== undefined && await isRegularFile(`${dest}/store/${current}`);
+  const present = current !== undefined && await isRegularFile(`${dest}/store/${current}`);
+  const judged = !init && isJudged(config);
+  if (chosen === undefined && present && (waiting !== undefined || eligible.length < candidates.length)) {
+    // Newer versions are on offer, but waiting for their turn or rejected: keep the current image.
+    inPlace = currentEntry === undefined ? "The current image" : printable(currentEntry.version);
+    log.debug(`${where}: keeping ${inPlace}.`);
+  } else if (chosen === undefined) {
     const message = noCompatibleVersion(
       config,
       remote.entries,
@@ -243,12 +272,23 @@ async function update(
     if (!present) throw new TakoError("runtime", message);
     log.warn(`${where}: ${message} Keeping the current image.`);
     inPlace = currentEntry === undefined ? "The current image" : printable(currentEntry.version);
+  } else if (judged && chosen.sha256 !== current) {
+    const to = { sha256: chosen.sha256, version: chosen.version };
+    const from = current === undefined || currentEntry === undefined
+      ? (current === undefined ? undefined : { sha256: current, version: current })
+      : { sha256: current, version: currentEntry.version };
+    const base: State = { ...validatedRollout, verified, restartPending: false };
+    const after = await switchJudged(dest, config, base, to, from, ctx);
+    const final: State = { ...after, lastSuccess: ctx.now().toISOString() };
+    await saveState(dest, final);
+    await pruneDestination(dest, config, final, log);
+    return;
   } else {
     if (chosen.sha256 !== current) {
       // Recorded before latest moves, so a run that dies right after the move still
       // restarts the units next time and pruning still keeps the previous image.
       await saveState(dest, {
-        ...validated,
+        ...validatedRollout,
         verified,
         previous: current ?? state.previous,
         restartPending: !init && config.restartUnits.length > 0,
@@ -261,18 +301,20 @@ async function update(
   }
 
   let next: State = {
-    ...validated,
+    ...validatedRollout,
     verified,
     previous: changed && current !== undefined ? current : state.previous,
     // --init runs before the unit starts, so the unit starts on the new image. A
     // pending restart is retried even when no compatible version is on offer.
-    restartPending: !init && config.restartUnits.length > 0 && (changed || state.restartPending),
+    restartPending: !init && config.restartUnits.length > 0 && !judged &&
+      (changed || state.restartPending),
   };
   if (next.restartPending) {
     // Recorded before the restart, so a run killed during it retries next time.
     await saveState(dest, next);
     try {
-      await ctx.services.restart(config.restartUnits);
+      const plan = await planRestart(config, ctx);
+      if (plan.restart.length > 0) await ctx.services.restart(plan.restart, config.unitScope);
     } catch (e) {
       throw new TakoError(
         "runtime",

@@ -15,7 +15,9 @@
  *
  * @module
  */
+import { runTako, type TakoResult } from "../../dev/run_tako.ts";
 import { assert } from "./assert.ts";
+import { type FetchSetup, type ImageSpec, withSetup } from "./publish.ts";
 
 const SYSTEMD = "/lib/systemd/systemd";
 const TOOLS = [SYSTEMD, "/usr/bin/systemctl", "/usr/bin/unshare"];
@@ -241,4 +243,64 @@ async function waitUntil(
     assert.ok(performance.now() < deadline, `timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((done) => setTimeout(done, 25));
   }
+}
+
+/** A fetch setup (test origin, config) with a real user manager running `app.service` on `latest`. */
+export interface UnitSetup {
+  readonly fetch: FetchSetup;
+  readonly manager: UserManager;
+  /** Runs `tako <args>` against this manager (UnitScope=user reaches it). */
+  tako(...args: string[]): Promise<TakoResult>;
+  /** Writes the config: Restart=app.service, UnitScope=user, HealthCheckSec=1s, as `extra` lines override. */
+  writeConfig(...extra: string[]): Promise<void>;
+  /** The version the running app.service recorded, or undefined when it is not running. */
+  running(): Promise<{ version: string; pid: number } | undefined>;
+}
+
+/**
+ * Publishes `images`, starts a user manager with `app.service` (as `unit`
+ * says) running the destination's `latest`, writes the config, and runs `fn`.
+ */
+export async function withUnitSetup(
+  images: readonly ImageSpec[],
+  unit: Partial<AppUnitSpec>,
+  fn: (setup: UnitSetup) => Promise<void>,
+): Promise<void> {
+  await withSetup(images, async (s) => {
+    await using manager = await startUserManager();
+    await manager.writeUnit(
+      "app.service",
+      appUnit({ dest: s.dest, record: manager.record, ...unit }),
+    );
+    const setup: UnitSetup = {
+      fetch: s,
+      manager,
+      tako: (...args) => runTako(args, { env: manager.env, cwd: s.dir }),
+      async writeConfig(...extra) {
+        const keys = extra.map((line) => line.slice(0, line.indexOf("=") + 1));
+        const defaults = ["UnitScope=user", "HealthCheckSec=1s"].filter((line) =>
+          !keys.some((key) => line.startsWith(key))
+        );
+        await s.writeConfig({ restart: ["app.service"], extra: [...defaults, ...extra] });
+      },
+      async running() {
+        const props = await manager.show("app.service");
+        if (props.ActiveState !== "active") return undefined;
+        const pid = Number(props.MainPID);
+        // The image records its start a moment after systemd forked it.
+        let start: { version: string; pid: number } | undefined;
+        await waitUntil(
+          async () => {
+            start = (await manager.starts()).findLast((s) => s.pid === pid);
+            return start !== undefined;
+          },
+          2000,
+          `the start of PID ${pid} in ${manager.record}`,
+        );
+        return start;
+      },
+    };
+    await setup.writeConfig();
+    await fn(setup);
+  });
 }
