@@ -140,9 +140,18 @@ export function configText(spec: ConfigSpec): string {
     ...(spec.version === undefined ? [] : [`Version=${spec.version}`]),
     ...(spec.restart ?? []).map((u) => `Restart=${u}`),
     ...(spec.restartUnit ?? []).map((u) => `RestartUnit=${u}`),
+    // The stand-in systemctl reports every unit as running but cannot be watched over time:
+    // without a HealthCheckSec= of their own, configs with units do without the watch.
+    ...(hasUnits(spec) && !(spec.extra ?? []).some((l) => l.startsWith("HealthCheckSec="))
+      ? ["HealthCheckSec=0"]
+      : []),
     ...(spec.extra ?? []),
   ];
   return lines.join("\n") + "\n";
+}
+
+function hasUnits(spec: ConfigSpec): boolean {
+  return (spec.restart?.length ?? 0) + (spec.restartUnit?.length ?? 0) > 0;
 }
 
 /** Writes a config file; returns its path. */
@@ -151,7 +160,10 @@ export async function writeConfig(path: string, spec: ConfigSpec): Promise<strin
   return path;
 }
 
-/** A stand-in `systemctl` on PATH that appends its arguments, one call per line, to a log. */
+/**
+ * A stand-in `systemctl` on PATH: `show` reports each unit loaded and running;
+ * every other call appends its arguments, one call per line, to a log.
+ */
 export interface FakeSystemctl {
   /** The directory to put first on PATH. */
   readonly bin: string;
@@ -176,6 +188,14 @@ export async function fakeSystemctl(dir: string): Promise<FakeSystemctl> {
       `if [ -e '${failFlag}' ]; then`,
       `  echo "Failed to restart $*: Unit not found." >&2`,
       "  exit 1",
+      "fi",
+      'if [ "$1" = show ]; then',
+      '  seen=""; for unit in "$@"; do',
+      '    if [ -n "$seen" ]; then',
+      '      printf "Id=%s\\nLoadState=loaded\\nActiveState=active\\nSubState=running\\nResult=success\\nMainPID=1\\nNRestarts=0\\n\\n" "$unit"',
+      '    elif [ "$unit" = -- ]; then seen=1; fi',
+      "  done",
+      "  exit 0",
       "fi",
       `printf '%s\\n' "$*" >> '${log}'`,
       "",
