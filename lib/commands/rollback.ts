@@ -10,7 +10,7 @@ import { resolve } from "node:path";
 import type { Config } from "../core/config.ts";
 import { printable, TakoError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
-import { type Entry, MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest.ts";
+import { type Entry, verifyManifest } from "../core/manifest.ts";
 import {
   clearRejection,
   reject,
@@ -22,8 +22,9 @@ import {
 import type { PendingSwitch } from "../core/rollout_state.ts";
 import type { State } from "../core/state.ts";
 import { inContext, loadConfig } from "../shell/config_file.ts";
-import { acquireLock, listStore, readFileCapped, readLatest } from "../shell/destination.ts";
-import { readState, requireDestination, saveState } from "../shell/state_file.ts";
+import { acquireLock } from "../shell/lock.ts";
+import { readState, saveState } from "../shell/state_file.ts";
+import { listStore, readLatest, readStoredManifest, requireDestination } from "../shell/store.ts";
 import { journalHint, rollBack } from "../shell/switch.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
 
@@ -60,14 +61,10 @@ async function rollbackOne(configPath: string, ctx: RollbackContext): Promise<vo
   const config = await loadConfig(configPath);
   const dest = resolve(config.destination);
   await requireDestination(dest);
-  const lock = await acquireLock(dest, ctx.lockWaitMs);
-  try {
-    const state = await readState(dest);
-    if (ctx.clear !== undefined) await clear(config, dest, state, ctx.clear, ctx);
-    else await rollback(config, dest, state, ctx);
-  } finally {
-    lock.release();
-  }
+  using _lock = await acquireLock(dest, ctx.lockWaitMs);
+  const state = await readState(dest);
+  if (ctx.clear !== undefined) await clear(config, dest, state, ctx.clear, ctx);
+  else await rollback(config, dest, state, ctx);
 }
 
 async function clear(
@@ -158,9 +155,10 @@ async function rollback(
 async function versionNamer(config: Config, dest: string): Promise<(sha256: string) => string> {
   let entries: Entry[] = [];
   try {
-    const path = `${dest}/manifest`;
-    const bytes = await readFileCapped(path, MAX_MANIFEST_BYTES);
-    if (bytes !== undefined) entries = verifyManifest(bytes, config.publicKeys, path);
+    const stored = await readStoredManifest(dest);
+    if (stored !== undefined) {
+      entries = verifyManifest(stored.bytes, config.publicKeys, stored.path);
+    }
   } catch {
     // Versions are only for messages; digests name the images just as well.
   }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { SHA256_HEX } from "./digest.ts";
 
 /** A version that failed its health check or was rolled back from; fetch never installs it again. */
 export interface Rejection {
@@ -57,8 +58,6 @@ export const MAX_FIRST_SEEN = 128;
 const MAX_VERSION_CHARS = 256;
 const MAX_REASON_CHARS = 300;
 
-const HEX64 = /^[0-9a-f]{64}$/;
-
 /**
  * A text cut to what `.state` keeps (versions there are for messages only;
  * digests identify images), so that a long one never makes a record unreadable.
@@ -70,7 +69,7 @@ export function bounded(text: string, kind: "version" | "reason"): string {
 const PHASES: readonly string[] = ["restart", "watch", "rollback"];
 
 function isDigest(value: unknown): value is string {
-  return typeof value === "string" && HEX64.test(value);
+  return typeof value === "string" && SHA256_HEX.test(value);
 }
 
 function isTime(value: unknown): value is string {

@@ -17,7 +17,7 @@ import type { PendingSwitch } from "../core/rollout_state.ts";
 import type { State } from "../core/state.ts";
 import { formatSpan } from "../core/timespan.ts";
 import { type RestartPlan, restartPlan } from "../core/unit_health.ts";
-import { pointLatest } from "./destination.ts";
+import { pointLatest } from "./store.ts";
 import { saveState } from "./state_file.ts";
 import { type ServiceManager, type Unhealthy, watchUnits } from "./systemd.ts";
 
