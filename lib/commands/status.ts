@@ -25,6 +25,7 @@ import {
 import { formatStatusText } from "../core/status_text.ts";
 import { inContext, loadConfig } from "../shell/config_file.ts";
 import { readState } from "../shell/state_file.ts";
+import { readMachineId } from "../shell/systemd.ts";
 import { listStore, readLatest, readStoredManifest, requireDestination } from "../shell/store.ts";
 
 /** What `tako status` gets from its caller. */
@@ -111,7 +112,11 @@ async function gatherFacts(configPath: string): Promise<StatusFacts> {
   const state = await readState(destination);
   const manifest = await attempt(() => readManifest(destination, config));
   if (manifest?.problem !== undefined) errors.push(inContext(configPath, manifest.problem));
-  return { ...known, store, latest, state, manifest: manifest?.facts, errors };
+  // Only for when a waiting version will be installed; fetch reports a missing machine id.
+  const machineId = config.rolloutSpreadMs > 0
+    ? await readMachineId().catch(() => undefined)
+    : undefined;
+  return { ...known, store, latest, state, manifest: manifest?.facts, machineId, errors };
 }
 
 async function readLatestFacts(dest: string): Promise<LatestFacts> {

@@ -138,6 +138,32 @@ function eligibleAt(rollout: RolloutState, entry: Entry, spread: SpreadInput): n
   return seenMs + Math.floor(spread.spreadMs * rolloutPlace(spread.machineId, entry.version));
 }
 
+/**
+ * For status: the newest of `candidates` (newest first) that a fetch has
+ * seen, that is not rejected, with when this host may install it. Undefined
+ * when nothing newer has been seen or there is no spread.
+ */
+export function waitingVersion(
+  rollout: RolloutState,
+  candidates: readonly Entry[],
+  spreadMs: number,
+  machineId: string,
+): { entry: Entry; firstSeen: string; eligibleAtMs: number } | undefined {
+  if (spreadMs <= 0) return undefined;
+  for (const entry of candidates) {
+    const firstSeen = rollout.firstSeen[entry.sha256];
+    if (firstSeen === undefined || isRejected(rollout, entry.sha256)) continue;
+    const eligibleAtMs = eligibleAt(rollout, entry, {
+      spreadMs,
+      machineId,
+      nowMs: 0,
+      immediate: false,
+    });
+    return { entry, firstSeen, eligibleAtMs };
+  }
+  return undefined;
+}
+
 /** What a run must do first about a switch that an earlier run left unjudged. */
 export type Recovery =
   /** No switch was pending. */

@@ -15,6 +15,7 @@ import type { Config } from "./config.ts";
 import { type ErrorKind, safeText, type TakoError } from "./errors.ts";
 import { compatibleEntries, type Entry } from "./manifest.ts";
 import type { State } from "./state.ts";
+import { rolloutOf, waitingVersion } from "./rollout.ts";
 
 /** The version of the JSON schema; raised only for changes that break readers. */
 const STATUS_SCHEMA = 1;
@@ -44,6 +45,8 @@ export interface StatusFacts {
   readonly store: readonly { readonly sha256: string; readonly size: number }[] | undefined;
   readonly latest: LatestFacts | undefined;
   readonly state: State | undefined;
+  /** This host's machine id, when RolloutSpreadSec= needs one and it is known. */
+  readonly machineId?: string | undefined;
   /** What went wrong, in any order; the report shows the gravest. */
   readonly errors: readonly TakoError[];
 }
@@ -83,6 +86,12 @@ export interface StatusEntry {
   readonly restart_pending: boolean | null;
   /** ISO 8601 time of the last successful fetch. */
   readonly last_success: string | null;
+  /** Versions fetch never installs again (failed health check or `tako rollback`), oldest first. */
+  readonly rejected: readonly StatusRejection[] | null;
+  /** The newest version waiting for this host's place in RolloutSpreadSec=, if any. */
+  readonly waiting: StatusWaiting | null;
+  /** A switch an earlier run left unjudged (killed); the next fetch finishes it. */
+  readonly pending_switch: StatusPendingSwitch | null;
   /** The gravest error met while gathering, or null. */
   readonly error: { readonly kind: ErrorKind; readonly message: string } | null;
 }
@@ -102,6 +111,33 @@ export interface StatusVersion {
   readonly compatible: boolean;
   /** The newest version that `Version=` matches. */
   readonly newest_compatible: boolean;
+}
+
+/** A rejected version: when and why. */
+export interface StatusRejection {
+  readonly version: string;
+  readonly sha256: string;
+  /** ISO 8601. */
+  readonly at: string;
+  readonly reason: string;
+}
+
+/** A version on offer that waits for this host's turn. */
+export interface StatusWaiting {
+  readonly version: string;
+  readonly sha256: string;
+  /** When this destination first saw it (ISO 8601). */
+  readonly first_seen: string;
+  /** When a fetch will install it (ISO 8601); `tako fetch --now` does at once. */
+  readonly eligible_at: string;
+}
+
+/** An unjudged switch: its step, the versions and when it began. */
+export interface StatusPendingSwitch {
+  readonly phase: "restart" | "watch" | "rollback";
+  readonly to_version: string;
+  readonly from_version: string | null;
+  readonly since: string;
 }
 
 /** An image the state names. */
@@ -212,7 +248,44 @@ export function buildReport(facts: StatusFacts): StatusEntry {
       : sizeOf(store.reduce((sum, stored) => sum + BigInt(stored.size), 0n)),
     restart_pending: state?.restartPending ?? null,
     last_success: state?.lastSuccess ?? null,
+    ...rolloutReport(facts, entries, latestSha),
     error: gravest(facts.errors),
+  };
+}
+
+/** The rollout part of an entry: rejections, a waiting version, an unjudged switch. */
+function rolloutReport(
+  facts: StatusFacts,
+  entries: readonly Entry[] | undefined,
+  latestSha: string | undefined,
+): Pick<StatusEntry, "rejected" | "waiting" | "pending_switch"> {
+  const { config, state } = facts;
+  if (state === undefined) return { rejected: null, waiting: null, pending_switch: null };
+  const rollout = rolloutOf(state);
+  const current = entries?.findLast((e) => e.sha256 === latestSha);
+  const newer = config === undefined || entries === undefined
+    ? []
+    : compatibleEntries(entries, config.pattern).filter((e) =>
+      current === undefined || config.pattern.compare(e.version, current.version) > 0
+    );
+  const waiting = facts.machineId === undefined || config === undefined
+    ? undefined
+    : waitingVersion(rollout, newer, config.rolloutSpreadMs, facts.machineId);
+  const pending = rollout.pending;
+  return {
+    rejected: rollout.rejected.map((r) => ({ ...r })),
+    waiting: waiting === undefined ? null : {
+      version: waiting.entry.version,
+      sha256: waiting.entry.sha256,
+      first_seen: waiting.firstSeen,
+      eligible_at: new Date(waiting.eligibleAtMs).toISOString(),
+    },
+    pending_switch: pending === undefined ? null : {
+      phase: pending.phase,
+      to_version: pending.toVersion,
+      from_version: pending.fromVersion ?? null,
+      since: pending.since,
+    },
   };
 }
 

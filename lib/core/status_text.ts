@@ -10,6 +10,7 @@ import { printable } from "./errors.ts";
 import { formatBytes } from "./log.ts";
 import { imageCount } from "./prune_plan.ts";
 import type { StatusEntry, StatusImage, StatusVersion } from "./status_report.ts";
+import { formatSpan } from "./timespan.ts";
 
 /** Above this many versions the text table shows only the rows that matter. */
 const MAX_TEXT_ROWS = 20;
@@ -48,6 +49,31 @@ function formatOne(r: StatusEntry, now: Date): string {
   if (r.restart_units !== null) field("restart", restartText(r));
   if (r.last_success !== null || r.restart_pending !== null) {
     field("last fetch", r.last_success === null ? "never" : timeText(r.last_success, now));
+  }
+  for (const [i, x] of (r.rejected ?? []).entries()) {
+    field(
+      i === 0 ? "rejected" : "",
+      `${printable(x.version)} (${timeText(x.at, now)}): ${printable(x.reason, 300)}`,
+    );
+  }
+  if (r.waiting !== null) {
+    const at = Date.parse(r.waiting.eligible_at);
+    const when = at <= now.getTime()
+      ? "at the next fetch"
+      : `from ${r.waiting.eligible_at} (in ${formatSpan(at - now.getTime())})`;
+    field(
+      "waiting",
+      `${printable(r.waiting.version)}: this host's turn in the rollout comes ${when}`,
+    );
+  }
+  if (r.pending_switch !== null) {
+    const p = r.pending_switch;
+    field(
+      "unjudged",
+      `the switch to ${printable(p.to_version)} (step ${p.phase}, since ${
+        printable(p.since, 40)
+      }) was interrupted; the next fetch finishes it`,
+    );
   }
   const table = versionTable(r);
   if (table.length > 0) lines.push("", ...table.map((row) => `  ${row}`));

@@ -3,8 +3,8 @@ import { assert, assertTakoError } from "../../support/assert.ts";
 
 const fetchOf = (
   configs: string[],
-  extra: Partial<{ init: boolean; verbosity: string; net: object }> = {},
-) => ({ name: "fetch", verbosity: "normal", init: false, configs, net: {}, ...extra });
+  extra: Partial<{ init: boolean; now: boolean; verbosity: string; net: object }> = {},
+) => ({ name: "fetch", verbosity: "normal", init: false, now: false, configs, net: {}, ...extra });
 
 const storeOf = (extra: Partial<Record<string, string | undefined>> = {}) => ({
   name: "store",
@@ -23,6 +23,7 @@ Deno.test("`parseArgs()` reads both dialects of fetch", () => {
     [["fetch", "--init", "a", "b"], fetchOf(["a", "b"], { init: true })],
     [["fetch", "a", "--init", "b"], fetchOf(["a", "b"], { init: true })],
     [["fetch", "--if-not-exists", "a"], fetchOf(["a"], { init: true })],
+    [["fetch", "--now", "a"], fetchOf(["a"], { now: true })],
     // The original dialect: no command word.
     [["a"], fetchOf(["a"])],
     [["a", "b"], fetchOf(["a", "b"])],
@@ -122,6 +123,18 @@ Deno.test("`parseArgs()` reads help, version, gen-key, status and prune", () => 
       configs: ["a", "b"],
     }],
     [["prune", "a"], { name: "prune", verbosity: "normal", configs: ["a"] }],
+    [["rollback", "a", "b"], {
+      name: "rollback",
+      verbosity: "normal",
+      clear: undefined,
+      configs: ["a", "b"],
+    }],
+    [["rollback", "--clear", "1.2.0", "a"], {
+      name: "rollback",
+      verbosity: "normal",
+      clear: "1.2.0",
+      configs: ["a"],
+    }],
   ];
   for (const [args, expected] of table) {
     assert.deepEqual(parseArgs(args), expected, args.join(" "));
@@ -168,6 +181,9 @@ Deno.test("`parseArgs()` refuses every malformed command line with a usage error
     [["status", "--json=yes", "a"], ["--json", "takes no value"]],
     [["prune"], ["at least one config"]],
     [["prune", "--json", "a"], ["Unknown option '--json'"]],
+    [["rollback"], ["at least one config"]],
+    [["rollback", "--clear"], ["--clear needs a value"]],
+    [["rollback", "--now", "a"], ["Unknown option '--now'"]],
   ];
   for (const [args, parts] of table) {
     const e = assertTakoError(() => parseArgs(args), "usage", ...parts);

@@ -98,3 +98,46 @@ Deno.test("`formatStatusText()` gives the age of the last fetch in coarse units"
     assert.ok(text.includes(`  last fetch   ${iso} (${age})\n`), text);
   }
 });
+
+Deno.test("`formatStatusText()` shows rejections, a waiting version and an unjudged switch", async () => {
+  const seen = "2024-05-01T10:00:00.000Z";
+  const entry = buildReport(await healthy());
+  const text = formatStatusText([{
+    ...entry,
+    rejected: [{
+      version: "2.0.0",
+      sha256: "a".repeat(64),
+      at: seen,
+      reason: "app.service failed",
+    }],
+    waiting: {
+      version: "1.1.0",
+      sha256: "b".repeat(64),
+      first_seen: seen,
+      eligible_at: "2024-05-01T14:30:00.000Z",
+    },
+    pending_switch: { phase: "watch", to_version: "1.1.0", from_version: "1.0.0", since: seen },
+  }], NOW);
+  for (
+    const expected of [
+      "  rejected     2.0.0 (2024-05-01T10:00:00.000Z (2 h ago)): app.service failed",
+      "  waiting      1.1.0: this host's turn in the rollout comes from 2024-05-01T14:30:00.000Z (in 2 h 30 min)",
+      "  unjudged     the switch to 1.1.0 (step watch, since 2024-05-01T10:00:00.000Z) was interrupted; the next fetch finishes it",
+    ]
+  ) {
+    assert.ok(
+      text.split("\n").includes(expected),
+      `missing ${JSON.stringify(expected)} in\n${text}`,
+    );
+  }
+  const due = formatStatusText([{
+    ...entry,
+    waiting: {
+      version: "1.1.0",
+      sha256: "b".repeat(64),
+      first_seen: seen,
+      eligible_at: seen,
+    },
+  }], NOW);
+  assert.ok(due.includes("comes at the next fetch"), due);
+});
