@@ -45,7 +45,9 @@ Deno.test({
       const status = await u.tako("status", "--json", u.fetch.config);
       assert.equal(status.code, 0, status.stderr);
       const report = JSON.parse(status.stdout);
-      assert.deepEqual(report.configs[0].rejected.map((r: { version: string }) => r.version), ["2.0.0"]);
+      assert.deepEqual(report.configs[0].rejected.map((r: { version: string }) => r.version), [
+        "2.0.0",
+      ]);
       assertOutcome(
         await u.tako("rollback", "--clear", "2.0.0", u.fetch.config),
         0,
