@@ -120,7 +120,7 @@ export async function startUserManager(): Promise<UserManager> {
   await Deno.mkdir(home);
   await Deno.writeTextFile(`${units}/test.target`, "[Unit]\nDefaultDependencies=no\n");
   // SYSTEMD_UNIT_PATH is exactly one directory: never a trailing ':' (that adds the host's units).
-  const child = new Deno.Command("unshare", {
+  const child = new Deno.Command("/usr/bin/unshare", {
     args: [
       "--mount",
       "--propagation",
@@ -137,9 +137,10 @@ export async function startUserManager(): Promise<UserManager> {
     stdout: "null",
     stderr: "null",
   }).spawn();
-  const env = { XDG_RUNTIME_DIR: runtime };
+  // Test modules share one process and some change PATH for a while: name PATH here.
+  const env = { XDG_RUNTIME_DIR: runtime, PATH: "/usr/bin:/bin" };
   const systemctl = async (...args: string[]): Promise<string> => {
-    const out = await new Deno.Command("systemctl", {
+    const out = await new Deno.Command("/usr/bin/systemctl", {
       args: ["--user", ...args],
       env,
       stdin: "null",
