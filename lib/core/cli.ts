@@ -49,10 +49,10 @@ export type Command =
     readonly configs: readonly string[];
   }
   | Common & { readonly name: "prune"; readonly configs: readonly string[] }
+  /** `clear`: instead of rolling back, clear the rejection of this version (or digest). */
   | Common & {
     readonly name: "rollback";
-    /** Instead of rolling back: clear the rejection of this version (or digest). */
-    readonly clear: string | undefined;
+    readonly clear?: string;
     readonly configs: readonly string[];
   };
 
@@ -262,13 +262,11 @@ function parseCommand(command: CommandName, args: readonly string[]): Command {
       };
     case "prune":
       return { name: "prune", verbosity, configs: needConfigs(command, operands) };
-    case "rollback":
-      return {
-        name: "rollback",
-        verbosity,
-        clear: stringOption(options, "clear"),
-        configs: needConfigs(command, operands),
-      };
+    case "rollback": {
+      const clear = stringOption(options, "clear");
+      const configs = needConfigs(command, operands);
+      return { name: "rollback", verbosity, configs, ...(clear === undefined ? {} : { clear }) };
+    }
   }
 }
 
@@ -331,8 +329,7 @@ Usage:
   tako gen-key                             make a new key pair
   tako status [--json] <config>...         show what is stored (no network)
   tako prune <config>...                   apply KeepImages= and MaxStoreSize=
-  tako rollback [--clear <version>] <config>...
-                                           go back to the previous image (no network)
+  tako rollback <config>...                go back to the previous image (no network)
   tako --help | tako <command> --help | tako --version
 
 Options for every command:
@@ -356,8 +353,7 @@ Options:
   --init, --if-not-exists   do nothing (no network, no lock) when the stored
                             manifest verifies and 'latest' points to a present
                             image of it; never restart units (for ExecStartPre=)
-  --now                     install a new version at once, without waiting for
-                            this host's place in RolloutSpreadSec=
+  --now                     skip this host's wait in RolloutSpreadSec=
   --connect-timeout <s>     deadline for each response's headers (default 30)
   --idle-timeout <s>        longest pause within a response body (default 60)
   -q, --quiet | -v, --verbose`,
@@ -386,17 +382,11 @@ time of the last successful fetch. Never touches the network.
 
 Options:
   --json    machine-readable output on stdout (schema in docs/tako-status.md)`,
-  "rollback": `Usage: tako rollback <config>...
-       tako rollback --clear <version> <config>...
+  "rollback": `Usage: tako rollback [--clear <version>] <config>...
 
-Point 'latest' back at the image it pointed to before, restart the Restart=
-units by the same rules as fetch (running and failed units; stopped ones stay
-stopped), run the health check, and mark the version rolled back from as
-rejected: fetch never installs it again. No network; under the lock.
-
-Options:
-  --clear <version>   instead, clear the rejection of <version> (or its
-                      sha256), so that fetch may install it again`,
+Point 'latest' back at the previous image, restart the units as fetch does,
+check them, and reject the version rolled back from (fetch never installs it
+again). No network. --clear <version> instead clears a rejection.`,
   "prune": `Usage: tako prune <config>...
 
 Remove old images from the store according to KeepImages= and MaxStoreSize=.

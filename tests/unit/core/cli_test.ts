@@ -126,7 +126,6 @@ Deno.test("`parseArgs()` reads help, version, gen-key, status and prune", () => 
     [["rollback", "a", "b"], {
       name: "rollback",
       verbosity: "normal",
-      clear: undefined,
       configs: ["a", "b"],
     }],
     [["rollback", "--clear", "1.2.0", "a"], {
