@@ -140,3 +140,27 @@ Deno.test({
       );
     }),
 });
+
+Deno.test({
+  name:
+    "a first image that fails its check stays (a host keeps an image), rejected, until a newer one replaces it",
+  ignore,
+  fn: () =>
+    withUnitSetup([BAD2], {}, async (u) => {
+      // The unit failed for want of an image: the first fetch restarts it.
+      await u.manager.systemctl("start", "app.service");
+      await u.manager.waitFor("app.service", (p) => p.ActiveState === "failed");
+      assertOutcome(
+        await u.tako("fetch", u.fetch.config),
+        EXIT_RUNTIME,
+        "2.0.0 is rejected: app.service failed",
+        "no earlier image to go back to",
+      );
+      assert.equal(await latestDigest(u.fetch.dest), entryOf(BAD2).sha256);
+      assertOutcome(await u.tako("fetch", u.fetch.config), 0);
+
+      await u.fetch.publish([BAD2, GOOD3]);
+      assertOutcome(await u.tako("fetch", u.fetch.config), 0, "healthy");
+      assert.equal((await u.running())?.version, "3.0.0");
+    }),
+});
