@@ -40,7 +40,7 @@ Deno.test({
   ignore,
   fn: () =>
     withUnitSetup([GOOD1], {}, async (u) => {
-      await u.writeConfig("HealthCheckSec=3s");
+      await u.writeConfig("HealthCheckSec=2s");
       await runningOn1(u);
       const slowCrash = { version: "2.0.0", content: imageScript("2.0.0", { crashAfterMs: 1000 }) };
       await u.fetch.publish([GOOD1, slowCrash]);
@@ -61,10 +61,10 @@ Deno.test({
   ignore,
   fn: () =>
     withUnitSetup([GOOD1], {}, async (u) => {
-      await u.writeConfig("HealthCheckSec=3s");
+      await u.writeConfig("HealthCheckSec=2s");
       await runningOn1(u);
       await u.fetch.publish([GOOD1, BAD2]);
-      // The rollback's own watch of the old image lasts 3 s: the kill lands inside it.
+      // The rollback's own watch of the old image lasts 2 s: the kill lands inside it.
       await killWhenLogged(u, "latest is back at 1.0.0", 300);
       await checkInvariants(u.fetch.dest);
       assert.equal(await latestDigest(u.fetch.dest), entryOf(GOOD1).sha256);
