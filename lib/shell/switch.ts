@@ -127,22 +127,21 @@ export async function switchJudged(
     // With an image to keep, nothing changes; a first image is installed all the same,
     // and the next run restarts and judges it.
     if (from !== undefined || !(e instanceof TakoError)) throw e;
-    await record(dest, { ...state }, pending);
+    await record(dest, state, pending);
     await pointLatest(dest, to.sha256);
     throw new TakoError("runtime", `${printable(to.version)} is in place, but ${e.message}`);
   }
   // Recorded before latest moves: a run killed from here on is finished by the next.
-  let next = await record(dest, { ...state, previous: from?.sha256 ?? state.previous }, pending);
+  const next = await record(dest, { ...state, previous: from?.sha256 ?? state.previous }, pending);
   await pointLatest(dest, to.sha256);
   ctx.log.info(`${named(config)}: latest is now ${printable(to.version)} (${to.sha256}).`);
   if (plan.restart.length === 0) {
     ctx.log.info(
-      `no unit is running; ${printable(to.version)} is in place without a health check.`,
+      `${named(config)}: no unit is running, so ${printable(to.version)} goes without a health check.`,
     );
     return await record(dest, next, undefined);
   }
-  next = await judge(dest, config, next, pending, plan.restart, true, ctx);
-  return next;
+  return await judge(dest, config, next, pending, plan.restart, true, ctx);
 }
 
 /**
