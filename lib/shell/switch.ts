@@ -137,7 +137,9 @@ export async function switchJudged(
   ctx.log.info(`${named(config)}: latest is now ${printable(to.version)} (${to.sha256}).`);
   if (plan.restart.length === 0) {
     ctx.log.info(
-      `${named(config)}: no unit is running, so ${printable(to.version)} goes without a health check.`,
+      `${named(config)}: no unit is running, so ${
+        printable(to.version)
+      } goes without a health check.`,
     );
     return await record(dest, next, undefined);
   }
