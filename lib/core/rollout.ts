@@ -19,6 +19,8 @@ import {
   type RolloutState,
 } from "./rollout_state.ts";
 import type { State } from "./state.ts";
+import { printable } from "./errors.ts";
+import { formatSpan } from "./timespan.ts";
 
 /**
  * This host's place in the rollout of `version`, in [0, 1): from SHA-256 of
@@ -129,6 +131,42 @@ export function eligibleCandidates(
     else waiting ??= { entry, eligibleAtMs: at };
   }
   return { eligible, waiting };
+}
+
+/** What fetch may choose from, after the rollout rules. */
+export interface PhasedOffer {
+  /** The candidates this host may install now, newest first. */
+  readonly eligible: Entry[];
+  /** The newest candidate still waiting for this host's place, if any. */
+  readonly waiting: Eligibility | undefined;
+  /** Whether a newer candidate was held back (waiting or rejected). */
+  readonly heldBack: boolean;
+  /** The rollout part with this run's first sightings noted. */
+  readonly rollout: RolloutState;
+}
+
+/**
+ * The rollout rules over fetch's candidates (newest first): notes first
+ * sightings, leaves out rejected versions and those whose place in the
+ * spread has not come.
+ */
+export function phaseOffer(
+  rollout: RolloutState,
+  candidates: readonly Entry[],
+  spread: SpreadInput,
+): PhasedOffer {
+  const noted = noteFirstSeen(rollout, candidates, new Date(spread.nowMs).toISOString());
+  const { eligible, waiting } = eligibleCandidates(noted, candidates, spread);
+  return { eligible, waiting, heldBack: eligible.length < candidates.length, rollout: noted };
+}
+
+/** The log line for a version that waits for this host's turn. */
+export function waitingSentence(waiting: Eligibility, nowMs: number): string {
+  return `${
+    printable(waiting.entry.version)
+  } waits for this host's place in the rollout; it will be installed from ${
+    new Date(waiting.eligibleAtMs).toISOString()
+  } (in ${formatSpan(waiting.eligibleAtMs - nowMs)}; --now installs it at once).`;
 }
 
 function eligibleAt(rollout: RolloutState, entry: Entry, spread: SpreadInput): number {

@@ -12,14 +12,24 @@
 import type { Config } from "../core/config.ts";
 import { printable, TakoError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
-import { recoveryOf, reject, rolloutOf, withPending, withRollout } from "../core/rollout.ts";
+import type { Entry } from "../core/manifest.ts";
+import {
+  type PhasedOffer,
+  phaseOffer,
+  recoveryOf,
+  reject,
+  rolloutOf,
+  waitingSentence,
+  withPending,
+  withRollout,
+} from "../core/rollout.ts";
 import type { PendingSwitch } from "../core/rollout_state.ts";
 import type { State } from "../core/state.ts";
 import { formatSpan } from "../core/timespan.ts";
 import { type RestartPlan, restartPlan } from "../core/unit_health.ts";
 import { pointLatest } from "./store.ts";
 import { saveState } from "./state_file.ts";
-import { type ServiceManager, type Unhealthy, watchUnits } from "./systemd.ts";
+import { readMachineId, type ServiceManager, type Unhealthy, watchUnits } from "./systemd.ts";
 
 /** An image by digest, with its version for messages. */
 export interface ImageRef {
@@ -41,7 +51,7 @@ export type UnitSettings = Pick<
 >;
 
 /** The config as log lines name it. */
-function named(config: UnitSettings): string {
+function named(config: Pick<Config, "file">): string {
   return printable(config.file, 1000);
 }
 
@@ -319,4 +329,31 @@ export async function recoverSwitch(
   const plan = await planRestart(config, ctx);
   if (plan.restart.length === 0) return await record(dest, state, undefined);
   return await judge(dest, config, state, pending, plan.restart, recovery.kind === "restart", ctx);
+}
+
+/**
+ * The rollout rules over fetch's candidates (SPEC §6): notes first sightings,
+ * leaves out rejected versions and, with RolloutSpreadSec=, those whose place
+ * for this host (from its machine id) has not come unless `immediate`; logs
+ * when a waiting version will be installed.
+ */
+export async function phasedOffer(
+  config: Pick<Config, "file" | "rolloutSpreadMs">,
+  state: State,
+  candidates: readonly Entry[],
+  immediate: boolean,
+  ctx: Pick<SwitchContext, "log" | "now">,
+): Promise<PhasedOffer> {
+  const spreadMs = config.rolloutSpreadMs;
+  const nowMs = ctx.now().getTime();
+  const phased = phaseOffer(rolloutOf(state), candidates, {
+    spreadMs,
+    machineId: spreadMs > 0 && !immediate ? await readMachineId() : "",
+    nowMs,
+    immediate,
+  });
+  if (phased.waiting !== undefined) {
+    ctx.log.info(`${named(config)}: ${waitingSentence(phased.waiting, nowMs)}`);
+  }
+  return phased;
 }
