@@ -9,7 +9,7 @@
  * @example
  * ```ts
  * await using manager = await startUserManager();
- * await manager.writeUnit("app.service", appUnit({ dest, record: manager.record }));
+ * await manager.writeUnit("app.service", appUnit({ dest, record: manager.record, slice: manager.slice }));
  * await manager.systemctl("start", "app.service");
  * ```
  *
@@ -50,6 +50,13 @@ export interface UserManager extends AsyncDisposable {
   readonly env: Record<string, string>;
   /** The file the images append "<version> <pid>" lines to when they start. */
   readonly record: string;
+  /**
+   * This manager's own slice. Every user manager here shares the machine's
+   * cgroup tree, so units of the same name in two managers would share a
+   * cgroup (and stopping one would stop the other) unless each puts its units
+   * in a slice of its own.
+   */
+  readonly slice: string;
   /** Writes a unit file and reloads the manager. */
   writeUnit(name: string, text: string): Promise<void>;
   /** Runs `systemctl --user <args>`; throws with its stderr when it fails. */
@@ -71,6 +78,8 @@ export interface AppUnitSpec {
   /** The destination whose `latest` the unit runs (with /bin/sh, as the image is 0444). */
   readonly dest: string;
   readonly record: string;
+  /** The manager's slice ({@link UserManager.slice}). */
+  readonly slice: string;
   /** Type= (default simple). */
   readonly type?: "simple" | "exec" | "notify" | "oneshot";
   /** Restart= of systemd itself (default no). */
@@ -84,6 +93,7 @@ export function appUnit(spec: AppUnitSpec): string {
     "DefaultDependencies=no",
     "StartLimitIntervalSec=0",
     "[Service]",
+    `Slice=${spec.slice}`,
     `Type=${spec.type ?? "simple"}`,
     `Restart=${spec.restart ?? "no"}`,
     "RestartSec=100ms",
@@ -115,6 +125,8 @@ export async function startUserManager(): Promise<UserManager> {
   const runtime = `${dir}/run`;
   const home = `${dir}/home`;
   const record = `${dir}/starts`;
+  // No '-' in the name: in a slice name it would mean nesting.
+  const slice = `takotest${crypto.randomUUID().replaceAll("-", "")}.slice`;
   await Deno.mkdir(units);
   await Deno.mkdir(runtime, { mode: 0o700 });
   await Deno.mkdir(home);
@@ -169,6 +181,8 @@ export async function startUserManager(): Promise<UserManager> {
   const dispose = async () => {
     // Units' processes are not in the manager's process group: stop them first.
     await systemctl("stop", "*.service").catch(() => {});
+    // Stopping the slice removes its cgroup from the machine's tree.
+    await systemctl("stop", slice).catch(() => {});
     for (const pid of pids) {
       try {
         Deno.kill(pid, "SIGKILL");
@@ -202,6 +216,7 @@ export async function startUserManager(): Promise<UserManager> {
     dir,
     env,
     record,
+    slice,
     async writeUnit(name, text) {
       await Deno.writeTextFile(`${units}/${name}`, text);
       await systemctl("daemon-reload");
@@ -271,7 +286,7 @@ export async function withUnitSetup(
     await using manager = await startUserManager();
     await manager.writeUnit(
       "app.service",
-      appUnit({ dest: s.dest, record: manager.record, ...unit }),
+      appUnit({ dest: s.dest, record: manager.record, slice: manager.slice, ...unit }),
     );
     const setup: UnitSetup = {
       fetch: s,
