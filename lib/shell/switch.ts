@@ -56,7 +56,7 @@ function named(config: Pick<Config, "file">): string {
 }
 
 /** The time limit of HealthCommand= when HealthCheckSec=0 turns the watch off. */
-export const HEALTH_COMMAND_LIMIT_MS = 15_000;
+const HEALTH_COMMAND_LIMIT_MS = 15_000;
 
 /** Whether a switch is judged: units to restart and a watch or a health command. */
 export function isJudged(config: UnitSettings): boolean {

@@ -182,7 +182,7 @@ const OUTPUT_LINES = 5;
  * Runs the health command (no shell) with stdin closed; healthy when it
  * exits 0 within `limitMs`. It is killed at the limit or when `signal` aborts.
  */
-export async function runHealthCommand(
+async function runHealthCommand(
   argv: readonly string[],
   limitMs: number,
   signal: AbortSignal,

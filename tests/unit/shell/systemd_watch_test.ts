@@ -6,7 +6,7 @@
  * elsewhere through the environment).
  */
 import type { UnitState } from "../../../lib/core/unit_health.ts";
-import { runHealthCommand, type ServiceManager, watchUnits } from "../../../lib/shell/systemd.ts";
+import { type ServiceManager, watchUnits } from "../../../lib/shell/systemd.ts";
 import { assert } from "../../support/assert.ts";
 
 const UP: UnitState = {
@@ -85,25 +85,24 @@ Deno.test("`watchUnits()` runs HealthCommand= once the units are up; exit 0 with
   assert.match(failing!.problem, /^HealthCommand=\/bin\/false exited with code 1 after /);
 });
 
-Deno.test("`runHealthCommand()` keeps the last output lines, and kills a command at its limit", async () => {
-  const never = new AbortController().signal;
+Deno.test("`watchUnits()` keeps the last lines of a failed HealthCommand=, and kills it at its limit", async () => {
+  const up = scripted([]);
   const script =
     "for i in 1 2 3 4 5 6 7; do echo \"line $i\"; done; echo 'no answer on :8080' >&2; exit 3";
-  const bad = await runHealthCommand(["/bin/sh", "-c", script], 2000, never);
+  const bad = await watch(up, 0, ["/bin/sh", "-c", script]);
   assert.match(bad!.problem, /exited with code 3 after /);
   assert.deepEqual(bad!.output, ["line 4", "line 5", "line 6", "line 7", "no answer on :8080"]);
 
   const started = performance.now();
-  const slow = await runHealthCommand(["/bin/sleep", "5"], 300, never);
+  const slow = await watch(up, 300, ["/bin/sleep", "5"]);
   assert.match(slow!.problem, /^HealthCommand=\/bin\/sleep 5 did not finish within 300 ms$/);
   assert.ok(performance.now() - started < 2000, "killed at the limit");
+  // With no watch window, the command's own limit applies.
+  const slower = await watch(up, 0, ["/bin/sleep", "5"]);
+  assert.match(slower!.problem, /did not finish within 500 ms$/);
 
-  const missing = await runHealthCommand(["/nonexistent/check"], 300, never);
+  const missing = await watch(up, 300, ["/nonexistent/check"]);
   assert.match(missing!.problem, /could not be started \(the program does not exist\)/);
-  const escaped = await runHealthCommand(
-    ["/bin/sh", "-c", "printf 'a\\033[2Jb\\n'; exit 1"],
-    2000,
-    never,
-  );
+  const escaped = await watch(up, 0, ["/bin/sh", "-c", "printf 'a\\033[2Jb\\n'; exit 1"]);
   assert.deepEqual(escaped!.output, ["a\\u{1b}[2Jb"]);
 });
