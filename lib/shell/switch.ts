@@ -14,6 +14,7 @@ import { printable, TakoError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import type { Entry } from "../core/manifest.ts";
 import {
+  isRejected,
   type PhasedOffer,
   phaseOffer,
   recoveryOf,
@@ -122,12 +123,14 @@ export async function switchJudged(
   from: ImageRef | undefined,
   ctx: SwitchContext,
 ): Promise<State> {
+  // A rollback never goes to a rejected image (a rejected first image that stayed).
+  const back = from !== undefined && !isRejected(rolloutOf(state), from.sha256) ? from : undefined;
   const pending: PendingSwitch = {
     phase: "restart",
     to: to.sha256,
     toVersion: to.version,
-    from: from?.sha256,
-    fromVersion: from?.version,
+    from: back?.sha256,
+    fromVersion: back?.version,
     since: ctx.now().toISOString(),
   };
   let plan: RestartPlan;

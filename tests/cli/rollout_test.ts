@@ -5,7 +5,12 @@
  */
 import { assert } from "../support/assert.ts";
 import { assertOutcome, entryOf, latestDigest } from "../support/publish.ts";
-import { type AppUnitSpec, SYSTEMD_MISSING, withUnitSetup } from "../support/systemd_user.ts";
+import {
+  type AppUnitSpec,
+  imageScript,
+  SYSTEMD_MISSING,
+  withUnitSetup,
+} from "../support/systemd_user.ts";
 import {
   assertRolledBack,
   BAD2,
@@ -159,8 +164,20 @@ Deno.test({
       assert.equal(await latestDigest(u.fetch.dest), entryOf(BAD2).sha256);
       assertOutcome(await u.tako("fetch", u.fetch.config), 0);
 
-      await u.fetch.publish([BAD2, GOOD3]);
+      // A rollback never goes to a rejected image: a second bad version stays too, rejected.
+      const bad3 = { version: "3.0.0", content: imageScript("3.0.0", { crashAfterMs: 100 }) };
+      await u.fetch.publish([BAD2, bad3]);
+      assertOutcome(
+        await u.tako("fetch", u.fetch.config),
+        EXIT_RUNTIME,
+        "3.0.0 is rejected",
+        "no earlier image to go back to",
+      );
+      assert.equal(await latestDigest(u.fetch.dest), entryOf(bad3).sha256);
+
+      const good4 = { version: "4.0.0", content: imageScript("4.0.0") };
+      await u.fetch.publish([BAD2, bad3, good4]);
       assertOutcome(await u.tako("fetch", u.fetch.config), 0, "healthy");
-      assert.equal((await u.running())?.version, "3.0.0");
+      assert.equal((await u.running())?.version, "4.0.0");
     }),
 });
