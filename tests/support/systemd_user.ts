@@ -105,12 +105,13 @@ export function appUnit(spec: AppUnitSpec): string {
 
 /**
  * A shell-script image: it appends "<version> <pid>" to $TAKO_TEST_RECORD,
- * then sleeps (as its own main process) or, with `crashAfterMs`, exits 3
+ * then sleeps as its own main process (5 minutes: a test killed before its
+ * cleanup leaves nothing behind for long) or, with `crashAfterMs`, exits 3
  * after that long.
  */
 export function imageScript(version: string, options: { crashAfterMs?: number } = {}): string {
   const tail = options.crashAfterMs === undefined
-    ? "exec sleep 3600"
+    ? "exec sleep 300"
     : `sleep ${options.crashAfterMs / 1000}\nexit 3`;
   return `#!/bin/sh\n# test image ${version}\necho "${version} $$" >> "$TAKO_TEST_RECORD"\n${tail}\n`;
 }
