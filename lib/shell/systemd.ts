@@ -218,18 +218,54 @@ async function runHealthCommand(
     kill();
   }, limitMs);
   signal.addEventListener("abort", kill, { once: true });
-  const output = await child.output();
+  const tails = [tail(child.stdout), tail(child.stderr)];
+  const outputs = Promise.all(tails.map((t) => t.kept));
+  const status = await child.status;
   clearTimeout(timer);
   signal.removeEventListener("abort", kill);
-  if (output.success && !timedOut) return undefined;
-  const lines = lastLines(output.stdout, output.stderr);
+  // A child the command left behind may hold its output open: wait for it only briefly.
+  let graceTimer: ReturnType<typeof setTimeout> | undefined;
+  const grace = new Promise<void>((done) => graceTimer = setTimeout(done, OUTPUT_GRACE_MS));
+  await Promise.race([outputs, grace]);
+  clearTimeout(graceTimer);
+  for (const t of tails) t.stop();
+  if (status.success && !timedOut) return undefined;
+  const [stdout = new Uint8Array(0), stderr = new Uint8Array(0)] = await outputs;
+  const lines = lastLines(stdout, stderr);
   const took = formatSpan(performance.now() - started);
   const problem = timedOut
     ? `HealthCommand=${shown} did not finish within ${formatSpan(limitMs)}`
-    : output.signal !== null
-    ? `HealthCommand=${shown} was killed by ${output.signal} after ${took}`
-    : `HealthCommand=${shown} exited with code ${output.code} after ${took}`;
+    : status.signal !== null
+    ? `HealthCommand=${shown} was killed by ${status.signal} after ${took}`
+    : `HealthCommand=${shown} exited with code ${status.code} after ${took}`;
   return { problem, output: lines };
+}
+
+/** How long the output may stay open after the health command ended. */
+const OUTPUT_GRACE_MS = 200;
+
+/**
+ * Reads a stream to its end, keeping only its last bytes (a chatty command
+ * cannot fill memory); `stop()` ends the reading early.
+ */
+function tail(stream: ReadableStream<Uint8Array>): { kept: Promise<Uint8Array>; stop(): void } {
+  const keep = 16 * 1024;
+  const reader = stream.getReader();
+  const kept = (async () => {
+    let last = new Uint8Array(0);
+    try {
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        const joined = new Uint8Array(last.length + r.value.length);
+        joined.set(last);
+        joined.set(r.value, last.length);
+        last = joined.subarray(Math.max(0, joined.length - keep));
+      }
+    } catch {
+      // Cancelled or broken off: what was read is enough.
+    }
+    return last;
+  })();
+  return { kept, stop: () => void reader.cancel().catch(() => {}) };
 }
 
 function lastLines(stdout: Uint8Array, stderr: Uint8Array): string[] {

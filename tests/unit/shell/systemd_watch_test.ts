@@ -101,6 +101,12 @@ Deno.test("`watchUnits()` keeps the last lines of a failed HealthCommand=, and k
   const slower = await watch(up, 0, ["/bin/sleep", "5"]);
   assert.match(slower!.problem, /did not finish within 500 ms$/);
 
+  // A child left behind holding the output open does not hold up the verdict.
+  const before = performance.now();
+  const orphan = await watch(up, 0, ["/bin/sh", "-c", "sleep 3 & echo 'still bad'; exit 1"]);
+  assert.deepEqual(orphan!.output, ["still bad"]);
+  assert.ok(performance.now() - before < 2000, "not held up by the orphan");
+
   const missing = await watch(up, 300, ["/nonexistent/check"]);
   assert.match(missing!.problem, /could not be started \(the program does not exist\)/);
   const escaped = await watch(up, 0, ["/bin/sh", "-c", "printf 'a\\033[2Jb\\n'; exit 1"]);
