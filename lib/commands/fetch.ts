@@ -166,14 +166,14 @@ async function update(run: Run, init: boolean): Promise<void> {
   const got = await firstAvailable(run, phased.eligible, state.verified);
   // The chosen image is in place (or none is on offer): any partial download left is stale.
   await dropPartials(`${dest}/store`);
-
   const base = withRollout({ ...validated, verified: got.verified }, phased.rollout);
+  // With a health check the switch is judged; without, a failed restart is retried next run.
   const judged = !init && switching.isJudged(config);
   if (judged && got.chosen !== undefined && got.chosen.sha256 !== current) {
     const after = await switching.switchJudged(dest, config, base, got.chosen, offer.current, run);
     return await finish(run, after);
   }
-  const restarts = plan.restartsUnits(init, config.restartUnits) && !judged; // retried if failed
+  const restarts = plan.restartsUnits(init, config.restartUnits) && !judged;
   const settled = got.chosen === undefined
     ? await keepCurrent(run, remote.entries, offer, current, phased)
     : await moveLatest(run, got.chosen, { base, current, restarts });
