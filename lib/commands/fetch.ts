@@ -5,13 +5,14 @@
  *
  * @module
  */
-import { resolve } from "node:path";
-import { printable, TakoError } from "../core/errors.ts";
+import { basename, resolve } from "node:path";
+import { asTakoError, printable, shownUrl, TakoError } from "../core/errors.ts";
 import type { NetFlags } from "../core/cli.ts";
 import type { Config } from "../core/config.ts";
 import { sha256Of } from "../core/digest.ts";
 import { originUrl } from "../core/http_policy.ts";
 import * as plan from "../core/fetch_plan.ts";
+import type { CurrentImage } from "../core/history.ts";
 import type { Log } from "../core/log.ts";
 import { type Entry, MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest.ts";
 import {
@@ -22,12 +23,20 @@ import {
   withValidators,
 } from "../core/state.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
-import { hashFile, lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
+import { lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
 import { DEFAULT_NET_OPTIONS, fetchManifestIfChanged, type NetOptions } from "../shell/http.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
-import { readState, saveState } from "../shell/state_file.ts";
-import { cleanTemporaries, pointLatest, prepareDestination, readLatest } from "../shell/store.ts";
+import { readState, recordFailure, repairStateMode, saveState } from "../shell/state_file.ts";
+import {
+  cleanTemporaries,
+  currentImage,
+  imageDamage,
+  pointLatest,
+  prepareDestination,
+  readAnchor,
+  readLatest,
+} from "../shell/store.ts";
 import { pruneDestination } from "../shell/store_prune.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
 import * as switching from "../shell/switch.ts";
@@ -70,9 +79,10 @@ export async function fetchAll(
     try {
       await fetchOne(path, init, ctx);
     } catch (e) {
-      if (!(e instanceof TakoError)) throw e;
-      ctx.log.error(e.message);
-      failures.push(e);
+      // Even a bug in one config's run must not stop the next config.
+      const error = asTakoError(e);
+      ctx.log.error(error.message);
+      failures.push(error);
     }
   }
   return failures;
@@ -90,15 +100,19 @@ async function fetchOne(configPath: string, init: boolean, ctx: FetchContext): P
     };
     if (init && await alreadyProvisioned(run)) return;
     await prepareDestination(run.dest);
-    const lock = await acquireLock(run.dest, ctx.lockWaitMs);
+    const waiting = (message: string) => run.log.info(`${run.where}: ${message}`);
+    using _lock = await acquireLock(run.dest, ctx.lockWaitMs, waiting);
     try {
       await cleanTemporaries(run.dest);
+      await repairStateMode(run.dest);
       await update(run, init);
-    } finally {
-      lock.release();
+    } catch (e) {
+      // For `tako status`: when and why the last run failed (under the lock, like every write).
+      await recordFailure(run.dest, asTakoError(e).message, ctx.now());
+      throw e;
     }
   } catch (e) {
-    throw inContext(configPath, e);
+    throw inContext(configPath, asTakoError(e));
   }
 }
 
@@ -114,21 +128,25 @@ async function readStoredManifest(run: Run): Promise<plan.Verified | undefined> 
     if (!(e instanceof TakoError)) throw e;
     throw new TakoError(
       "integrity",
-      `${e.message} (The stored manifest must verify under a PublicKey= of the config: keep the old key listed during a key rotation, or remove ${path} to trust the origin's history afresh.)`,
+      `${e.message} (The stored manifest must verify under a PublicKey= of the config: keep the old key listed during a key rotation, or remove ${path}: the next fetch then takes the origin's manifest if it lists the image latest points to.)`,
     );
   }
 }
 
 /**
  * `--init`: true when the stored manifest verifies and `latest` points to an
- * image of it that is present with its listed size. No lock, no network.
+ * image of it that `Version=` allows and that is present with its listed
+ * size. No lock, no network.
  */
 async function alreadyProvisioned(run: Run): Promise<boolean> {
   try {
     const stored = await readStoredManifest(run);
     const latest = await readLatest(run.dest);
     if (stored === undefined || typeof latest !== "string") return false;
-    const entry = stored.entries.find((e) => e.sha256 === latest);
+    // Only an image that Version= allows counts: after a pin to go back, --init must act.
+    const entry = stored.entries.find((e) =>
+      e.sha256 === latest && run.config.pattern.matches(e.version)
+    );
     if (entry === undefined) return false;
     const info = await Deno.lstat(`${run.dest}/store/${latest}`);
     if (!info.isFile || BigInt(info.size) !== entry.size) return false;
@@ -146,12 +164,13 @@ async function alreadyProvisioned(run: Run): Promise<boolean> {
 async function update(run: Run, init: boolean): Promise<void> {
   const { config, dest } = run;
   let state = await readState(dest);
-  const latest = await currentImage(dest);
   // --init runs while a unit starts: it never restarts, so it leaves an unjudged switch alone.
-  if (!init) state = await switching.recoverSwitch(dest, config, state, latest, run);
+  if (!init) state = await switching.recoverSwitch(dest, config, state, run);
   const stored = await readStoredManifest(run);
-  announce(run, stored);
-  const remote = await fetchVerifiedManifest(run, stored, state);
+  // Without a stored manifest, the image latest points to anchors the history (SPEC §7).
+  const anchor = stored === undefined ? await readAnchor(dest) : undefined;
+  const remote = await fetchVerifiedManifest(run, stored, anchor, state);
+  announce(run, stored, anchor);
   if (stored?.sha256 !== remote.sha256) {
     await writeFileAtomic(dest, "manifest", remote.bytes, 0o444);
   }
@@ -160,9 +179,7 @@ async function update(run: Run, init: boolean): Promise<void> {
   const validated = withValidators(state, origin, validators, sha256, config.origins);
   const current = await currentImage(dest);
   const offer = plan.planOffer(remote.entries, config.pattern, current);
-  // The first image of an empty destination never waits.
-  const immediate = run.skipSpread === true || current === undefined;
-  const phased = await switching.phasedOffer(config, state, offer.candidates, immediate, run);
+  const phased = await switching.phasedOffer(config, state, offer.candidates, current, run);
   const got = await firstAvailable(run, phased.eligible, state.verified);
   // The chosen image is in place (or none is on offer): any partial download left is stale.
   await dropPartials(`${dest}/store`);
@@ -178,7 +195,9 @@ async function update(run: Run, init: boolean): Promise<void> {
     ? await keepCurrent(run, remote.entries, offer, current, phased)
     : await moveLatest(run, got.chosen, { base, current, restarts });
   const next = plan.stateAfterSwap(base, current, settled.changed, restarts);
-  if (next.restartPending) await restart(run, next, settled.inPlace);
+  if (next.restartPending) {
+    await switching.restartPending(run.dest, run.config, next, settled.inPlace, run);
+  }
   await finish(run, next);
 }
 
@@ -189,14 +208,10 @@ async function finish(run: Run, state: State): Promise<void> {
   await pruneDestination(run.dest, run.config, final, run.log);
 }
 
-/** The notes of a run's start: a first fetch trusts the origin's history; no Version= given. */
-function announce({ config, dest, log, where }: Run, stored: plan.Verified | undefined): void {
-  if (stored === undefined) {
-    log.info(
-      `${where}: first fetch into ${printable(dest, 300)}; trusting the origin's signed history.`,
-    );
-  }
-  if (!config.versionGiven) log.info(`${where}: no Version= given; any version is accepted.`);
+/** The notes of a run, once the manifest was received and verified (fetch_plan.runNotes). */
+function announce(run: Run, stored: plan.Verified | undefined, anchor: CurrentImage | undefined) {
+  const notes = plan.runNotes(run.config, printable(run.dest, 300), stored, anchor);
+  for (const note of notes) run.log.info(`${run.where}: ${note}`);
 }
 
 /** The candidate put in place (none when every one was withdrawn), and the stamp of what is verified. */
@@ -266,31 +281,6 @@ async function moveLatest(
   return { changed, inPlace };
 }
 
-/** Restarts the units, with the pending restart recorded first so a run killed during it retries. */
-async function restart(run: Run, pending: State, inPlace: string): Promise<void> {
-  await saveState(run.dest, pending);
-  try {
-    // Running and failed units are restarted; stopped ones stay stopped (SPEC §6 step 6).
-    const units = (await switching.planRestart(run.config, run)).restart;
-    if (units.length > 0) await run.services.restart(units, run.config.unitScope);
-  } catch (e) {
-    throw plan.restartFailed(inPlace, e);
-  }
-  run.log.info(`${run.where}: restarted ${run.config.restartUnits.join(" ")}.`);
-}
-
-/** The digest `latest` points to; refuses to go on over a `latest` that Tako did not make. */
-async function currentImage(dest: string): Promise<string | undefined> {
-  const latest = await readLatest(dest);
-  if (typeof latest === "object") {
-    throw new TakoError(
-      "runtime",
-      `${dest}/latest is ${latest.detail}, not a link into store/; remove it by hand.`,
-    );
-  }
-  return latest;
-}
-
 /**
  * Downloads the manifest from the origins in order, taking the first that
  * verifies and keeps the stored history. An origin with validators for the
@@ -300,10 +290,12 @@ async function currentImage(dest: string): Promise<string | undefined> {
 function fetchVerifiedManifest(
   run: Run,
   stored: plan.Verified | undefined,
+  anchor: CurrentImage | undefined,
   state: State,
 ): Promise<plan.Fetched> {
   return fromOrigins(run, async (origin) => {
-    const url = originUrl(origin, "manifest");
+    // As messages name it: its password masked (the request uses the origin as written).
+    const url = shownUrl(originUrl(origin, "manifest"));
     const sent = conditionalHeaders(state, origin, stored?.sha256);
     const answer = await fetchManifestIfChanged(origin, {
       ...run.net,
@@ -316,6 +308,7 @@ function fetchVerifiedManifest(
       { origin, url, sent },
       stored,
       run.config.publicKeys,
+      anchor,
     );
   });
 }
@@ -351,17 +344,18 @@ async function ensureImage(
   const info = await lstatOrUndefined(path);
   if (info !== undefined) {
     if (!info.isFile) {
-      throw new TakoError("runtime", `${path} is not a regular file; remove it by hand.`);
+      throw new TakoError(
+        "runtime",
+        `${printable(path, 300)} is not a regular file; remove it by hand.`,
+      );
     }
     const stamp = stampOf(entry.sha256, info);
     // Unchanged since its digest was checked (ctime moves on any write): no re-hash.
     if (stampMatches(verified, stamp) && BigInt(info.size) === entry.size) return stamp;
-    const actual = await hashFile(path);
-    if (actual.sha256 === entry.sha256 && BigInt(actual.size) === entry.size) return stamp;
+    const damage = await imageDamage(path, info, entry);
+    if (damage === undefined) return stamp;
     run.log.warn(
-      `${run.where}: ${
-        printable(path, 300)
-      } is damaged (its digest is ${actual.sha256}); downloading it again.`,
+      `${run.where}: ${printable(path, 300)} is damaged (${damage}); downloading again.`,
     );
     // Not removed first: the fresh copy is renamed over it, so latest never dangles.
   }
@@ -375,7 +369,7 @@ function download(run: Run, entry: Entry): Promise<void> {
   const size = plan.downloadSize(entry);
   const label = printable(entry.version);
   return fromOrigins(run, async (origin) => {
-    const url = originUrl(origin, `store/${entry.sha256}`);
+    const url = shownUrl(originUrl(origin, `store/${entry.sha256}`));
     log.info(`${where}: downloading ${label} (${size} bytes) from ${url}.`);
     try {
       // Into store/.partial-<sha256>: a broken-off download is continued by the next run.
@@ -385,7 +379,9 @@ function download(run: Run, entry: Entry): Promise<void> {
         sha256: entry.sha256,
         size,
         net: run.net,
-        onProgress: (received: number, total: number) => log.progress(label, received, total),
+        // The progress line names the config's file and the version, fitted to the terminal.
+        onProgress: (received: number, total: number) =>
+          log.progress(`${printable(basename(run.config.file), 40)} ${label}`, received, total),
         onResume: (offset) => log.info(`${where}: resuming ${label} at byte ${offset}.`),
         onRestart: (reason) => log.warn(`${where}: ${reason} Downloading ${label} in full.`),
       });

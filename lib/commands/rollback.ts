@@ -8,7 +8,7 @@
  */
 import { resolve } from "node:path";
 import type { Config } from "../core/config.ts";
-import { printable, TakoError } from "../core/errors.ts";
+import { asTakoError, printable, TakoError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import { type Entry, verifyManifest } from "../core/manifest.ts";
 import {
@@ -48,8 +48,7 @@ export async function rollbackAll(
     try {
       await rollbackOne(path, ctx);
     } catch (e) {
-      if (!(e instanceof TakoError)) throw e;
-      const error = inContext(path, e);
+      const error = inContext(path, asTakoError(e));
       ctx.log.error(error.message);
       failures.push(error);
     }
@@ -60,7 +59,7 @@ export async function rollbackAll(
 async function rollbackOne(configPath: string, ctx: RollbackContext): Promise<void> {
   const config = await loadConfig(configPath);
   const dest = resolve(config.destination);
-  await requireDestination(dest);
+  await requireDestination(dest, configPath);
   using _lock = await acquireLock(dest, ctx.lockWaitMs);
   const state = await readState(dest);
   if (ctx.clear !== undefined) await clear(config, dest, state, ctx.clear, ctx);

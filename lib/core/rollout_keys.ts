@@ -18,6 +18,14 @@ export const ROLLOUT_KEYS = {
 } as const;
 export type RolloutKey = keyof typeof ROLLOUT_KEYS;
 
+/** What each rollout key takes, for the message about a secret key found in its place. */
+export const ROLLOUT_TAKES: Readonly<Record<RolloutKey, string>> = {
+  UnitScope: "system or user",
+  HealthCheckSec: "a time span",
+  HealthCommand: "a program's absolute path and its arguments",
+  RolloutSpreadSec: "a time span",
+};
+
 /** Whose service manager the units belong to: `systemctl` or `systemctl --user`. */
 export type UnitScope = "system" | "user";
 

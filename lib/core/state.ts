@@ -40,7 +40,14 @@ export interface State {
   readonly manifestValidators?: Readonly<Record<string, ManifestValidators>>;
   /** Rejected versions, first sightings and a switch in progress (absent: none). */
   readonly rollout?: RolloutState;
+  /** When the last fetch that failed under the lock ended (ISO 8601). */
+  readonly lastFailure?: string;
+  /** Its message as printed (secrets already masked), at most {@link MAX_FAILURE_CHARS}. */
+  readonly lastFailureMessage?: string;
 }
+
+/** The longest failure message kept: the log's bound on a message. */
+export const MAX_FAILURE_CHARS = 2000;
 
 /** What an origin said about its manifest, and which manifest that was. */
 export interface ManifestValidators {
@@ -134,6 +141,13 @@ export function parseState(text: string | undefined): State {
   const r = raw as Record<string, unknown>;
   const validators = parseValidatorMap(r.manifestValidators);
   const rollout = parseRolloutState(r.rollout);
+  const failure = typeof r.lastFailure === "string" && !Number.isNaN(Date.parse(r.lastFailure))
+    ? r.lastFailure
+    : undefined;
+  const message = typeof r.lastFailureMessage === "string" &&
+      r.lastFailureMessage.length <= MAX_FAILURE_CHARS
+    ? r.lastFailureMessage
+    : undefined;
   return {
     restartPending: r.restartPending === true,
     previous: typeof r.previous === "string" && SHA256_HEX.test(r.previous)
@@ -145,6 +159,8 @@ export function parseState(text: string | undefined): State {
     verified: parseStamp(r.verified),
     ...(validators === undefined ? {} : { manifestValidators: validators }),
     ...(isEmptyRollout(rollout) ? {} : { rollout }),
+    ...(failure === undefined ? {} : { lastFailure: failure }),
+    ...(failure === undefined || message === undefined ? {} : { lastFailureMessage: message }),
   };
 }
 

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { printable } from "./errors.ts";
+import { printable, shownUrl } from "./errors.ts";
 import { formatBytes } from "./log.ts";
 import { imageCount } from "./prune_plan.ts";
 import type { StatusEntry, StatusImage, StatusVersion } from "./status_report.ts";
@@ -38,7 +38,7 @@ function formatOne(r: StatusEntry, now: Date): string {
   const field = (label: string, value: string) => lines.push(`  ${label.padEnd(13)}${value}`);
   if (r.error !== null) field("error", r.error.message);
   if (r.destination !== null) field("destination", printable(r.destination, 300));
-  r.origins?.forEach((origin, i) => field(i === 0 ? "origin" : "", printable(origin, 300)));
+  r.origins?.forEach((origin, i) => field(i === 0 ? "origin" : "", shownUrl(origin)));
   if (r.pattern !== null) field("pattern", patternText(r));
   if (r.manifest !== null) field("manifest", manifestText(r));
   if (r.latest !== null || r.manifest !== null) field("latest", latestText(r));
@@ -50,6 +50,13 @@ function formatOne(r: StatusEntry, now: Date): string {
   if (r.last_success !== null || r.restart_pending !== null) {
     field("last fetch", r.last_success === null ? "never" : timeText(r.last_success, now));
   }
+  if (r.last_failure !== null) {
+    field("last failure", `${timeText(r.last_failure.time, now)}: ${r.last_failure.message}`);
+  }
+  for (const partial of r.partials ?? []) {
+    field("partial", `store/${shortDigest(partial.sha256)} ${formatBytes(partial.bytes)} kept`);
+  }
+  for (const problem of r.problems) field("problem", problem);
   for (const [i, x] of (r.rejected ?? []).entries()) {
     field(
       i === 0 ? "rejected" : "",
@@ -64,15 +71,6 @@ function formatOne(r: StatusEntry, now: Date): string {
     field(
       "waiting",
       `${printable(r.waiting.version)}: this host's turn in the rollout comes ${when}`,
-    );
-  }
-  if (r.pending_switch !== null) {
-    const p = r.pending_switch;
-    field(
-      "unjudged",
-      `the switch to ${printable(p.to_version)} (step ${p.phase}, since ${
-        printable(p.since, 40)
-      }) was interrupted; the next fetch finishes it`,
     );
   }
   const table = versionTable(r);

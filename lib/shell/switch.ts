@@ -28,7 +28,8 @@ import type { PendingSwitch } from "../core/rollout_state.ts";
 import type { State } from "../core/state.ts";
 import { formatSpan } from "../core/timespan.ts";
 import { type RestartPlan, restartPlan } from "../core/unit_health.ts";
-import { pointLatest } from "./store.ts";
+import { restartFailed } from "../core/fetch_plan.ts";
+import { currentImage, pointLatest } from "./store.ts";
 import { saveState } from "./state_file.ts";
 import { readMachineId, type ServiceManager, type Unhealthy, watchUnits } from "./systemd.ts";
 
@@ -304,10 +305,10 @@ export async function recoverSwitch(
   dest: string,
   config: UnitSettings,
   state: State,
-  latest: string | undefined,
   ctx: SwitchContext,
 ): Promise<State> {
-  const recovery = recoveryOf(rolloutOf(state), latest);
+  if (rolloutOf(state).pending === undefined) return state;
+  const recovery = recoveryOf(rolloutOf(state), await currentImage(dest));
   if (recovery.kind === "none") return state;
   if (recovery.kind === "forget" || config.restartUnits.length === 0) {
     return await record(dest, state, undefined);
@@ -337,16 +338,18 @@ export async function recoverSwitch(
 /**
  * The rollout rules over fetch's candidates (SPEC §6): notes first sightings,
  * leaves out rejected versions and, with RolloutSpreadSec=, those whose place
- * for this host (from its machine id) has not come unless `immediate`; logs
+ * for this host (from its machine id) has not come; logs
  * when a waiting version will be installed.
  */
 export async function phasedOffer(
   config: Pick<Config, "file" | "rolloutSpreadMs">,
   state: State,
   candidates: readonly Entry[],
-  immediate: boolean,
-  ctx: Pick<SwitchContext, "log" | "now">,
+  current: string | undefined,
+  ctx: Pick<SwitchContext, "log" | "now"> & { readonly skipSpread?: boolean },
 ): Promise<PhasedOffer> {
+  // `--now` skips the wait; the first image of an empty destination never waits.
+  const immediate = ctx.skipSpread === true || current === undefined;
   const spreadMs = config.rolloutSpreadMs;
   const nowMs = ctx.now().getTime();
   const phased = phaseOffer(rolloutOf(state), candidates, {
@@ -359,4 +362,27 @@ export async function phasedOffer(
     ctx.log.info(`${named(config)}: ${waitingSentence(phased.waiting, nowMs)}`);
   }
   return phased;
+}
+
+/**
+ * Without a health check: restarts the units by the rules (running and
+ * failed ones; stopped ones stay stopped), with the pending restart recorded
+ * first so that a run killed during it, or a failed restart, is retried by
+ * the next run.
+ */
+export async function restartPending(
+  dest: string,
+  config: UnitSettings,
+  pending: State,
+  inPlace: string,
+  ctx: SwitchContext,
+): Promise<void> {
+  await saveState(dest, pending);
+  try {
+    const units = (await planRestart(config, ctx)).restart;
+    if (units.length > 0) await ctx.services.restart(units, config.unitScope);
+  } catch (e) {
+    throw restartFailed(inPlace, e);
+  }
+  ctx.log.info(`${named(config)}: restarted ${config.restartUnits.join(" ")}.`);
 }

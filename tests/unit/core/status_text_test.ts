@@ -4,7 +4,7 @@ import { EMPTY_STATE } from "../../../lib/core/state.ts";
 import { buildReport } from "../../../lib/core/status_report.ts";
 import { formatStatusText } from "../../../lib/core/status_text.ts";
 import { assert } from "../../support/assert.ts";
-import { broken, config, hasControl, healthy, NOW } from "./_status_facts.ts";
+import { broken, config, hasControl, healthy, NOW, TWO } from "./_status_facts.ts";
 
 Deno.test("`formatStatusText()` shows the config, its settings and a table of versions", async () => {
   const text = formatStatusText([buildReport(await healthy())], NOW);
@@ -99,7 +99,27 @@ Deno.test("`formatStatusText()` gives the age of the last fetch in coarse units"
   }
 });
 
-Deno.test("`formatStatusText()` shows rejections, a waiting version and an unjudged switch", async () => {
+Deno.test("`formatStatusText()` shows the last failure, partial downloads and problems", async () => {
+  const report = buildReport(
+    await healthy({
+      config: await config("Version=3.*\n"),
+      state: {
+        ...EMPTY_STATE,
+        lastSuccess: "2024-05-01T09:00:00.000Z",
+        lastFailure: "2024-05-01T11:00:00.000Z",
+        lastFailureMessage: "Cannot reach https://o/: reset.",
+      },
+      partials: [{ sha256: TWO.sha256, bytes: 8 * 1024 * 1024 }],
+    }),
+  );
+  const text = formatStatusText([report], NOW);
+  assert.match(text, /^ {2}last failure 2024-05-01T11:00:00\.000Z \(1 h ago\): Cannot reach/m);
+  assert.ok(text.includes(`  partial      store/${TWO.sha256.slice(0, 12)}… 8.0 MiB kept`), text);
+  assert.match(text, /^ {2}problem {6}no version matches Version=3\.\* /m);
+  assert.match(text, /^ {2}problem {6}the last fetch failed \(2024-05-01T11:00:00\.000Z\)/m);
+});
+
+Deno.test("`formatStatusText()` shows rejections and the version waiting for this host's turn", async () => {
   const seen = "2024-05-01T10:00:00.000Z";
   const entry = buildReport(await healthy());
   const text = formatStatusText([{
@@ -116,13 +136,11 @@ Deno.test("`formatStatusText()` shows rejections, a waiting version and an unjud
       first_seen: seen,
       eligible_at: "2024-05-01T14:30:00.000Z",
     },
-    pending_switch: { phase: "watch", to_version: "1.1.0", from_version: "1.0.0", since: seen },
   }], NOW);
   for (
     const expected of [
       "  rejected     2.0.0 (2024-05-01T10:00:00.000Z (2 h ago)): app.service failed",
       "  waiting      1.1.0: this host's turn in the rollout comes from 2024-05-01T14:30:00.000Z (in 2 h 30 min)",
-      "  unjudged     the switch to 1.1.0 (step watch, since 2024-05-01T10:00:00.000Z) was interrupted; the next fetch finishes it",
     ]
   ) {
     assert.ok(
