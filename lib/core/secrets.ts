@@ -31,7 +31,7 @@ const BODY_FORMS: readonly (readonly [chars: number, bytes: number])[] = [[128, 
 /** Characters that end a URL's authority, looking back from its `@`. */
 const AUTHORITY_END = /[\s/\\?#'"<>()[\]{}|^`]/;
 /** The longest user information looked at: a password longer than this is not masked. */
-const MAX_USERINFO = 1024;
+const MAX_USERINFO = 256;
 /** What comes right before a URL's user name: `//`, or a scheme's `:` (and any slashes: a path made of a URL has one). */
 const BEFORE_USER = /(?:\/\/|[A-Za-z][A-Za-z0-9+.-]{0,31}:[/\\]*)$/;
 
@@ -61,18 +61,17 @@ const MAX_KEY_CHECKS = 256;
  * one side of it.
  */
 function bodySpan(run: string, budget: { left: number }): [number, number] | undefined {
-  const starts = new Set([0]);
-  const ends = new Set([run.length]);
-  for (let i = 0; i < run.length; i++) {
-    if (run[i] === "/") starts.add(i + 1);
-    if (run[i] === "/" || run[i] === "=") ends.add(i);
-  }
   for (const [chars] of BODY_FORMS) {
-    const windows = new Set([...starts, ...[...ends].map((e) => e - chars)]);
-    for (const s of windows) {
-      if (s < 0 || s + chars > run.length) continue;
-      if (budget.left-- <= 0) return undefined;
-      if (isKeyBody(run.slice(s, s + chars))) return [s, s + chars];
+    const check = (s: number): boolean =>
+      s >= 0 && s + chars <= run.length && budget.left-- > 0 &&
+      isKeyBody(run.slice(s, s + chars));
+    if (check(0)) return [0, chars];
+    if (check(run.length - chars)) return [run.length - chars, run.length];
+    // Windows at slashes (and padding), checked as they come until the budget is spent.
+    for (let i = 0; i < run.length && budget.left > 0; i++) {
+      const ch = run[i];
+      if (ch === "/" && check(i + 1)) return [i + 1, i + 1 + chars];
+      if ((ch === "/" || ch === "=") && check(i - chars)) return [i - chars, i];
     }
   }
   return undefined;
@@ -137,14 +136,14 @@ function passwordSpan(text: string, start: number, at: number): [number, number]
   let from = start;
   let before = text.slice(Math.max(0, start - 40), start);
   // "https:u:pw@host" (no slashes): the scheme is within what was looked back over.
-  const scheme = /^[A-Za-z][A-Za-z0-9+.-]{0,31}:/.exec(text.slice(start, at));
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]{0,31}:/.exec(text.slice(start, Math.min(at, start + 33)));
   if (!BEFORE_USER.test(before) && scheme !== null) {
     before += scheme[0];
     from += scheme[0].length;
   }
-  const colon = text.indexOf(":", from);
-  if (colon < 0 || colon >= at || !BEFORE_USER.test(before)) return undefined;
-  return [colon + 1, at];
+  const colon = text.slice(from, at).indexOf(":");
+  if (colon < 0 || !BEFORE_USER.test(before)) return undefined;
+  return [from + colon + 1, at];
 }
 
 /**
