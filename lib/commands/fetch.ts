@@ -9,28 +9,34 @@ import { basename, resolve } from "node:path";
 import { asTakoError, printable, shownUrl, TakoError } from "../core/errors.ts";
 import type { NetFlags } from "../core/cli.ts";
 import type { Config } from "../core/config.ts";
-import { sha256Of } from "../core/digest.ts";
+import { dryRunText, type FetchEntry, fetchEntry, type Outcome } from "../core/fetch_report.ts";
 import { originUrl } from "../core/http_policy.ts";
 import * as plan from "../core/fetch_plan.ts";
 import type { CurrentImage } from "../core/history.ts";
 import type { Log } from "../core/log.ts";
-import { type Entry, MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest.ts";
+import type { Entry } from "../core/manifest.ts";
 import {
-  conditionalHeaders,
   stampMatches,
   stampOf,
   type State,
+  withDownloaded,
   withValidators,
 } from "../core/state.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
-import { lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
+import { lstatOrUndefined, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
-import { DEFAULT_NET_OPTIONS, fetchManifestIfChanged, type NetOptions } from "../shell/http.ts";
+import { DEFAULT_NET_OPTIONS, type NetOptions } from "../shell/http.ts";
+import {
+  currentImage,
+  fetchVerifiedManifest,
+  fromOrigins,
+  readVerifiedStored,
+  type Source,
+} from "../shell/fetch_inputs.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
 import { readState, recordFailure, repairStateMode, saveState } from "../shell/state_file.ts";
 import {
   cleanTemporaries,
-  currentImage,
   imageDamage,
   pointLatest,
   prepareDestination,
@@ -50,8 +56,7 @@ export interface FetchContext {
   /** How long to wait for another run's lock on the same destination. */
   readonly lockWaitMs: number;
   readonly now: () => Date;
-  /** `--now`: skip the wait of a phased rollout. */
-  readonly skipSpread?: boolean;
+  readonly skipSpread?: boolean; // --now: no wait for this host's turn in a phased rollout
 }
 
 /** A run's context: the command line's network options over the defaults, a 10-minute lock wait. */
@@ -60,44 +65,71 @@ export function fetchContext(net: NetFlags, log: Log, services: ServiceManager):
   return { log, net: options, services, lockWaitMs: 10 * 60_000, now: () => new Date() };
 }
 
-/** One config's run: what every step needs. */
-interface Run extends FetchContext {
+/** One config's run: what every step needs, and its outcome so far (for `--json`). */
+interface Run extends FetchContext, Source {
   readonly config: Config;
-  readonly dest: string;
-  /** The config as messages name it. */
-  readonly where: string;
+  readonly outcome: Outcome;
 }
 
-/** Runs fetch for each config in turn; returns the failures (already logged). */
+/** `--init` (provision) or `--dry-run` (report only); neither for a timer's update. */
+export interface FetchMode {
+  readonly init: boolean;
+  readonly dryRun: boolean;
+}
+
+/** Every config's outcome, in order, and the failures among them (already logged). */
+export interface FetchResult {
+  readonly entries: FetchEntry[];
+  readonly failures: TakoError[];
+}
+
+/** Runs fetch for each config in turn; one failing (even by a bug) does not stop the next. */
+export async function fetchEach(
+  configPaths: readonly string[],
+  mode: FetchMode,
+  ctx: FetchContext,
+): Promise<FetchResult> {
+  const entries: FetchEntry[] = [];
+  const failures: TakoError[] = [];
+  for (const path of configPaths) {
+    const outcome: Outcome = { entries: [], changed: false, bytes: 0, restarted: [] };
+    try {
+      await fetchOne(path, mode, ctx, outcome);
+      entries.push(fetchEntry(path, outcome, undefined));
+      if (mode.dryRun) ctx.log.info(`${shownPath(path)}: ${dryRunText(entries.at(-1)!)}`);
+    } catch (e) {
+      const error = asTakoError(e);
+      ctx.log.error(error.message);
+      failures.push(error);
+      entries.push(fetchEntry(path, outcome, error));
+    }
+  }
+  return { entries, failures };
+}
+
+/** Runs fetch (or, with `init`, provisioning) for each config; returns the failures. */
 export async function fetchAll(
   configPaths: readonly string[],
   init: boolean,
   ctx: FetchContext,
 ): Promise<TakoError[]> {
-  const failures: TakoError[] = [];
-  for (const path of configPaths) {
-    try {
-      await fetchOne(path, init, ctx);
-    } catch (e) {
-      // Even a bug in one config's run must not stop the next config.
-      const error = asTakoError(e);
-      ctx.log.error(error.message);
-      failures.push(error);
-    }
-  }
-  return failures;
+  return (await fetchEach(configPaths, { init, dryRun: false }, ctx)).failures;
 }
 
 /** Fetches one config's image; throws TakoError naming the config on failure. */
-async function fetchOne(configPath: string, init: boolean, ctx: FetchContext): Promise<void> {
+async function fetchOne(
+  configPath: string,
+  mode: FetchMode,
+  ctx: FetchContext,
+  outcome: Outcome,
+): Promise<void> {
+  const init = mode.init;
   try {
     const config = await loadConfig(configPath);
-    const run: Run = {
-      ...ctx,
-      config,
-      dest: resolve(config.destination),
-      where: shownPath(config.file),
-    };
+    const dest = resolve(config.destination);
+    outcome.destination = dest;
+    const run: Run = { ...ctx, config, dest, where: shownPath(config.file), outcome };
+    if (mode.dryRun) return await dryRun(run);
     if (init && await alreadyProvisioned(run)) return;
     await prepareDestination(run.dest);
     const waiting = (message: string) => run.log.info(`${run.where}: ${message}`);
@@ -108,7 +140,7 @@ async function fetchOne(configPath: string, init: boolean, ctx: FetchContext): P
       await update(run, init);
     } catch (e) {
       // For `tako status`: when and why the last run failed (under the lock, like every write).
-      await recordFailure(run.dest, asTakoError(e).message, ctx.now());
+      await recordFailure(run.dest, asTakoError(e).message, ctx.now(), outcome.bytes);
       throw e;
     }
   } catch (e) {
@@ -116,21 +148,31 @@ async function fetchOne(configPath: string, init: boolean, ctx: FetchContext): P
   }
 }
 
-/** Reads the stored manifest; undefined when there is none yet. */
-async function readStoredManifest(run: Run): Promise<plan.Verified | undefined> {
-  const path = `${run.dest}/manifest`;
-  const bytes = await readFileCapped(path, MAX_MANIFEST_BYTES);
-  if (bytes === undefined) return undefined;
-  try {
-    const entries = verifyManifest(bytes, run.config.publicKeys, path);
-    return { bytes, sha256: sha256Of(bytes), entries };
-  } catch (e) {
-    if (!(e instanceof TakoError)) throw e;
-    throw new TakoError(
-      "integrity",
-      `${e.message} (The stored manifest must verify under a PublicKey= of the config: keep the old key listed during a key rotation, or remove ${path}: the next fetch then takes the origin's manifest if it lists the image latest points to.)`,
-    );
+/**
+ * `--dry-run`: the origins' manifest, verified as fetch verifies it, and what
+ * fetch would do with it. No lock, no image request, no restart, no write.
+ */
+async function dryRun(run: Run): Promise<void> {
+  const { config, dest, outcome } = run;
+  const state = await readState(dest);
+  const stored = await readVerifiedStored(run);
+  const anchor = stored === undefined ? await readAnchor(dest) : undefined;
+  const remote = await fetchVerifiedManifest(run, stored, anchor, state);
+  const current = await currentImage(dest);
+  Object.assign(outcome, { entries: remote.entries, before: current, after: current });
+  const offer = plan.planOffer(remote.entries, config.pattern, current);
+  const phased = await switching.phasedOffer(config, state, offer.candidates, current, run);
+  const chosen = phased.eligible[0];
+  if (chosen === undefined) await keepCurrent(run, remote.entries, offer, current, phased);
+  else {
+    const info = await lstatOrUndefined(`${dest}/store/${chosen.sha256}`);
+    const present = info?.isFile === true && BigInt(info.size) === chosen.size;
+    const bytes = present ? 0 : plan.downloadSize(chosen);
+    Object.assign(outcome, { after: chosen.sha256, changed: chosen.sha256 !== current, bytes });
   }
+  const restarts = plan.restartsUnits(false, config.restartUnits);
+  const after = plan.stateAfterSwap(state, current, outcome.changed, restarts);
+  if (after.restartPending) outcome.restarted = config.restartUnits;
 }
 
 /**
@@ -140,7 +182,7 @@ async function readStoredManifest(run: Run): Promise<plan.Verified | undefined> 
  */
 async function alreadyProvisioned(run: Run): Promise<boolean> {
   try {
-    const stored = await readStoredManifest(run);
+    const stored = await readVerifiedStored(run);
     const latest = await readLatest(run.dest);
     if (stored === undefined || typeof latest !== "string") return false;
     // Only an image that Version= allows counts: after a pin to go back, --init must act.
@@ -153,6 +195,7 @@ async function alreadyProvisioned(run: Run): Promise<boolean> {
     run.log.info(
       `${run.where}: ${printable(entry.version)} is already in place; nothing to do (--init).`,
     );
+    Object.assign(run.outcome, { entries: stored.entries, before: latest, after: latest });
     return true;
   } catch {
     // Anything amiss is for the full procedure to find and explain.
@@ -163,10 +206,8 @@ async function alreadyProvisioned(run: Run): Promise<boolean> {
 /** Steps 2 to 6 of SPEC §6, under the destination's lock. */
 async function update(run: Run, init: boolean): Promise<void> {
   const { config, dest } = run;
-  let state = await readState(dest);
-  // --init runs while a unit starts: it never restarts, so it leaves an unjudged switch alone.
-  if (!init) state = await switching.recoverSwitch(dest, config, state, run);
-  const stored = await readStoredManifest(run);
+  const state = await switching.recoverSwitch(run, await readState(dest), init);
+  const stored = await readVerifiedStored(run);
   // Without a stored manifest, the image latest points to anchors the history (SPEC §7).
   const anchor = stored === undefined ? await readAnchor(dest) : undefined;
   const remote = await fetchVerifiedManifest(run, stored, anchor, state);
@@ -178,32 +219,34 @@ async function update(run: Run, init: boolean): Promise<void> {
   const { origin, validators, sha256 } = remote;
   const validated = withValidators(state, origin, validators, sha256, config.origins);
   const current = await currentImage(dest);
+  Object.assign(run.outcome, { entries: remote.entries, before: current, after: current });
   const offer = plan.planOffer(remote.entries, config.pattern, current);
   const phased = await switching.phasedOffer(config, state, offer.candidates, current, run);
   const got = await firstAvailable(run, phased.eligible, state.verified);
   // The chosen image is in place (or none is on offer): any partial download left is stale.
   await dropPartials(`${dest}/store`);
   const base = withRollout({ ...validated, verified: got.verified }, phased.rollout);
-  // With a health check the switch is judged; without, a failed restart is retried next run.
   const judged = !init && switching.isJudged(config);
   if (judged && got.chosen !== undefined && got.chosen.sha256 !== current) {
-    const after = await switching.switchJudged(dest, config, base, got.chosen, offer.current, run);
-    return await finish(run, after);
+    const after = await switching.switchJudged(run, base, got.chosen, offer.current);
+    Object.assign(run.outcome, { after: got.chosen.sha256, changed: true, restarted: after.units });
+    return await finish(run, after.state);
   }
   const restarts = plan.restartsUnits(init, config.restartUnits) && !judged;
   const settled = got.chosen === undefined
     ? await keepCurrent(run, remote.entries, offer, current, phased)
     : await moveLatest(run, got.chosen, { base, current, restarts });
+  Object.assign(run.outcome, { after: got.chosen?.sha256 ?? current, changed: settled.changed });
   const next = plan.stateAfterSwap(base, current, settled.changed, restarts);
   if (next.restartPending) {
-    await switching.restartPending(run.dest, run.config, next, settled.inPlace, run);
+    run.outcome.restarted = await switching.restartPending(run, next, settled.inPlace);
   }
   await finish(run, next);
 }
 
 /** Saves the state of a successful run, then prunes (which keeps latest and the previous image). */
 async function finish(run: Run, state: State): Promise<void> {
-  const final = plan.stateAfterSuccess(state, run.now());
+  const final = withDownloaded(plan.stateAfterSuccess(state, run.now()), run.outcome.bytes);
   await saveState(run.dest, final);
   await pruneDestination(run.dest, run.config, final, run.log);
 }
@@ -260,7 +303,6 @@ async function keepCurrent(
   const inPlace = offer.current === undefined
     ? "The current image"
     : printable(offer.current.version);
-  // Newer versions wait for this host's turn or are rejected: nothing is wrong.
   if (phased.heldBack) run.log.debug(`${run.where}: keeping ${inPlace}.`);
   else run.log.warn(`${run.where}: ${message} Keeping the current image.`);
   return { changed: false, inPlace };
@@ -279,55 +321,6 @@ async function moveLatest(
   if (changed) log.info(`${where}: latest is now ${inPlace} (${chosen.sha256}).`);
   else log.debug(`${where}: ${inPlace} is up to date.`);
   return { changed, inPlace };
-}
-
-/**
- * Downloads the manifest from the origins in order, taking the first that
- * verifies and keeps the stored history. An origin with validators for the
- * stored manifest is asked conditionally: its 304 leaves the stored manifest
- * (verified under the config's keys when read) in force.
- */
-function fetchVerifiedManifest(
-  run: Run,
-  stored: plan.Verified | undefined,
-  anchor: CurrentImage | undefined,
-  state: State,
-): Promise<plan.Fetched> {
-  return fromOrigins(run, async (origin) => {
-    // As messages name it: its password masked (the request uses the origin as written).
-    const url = shownUrl(originUrl(origin, "manifest"));
-    const sent = conditionalHeaders(state, origin, stored?.sha256);
-    const answer = await fetchManifestIfChanged(origin, {
-      ...run.net,
-      maxBytes: MAX_MANIFEST_BYTES,
-      validators: sent,
-    });
-    if (answer.notModified) run.log.debug(`${run.where}: ${url} is unchanged (304 Not Modified).`);
-    return plan.takeManifest(
-      answer,
-      { origin, url, sent },
-      stored,
-      run.config.publicKeys,
-      anchor,
-    );
-  });
-}
-
-/** Asks the origins in order (SPEC §6 Mirrors): the first answer wins; each failure is reported. */
-async function fromOrigins<T>(run: Run, ask: (origin: string) => Promise<T>): Promise<T> {
-  const failures: TakoError[] = [];
-  for (const origin of run.config.origins) {
-    try {
-      return await ask(origin);
-    } catch (e) {
-      if (!(e instanceof TakoError)) throw e;
-      failures.push(e);
-      if (failures.length < run.config.origins.length) {
-        run.log.warn(`${run.where}: ${e.message} Trying the next origin.`);
-      }
-    }
-  }
-  throw plan.combineFailures(failures);
 }
 
 /**
@@ -368,6 +361,12 @@ function download(run: Run, entry: Entry): Promise<void> {
   const { log, where } = run;
   const size = plan.downloadSize(entry);
   const label = printable(entry.version);
+  // Bytes received in this run, from the progress reports (which count a resumed part too).
+  let reported = 0;
+  const received = (total: number) => {
+    run.outcome.bytes += total >= reported ? total - reported : total;
+    reported = total;
+  };
   return fromOrigins(run, async (origin) => {
     const url = shownUrl(originUrl(origin, `store/${entry.sha256}`));
     log.info(`${where}: downloading ${label} (${size} bytes) from ${url}.`);
@@ -380,9 +379,14 @@ function download(run: Run, entry: Entry): Promise<void> {
         size,
         net: run.net,
         // The progress line names the config's file and the version, fitted to the terminal.
-        onProgress: (received: number, total: number) =>
-          log.progress(`${printable(basename(run.config.file), 40)} ${label}`, received, total),
-        onResume: (offset) => log.info(`${where}: resuming ${label} at byte ${offset}.`),
+        onProgress: (bytes: number, total: number) => {
+          received(bytes);
+          log.progress(`${printable(basename(run.config.file), 40)} ${label}`, bytes, total);
+        },
+        onResume: (offset) => {
+          reported = offset;
+          log.info(`${where}: resuming ${label} at byte ${offset}.`);
+        },
         onRestart: (reason) => log.warn(`${where}: ${reason} Downloading ${label} in full.`),
       });
     } finally {

@@ -44,6 +44,8 @@ export interface State {
   readonly lastFailure?: string;
   /** Its message as printed (secrets already masked), at most {@link MAX_FAILURE_CHARS}. */
   readonly lastFailureMessage?: string;
+  /** Image bytes fetch has received into this destination, ever (a counter for the metrics). */
+  readonly downloadedBytes?: number;
 }
 
 /** The longest failure message kept: the log's bound on a message. */
@@ -141,27 +143,46 @@ export function parseState(text: string | undefined): State {
   const r = raw as Record<string, unknown>;
   const validators = parseValidatorMap(r.manifestValidators);
   const rollout = parseRolloutState(r.rollout);
-  const failure = typeof r.lastFailure === "string" && !Number.isNaN(Date.parse(r.lastFailure))
-    ? r.lastFailure
-    : undefined;
+  const failure = isoTime(r.lastFailure);
   const message = typeof r.lastFailureMessage === "string" &&
       r.lastFailureMessage.length <= MAX_FAILURE_CHARS
     ? r.lastFailureMessage
     : undefined;
+  const downloaded = r.downloadedBytes;
   return {
     restartPending: r.restartPending === true,
     previous: typeof r.previous === "string" && SHA256_HEX.test(r.previous)
       ? r.previous
       : undefined,
-    lastSuccess: typeof r.lastSuccess === "string" && !Number.isNaN(Date.parse(r.lastSuccess))
-      ? r.lastSuccess
-      : undefined,
+    lastSuccess: isoTime(r.lastSuccess),
     verified: parseStamp(r.verified),
     ...(validators === undefined ? {} : { manifestValidators: validators }),
     ...(isEmptyRollout(rollout) ? {} : { rollout }),
     ...(failure === undefined ? {} : { lastFailure: failure }),
     ...(failure === undefined || message === undefined ? {} : { lastFailureMessage: message }),
+    ...(typeof downloaded === "number" && Number.isSafeInteger(downloaded) && downloaded >= 0
+      ? { downloadedBytes: downloaded }
+      : {}),
   };
+}
+
+function isoTime(value: unknown): string | undefined {
+  return typeof value === "string" && !Number.isNaN(Date.parse(value)) ? value : undefined;
+}
+
+/**
+ * The state after a fetch received `bytes` of images: the counter grows
+ * (capped at 2^53 − 1, where a JSON number stops being exact).
+ *
+ * @example
+ * ```ts
+ * withDownloaded(EMPTY_STATE, 20).downloadedBytes; // 20
+ * ```
+ */
+export function withDownloaded(state: State, bytes: number): State {
+  if (bytes <= 0) return state;
+  const total = Math.min((state.downloadedBytes ?? 0) + bytes, Number.MAX_SAFE_INTEGER);
+  return { ...state, downloadedBytes: total };
 }
 
 /** State → file text. */

@@ -186,20 +186,6 @@ export async function readStoredManifest(
   return bytes === undefined ? undefined : { path, bytes };
 }
 
-/** The digest `latest` points to; refuses to go on over a `latest` that Tako did not make. */
-export async function currentImage(dest: string): Promise<string | undefined> {
-  const latest = await readLatest(dest);
-  if (typeof latest === "object") {
-    throw new TakoError(
-      "runtime",
-      `${
-        printable(dest, 300)
-      }/latest is ${latest.detail}, not a link into store/; remove it by hand.`,
-    );
-  }
-  return latest;
-}
-
 /** `latest` exists but is not a link to `store/<sha256>`. */
 export interface ForeignLatest {
   readonly foreign: true;

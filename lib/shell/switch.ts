@@ -29,7 +29,8 @@ import type { State } from "../core/state.ts";
 import { formatSpan } from "../core/timespan.ts";
 import { type RestartPlan, restartPlan } from "../core/unit_health.ts";
 import { restartFailed } from "../core/fetch_plan.ts";
-import { currentImage, pointLatest } from "./store.ts";
+import { currentImage } from "./fetch_inputs.ts";
+import { pointLatest } from "./store.ts";
 import { saveState } from "./state_file.ts";
 import { readMachineId, type ServiceManager, type Unhealthy, watchUnits } from "./systemd.ts";
 
@@ -44,6 +45,12 @@ export interface SwitchContext {
   readonly log: Log;
   readonly services: ServiceManager;
   readonly now: () => Date;
+}
+
+/** A run of fetch: its context, its destination and its config. */
+export interface Run extends SwitchContext {
+  readonly dest: string;
+  readonly config: UnitSettings;
 }
 
 /** The parts of a config that a switch reads. */
@@ -114,16 +121,15 @@ async function record(
  * Moves `latest` from `from` to `to` and judges the switch: restarts the
  * units, watches them, and rolls back when they do not stay healthy (then
  * throws the one-sentence verdict). Only for a judged config ({@link isJudged}).
- * Returns the state saved at the end.
+ * Returns the state saved at the end and the units restarted.
  */
 export async function switchJudged(
-  dest: string,
-  config: UnitSettings,
+  ctx: Run,
   state: State,
   to: ImageRef,
   from: ImageRef | undefined,
-  ctx: SwitchContext,
-): Promise<State> {
+): Promise<{ state: State; units: string[] }> {
+  const { dest, config } = ctx;
   // A rollback never goes to a rejected image (a rejected first image that stayed).
   const back = from !== undefined && !isRejected(rolloutOf(state), from.sha256) ? from : undefined;
   const pending: PendingSwitch = {
@@ -155,9 +161,10 @@ export async function switchJudged(
         printable(to.version)
       } goes without a health check.`,
     );
-    return await record(dest, next, undefined);
+    return { state: await record(dest, next, undefined), units: [] };
   }
-  return await judge(dest, config, next, pending, plan.restart, true, ctx);
+  const judged = await judge(dest, config, next, pending, plan.restart, true, ctx);
+  return { state: judged, units: plan.restart };
 }
 
 /**
@@ -301,13 +308,10 @@ export async function rollBack(
  * switch, the watch or the rollback), from the units' state now. Returns the
  * state; throws the verdict when the switch ends in a rollback.
  */
-export async function recoverSwitch(
-  dest: string,
-  config: UnitSettings,
-  state: State,
-  ctx: SwitchContext,
-): Promise<State> {
-  if (rolloutOf(state).pending === undefined) return state;
+export async function recoverSwitch(ctx: Run, state: State, init: boolean): Promise<State> {
+  const { dest, config } = ctx;
+  // --init runs while a unit starts and never restarts: it leaves the switch to the next run.
+  if (init || rolloutOf(state).pending === undefined) return state;
   const recovery = recoveryOf(rolloutOf(state), await currentImage(dest));
   if (recovery.kind === "none") return state;
   if (recovery.kind === "forget" || config.restartUnits.length === 0) {
@@ -368,21 +372,22 @@ export async function phasedOffer(
  * Without a health check: restarts the units by the rules (running and
  * failed ones; stopped ones stay stopped), with the pending restart recorded
  * first so that a run killed during it, or a failed restart, is retried by
- * the next run.
+ * the next run. Returns the units restarted.
  */
 export async function restartPending(
-  dest: string,
-  config: UnitSettings,
+  ctx: Run,
   pending: State,
   inPlace: string,
-  ctx: SwitchContext,
-): Promise<void> {
+): Promise<string[]> {
+  const { dest, config } = ctx;
   await saveState(dest, pending);
+  let units: string[];
   try {
-    const units = (await planRestart(config, ctx)).restart;
+    units = (await planRestart(config, ctx)).restart;
     if (units.length > 0) await ctx.services.restart(units, config.unitScope);
   } catch (e) {
     throw restartFailed(inPlace, e);
   }
-  ctx.log.info(`${named(config)}: restarted ${config.restartUnits.join(" ")}.`);
+  if (units.length > 0) ctx.log.info(`${named(config)}: restarted ${units.join(" ")}.`);
+  return units;
 }
