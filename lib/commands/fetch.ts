@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { basename, resolve } from "node:path";
+import { basename, resolve } from "../core/path.ts";
 import { asTakoError, printable, shownUrl, TakoError } from "../core/errors.ts";
 import type { NetFlags } from "../core/cli.ts";
 import type { Config } from "../core/config.ts";
@@ -20,6 +20,7 @@ import {
   stampOf,
   type State,
   withDownloaded,
+  withManifestVerified,
   withValidators,
 } from "../core/state.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
@@ -126,7 +127,7 @@ async function fetchOne(
   const init = mode.init;
   try {
     const config = await loadConfig(configPath);
-    const dest = resolve(config.destination);
+    const dest = resolve(Deno.cwd(), config.destination);
     outcome.destination = dest;
     const run: Run = { ...ctx, config, dest, where: shownPath(config.file), outcome };
     if (mode.dryRun) return await dryRun(run);
@@ -155,7 +156,7 @@ async function fetchOne(
 async function dryRun(run: Run): Promise<void> {
   const { config, dest, outcome } = run;
   const state = await readState(dest);
-  const stored = await readVerifiedStored(run);
+  const stored = await readVerifiedStored(run, state);
   const anchor = stored === undefined ? await readAnchor(dest) : undefined;
   const remote = await fetchVerifiedManifest(run, stored, anchor, state);
   const current = await currentImage(dest);
@@ -182,7 +183,7 @@ async function dryRun(run: Run): Promise<void> {
  */
 async function alreadyProvisioned(run: Run): Promise<boolean> {
   try {
-    const stored = await readVerifiedStored(run);
+    const stored = await readVerifiedStored(run, await readState(run.dest));
     const latest = await readLatest(run.dest);
     if (stored === undefined || typeof latest !== "string") return false;
     // Only an image that Version= allows counts: after a pin to go back, --init must act.
@@ -207,7 +208,7 @@ async function alreadyProvisioned(run: Run): Promise<boolean> {
 async function update(run: Run, init: boolean): Promise<void> {
   const { config, dest } = run;
   const state = await switching.recoverSwitch(run, await readState(dest), init);
-  const stored = await readVerifiedStored(run);
+  const stored = await readVerifiedStored(run, state);
   // Without a stored manifest, the image latest points to anchors the history (SPEC §7).
   const anchor = stored === undefined ? await readAnchor(dest) : undefined;
   const remote = await fetchVerifiedManifest(run, stored, anchor, state);
@@ -217,7 +218,8 @@ async function update(run: Run, init: boolean): Promise<void> {
   }
   // Saved with the state below, so only ever after the manifest they describe is stored.
   const { origin, validators, sha256 } = remote;
-  const validated = withValidators(state, origin, validators, sha256, config.origins);
+  const kept = withValidators(state, origin, validators, sha256, config.origins);
+  const validated = withManifestVerified(kept, sha256, config.publicKeys);
   const current = await currentImage(dest);
   Object.assign(run.outcome, { entries: remote.entries, before: current, after: current });
   const offer = plan.planOffer(remote.entries, config.pattern, current);
@@ -228,9 +230,7 @@ async function update(run: Run, init: boolean): Promise<void> {
   const base = withRollout({ ...validated, verified: got.verified }, phased.rollout);
   const judged = !init && switching.isJudged(config);
   if (judged && got.chosen !== undefined && got.chosen.sha256 !== current) {
-    const after = await switching.switchJudged(run, base, got.chosen, offer.current);
-    Object.assign(run.outcome, { after: got.chosen.sha256, changed: true, restarted: after.units });
-    return await finish(run, after.state);
+    return await finish(run, await switching.switchJudged(run, base, got.chosen, offer.current));
   }
   const restarts = plan.restartsUnits(init, config.restartUnits) && !judged;
   const settled = got.chosen === undefined

@@ -10,7 +10,8 @@ import { resolve } from "node:path";
 import type { Config } from "../core/config.ts";
 import { asTakoError, printable, TakoError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
-import { type Entry, verifyManifest } from "../core/manifest.ts";
+import type { Entry } from "../core/manifest.ts";
+import { verifyManifest } from "../core/manifest_signature.ts";
 import {
   clearRejection,
   reject,

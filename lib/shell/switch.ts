@@ -51,6 +51,8 @@ export interface SwitchContext {
 export interface Run extends SwitchContext {
   readonly dest: string;
   readonly config: UnitSettings;
+  /** Where a judged switch reports what it did (fetch's outcome, for `--json`). */
+  readonly outcome?: { after?: string | undefined; changed: boolean; restarted: readonly string[] };
 }
 
 /** The parts of a config that a switch reads. */
@@ -121,14 +123,14 @@ async function record(
  * Moves `latest` from `from` to `to` and judges the switch: restarts the
  * units, watches them, and rolls back when they do not stay healthy (then
  * throws the one-sentence verdict). Only for a judged config ({@link isJudged}).
- * Returns the state saved at the end and the units restarted.
+ * Returns the state saved at the end.
  */
 export async function switchJudged(
   ctx: Run,
   state: State,
   to: ImageRef,
   from: ImageRef | undefined,
-): Promise<{ state: State; units: string[] }> {
+): Promise<State> {
   const { dest, config } = ctx;
   // A rollback never goes to a rejected image (a rejected first image that stayed).
   const back = from !== undefined && !isRejected(rolloutOf(state), from.sha256) ? from : undefined;
@@ -155,16 +157,18 @@ export async function switchJudged(
   const next = await record(dest, { ...state, previous: from?.sha256 ?? state.previous }, pending);
   await pointLatest(dest, to.sha256);
   ctx.log.info(`${named(config)}: latest is now ${printable(to.version)} (${to.sha256}).`);
-  if (plan.restart.length === 0) {
-    ctx.log.info(
-      `${named(config)}: no unit is running, so ${
-        printable(to.version)
-      } goes without a health check.`,
-    );
-    return { state: await record(dest, next, undefined), units: [] };
+  const { restart } = plan;
+  if (restart.length === 0) {
+    ctx.log.info(`${named(config)}: no unit is running; ${printable(to.version)} is not checked.`);
   }
-  const judged = await judge(dest, config, next, pending, plan.restart, true, ctx);
-  return { state: judged, units: plan.restart };
+  const judged = restart.length === 0
+    ? await record(dest, next, undefined)
+    : await judge(dest, config, next, pending, restart, true, ctx);
+  // Reported only once judged healthy: after a rollback, latest is where it was.
+  if (ctx.outcome) {
+    Object.assign(ctx.outcome, { after: to.sha256, changed: true, restarted: restart });
+  }
+  return judged;
 }
 
 /**
