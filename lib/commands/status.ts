@@ -27,7 +27,7 @@ import { formatStatusText } from "../core/status_text.ts";
 import { inContext, loadConfig } from "../shell/config_file.ts";
 import { listPartials } from "../shell/partial.ts";
 import { readState } from "../shell/state_file.ts";
-import { readMachineId } from "../shell/systemd.ts";
+import { hostPlace } from "../shell/systemd.ts";
 import { listStore, readLatest, readStoredManifest, requireDestination } from "../shell/store.ts";
 
 /** What `tako status` gets from its caller. */
@@ -120,10 +120,8 @@ async function gatherFacts(configPath: string): Promise<StatusFacts> {
   const manifest = await attempt(() => readManifest(destination, config));
   if (manifest?.problem !== undefined) errors.push(inContext(configPath, manifest.problem));
   // Only for when a waiting version will be installed; fetch reports a missing machine id.
-  const machineId = config.rolloutSpreadMs > 0
-    ? await readMachineId().catch(() => undefined)
-    : undefined;
-  return { ...known, store, partials, latest, state, manifest: manifest?.facts, machineId, errors };
+  const place = config.rolloutSpreadMs > 0 ? await hostPlace().catch(() => undefined) : undefined;
+  return { ...known, store, partials, latest, state, manifest: manifest?.facts, place, errors };
 }
 
 async function readLatestFacts(dest: string): Promise<LatestFacts> {

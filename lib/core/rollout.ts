@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import type { Entry } from "./manifest.ts";
 import {
   bounded,
@@ -28,18 +27,27 @@ import { formatSpan } from "./timespan.ts";
  * runs, a fleet spreads evenly, and a host early for one version is not
  * always early.
  *
+ * `sha256` is given by the shell, which loads a hash only when a spread
+ * needs one (a periodic check with nothing to do loads none).
+ *
  * @example
  * ```ts
- * const f = rolloutPlace("3d1219c7c4c5404aaa1f6d2a48adfda4", "1.2.0"); // 0 <= f < 1
+ * import { createHash } from "node:crypto";
+ * const sha256 = (text: string) => createHash("sha256").update(text).digest();
+ * const f = rolloutPlace("3d1219c7c4c5404aaa1f6d2a48adfda4", "1.2.0", sha256); // 0 <= f < 1
  * ```
  */
-export function rolloutPlace(machineId: string, version: string): number {
-  const digest = createHash("sha256").update(`tako-rollout\0${machineId}\0${version}`).digest();
+export function rolloutPlace(machineId: string, version: string, sha256: Sha256): number {
+  const digest = sha256(`tako-rollout\0${machineId}\0${version}`);
+  const view = new DataView(digest.buffer, digest.byteOffset, digest.byteLength);
   // The first 53 bits, as a fraction: exactly representable, and strictly below 1.
-  const high = digest.readUInt32BE(0); // 32 bits
-  const low = digest.readUInt32BE(4) >>> 11; // the next 21 bits
+  const high = view.getUint32(0); // 32 bits
+  const low = view.getUint32(4) >>> 11; // the next 21 bits
   return (high * 2 ** 21 + low) / 2 ** 53;
 }
+
+/** SHA-256 of UTF-8 text. */
+export type Sha256 = (text: string) => Uint8Array;
 
 /** The rollout part of a state, never undefined. */
 export function rolloutOf(state: State): RolloutState {
@@ -90,7 +98,8 @@ export interface Eligibility {
 /** How a run may treat the spread: `immediate` for a first image or `--now`. */
 export interface SpreadInput {
   readonly spreadMs: number;
-  readonly machineId: string;
+  /** This host's place for a version, in [0, 1) ({@link rolloutPlace} with its machine id). */
+  readonly place: (version: string) => number;
   readonly nowMs: number;
   readonly immediate: boolean;
 }
@@ -173,7 +182,7 @@ function eligibleAt(rollout: RolloutState, entry: Entry, spread: SpreadInput): n
   if (spread.immediate || spread.spreadMs <= 0) return spread.nowMs;
   const seen = rollout.firstSeen[entry.sha256];
   const seenMs = seen === undefined ? spread.nowMs : Date.parse(seen);
-  return seenMs + Math.floor(spread.spreadMs * rolloutPlace(spread.machineId, entry.version));
+  return seenMs + Math.floor(spread.spreadMs * spread.place(entry.version));
 }
 
 /**
@@ -185,7 +194,7 @@ export function waitingVersion(
   rollout: RolloutState,
   candidates: readonly Entry[],
   spreadMs: number,
-  machineId: string,
+  place: (version: string) => number,
 ): { entry: Entry; firstSeen: string; eligibleAtMs: number } | undefined {
   if (spreadMs <= 0) return undefined;
   for (const entry of candidates) {
@@ -193,7 +202,7 @@ export function waitingVersion(
     if (firstSeen === undefined || isRejected(rollout, entry.sha256)) continue;
     const eligibleAtMs = eligibleAt(rollout, entry, {
       spreadMs,
-      machineId,
+      place,
       nowMs: 0,
       immediate: false,
     });

@@ -50,8 +50,8 @@ export interface StatusFacts {
   readonly partials: readonly StatusPartial[] | undefined;
   readonly latest: LatestFacts | undefined;
   readonly state: State | undefined;
-  /** This host's machine id, when RolloutSpreadSec= needs one and it is known. */
-  readonly machineId?: string | undefined;
+  /** This host's place for a version in RolloutSpreadSec=, when needed and known. */
+  readonly place?: ((version: string) => number) | undefined;
   /** What went wrong, in any order; the report shows the gravest. */
   readonly errors: readonly TakoError[];
 }
@@ -301,9 +301,9 @@ function rolloutReport(
     : compatibleEntries(entries, config.pattern).filter((e) =>
       current === undefined || config.pattern.compare(e.version, current.version) > 0
     );
-  const waiting = facts.machineId === undefined || config === undefined
+  const waiting = facts.place === undefined || config === undefined
     ? undefined
-    : waitingVersion(rollout, newer, config.rolloutSpreadMs, facts.machineId);
+    : waitingVersion(rollout, newer, config.rolloutSpreadMs, facts.place);
   const pending = rollout.pending;
   return {
     rejected: rollout.rejected.map((r) => ({ ...r })),

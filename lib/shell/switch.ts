@@ -32,7 +32,7 @@ import { restartFailed } from "../core/fetch_plan.ts";
 import { currentImage } from "./fetch_inputs.ts";
 import { pointLatest } from "./store.ts";
 import { saveState } from "./state_file.ts";
-import { readMachineId, type ServiceManager, type Unhealthy, watchUnits } from "./systemd.ts";
+import { hostPlace, type ServiceManager, type Unhealthy, watchUnits } from "./systemd.ts";
 
 /** An image by digest, with its version for messages. */
 export interface ImageRef {
@@ -362,7 +362,7 @@ export async function phasedOffer(
   const nowMs = ctx.now().getTime();
   const phased = phaseOffer(rolloutOf(state), candidates, {
     spreadMs,
-    machineId: spreadMs > 0 && !immediate ? await readMachineId() : "",
+    place: spreadMs > 0 && !immediate ? await hostPlace() : () => 0,
     nowMs,
     immediate,
   });

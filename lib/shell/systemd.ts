@@ -17,6 +17,7 @@ import {
   type UnitState,
 } from "../core/unit_health.ts";
 import { formatSpan } from "../core/timespan.ts";
+import { rolloutPlace } from "../core/rollout.ts";
 
 /** What the fetch procedure needs from the service manager (of the system, or `--user`). */
 export interface ServiceManager {
@@ -278,11 +279,22 @@ function lastLines(stdout: Uint8Array, stderr: Uint8Array): string[] {
 }
 
 /**
+ * This host's place in a phased rollout for each version, from its machine id;
+ * loads the hash only now (a run that needs no place loads none).
+ */
+export async function hostPlace(): Promise<(version: string) => number> {
+  const machineId = await readMachineId();
+  const { createHash } = await import("node:crypto");
+  const sha256 = (text: string) => createHash("sha256").update(text).digest();
+  return (version) => rolloutPlace(machineId, version, sha256);
+}
+
+/**
  * This host's machine id, for its place in a phased rollout: the environment
  * variable TAKO_MACHINE_ID when set (containers without one, tests), else
  * /etc/machine-id. Throws a runtime error saying how to provide one.
  */
-export async function readMachineId(): Promise<string> {
+async function readMachineId(): Promise<string> {
   let fromEnv: string | undefined;
   try {
     fromEnv = Deno.env.get("TAKO_MACHINE_ID");

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Entry } from "../../../lib/core/manifest.ts";
 import {
   clearRejection,
@@ -25,12 +26,15 @@ const V3: Entry = { version: "3.0.0", size: 1n, sha256: C };
 const HOUR = 3_600_000;
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
 
+const sha256 = (text: string) => createHash("sha256").update(text).digest();
+const placeOf = (id: string, version: string) => rolloutPlace(id, version, sha256);
+
 function machineIds(count: number): string[] {
   return Array.from({ length: count }, (_, i) => i.toString(16).padStart(32, "0"));
 }
 
 Deno.test("`rolloutPlace()` spreads 10,000 machine ids evenly over [0, 1)", () => {
-  const places = machineIds(10_000).map((id) => rolloutPlace(id, "1.2.0")).sort((a, b) => a - b);
+  const places = machineIds(10_000).map((id) => placeOf(id, "1.2.0")).sort((a, b) => a - b);
   assert.ok(places[0]! >= 0 && places.at(-1)! < 1);
   // Quantiles of a uniform sample of 10,000 lie within ±0.02 of their rank (over 4 sigma).
   for (const q of [0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99]) {
@@ -45,19 +49,25 @@ Deno.test("`rolloutPlace()` spreads 10,000 machine ids evenly over [0, 1)", () =
 
 Deno.test("`rolloutPlace()` is stable for an id and version, and differs between versions", () => {
   const ids = machineIds(1000);
-  for (const id of ids) assert.equal(rolloutPlace(id, "1.2.0"), rolloutPlace(id, "1.2.0"));
+  for (const id of ids) assert.equal(placeOf(id, "1.2.0"), placeOf(id, "1.2.0"));
   // The documented formula (docs/safe-rollouts.md), computed independently: a host keeps its
   // place across Tako releases.
-  assert.equal(rolloutPlace("3d1219c7c4c5404aaa1f6d2a48adfda4", "1.2.0"), 0.8351198237352778);
+  assert.equal(placeOf("3d1219c7c4c5404aaa1f6d2a48adfda4", "1.2.0"), 0.8351198237352778);
   // A host early for one version is not always early: the places of two versions are uncorrelated.
-  const early = ids.filter((id) => rolloutPlace(id, "1.2.0") < 0.1);
-  const alsoEarly = early.filter((id) => rolloutPlace(id, "1.3.0") < 0.1);
+  const early = ids.filter((id) => placeOf(id, "1.2.0") < 0.1);
+  const alsoEarly = early.filter((id) => placeOf(id, "1.3.0") < 0.1);
   assert.ok(alsoEarly.length < early.length / 3, `${alsoEarly.length} of ${early.length}`);
 });
 
 Deno.test("`eligibleCandidates()` holds a newly seen version until this host's place has come", () => {
-  const spread = { spreadMs: 10 * HOUR, machineId: "0".repeat(32), nowMs: T0, immediate: false };
-  const place = rolloutPlace(spread.machineId, V2.version);
+  const id = "0".repeat(32);
+  const spread = {
+    spreadMs: 10 * HOUR,
+    place: (v: string) => placeOf(id, v),
+    nowMs: T0,
+    immediate: false,
+  };
+  const place = placeOf(id, V2.version);
   const seen = noteFirstSeen(EMPTY_ROLLOUT, [V2], new Date(T0).toISOString());
   const due = T0 + Math.floor(10 * HOUR * place);
 
@@ -81,7 +91,7 @@ Deno.test("`noteFirstSeen()` keeps the first sighting and forgets versions no lo
 });
 
 Deno.test("`eligibleCandidates()` never offers a rejected version; a newer one is eligible", () => {
-  const spread = { spreadMs: 0, machineId: "x", nowMs: T0, immediate: false };
+  const spread = { spreadMs: 0, place: () => 0.5, nowMs: T0, immediate: false };
   const rejected = reject(EMPTY_ROLLOUT, {
     version: "2.0.0",
     sha256: B,
