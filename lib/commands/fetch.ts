@@ -46,6 +46,8 @@ import {
 } from "../shell/store.ts";
 import { pruneDestination } from "../shell/store_prune.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
+import * as switching from "../shell/switch.ts";
+import { type PhasedOffer, withRollout } from "../core/rollout.ts";
 
 /** What the fetch procedure gets from its caller. */
 export interface FetchContext {
@@ -55,6 +57,7 @@ export interface FetchContext {
   /** How long to wait for another run's lock on the same destination. */
   readonly lockWaitMs: number;
   readonly now: () => Date;
+  readonly skipSpread?: boolean; // --now: no wait for this host's turn in a phased rollout
 }
 
 /** A run's context: the command line's network options over the defaults, a 10-minute lock wait. */
@@ -159,8 +162,9 @@ async function dryRun(run: Run): Promise<void> {
   const current = await currentImage(dest);
   Object.assign(outcome, { entries: remote.entries, before: current, after: current });
   const offer = plan.planOffer(remote.entries, config.pattern, current);
-  const chosen = offer.candidates[0];
-  if (chosen === undefined) await keepCurrent(run, remote.entries, offer, current);
+  const phased = await switching.phasedOffer(config, state, offer.candidates, current, run);
+  const chosen = phased.eligible[0];
+  if (chosen === undefined) await keepCurrent(run, remote.entries, offer, current, phased);
   else {
     const info = await lstatOrUndefined(`${dest}/store/${chosen.sha256}`);
     const present = info?.isFile === true && BigInt(info.size) === chosen.size;
@@ -203,7 +207,7 @@ async function alreadyProvisioned(run: Run): Promise<boolean> {
 /** Steps 2 to 6 of SPEC §6, under the destination's lock. */
 async function update(run: Run, init: boolean): Promise<void> {
   const { config, dest } = run;
-  const state = await readState(dest);
+  const state = await switching.recoverSwitch(run, await readState(dest), init);
   const stored = await readVerifiedStored(run, state);
   // Without a stored manifest, the image latest points to anchors the history (SPEC §7).
   const anchor = stored === undefined ? await readAnchor(dest) : undefined;
@@ -219,22 +223,32 @@ async function update(run: Run, init: boolean): Promise<void> {
   const current = await currentImage(dest);
   Object.assign(run.outcome, { entries: remote.entries, before: current, after: current });
   const offer = plan.planOffer(remote.entries, config.pattern, current);
-  const got = await firstAvailable(run, offer.candidates, state.verified);
+  const phased = await switching.phasedOffer(config, state, offer.candidates, current, run);
+  const got = await firstAvailable(run, phased.eligible, state.verified);
   // The chosen image is in place (or none is on offer): any partial download left is stale.
   await dropPartials(`${dest}/store`);
-
-  const base: State = { ...validated, verified: got.verified };
-  const restarts = plan.restartsUnits(init, config.restartUnits);
+  const base = withRollout({ ...validated, verified: got.verified }, phased.rollout);
+  const judged = !init && switching.isJudged(config);
+  if (judged && got.chosen !== undefined && got.chosen.sha256 !== current) {
+    return await finish(run, await switching.switchJudged(run, base, got.chosen, offer.current));
+  }
+  const restarts = plan.restartsUnits(init, config.restartUnits) && !judged;
   const settled = got.chosen === undefined
-    ? await keepCurrent(run, remote.entries, offer, current)
+    ? await keepCurrent(run, remote.entries, offer, current, phased)
     : await moveLatest(run, got.chosen, { base, current, restarts });
   Object.assign(run.outcome, { after: got.chosen?.sha256 ?? current, changed: settled.changed });
   const next = plan.stateAfterSwap(base, current, settled.changed, restarts);
-  if (next.restartPending) await restart(run, next, settled.inPlace);
-  const final = withDownloaded(plan.stateAfterSuccess(next, run.now()), run.outcome.bytes);
-  await saveState(dest, final);
-  // Pruning runs after the state names latest and the previous image, which it keeps.
-  await pruneDestination(dest, config, final, run.log);
+  if (next.restartPending) {
+    run.outcome.restarted = await switching.restartPending(run, next, settled.inPlace);
+  }
+  await finish(run, next);
+}
+
+/** Saves the state of a successful run, then prunes (which keeps latest and the previous image). */
+async function finish(run: Run, state: State): Promise<void> {
+  const final = withDownloaded(plan.stateAfterSuccess(state, run.now()), run.outcome.bytes);
+  await saveState(run.dest, final);
+  await pruneDestination(run.dest, run.config, final, run.log);
 }
 
 /** The notes of a run, once the manifest was received and verified (fetch_plan.runNotes). */
@@ -281,14 +295,16 @@ async function keepCurrent(
   entries: readonly Entry[],
   offer: plan.Offer,
   current: string | undefined,
+  phased: PhasedOffer,
 ): Promise<Settled> {
   const message = plan.noCompatibleVersion(run.config.pattern, entries, offer);
   const present = current !== undefined && await isRegularFile(`${run.dest}/store/${current}`);
   if (!present) throw new TakoError("runtime", message);
-  run.log.warn(`${run.where}: ${message} Keeping the current image.`);
   const inPlace = offer.current === undefined
     ? "The current image"
     : printable(offer.current.version);
+  if (phased.heldBack) run.log.debug(`${run.where}: keeping ${inPlace}.`);
+  else run.log.warn(`${run.where}: ${message} Keeping the current image.`);
   return { changed: false, inPlace };
 }
 
@@ -305,18 +321,6 @@ async function moveLatest(
   if (changed) log.info(`${where}: latest is now ${inPlace} (${chosen.sha256}).`);
   else log.debug(`${where}: ${inPlace} is up to date.`);
   return { changed, inPlace };
-}
-
-/** Restarts the units, with the pending restart recorded first so a run killed during it retries. */
-async function restart(run: Run, pending: State, inPlace: string): Promise<void> {
-  await saveState(run.dest, pending);
-  try {
-    await run.services.restart(run.config.restartUnits);
-  } catch (e) {
-    throw plan.restartFailed(inPlace, e);
-  }
-  run.outcome.restarted = run.config.restartUnits;
-  run.log.info(`${run.where}: restarted ${run.config.restartUnits.join(" ")}.`);
 }
 
 /**

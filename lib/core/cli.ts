@@ -48,6 +48,7 @@ const OPTIONS: Record<CommandName, readonly OptionSpec[]> = {
   "fetch": [
     { long: "init", value: false },
     { long: "if-not-exists", value: false },
+    { long: "now", value: false },
     { long: "dry-run", value: false },
     { long: "json", value: false },
     { long: "connect-timeout", value: true, takes: "a number of seconds" },
@@ -59,6 +60,7 @@ const OPTIONS: Record<CommandName, readonly OptionSpec[]> = {
   "status": [{ long: "json", value: false }, { long: "prometheus", value: false }],
   "verify": [],
   "prune": [],
+  "rollback": [{ long: "clear", value: true }],
 };
 
 interface Parsed {
@@ -258,6 +260,7 @@ function parseCommand(command: CommandName, args: readonly string[]): Command {
         init,
         dryRun: options.has("dry-run"),
         json: options.has("json"),
+        now: options.has("now"),
         configs: needConfigs(command, operands),
         net,
       };
@@ -305,6 +308,11 @@ function parseCommand(command: CommandName, args: readonly string[]): Command {
       return { name: "verify", verbosity, configs: needConfigs(command, operands) };
     case "prune":
       return { name: "prune", verbosity, configs: needConfigs(command, operands) };
+    case "rollback": {
+      const clear = stringOption(options, "clear");
+      const configs = needConfigs(command, operands);
+      return { name: "rollback", verbosity, configs, ...(clear === undefined ? {} : { clear }) };
+    }
   }
 }
 

@@ -51,6 +51,8 @@ export type Command =
     readonly dryRun: boolean;
     /** One JSON document with every config's outcome on stdout. */
     readonly json: boolean;
+    /** Skip the wait of a phased rollout (RolloutSpreadSec=). */
+    readonly now: boolean;
     readonly configs: readonly string[];
     readonly net: NetFlags;
   }
@@ -61,7 +63,13 @@ export type Command =
     readonly configs: readonly string[];
   }
   | Common & { readonly name: "verify"; readonly configs: readonly string[] }
-  | Common & { readonly name: "prune"; readonly configs: readonly string[] };
+  | Common & { readonly name: "prune"; readonly configs: readonly string[] }
+  /** `clear`: instead of rolling back, clear the rejection of this version (or digest). */
+  | Common & {
+    readonly name: "rollback";
+    readonly clear?: string;
+    readonly configs: readonly string[];
+  };
 
 /** The commands, in the order `--help` lists them. */
 export const COMMANDS = [
@@ -72,5 +80,6 @@ export const COMMANDS = [
   "status",
   "verify",
   "prune",
+  "rollback",
 ] as const;
 export type CommandName = typeof COMMANDS[number];

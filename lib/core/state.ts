@@ -12,6 +12,7 @@
  */
 import { SHA256_HEX } from "./digest.ts";
 import { formatPublicKey } from "./public_key.ts";
+import { isEmptyRollout, parseRolloutState, type RolloutState } from "./rollout_state.ts";
 
 /** File-system identity of an image at the moment its digest was checked. */
 export interface ImageStamp {
@@ -38,6 +39,8 @@ export interface State {
    * `If-Modified-Since`) on the next run.
    */
   readonly manifestValidators?: Readonly<Record<string, ManifestValidators>>;
+  /** Rejected versions, first sightings and a switch in progress (absent: none). */
+  readonly rollout?: RolloutState;
   /** When the last fetch that failed under the lock ended (ISO 8601). */
   readonly lastFailure?: string;
   /** Its message as printed (secrets already masked), at most {@link MAX_FAILURE_CHARS}. */
@@ -171,6 +174,7 @@ export function parseState(text: string | undefined): State {
   if (typeof raw !== "object" || raw === null) return EMPTY_STATE;
   const r = raw as Record<string, unknown>;
   const validators = parseValidatorMap(r.manifestValidators);
+  const rollout = parseRolloutState(r.rollout);
   const failure = isoTime(r.lastFailure);
   const message = typeof r.lastFailureMessage === "string" &&
       r.lastFailureMessage.length <= MAX_FAILURE_CHARS
@@ -186,6 +190,7 @@ export function parseState(text: string | undefined): State {
     lastSuccess: isoTime(r.lastSuccess),
     verified: parseStamp(r.verified),
     ...(validators === undefined ? {} : { manifestValidators: validators }),
+    ...(isEmptyRollout(rollout) ? {} : { rollout }),
     ...(failure === undefined ? {} : { lastFailure: failure }),
     ...(failure === undefined || message === undefined ? {} : { lastFailureMessage: message }),
     ...(typeof downloaded === "number" && Number.isSafeInteger(downloaded) && downloaded >= 0

@@ -18,6 +18,7 @@ import { maskUrl } from "./secrets.ts";
 import { patternProblem } from "./offer.ts";
 import { compatibleEntries, type Entry } from "./manifest.ts";
 import type { State } from "./state.ts";
+import { rolloutOf, waitingVersion } from "./rollout.ts";
 
 /** The version of the JSON schema; raised only for changes that break readers. */
 const STATUS_SCHEMA = 1;
@@ -49,6 +50,8 @@ export interface StatusFacts {
   readonly partials: readonly StatusPartial[] | undefined;
   readonly latest: LatestFacts | undefined;
   readonly state: State | undefined;
+  /** This host's place for a version in RolloutSpreadSec=, when needed and known. */
+  readonly place?: ((version: string) => number) | undefined;
   /** What went wrong, in any order; the report shows the gravest. */
   readonly errors: readonly TakoError[];
 }
@@ -100,6 +103,12 @@ export interface StatusEntry {
   readonly problems: readonly string[];
   /** Image bytes fetch has downloaded into the destination, ever; null when none is recorded. */
   readonly bytes_downloaded: number | null;
+  /** Versions fetch never installs again (failed health check or `tako rollback`), oldest first. */
+  readonly rejected: readonly StatusRejection[] | null;
+  /** The newest version waiting for this host's place in RolloutSpreadSec=, if any. */
+  readonly waiting: StatusWaiting | null;
+  /** A switch an earlier run left unjudged (killed); the next fetch finishes it. */
+  readonly pending_switch: StatusPendingSwitch | null;
   /** The gravest error met while gathering, or null. */
   readonly error: { readonly kind: ErrorKind; readonly message: string } | null;
 }
@@ -125,6 +134,33 @@ export interface StatusVersion {
   readonly compatible: boolean;
   /** The newest version that `Version=` matches. */
   readonly newest_compatible: boolean;
+}
+
+/** A rejected version: when and why. */
+export interface StatusRejection {
+  readonly version: string;
+  readonly sha256: string;
+  /** ISO 8601. */
+  readonly at: string;
+  readonly reason: string;
+}
+
+/** A version on offer that waits for this host's turn. */
+export interface StatusWaiting {
+  readonly version: string;
+  readonly sha256: string;
+  /** When this destination first saw it (ISO 8601). */
+  readonly first_seen: string;
+  /** When a fetch will install it (ISO 8601); `tako fetch --now` does at once. */
+  readonly eligible_at: string;
+}
+
+/** An unjudged switch: its step, the versions and when it began. */
+export interface StatusPendingSwitch {
+  readonly phase: "restart" | "watch" | "rollback";
+  readonly to_version: string;
+  readonly from_version: string | null;
+  readonly since: string;
 }
 
 /** An image the state names. */
@@ -245,7 +281,44 @@ export function buildReport(facts: StatusFacts): StatusEntry {
     bytes_downloaded: state?.downloadedBytes ?? null,
     partials: facts.partials ?? null,
     problems: problemsOf(config, entries, state),
+    ...rolloutReport(facts, entries, latestSha),
     error: gravest(facts.errors),
+  };
+}
+
+/** The rollout part of an entry: rejections, a waiting version, an unjudged switch. */
+function rolloutReport(
+  facts: StatusFacts,
+  entries: readonly Entry[] | undefined,
+  latestSha: string | undefined,
+): Pick<StatusEntry, "rejected" | "waiting" | "pending_switch"> {
+  const { config, state } = facts;
+  if (state === undefined) return { rejected: null, waiting: null, pending_switch: null };
+  const rollout = rolloutOf(state);
+  const current = entries?.findLast((e) => e.sha256 === latestSha);
+  const newer = config === undefined || entries === undefined
+    ? []
+    : compatibleEntries(entries, config.pattern).filter((e) =>
+      current === undefined || config.pattern.compare(e.version, current.version) > 0
+    );
+  const waiting = facts.place === undefined || config === undefined
+    ? undefined
+    : waitingVersion(rollout, newer, config.rolloutSpreadMs, facts.place);
+  const pending = rollout.pending;
+  return {
+    rejected: rollout.rejected.map((r) => ({ ...r })),
+    waiting: waiting === undefined ? null : {
+      version: waiting.entry.version,
+      sha256: waiting.entry.sha256,
+      first_seen: waiting.firstSeen,
+      eligible_at: new Date(waiting.eligibleAtMs).toISOString(),
+    },
+    pending_switch: pending === undefined ? null : {
+      phase: pending.phase,
+      to_version: pending.toVersion,
+      from_version: pending.fromVersion ?? null,
+      since: pending.since,
+    },
   };
 }
 
@@ -266,6 +339,14 @@ function problemsOf(
     const why = state?.lastFailureMessage;
     problems.push(
       `the last fetch failed (${failure})${why === undefined ? "." : `: ${safeText(why)}`}`,
+    );
+  }
+  const pending = state?.rollout?.pending;
+  if (pending !== undefined) {
+    problems.push(
+      `the switch to ${
+        safeText(pending.toVersion)
+      } was interrupted before its health check ended; the next fetch finishes it.`,
     );
   }
   return problems;

@@ -10,6 +10,7 @@ import { printable, shownUrl } from "./errors.ts";
 import { formatBytes } from "./log.ts";
 import { imageCount } from "./prune_plan.ts";
 import type { StatusEntry, StatusImage, StatusVersion } from "./status_report.ts";
+import { formatSpan } from "./timespan.ts";
 
 /** Above this many versions the text table shows only the rows that matter. */
 const MAX_TEXT_ROWS = 20;
@@ -56,6 +57,22 @@ function formatOne(r: StatusEntry, now: Date): string {
     field("partial", `store/${shortDigest(partial.sha256)} ${formatBytes(partial.bytes)} kept`);
   }
   for (const problem of r.problems) field("problem", problem);
+  for (const [i, x] of (r.rejected ?? []).entries()) {
+    field(
+      i === 0 ? "rejected" : "",
+      `${printable(x.version)} (${timeText(x.at, now)}): ${printable(x.reason, 300)}`,
+    );
+  }
+  if (r.waiting !== null) {
+    const at = Date.parse(r.waiting.eligible_at);
+    const when = at <= now.getTime()
+      ? "at the next fetch"
+      : `from ${r.waiting.eligible_at} (in ${formatSpan(at - now.getTime())})`;
+    field(
+      "waiting",
+      `${printable(r.waiting.version)}: this host's turn in the rollout comes ${when}`,
+    );
+  }
   const table = versionTable(r);
   if (table.length > 0) lines.push("", ...table.map((row) => `  ${row}`));
   return lines.join("\n") + "\n";

@@ -5,12 +5,13 @@ import { assert, assertTakoError } from "../../support/assert.ts";
 const fetchOf = (
   configs: string[],
   extra: Partial<
-    { init: boolean; dryRun: boolean; json: boolean; verbosity: string; net: object }
+    { init: boolean; now: boolean; dryRun: boolean; json: boolean; verbosity: string; net: object }
   > = {},
 ) => ({
   name: "fetch",
   verbosity: "normal",
   init: false,
+  now: false,
   dryRun: false,
   json: false,
   configs,
@@ -47,6 +48,7 @@ Deno.test("`parseArgs()` reads both dialects of fetch", () => {
     [["fetch", "--init", "a", "b"], fetchOf(["a", "b"], { init: true })],
     [["fetch", "a", "--init", "b"], fetchOf(["a", "b"], { init: true })],
     [["fetch", "--if-not-exists", "a"], fetchOf(["a"], { init: true })],
+    [["fetch", "--now", "a"], fetchOf(["a"], { now: true })],
     // The original dialect: no command word.
     [["a"], fetchOf(["a"])],
     [["a", "b"], fetchOf(["a", "b"])],
@@ -158,6 +160,17 @@ Deno.test("`parseArgs()` reads help, version, gen-key, status and prune", () => 
       previousKey: "PUB",
     }],
     [["prune", "a"], { name: "prune", verbosity: "normal", configs: ["a"] }],
+    [["rollback", "a", "b"], {
+      name: "rollback",
+      verbosity: "normal",
+      configs: ["a", "b"],
+    }],
+    [["rollback", "--clear", "1.2.0", "a"], {
+      name: "rollback",
+      verbosity: "normal",
+      clear: "1.2.0",
+      configs: ["a"],
+    }],
   ];
   for (const [args, expected] of table) {
     assert.deepEqual(parseArgs(args), expected, args.join(" "));
@@ -214,6 +227,9 @@ Deno.test("`parseArgs()` refuses every malformed command line with a usage error
     [["resign", "-o", "o", "-k", "K", "-f", "F", "--previous-key", "P"], ["--key", "--key-file"]],
     [["prune"], ["at least one config"]],
     [["prune", "--json", "a"], ["Unknown option '--json'"]],
+    [["rollback"], ["at least one config"]],
+    [["rollback", "--clear"], ["--clear needs a value"]],
+    [["rollback", "--now", "a"], ["Unknown option '--now'"]],
   ];
   for (const [args, parts] of table) {
     const e = assertTakoError(() => parseArgs(args), "usage", ...parts);

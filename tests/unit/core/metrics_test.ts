@@ -149,6 +149,9 @@ const ENTRY: StatusEntry = {
   bytes_downloaded: 10,
   partials: [],
   problems: [],
+  rejected: [],
+  waiting: null,
+  pending_switch: null,
   error: null,
 };
 
