@@ -7,10 +7,12 @@
  * class (or, for 410, a clean keep of 1.0.0), leave the stored manifest,
  * `latest` and the store as they were (plus, at most, the new manifest), no
  * temporary, nothing written outside the destination, and the next run
- * against a healthy origin must succeed.
+ * against a healthy origin must succeed. (Stalls, endless bodies, 404 and
+ * redirect loops are classified in tests/unit/shell/http_test.ts.)
  */
 import { assert } from "../support/assert.ts";
-import { type Behaviour, createTestCertificate, startOrigin } from "../support/origin_server.ts";
+import { type Behaviour, startOrigin } from "../support/origin_server.ts";
+import { createTestCertificate } from "../support/test_certificate.ts";
 import {
   assertOutcome,
   checkInvariants,
@@ -69,7 +71,7 @@ const IMAGE_CASES: readonly Case[] = [
   {
     name: "an image cut short with Content-Length",
     behave: () => ({ [IMAGE]: { truncateAt: SIZE / 2 } }),
-    codes: [1, 4],
+    codes: [1],
   },
   {
     name: "an image cut short without Content-Length",
@@ -117,22 +119,8 @@ const IMAGE_CASES: readonly Case[] = [
     withinMs: 20_000,
   },
   {
-    name: "an endless image",
-    behave: () => ({ [IMAGE]: { endless: true, contentLength: "none" } }),
-    codes: [4],
-    says: /more than/,
-    withinMs: 20_000,
-  },
-  {
     name: "a slow-loris image (a byte every 1.5 s, idle timeout 1 s)",
     behave: () => ({ [IMAGE]: { dripMs: 1500 } }),
-    codes: [1],
-    says: /No data/,
-    withinMs: 15_000,
-  },
-  {
-    name: "an image that stalls mid-body",
-    behave: () => ({ [IMAGE]: { stallAtByte: 300_000 } }),
     codes: [1],
     says: /No data/,
     withinMs: 15_000,
@@ -148,12 +136,6 @@ const IMAGE_CASES: readonly Case[] = [
     name: "an image whose connection is reset mid-body",
     behave: () => ({ [IMAGE]: { resetAtByte: 300_000 } }),
     codes: [1],
-  },
-  {
-    name: "an image answered 404",
-    behave: () => ({ [IMAGE]: { status: 404 } }),
-    codes: [1],
-    says: /404/,
   },
   {
     name: "an image answered 500",
@@ -180,12 +162,6 @@ const IMAGE_CASES: readonly Case[] = [
     codes: [4],
   },
   {
-    name: "an image that redirects to itself",
-    behave: () => ({ [IMAGE]: { redirect: IMAGE } }),
-    codes: [1],
-    says: /loop/,
-  },
-  {
     name: "an image that redirects to file:///etc/passwd",
     behave: () => ({ [IMAGE]: { redirect: "file:///etc/passwd" } }),
     codes: [1],
@@ -204,7 +180,7 @@ const MANIFEST_CASES: readonly Case[] = [
   {
     name: "a manifest cut short with Content-Length",
     behave: () => ({ "/manifest": { truncateAt: 100 } }),
-    codes: [1, 4],
+    codes: [1],
   },
   {
     name: "a manifest cut short without Content-Length",
@@ -215,13 +191,6 @@ const MANIFEST_CASES: readonly Case[] = [
     name: "a manifest with extra bytes",
     behave: () => ({ "/manifest": { extraBytes: 10, contentLength: "none" } }),
     codes: [4],
-  },
-  {
-    name: "an endless manifest",
-    behave: () => ({ "/manifest": { endless: true } }),
-    codes: [4],
-    says: /more than the 16777216 bytes/,
-    withinMs: 20_000,
   },
   {
     name: "a manifest announced above the 16 MiB cap",
@@ -260,15 +229,6 @@ const MANIFEST_CASES: readonly Case[] = [
     codes: [1],
   },
   {
-    name: "a manifest in a redirect loop between two paths",
-    behave: () => ({
-      "/manifest": { redirect: "/elsewhere" },
-      "/elsewhere": { redirect: "/manifest" },
-    }),
-    codes: [1],
-    says: /loop/,
-  },
-  {
     name: "a manifest behind 6 redirects",
     behave: () => chain(6),
     codes: [1],
@@ -288,7 +248,7 @@ const MANIFEST_CASES: readonly Case[] = [
     codes: [1],
     says: /scheme/,
   },
-  ...[404, 410, 500, 503].map((status): Case => ({
+  ...[410, 500, 503].map((status): Case => ({
     name: `a manifest answered ${status}`,
     behave: () => ({ "/manifest": { status } }),
     codes: [1],
@@ -362,14 +322,43 @@ async function hostileRun(
   assert.equal(await latestDigest(s.dest), V2_SHA);
 }
 
+/**
+ * The smoke set of `make test`: one case of each kind that no lower layer
+ * shows end to end. Timeouts, plain HTTP errors and redirect limits are
+ * tested in tests/unit/shell and tests/cli/fetch_network_test.ts; `make
+ * torture` runs every case.
+ */
+const SMOKE = new Set([
+  "an image cut short with Content-Length",
+  "an image with extra bytes, announced",
+  "a gzip bomb as the image",
+  "an image whose connection is reset mid-body",
+  "an image answered 410 Gone",
+  "an image that redirects to file:///etc/passwd",
+  "a manifest cut short with Content-Length",
+  "a manifest announced above the 16 MiB cap",
+  "a manifest that redirects from http to https",
+  "a manifest answered 200 with an HTML page",
+]);
+
 for (const c of [...IMAGE_CASES, ...MANIFEST_CASES]) {
-  Deno.test(`a hostile origin: ${c.name} fails cleanly, keeps the destination and the next run succeeds`, async () => {
-    await withSetup([V1, V2], async (s) => {
-      await installOne(s);
-      await hostileRun(c, s, V1_SHA);
-    });
+  Deno.test({
+    name:
+      `a hostile origin: ${c.name} fails cleanly, keeps the destination and the next run succeeds`,
+    ignore: !TORTURE && !SMOKE.has(c.name),
+    async fn() {
+      await withSetup([V1, V2], async (s) => {
+        await installOne(s);
+        await hostileRun(c, s, V1_SHA);
+      });
+    },
   });
 }
+
+Deno.test("the smoke set names hostile-origin cases that exist", () => {
+  const names = new Set([...IMAGE_CASES, ...MANIFEST_CASES].map((c) => c.name));
+  for (const name of SMOKE) assert.ok(names.has(name), name);
+});
 
 for (
   const c of MANIFEST_CASES.filter((m) => m.withinMs !== undefined || /HTML|bomb/.test(m.name))
