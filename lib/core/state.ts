@@ -11,6 +11,7 @@
  * @module
  */
 import { SHA256_HEX } from "./digest.ts";
+import { formatPublicKey } from "./public_key.ts";
 
 /** File-system identity of an image at the moment its digest was checked. */
 export interface ImageStamp {
@@ -41,6 +42,23 @@ export interface State {
   readonly lastFailure?: string;
   /** Its message as printed (secrets already masked), at most {@link MAX_FAILURE_CHARS}. */
   readonly lastFailureMessage?: string;
+  /** Image bytes fetch has received into this destination, ever (a counter for the metrics). */
+  readonly downloadedBytes?: number;
+  /**
+   * The stored manifest as it was when its signature verified: its SHA-256
+   * and the config's public keys (base64) at the time, one of which it
+   * verified under. A later run that finds the very same bytes under a
+   * config still listing all those keys need not verify them again
+   * ({@link isManifestTrusted}).
+   */
+  readonly manifestVerified?: ManifestVerified;
+}
+
+/** What `.state` records of the stored manifest's verification. */
+export interface ManifestVerified {
+  readonly sha256: string;
+  /** The config's PublicKey= values (base64) when the manifest verified under one of them. */
+  readonly publicKeys: readonly string[];
 }
 
 /** The longest failure message kept: the log's bound on a message. */
@@ -73,6 +91,10 @@ export const EMPTY_STATE: State = {
   verified: undefined,
 };
 
+/** A public key as `formatPublicKey` writes it: 32 bytes of standard base64. */
+const PUBLIC_KEY_BASE64 = /^[A-Za-z0-9+/]{43}=$/;
+/** More keys than any config lists: a bound on what a damaged file can make us keep. */
+const MAX_RECORDED_KEYS = 64;
 /** A header value that is safe to send back: printable ASCII, bounded. */
 const HEADER_VALUE = /^[\x20-\x7e]{1,256}$/;
 /** More origins than any config lists: a bound on what a damaged file can make us keep. */
@@ -125,6 +147,18 @@ function parseValidatorMap(value: unknown): Record<string, ManifestValidators> |
   return count === 0 ? undefined : map;
 }
 
+function parseManifestVerified(value: unknown): ManifestVerified | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof v.sha256 !== "string" || !SHA256_HEX.test(v.sha256)) return undefined;
+  const keys = v.publicKeys;
+  if (!Array.isArray(keys) || keys.length === 0 || keys.length > MAX_RECORDED_KEYS) {
+    return undefined;
+  }
+  if (!keys.every((k) => typeof k === "string" && PUBLIC_KEY_BASE64.test(k))) return undefined;
+  return { sha256: v.sha256, publicKeys: keys };
+}
+
 /** Reads state text; anything unreadable yields {@link EMPTY_STATE} field by field. */
 export function parseState(text: string | undefined): State {
   if (text === undefined) return EMPTY_STATE;
@@ -137,26 +171,47 @@ export function parseState(text: string | undefined): State {
   if (typeof raw !== "object" || raw === null) return EMPTY_STATE;
   const r = raw as Record<string, unknown>;
   const validators = parseValidatorMap(r.manifestValidators);
-  const failure = typeof r.lastFailure === "string" && !Number.isNaN(Date.parse(r.lastFailure))
-    ? r.lastFailure
-    : undefined;
+  const failure = isoTime(r.lastFailure);
   const message = typeof r.lastFailureMessage === "string" &&
       r.lastFailureMessage.length <= MAX_FAILURE_CHARS
     ? r.lastFailureMessage
     : undefined;
+  const downloaded = r.downloadedBytes;
+  const manifestVerified = parseManifestVerified(r.manifestVerified);
   return {
     restartPending: r.restartPending === true,
     previous: typeof r.previous === "string" && SHA256_HEX.test(r.previous)
       ? r.previous
       : undefined,
-    lastSuccess: typeof r.lastSuccess === "string" && !Number.isNaN(Date.parse(r.lastSuccess))
-      ? r.lastSuccess
-      : undefined,
+    lastSuccess: isoTime(r.lastSuccess),
     verified: parseStamp(r.verified),
     ...(validators === undefined ? {} : { manifestValidators: validators }),
     ...(failure === undefined ? {} : { lastFailure: failure }),
     ...(failure === undefined || message === undefined ? {} : { lastFailureMessage: message }),
+    ...(typeof downloaded === "number" && Number.isSafeInteger(downloaded) && downloaded >= 0
+      ? { downloadedBytes: downloaded }
+      : {}),
+    ...(manifestVerified === undefined ? {} : { manifestVerified }),
   };
+}
+
+function isoTime(value: unknown): string | undefined {
+  return typeof value === "string" && !Number.isNaN(Date.parse(value)) ? value : undefined;
+}
+
+/**
+ * The state after a fetch received `bytes` of images: the counter grows
+ * (capped at 2^53 − 1, where a JSON number stops being exact).
+ *
+ * @example
+ * ```ts
+ * withDownloaded(EMPTY_STATE, 20).downloadedBytes; // 20
+ * ```
+ */
+export function withDownloaded(state: State, bytes: number): State {
+  if (bytes <= 0) return state;
+  const total = Math.min((state.downloadedBytes ?? 0) + bytes, Number.MAX_SAFE_INTEGER);
+  return { ...state, downloadedBytes: total };
 }
 
 /** State → file text. */
@@ -251,4 +306,48 @@ export function withValidators(
   }
   const { manifestValidators: _old, ...rest } = state;
   return Object.keys(map).length === 0 ? rest : { ...rest, manifestValidators: map };
+}
+
+/**
+ * Whether the stored manifest, whose bytes have SHA-256 `sha256`, need not
+ * be verified again under `publicKeys` (the config's, base64): `.state`
+ * records that these very bytes verified under one of a set of keys that the
+ * config still lists in full, so verifying them again could only give the
+ * same answer. Anything else (no record, other bytes, a key dropped from the
+ * config, a damaged state) means verifying. The reasoning, and why a record
+ * anyone could write is no weaker than the stored manifest itself, is in
+ * docs/performance.md.
+ *
+ * @example
+ * ```ts
+ * declare const state: State, storedSha256: string, configKeys: string[];
+ * if (!isManifestTrusted(state, storedSha256, configKeys)) console.log("verify it");
+ * ```
+ */
+export function isManifestTrusted(
+  state: State,
+  sha256: string,
+  publicKeys: readonly string[],
+): boolean {
+  const record = state.manifestVerified;
+  return record !== undefined && record.sha256 === sha256 &&
+    record.publicKeys.every((key) => publicKeys.includes(key));
+}
+
+/**
+ * The state after the manifest with SHA-256 `sha256` verified under one of
+ * `publicKeys` (the config's) and was stored.
+ *
+ * @example
+ * ```ts
+ * declare const state: State, sha256: string, configKeys: Uint8Array[];
+ * const next = withManifestVerified(state, sha256, configKeys);
+ * ```
+ */
+export function withManifestVerified(
+  state: State,
+  sha256: string,
+  publicKeys: readonly Uint8Array[],
+): State {
+  return { ...state, manifestVerified: { sha256, publicKeys: publicKeys.map(formatPublicKey) } };
 }
