@@ -29,9 +29,10 @@
  */
 import { createHash } from "node:crypto";
 import { MAIN, takoFlags } from "../dev/run_tako.ts";
-import { formatPublicKey, formatSecretKey, generateSecretKey } from "../lib/core/keys.ts";
+import { formatSecretKey, generateSecretKey } from "../lib/core/keys.ts";
+import { formatPublicKey } from "../lib/core/public_key.ts";
 import { buildImage, type Format, FORMATS } from "./delta/formats.ts";
-import { startNginx } from "./delta/nginx.ts";
+import { startNginx } from "../tests/support/nginx.ts";
 import { ensurePrograms, run, type Timed, timed } from "./delta/tools.ts";
 import { applyChange, buildTree, CHANGE_KINDS, type ChangeKind, listTree } from "./delta/tree.ts";
 import { type DeltaCase, deltaChart, deltaChecks, deltaTable } from "./delta/report.ts";
@@ -97,7 +98,16 @@ async function writeConfig(path: string, origin: string, dest: string, version: 
 const cases: DeltaCase[] = [];
 const notes: string[] = [];
 
-await using nginx = await startNginx(srv, `${work}/nginx`);
+await Deno.mkdir(srv, { recursive: true });
+await using nginx = await startNginx(srv);
+let logged = 0;
+/** Bytes nginx sent (headers included) for each request since the previous call. */
+function takeLog(): number[] {
+  const all = nginx.wireBytes();
+  const fresh = all.slice(logged);
+  logged = all.length;
+  return fresh;
+}
 
 /** Runs one client `RUNS` times from a fresh copy of the starting host; checks its result. */
 async function measure(
@@ -113,9 +123,9 @@ async function measure(
   let requests = 0;
   for (let i = 0; i < RUNS; i++) {
     await prepare();
-    await nginx.takeLog();
+    takeLog();
     const t = await client();
-    const log = await nginx.takeLog();
+    const log = takeLog();
     if (t.code !== 0) throw new Error(`${c.tool} ${c.format} ${c.change} failed: ${t.stderr}`);
     const digest = await sha256(result);
     if (digest !== expected) {
@@ -123,7 +133,7 @@ async function measure(
     }
     seconds.push(t.seconds);
     rssKb.push(t.rssKb);
-    bytes = log.reduce((n, r) => n + r.bytes, 0);
+    bytes = log.reduce((n, b) => n + b, 0);
     requests = log.length;
   }
   cases.push({ ...c, bytes, requests, seconds, rssKb });
