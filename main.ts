@@ -86,6 +86,11 @@ async function run(command: Command, log: Log): Promise<number> {
       await store({ ...command, envKey: env("TAKO_SECRET_KEY") }, log);
       return EXIT_OK;
     }
+    case "index": {
+      const { indexOrigin } = await import("./lib/commands/index.ts");
+      await indexOrigin(command.output, log);
+      return EXIT_OK;
+    }
     case "fetch": {
       const { fetchAll } = await import("./lib/commands/fetch.ts");
       const { DEFAULT_NET_OPTIONS } = await import("./lib/shell/origin.ts");

@@ -25,6 +25,7 @@ import {
   writeFileAtomic,
 } from "../shell/destination.ts";
 import type { Log } from "../core/log.ts";
+import { ensureIndex } from "../shell/index_file.ts";
 
 /** What `tako store` was asked to do. */
 export interface StoreRequest {
@@ -216,6 +217,8 @@ export async function store(
       await discardTemp(temp);
       throw e;
     }
+    // Beside the image before the manifest names it, so a client never sees one without the other.
+    await ensureIndex(storeDir, entry.sha256, Number(entry.size));
     if (result.changed) {
       await writeFileAtomic(dir, "manifest", signManifest(result.entries, key), 0o444);
       log.info(

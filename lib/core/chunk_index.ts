@@ -40,6 +40,21 @@ const STRONG_BYTES = 4;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const magicBytes = new TextEncoder().encode(INDEX_MAGIC);
 
+/** The suffix of an index's name: `store/<sha256>.index` on the origin, beside the image. */
+export const INDEX_SUFFIX = ".index";
+
+/**
+ * The origin path of the index of image `sha256`.
+ *
+ * @example
+ * ```ts
+ * indexPath("ab…"); // "store/ab….index"
+ * ```
+ */
+export function indexPath(sha256: string): string {
+  return `store/${sha256}${INDEX_SUFFIX}`;
+}
+
 /** A parsed index: the image it describes and one (weak, strong) pair per block. */
 export interface ChunkIndex {
   readonly size: number;

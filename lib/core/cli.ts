@@ -46,10 +46,11 @@ export type Command =
     readonly json: boolean;
     readonly configs: readonly string[];
   }
-  | Common & { readonly name: "prune"; readonly configs: readonly string[] };
+  | Common & { readonly name: "prune"; readonly configs: readonly string[] }
+  | Common & { readonly name: "index"; readonly output: string };
 
 /** The commands, in the order `--help` lists them. */
-export const COMMANDS = ["fetch", "store", "gen-key", "status", "prune"] as const;
+export const COMMANDS = ["fetch", "store", "index", "gen-key", "status", "prune"] as const;
 export type CommandName = typeof COMMANDS[number];
 
 interface OptionSpec {
@@ -78,6 +79,7 @@ const OPTIONS: Record<CommandName, readonly OptionSpec[]> = {
     { long: "key-file", short: "f", value: true },
     { long: "output", short: "o", value: true },
   ],
+  "index": [{ long: "output", short: "o", value: true }],
   "gen-key": [],
   "status": [{ long: "json", value: false }],
   "prune": [],
@@ -239,6 +241,12 @@ function parseCommand(command: CommandName, args: readonly string[]): Command {
         version: operands[1]!,
       };
     }
+    case "index": {
+      const output = stringOption(options, "output");
+      if (output === undefined) throw usageError(command, "Option --output (-o) is required.");
+      if (operands.length > 0) throw usageError(command, "index takes no operands.");
+      return { name: "index", verbosity, output };
+    }
     case "gen-key":
       if (operands.length > 0) throw usageError(command, "gen-key takes no operands.");
       return { name: "gen-key", verbosity };
@@ -310,6 +318,7 @@ Usage:
   tako [--if-not-exists] <config>...       the same (original dialect)
   tako store [-k <key> | -f <file>] -o <dir> [--] <image> <version>
                                            publish an image to an origin directory
+  tako index -o <dir>                      add chunk indexes to the images of an origin
   tako gen-key                             make a new key pair
   tako status [--json] <config>...         show what is stored (no network)
   tako prune <config>...                   apply KeepImages= and MaxStoreSize=
@@ -351,6 +360,16 @@ Options:
   -o, --output <dir>        the origin directory (must exist)
 The secret key may also come from the environment variable TAKO_SECRET_KEY;
 the options win.`,
+  "index": `Usage: tako index -o <dir>
+
+Write <dir>/store/<sha256>.index, the chunk index that lets clients update by
+delta, for every image in <dir>/store/ that has no valid one. Each image is
+read and its digest checked. 'tako store' writes the index of each image it
+adds; this is for images stored before. Upload the indexes with the images,
+before the manifest.
+
+Options:
+  -o, --output <dir>        the origin directory`,
   "gen-key": `Usage: tako gen-key
 
 Print a new secret key (for your secret store; never publish it) and its

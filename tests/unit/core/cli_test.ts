@@ -122,6 +122,8 @@ Deno.test("`parseArgs()` reads help, version, gen-key, status and prune", () => 
       configs: ["a", "b"],
     }],
     [["prune", "a"], { name: "prune", verbosity: "normal", configs: ["a"] }],
+    [["index", "-o", "out"], { name: "index", verbosity: "normal", output: "out" }],
+    [["index", "--output=out", "-q"], { name: "index", verbosity: "quiet", output: "out" }],
   ];
   for (const [args, expected] of table) {
     assert.deepEqual(parseArgs(args), expected, args.join(" "));
@@ -141,6 +143,8 @@ Deno.test("`parseArgs()` refuses every malformed command line with a usage error
     [["fetch", "--key", "k", "a"], ["Unknown option '--key'"]],
     [["fetch", "--init", "--init", "a"], ["--init", "twice"]],
     [["fetch", "--init=yes", "a"], ["--init", "takes no value"]],
+    [["index"], ["--output (-o) is required", "tako index --help"]],
+    [["index", "-o", "out", "extra"], ["index takes no operands"]],
     [["fetch", "--quiet", "--verbose", "a"], ["--quiet", "--verbose"]],
     [["fetch", "-q", "-v", "a"], ["--quiet", "--verbose"]],
     [["fetch", "a", "--connect-timeout"], ["--connect-timeout", "needs a value"]],
