@@ -7,7 +7,7 @@
  * {@link BlockMatcher.scan} in buffers it reuses.
  *
  * Speed: after a match the next block of the new image is tried at the next
- * block of the local one (one checksum per 4 KiB), so only bytes between runs
+ * block of the local one (one strong checksum per 4 KiB), so only bytes between runs
  * of matches are rolled byte by byte, each roll one probe of a table that
  * holds only the blocks still missing.
  *
@@ -138,8 +138,8 @@ export class BlockMatcher implements Matches {
     if (j >= this.#index.count) return false;
     const length = this.#lengthOf(j);
     if (at + length > buffer.length) return false;
-    const weak = weakSum(buffer, at, at + length);
-    if (weak !== this.#index.weak[j]) return false;
+    // Within a run the strong checksum alone decides (one SHA-256 per 4 KiB, no weak sum):
+    // a false continuation has odds of 2^-32 per block, and the image's digest catches it.
     if (strongSum(buffer.subarray(at, at + length)) !== this.#index.strong[j]) return false;
     this.#found(j, pos);
     this.#expect = j + 1;
