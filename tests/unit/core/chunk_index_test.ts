@@ -71,6 +71,16 @@ Deno.test("the index file is laid out as docs/formats.md says", () => {
   assert.equal(view.getUint32(68), strongSum(bytes.subarray(BLOCK_SIZE)));
 });
 
+Deno.test("the index of `image one\\n` is the example of docs/formats.md", () => {
+  const bytes = new TextEncoder().encode("image one\n");
+  const hex = Array.from(indexOf(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+  assert.equal(
+    hex,
+    "54414b4f494e4458" + "0001" + "04" + "04" + "00001000" + "000000000000000a" +
+      "81b9783a13d6822dfb3d1413ae5654228b04fa8790c5d6a5b79ba889f184cce5" + "14a0036f" + "81b9783a",
+  );
+});
+
 Deno.test("IndexBuilder gives the same index whatever the pieces", () => {
   const bytes = image(5 * BLOCK_SIZE + 123);
   const whole = indexOf(bytes);
