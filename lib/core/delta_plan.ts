@@ -15,6 +15,7 @@
  * @module
  */
 import type { Matches } from "./block_match.ts";
+import { formatBytes } from "./log.ts";
 
 /** One stretch of the new image, `[at, at + length)`. */
 export type Segment =
@@ -162,4 +163,85 @@ function bridge(segments: Segment[], size: number, limits: PlanLimits): Segment[
     } else out.push(remote ? { kind: "remote", at: s.at, length: s.length } : s);
   }
   return out;
+}
+
+/**
+ * The plan that mends an assembly whose digest did not match: every stretch
+ * that was copied from a local image is fetched, every stretch that was
+ * fetched is copied from the first assembly (local image number `first`).
+ * Only origin bytes then make up the image, and the two passes together fetch
+ * the image's size once.
+ *
+ * @example
+ * ```ts
+ * const again = repairPlan(plan, 0); // image 0: the first attempt's temporary file
+ * ```
+ */
+export function repairPlan(plan: DeltaPlan, first: number): DeltaPlan {
+  const segments: Segment[] = plan.segments.map((s) =>
+    s.kind === "local"
+      ? { kind: "remote", at: s.at, length: s.length }
+      : { kind: "local", at: s.at, length: s.length, image: first, from: s.at }
+  );
+  return {
+    size: plan.size,
+    segments,
+    localBytes: plan.remoteBytes,
+    remoteBytes: plan.localBytes,
+    requests: segments.filter((s) => s.kind === "remote").length,
+  };
+}
+
+/** At most this many local images are scanned for one update. */
+export const MAX_LOCAL_IMAGES = 4;
+
+/**
+ * The local images worth scanning for the image `target`, in order: the one
+ * `latest` points to, the previous one, then the other stored images, newest
+ * first (by the caller's order of `stored`); never the target itself, at most
+ * {@link MAX_LOCAL_IMAGES}.
+ *
+ * @example
+ * ```ts
+ * localCandidates(next, latest, previous, storedNewestFirst); // ["<latest>", "<previous>", ...]
+ * ```
+ */
+export function localCandidates(
+  target: string,
+  latest: string | undefined,
+  previous: string | undefined,
+  stored: readonly string[],
+): string[] {
+  const present = new Set(stored);
+  const order = [latest, previous, ...stored].filter((d): d is string =>
+    d !== undefined && d !== target && present.has(d)
+  );
+  return [...new Set(order)].slice(0, MAX_LOCAL_IMAGES);
+}
+
+/** What a delta update cost, for the log and `status`. */
+export interface DeltaStats {
+  readonly size: number;
+  /** Bytes copied from local images. */
+  readonly reused: number;
+  /** Bytes fetched, the index included. */
+  readonly downloaded: number;
+  /** Requests made, the index's included. */
+  readonly requests: number;
+}
+
+/**
+ * The log line of a delta update.
+ *
+ * @example
+ * ```ts
+ * deltaSummary("1.2.0", stats); // "1.2.0: reused 1.0 GiB from local images, downloaded 12.3 MiB (1.2 %) in 9 requests"
+ * ```
+ */
+export function deltaSummary(version: string, stats: DeltaStats): string {
+  const bytes = formatBytes;
+  const percent = stats.size === 0 ? 0 : (100 * stats.downloaded) / stats.size;
+  return `${version}: reused ${bytes(stats.reused)} from local images, downloaded ${
+    bytes(stats.downloaded)
+  } (${percent.toFixed(1)} %) in ${stats.requests} request${stats.requests === 1 ? "" : "s"}`;
 }

@@ -1,0 +1,226 @@
+/**
+ * Writes a new image from a {@link DeltaPlan} into a temporary file, front to
+ * back, through the one hashing copy pump (copy.ts): local stretches are
+ * copied from local images, remote ones streamed from Range answers. One
+ * SHA-256 runs over the whole result as it is written, so the image is never
+ * read twice and never held in memory; a few requests are kept in flight
+ * ahead of the one being read (their bodies wait in the connection until it
+ * is their turn).
+ *
+ * The first request goes alone: an origin that ignores Range answers it with
+ * the whole image (200), which is then taken as a full download into the
+ * still empty file, so such an origin costs the image's size, not more.
+ *
+ * @module
+ */
+import { createHash, type Hash } from "node:crypto";
+import { printable, TakoError } from "../core/errors.ts";
+import type { DeltaPlan, Segment } from "../core/delta_plan.ts";
+import { type ByteSource, copyHashing, fileSource } from "./copy.ts";
+import type { TempFile } from "./fs.ts";
+
+/** An answer to a Range request, headers checked, body not read yet (http.ts `ImageAnswer`). */
+export interface RangeAnswer extends AsyncDisposable {
+  /** "partial": exactly the bytes asked; "full": the whole image (the origin ignored Range). */
+  readonly kind: "partial" | "full";
+  readonly url: URL;
+  /** The bytes the body holds. */
+  readonly length: number;
+  readonly body: ByteSource;
+}
+
+/** Asks the origin for bytes `[at, at + length)` of the image. */
+export type RequestRange = (at: number, length: number) => Promise<RangeAnswer>;
+
+/** How an assembly went. */
+export interface Assembled {
+  /** The SHA-256 of what was written (lowercase hex). */
+  readonly sha256: string;
+  /** Body bytes received from the origin. */
+  readonly fetched: number;
+  readonly requests: number;
+  /** True when the origin ignored Range and the whole image came in one answer. */
+  readonly whole: boolean;
+}
+
+/** Requests kept in flight ahead of the one being read. */
+export const IN_FLIGHT = 4;
+
+/**
+ * Writes the image that `plan` describes into `temp` (empty, at position 0).
+ * `locals[i]` is the path of local image number i. Throws a TakoError when a
+ * local image is shorter than the plan needs or an answer is not what was
+ * asked; the caller then removes the temporary and downloads in full.
+ *
+ * @example
+ * ```ts
+ * await using temp = await createTemp(`${dest}/store`);
+ * const result = await assemble(plan, paths, temp, (at, n) => requestRange(at, n));
+ * if (result.sha256 === entry.sha256) await commitTemp(temp, `${dest}/store/${entry.sha256}`);
+ * ```
+ */
+export async function assemble(
+  plan: DeltaPlan,
+  locals: readonly string[],
+  temp: TempFile,
+  requestRange: RequestRange,
+  onProgress?: (written: number) => void,
+): Promise<Assembled> {
+  const remote = plan.segments.filter((s) => s.kind === "remote");
+  const queue = new RequestQueue(remote, requestRange);
+  const files = new Map<number, Deno.FsFile>();
+  let fetched = 0;
+  try {
+    const first = await queue.peekFirst();
+    if (first?.kind === "full") return await takeWhole(first, plan.size, temp, queue);
+    const hash = createHash("sha256");
+    let written = 0;
+    for (const segment of plan.segments) {
+      if (segment.kind === "local") {
+        await copyLocal(segment, locals, files, temp, hash);
+      } else {
+        await using answer = await queue.next();
+        if (answer.kind !== "partial") {
+          throw new TakoError(
+            "integrity",
+            `${shownUrl(answer.url)} answered a Range request with the whole image.`,
+          );
+        }
+        fetched += await copyExactly(answer.body, segment.length, temp, hash, answer.url.href);
+      }
+      written += segment.length;
+      onProgress?.(written);
+    }
+    return { sha256: hash.digest("hex"), fetched, requests: queue.started, whole: false };
+  } finally {
+    await queue.close();
+    for (const file of files.values()) file.close();
+  }
+}
+
+/** The origin ignored Range: its answer is the whole image, copied into the empty file. */
+async function takeWhole(
+  answer: RangeAnswer,
+  size: number,
+  temp: TempFile,
+  queue: RequestQueue,
+): Promise<Assembled> {
+  await using whole = answer;
+  const hash = createHash("sha256");
+  const fetched = await copyExactly(whole.body, size, temp, hash, whole.url.href);
+  return { sha256: hash.digest("hex"), fetched, requests: queue.started, whole: true };
+}
+
+async function copyLocal(
+  segment: Extract<Segment, { kind: "local" }>,
+  locals: readonly string[],
+  files: Map<number, Deno.FsFile>,
+  temp: TempFile,
+  hash: Hash,
+): Promise<void> {
+  const path = locals[segment.image]!;
+  let file = files.get(segment.image);
+  try {
+    if (file === undefined) {
+      file = await Deno.open(path, { read: true });
+      files.set(segment.image, file);
+    }
+    await file.seek(segment.from, Deno.SeekMode.Start);
+  } catch (e) {
+    throw new TakoError("runtime", `Cannot read the local image ${printable(path, 300)}: ${detail(e)}.`, {
+      cause: e,
+    });
+  }
+  await copyExactly(fileSource(file, path), segment.length, temp, hash, path);
+}
+
+/** Copies exactly `length` bytes of `source` into the temporary, hashing them; returns the count. */
+async function copyExactly(
+  source: ByteSource,
+  length: number,
+  temp: TempFile,
+  hash: Hash,
+  name: string,
+): Promise<number> {
+  const { received } = await copyHashing(source, { file: temp.file, path: temp.path }, {
+    hash,
+    limit: length,
+  });
+  if (received !== length) {
+    throw new TakoError(
+      "integrity",
+      `${printable(name, 300)} ended after ${received} of the ${length} bytes expected.`,
+    );
+  }
+  return received;
+}
+
+/**
+ * The Range requests of a plan, in order, with up to {@link IN_FLIGHT}
+ * started ahead. The first is started alone and its answer looked at before
+ * any other is sent.
+ */
+class RequestQueue {
+  readonly #pending: Promise<RangeAnswer>[] = [];
+  #nextToStart = 0;
+  started = 0;
+
+  constructor(readonly segments: readonly Segment[], readonly request: RequestRange) {}
+
+  /**
+   * Starts the first request and waits for its headers; undefined when there
+   * is none. A partial answer stays first in line (and the others are
+   * started); a whole image is handed over, and nothing else is started.
+   */
+  async peekFirst(): Promise<RangeAnswer | undefined> {
+    if (this.segments.length === 0) return undefined;
+    this.#start();
+    const first = await this.#pending[0]!;
+    if (first.kind === "partial") this.#fill();
+    else this.#pending.shift();
+    return first;
+  }
+
+  /** The next answer in order (already started), keeping the pipeline full. */
+  async next(): Promise<RangeAnswer> {
+    const answer = this.#pending.shift();
+    if (answer === undefined) throw new Error("more remote segments consumed than planned");
+    this.#fill();
+    return await answer;
+  }
+
+  /** Disposes of the answers started and not consumed. Never throws. */
+  async close(): Promise<void> {
+    for (const pending of this.#pending.splice(0)) {
+      try {
+        await (await pending)[Symbol.asyncDispose]();
+      } catch { /* it failed: nothing to release */ }
+    }
+  }
+
+  #fill(): void {
+    while (this.#pending.length < IN_FLIGHT && this.#nextToStart < this.segments.length) {
+      this.#start();
+    }
+  }
+
+  #start(): void {
+    const segment = this.segments[this.#nextToStart++]!;
+    const answer = this.request(segment.at, segment.length);
+    // Awaited in turn; until then a failure must not count as unhandled.
+    answer.catch(() => {});
+    this.#pending.push(answer);
+    this.started++;
+  }
+}
+
+function shownUrl(url: URL): string {
+  const safe = new URL(url.href);
+  if (safe.password !== "") safe.password = "***";
+  return printable(safe.href, 300);
+}
+
+function detail(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  return printable(text.replace(/ \(os error \d+\).*$/s, ""), 120);
+}
