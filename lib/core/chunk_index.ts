@@ -207,7 +207,7 @@ export function parseIndex(
   source: string,
 ): ChunkIndex {
   const fail = (what: string) =>
-    new TakoError("integrity", `The chunk index ${source} ${what}; downloading in full.`);
+    new TakoError("integrity", `The chunk index ${source} ${what}.`);
   if (bytes.length < INDEX_HEADER_BYTES) {
     throw fail(`has ${bytes.length} bytes, fewer than its ${INDEX_HEADER_BYTES}-byte header`);
   }

@@ -1,6 +1,13 @@
 import fc from "fast-check";
 import type { Matches } from "../../../lib/core/block_match.ts";
-import { DEFAULT_LIMITS, planDelta, type Segment } from "../../../lib/core/delta_plan.ts";
+import {
+  DEFAULT_LIMITS,
+  deltaSummary,
+  localCandidates,
+  planDelta,
+  repairPlan,
+  type Segment,
+} from "../../../lib/core/delta_plan.ts";
 import { assert } from "../../support/assert.ts";
 import { fuzzRuns } from "../../support/fuzz.ts";
 
@@ -89,5 +96,41 @@ Deno.test("property: segments partition the image and fetch at most its size", (
       assert.ok(plan.requests <= Math.ceil(pattern.length / 2));
     }),
     { numRuns: fuzzRuns(500) },
+  );
+});
+
+Deno.test("repairPlan() fetches what was copied and copies what was fetched", () => {
+  const plan = planDelta(5 * B, B, matches("aa.b."), NO_BRIDGE);
+  const again = repairPlan(plan, 9);
+  assert.equal(
+    shape(again.segments),
+    `R:0+${2 * B} L9:${2 * B}+${B} R:${3 * B}+${B} L9:${4 * B}+${B}`,
+  );
+  assert.equal(again.remoteBytes, plan.localBytes);
+  assert.equal(plan.remoteBytes + again.remoteBytes, 5 * B, "both passes fetch the image once");
+  const local = again.segments.find((s) => s.kind === "local");
+  assert.equal(local?.kind === "local" && local.from, 2 * B, "copied from the same offset");
+});
+
+Deno.test("localCandidates() orders latest, previous, then the rest, without the target", () => {
+  assert.deepEqual(localCandidates("t", "l", "p", ["x", "p", "t", "l", "y"]), ["l", "p", "x", "y"]);
+  assert.deepEqual(localCandidates("t", undefined, "gone", ["x"]), ["x"]);
+  assert.deepEqual(localCandidates("t", "t", undefined, ["t"]), []);
+  assert.equal(localCandidates("t", "a", "b", ["a", "b", "c", "d", "e", "f"]).length, 4);
+});
+
+Deno.test("deltaSummary() says what was reused and downloaded", () => {
+  assert.equal(
+    deltaSummary("1.2.0", {
+      size: 1000 * 1024 * 1024,
+      reused: 988 * 1024 * 1024,
+      downloaded: 12 * 1024 * 1024,
+      requests: 9,
+    }),
+    "1.2.0: reused 988.0 MiB from local images, downloaded 12.0 MiB (1.2 %) in 9 requests",
+  );
+  assert.match(
+    deltaSummary("1", { size: 0, reused: 0, downloaded: 64, requests: 1 }),
+    /64 B \(0\.0 %\) in 1 request$/,
   );
 });
