@@ -24,7 +24,12 @@
 import { createHash } from "node:crypto";
 import { MAIN, takoFlags } from "../dev/run_tako.ts";
 import { formatPublicKey, formatSecretKey, generateSecretKey } from "../lib/core/keys.ts";
-import { compatibleEntries, type Entry, signManifest, verifyManifest } from "../lib/core/manifest.ts";
+import {
+  compatibleEntries,
+  type Entry,
+  signManifest,
+  verifyManifest,
+} from "../lib/core/manifest.ts";
 import { parsePattern } from "../lib/core/pattern.ts";
 import { benchChart, formatFile } from "./chart.ts";
 import { startCountingProxy } from "./wire_proxy.ts";

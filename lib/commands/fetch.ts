@@ -9,8 +9,8 @@ import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { TakoError } from "../core/errors.ts";
 import type { Config } from "../core/config.ts";
-import { loadConfig, shownPath } from "../shell/config_file.ts";
-import { pruneDestination } from "./prune.ts";
+import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
+import { pruneDestination } from "../shell/store_prune.ts";
 import {
   checkAppendOnly,
   compatibleEntries,
@@ -18,26 +18,22 @@ import {
   MAX_MANIFEST_BYTES,
   verifyManifest,
 } from "../core/manifest.ts";
-import { fetchManifestIfChanged, type NetOptions, originUrl, type Validators } from "../shell/origin.ts";
-import { downloadResumable, dropPartials } from "../shell/partial.ts";
 import {
-  acquireLock,
-  cleanTemporaries,
-  hashFile,
-  pointLatest,
-  prepareDestination,
-  readFileCapped,
-  readLatest,
-  writeFileAtomic,
-} from "../shell/destination.ts";
+  fetchManifestIfChanged,
+  type NetOptions,
+  originUrl,
+  type Validators,
+} from "../shell/origin.ts";
+import { downloadResumable, dropPartials } from "../shell/partial.ts";
+import { hashFile, lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
+import { acquireLock } from "../shell/lock.ts";
+import { readState, saveState } from "../shell/state_file.ts";
+import { cleanTemporaries, pointLatest, prepareDestination, readLatest } from "../shell/store.ts";
 import {
   conditionalHeaders,
-  parseState,
-  serializeState,
   stampMatches,
   stampOf,
   type State,
-  STATE_FILE,
   withValidators,
 } from "../core/state.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
@@ -74,18 +70,6 @@ export async function fetchAll(
     }
   }
   return failures;
-}
-
-/** A config path as messages show it (it may hold any byte). */
-
-/** Prefixes a message with the config it concerns, unless it already names it. */
-function inContext(configPath: string, e: unknown): unknown {
-  const name = shownPath(configPath);
-  if (!(e instanceof TakoError) || e.message.startsWith(name)) return e;
-  return new TakoError(e.kind, `${name}: ${e.message}`, {
-    cause: e.cause,
-    ...(e.tag === undefined ? {} : { tag: e.tag }),
-  });
 }
 
 function messageOf(e: unknown): string {
@@ -175,7 +159,7 @@ async function update(
 ): Promise<void> {
   const { log } = ctx;
   const where = shownPath(config.file);
-  const state = parseState(await readText(`${dest}/${STATE_FILE}`));
+  const state = await readState(dest);
   const stored = await readStoredManifest(config, dest);
   if (stored === undefined) {
     log.info(
@@ -491,28 +475,6 @@ async function download(config: Config, dest: string, entry: Entry, ctx: FetchCo
   throw combine(failures);
 }
 
-async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await Deno.lstat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw new TakoError("runtime", `Cannot inspect ${path}: ${messageOf(e)}`, { cause: e });
-  }
-}
-
 async function isRegularFile(path: string): Promise<boolean> {
   return (await lstatOrUndefined(path))?.isFile ?? false;
-}
-
-async function readText(path: string): Promise<string | undefined> {
-  try {
-    const bytes = await readFileCapped(path, 64 * 1024);
-    return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
-  } catch {
-    return undefined;
-  }
-}
-
-async function saveState(dest: string, state: State): Promise<void> {
-  await writeFileAtomic(dest, STATE_FILE, new TextEncoder().encode(serializeState(state)), 0o644);
 }

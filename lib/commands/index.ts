@@ -8,7 +8,8 @@
  */
 import { printable, TakoError } from "../core/errors.ts";
 import { formatBytes, type Log } from "../core/log.ts";
-import { acquireLock, listStore } from "../shell/destination.ts";
+import { acquireLock } from "../shell/lock.ts";
+import { listStore } from "../shell/store.ts";
 import { ensureIndex } from "../shell/index_file.ts";
 
 /** How long `tako index` waits for a `tako store` into the same directory. */
@@ -36,36 +37,32 @@ export async function indexOrigin(output: string, log: Log): Promise<IndexResult
       `The origin directory ${shown} does not exist or is no directory.`,
     );
   }
-  const lock = await acquireLock(dir, LOCK_WAIT_MS);
-  try {
-    const counts = { written: 0, present: 0, tooLarge: 0 };
-    const failures: TakoError[] = [];
-    for (const image of await listStore(dir)) {
-      try {
-        const outcome = await ensureIndex(`${dir}/store`, image.sha256, image.size);
-        if (outcome === "written") {
-          counts.written++;
-          log.info(`Indexed store/${image.sha256} (${formatBytes(image.size)}).`);
-        } else if (outcome === "present") counts.present++;
-        else {
-          counts.tooLarge++;
-          log.warn(
-            `store/${image.sha256} is too large for a chunk index; clients download it whole.`,
-          );
-        }
-      } catch (e) {
-        if (!(e instanceof TakoError)) throw e;
-        failures.push(e);
+  using _lock = await acquireLock(dir, LOCK_WAIT_MS);
+  const counts = { written: 0, present: 0, tooLarge: 0 };
+  const failures: TakoError[] = [];
+  for (const image of await listStore(dir)) {
+    try {
+      const outcome = await ensureIndex(`${dir}/store`, image.sha256, image.size);
+      if (outcome === "written") {
+        counts.written++;
+        log.info(`Indexed store/${image.sha256} (${formatBytes(image.size)}).`);
+      } else if (outcome === "present") counts.present++;
+      else {
+        counts.tooLarge++;
+        log.warn(
+          `store/${image.sha256} is too large for a chunk index; clients download it whole.`,
+        );
       }
+    } catch (e) {
+      if (!(e instanceof TakoError)) throw e;
+      failures.push(e);
     }
-    log.info(
-      `${shown}: ${counts.written} index(es) written, ${counts.present} already in place.`,
-    );
-    // Each failure is reported; the last one is thrown, so main prints it and picks the exit code.
-    for (const f of failures.slice(0, -1)) log.error(f.message);
-    if (failures.length > 0) throw failures[failures.length - 1];
-    return counts;
-  } finally {
-    lock.release();
   }
+  log.info(
+    `${shown}: ${counts.written} index(es) written, ${counts.present} already in place.`,
+  );
+  // Each failure is reported; the last one is thrown, so main prints it and picks the exit code.
+  for (const f of failures.slice(0, -1)) log.error(f.message);
+  if (failures.length > 0) throw failures[failures.length - 1];
+  return counts;
 }

@@ -5,26 +5,27 @@
  * old or the new one). The stored manifest is verified with the config's
  * keys; one that does not verify is reported as such and not trusted.
  *
- * Gathering is here; turning the facts into text or JSON is `status_report.ts`.
+ * Gathering is here; the report is built in `core/status_report.ts` and shown
+ * as JSON or as text (`core/status_text.ts`).
  *
  * @module
  */
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Config } from "../core/config.ts";
-import { listStore, readFileCapped, readLatest } from "../shell/destination.ts";
 import { printable, TakoError } from "../core/errors.ts";
-import { inContext, loadConfig } from "../shell/config_file.ts";
 import type { Log } from "../core/log.ts";
-import { MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest.ts";
-import { readState, requireDestination } from "../shell/state_file.ts";
+import { verifyManifest } from "../core/manifest.ts";
 import {
   buildReport,
   formatStatusJson,
-  formatStatusText,
   type LatestFacts,
   type ManifestFacts,
   type StatusFacts,
 } from "../core/status_report.ts";
+import { formatStatusText } from "../core/status_text.ts";
+import { inContext, loadConfig } from "../shell/config_file.ts";
+import { readState } from "../shell/state_file.ts";
+import { listStore, readLatest, readStoredManifest, requireDestination } from "../shell/store.ts";
 
 /** What `tako status` gets from its caller. */
 export interface StatusContext {
@@ -48,8 +49,10 @@ export interface StatusResult {
  *
  * @example
  * ```ts
+ * import type { Log } from "../core/log.ts";
+ * declare const log: Log;
  * const { output, failures } = await statusAll(["/etc/tako/app"], { log, json: true });
- * stdout(output);
+ * console.log(output, failures.length);
  * ```
  */
 export async function statusAll(
@@ -75,13 +78,8 @@ export async function statusAll(
 /**
  * Everything status can find out about one config, read-only. Errors are
  * collected, each prefixed with the config path, never thrown.
- *
- * @example
- * ```ts
- * const facts = await gatherFacts("/etc/tako/app");
- * ```
  */
-export async function gatherFacts(configPath: string): Promise<StatusFacts> {
+async function gatherFacts(configPath: string): Promise<StatusFacts> {
   const errors: TakoError[] = [];
   const attempt = async <T>(step: () => Promise<T>): Promise<T | undefined> => {
     try {
@@ -132,18 +130,13 @@ async function readManifest(
   dest: string,
   config: Config,
 ): Promise<{ facts: ManifestFacts; problem?: TakoError }> {
-  const path = join(dest, "manifest");
-  const bytes = await readFileCapped(path, MAX_MANIFEST_BYTES);
-  if (bytes === undefined) return { facts: { status: "absent" } };
+  const stored = await readStoredManifest(dest);
+  if (stored === undefined) return { facts: { status: "absent" } };
   try {
-    const entries = verifyManifest(bytes, config.publicKeys, shown(path));
+    const entries = verifyManifest(stored.bytes, config.publicKeys, printable(stored.path, 300));
     return { facts: { status: "verified", entries } };
   } catch (e) {
     if (!(e instanceof TakoError)) throw e;
     return { facts: { status: "unverifiable" }, problem: e };
   }
-}
-
-function shown(path: string): string {
-  return printable(path, 300);
 }

@@ -15,15 +15,17 @@ import {
 } from "../core/manifest.ts";
 import { isValidVersion } from "../core/version.ts";
 import {
-  acquireLock,
+  attempt,
   commitTemp,
   createTemp,
-  discardTemp,
+  fileError,
   hashFile,
+  lstatOrUndefined,
   readFileCapped,
   type TempFile,
   writeFileAtomic,
-} from "../shell/destination.ts";
+} from "../shell/fs.ts";
+import { acquireLock } from "../shell/lock.ts";
 import type { Log } from "../core/log.ts";
 import { ensureIndex } from "../shell/index_file.ts";
 
@@ -46,12 +48,12 @@ const MAX_KEY_FILE_BYTES = 4096;
 async function loadSecretKey(request: StoreRequest): Promise<SecretKey> {
   if (request.key !== undefined) return parseSecretKey(request.key.trim(), "the --key option");
   if (request.keyFile !== undefined) {
-    const where = `key file ${shown(request.keyFile)}`;
+    const where = `key file ${printable(request.keyFile, 200)}`;
     let bytes: Uint8Array | undefined;
     try {
       bytes = await readFileCapped(request.keyFile, MAX_KEY_FILE_BYTES);
     } catch (e) {
-      throw new TakoError("usage", `Cannot read ${where}: ${messageOf(e)}`, { cause: e });
+      throw asUsage(e);
     }
     if (bytes === undefined) throw new TakoError("usage", `The ${where} does not exist.`);
     return parseSecretKey(new TextDecoder().decode(bytes).trim(), where);
@@ -65,13 +67,13 @@ async function loadSecretKey(request: StoreRequest): Promise<SecretKey> {
   );
 }
 
-/** A path from the command line, safe to print. */
-function shown(path: string): string {
-  return printable(path, 200);
-}
-
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+/**
+ * A file named on the command line that cannot be read is the caller's
+ * mistake: the same message, the usage kind.
+ */
+function asUsage(e: unknown): TakoError {
+  if (!(e instanceof TakoError)) throw e;
+  return new TakoError("usage", e.message, { cause: e });
 }
 
 async function requireDirectory(dir: string): Promise<void> {
@@ -79,15 +81,15 @@ async function requireDirectory(dir: string): Promise<void> {
   try {
     info = await Deno.stat(dir);
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) {
-      throw new TakoError("usage", `Cannot use ${shown(dir)}: ${messageOf(e)}`, { cause: e });
-    }
+    if (!(e instanceof Deno.errors.NotFound)) throw asUsage(fileError("use", dir, e));
     throw new TakoError(
       "usage",
-      `The origin directory ${shown(dir)} does not exist; create it first.`,
+      `The origin directory ${printable(dir, 200)} does not exist; create it first.`,
     );
   }
-  if (!info.isDirectory) throw new TakoError("usage", `${shown(dir)} is not a directory.`);
+  if (!info.isDirectory) {
+    throw new TakoError("usage", `${printable(dir, 200)} is not a directory.`);
+  }
 }
 
 /**
@@ -100,13 +102,13 @@ async function requireImage(path: string): Promise<void> {
     info = await Deno.stat(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      throw new TakoError("usage", `The image ${shown(path)} does not exist.`);
+      throw new TakoError("usage", `The image ${printable(path, 200)} does not exist.`);
     }
-    throw new TakoError("usage", `Cannot read the image ${shown(path)}: ${messageOf(e)}`, {
-      cause: e,
-    });
+    throw asUsage(fileError("read the image", path, e));
   }
-  if (!info.isFile) throw new TakoError("usage", `The image ${shown(path)} is not a regular file.`);
+  if (!info.isFile) {
+    throw new TakoError("usage", `The image ${printable(path, 200)} is not a regular file.`);
+  }
 }
 
 /** A version the manifest can carry: printable ASCII without spaces (SPEC §2). */
@@ -121,16 +123,6 @@ function requireVersion(version: string): void {
   }
 }
 
-async function makeStoreDirectory(storeDir: string): Promise<void> {
-  try {
-    await Deno.mkdir(storeDir, { recursive: true });
-  } catch (e) {
-    throw new TakoError("runtime", `Cannot create ${shown(storeDir)}: ${messageOf(e)}`, {
-      cause: e,
-    });
-  }
-}
-
 /** Copies the image into a temporary file in store/, hashing in the same pass. */
 async function copyHashing(
   imagePath: string,
@@ -140,19 +132,14 @@ async function copyHashing(
   try {
     source = await Deno.open(imagePath, { read: true });
   } catch (e) {
-    throw new TakoError("usage", `Cannot read the image ${shown(imagePath)}: ${messageOf(e)}`, {
-      cause: e,
-    });
+    throw asUsage(fileError("read the image", imagePath, e));
   }
-  try {
-    if (!(await source.stat()).isFile) {
-      throw new TakoError("usage", `The image ${shown(imagePath)} is not a regular file.`);
-    }
-    // One pass: hashed while copied, with reads overlapping writes (stream_copy.ts).
-    return await copyStreaming(source, imagePath, temp.file, temp.path);
-  } finally {
-    source.close();
+  using _source = source;
+  if (!(await source.stat()).isFile) {
+    throw new TakoError("usage", `The image ${printable(imagePath, 200)} is not a regular file.`);
   }
+  // One pass: hashed while copied, with reads overlapping writes (stream_copy.ts).
+  return await copyStreaming(source, imagePath, temp.file, temp.path);
 }
 
 /** Moves the hashed temporary copy to store/<sha256>, or checks the copy already there. */
@@ -161,19 +148,13 @@ async function placeImage(
   finalPath: string,
   image: { sha256: string; size: number },
 ): Promise<void> {
-  const existing = await Deno.lstat(finalPath).then(() => hashFile(finalPath), (e) => {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw new TakoError("runtime", `Cannot inspect ${shown(finalPath)}: ${messageOf(e)}`, {
-      cause: e,
-    });
-  });
-  if (existing === undefined) return await commitTemp(temp, finalPath);
-  await discardTemp(temp);
+  if (await lstatOrUndefined(finalPath) === undefined) return await commitTemp(temp, finalPath);
+  const existing = await hashFile(finalPath);
   if (existing.sha256 !== image.sha256 || existing.size !== image.size) {
     throw new TakoError(
       "integrity",
       `${
-        shown(finalPath)
+        printable(finalPath, 200)
       } is damaged (its digest is ${existing.sha256}); remove it and store again.`,
     );
   }
@@ -193,46 +174,39 @@ export async function store(
   await requireDirectory(dir);
   await requireImage(request.image);
 
-  const lock = await acquireLock(dir, LOCK_WAIT_MS);
-  try {
-    const manifestPath = `${dir}/manifest`;
-    const existing = await readFileCapped(manifestPath, MAX_MANIFEST_BYTES);
-    // A manifest we cannot verify is not ours to extend: re-signing it would launder it.
-    const entries = existing === undefined
-      ? []
-      : verifyManifest(existing, [key.publicKey], shown(manifestPath));
+  using _lock = await acquireLock(dir, LOCK_WAIT_MS);
+  const manifestPath = `${dir}/manifest`;
+  const existing = await readFileCapped(manifestPath, MAX_MANIFEST_BYTES);
+  // A manifest we cannot verify is not ours to extend: re-signing it would launder it.
+  const entries = existing === undefined
+    ? []
+    : verifyManifest(existing, [key.publicKey], printable(manifestPath, 200));
 
-    const storeDir = `${dir}/store`;
-    await makeStoreDirectory(storeDir);
-    const temp = await createTemp(storeDir);
-    let entry: Entry;
-    let result: { entries: Entry[]; changed: boolean };
-    try {
-      const image = await copyHashing(request.image, temp);
-      entry = { version: request.version, size: BigInt(image.size), sha256: image.sha256 };
-      // Refuse a conflicting version before anything is placed in store/.
-      result = insertEntry(entries, entry);
-      await placeImage(temp, `${storeDir}/${image.sha256}`, image);
-    } catch (e) {
-      await discardTemp(temp);
-      throw e;
-    }
-    // Beside the image before the manifest names it, so a client never sees one without the other.
-    await ensureIndex(storeDir, entry.sha256, Number(entry.size));
-    if (result.changed) {
-      await writeFileAtomic(dir, "manifest", signManifest(result.entries, key), 0o444);
-      log.info(
-        `Stored ${printable(entry.version)} (${entry.size} bytes, sha256 ${entry.sha256}) in ${
-          shown(dir)
-        }.`,
-      );
-    } else {
-      log.info(
-        `${printable(entry.version)} is already in ${shown(manifestPath)}; nothing changed.`,
-      );
-    }
-    return { entry, changed: result.changed };
-  } finally {
-    lock.release();
+  const storeDir = `${dir}/store`;
+  await attempt("create", storeDir, () => Deno.mkdir(storeDir, { recursive: true }));
+  let entry: Entry;
+  let result: { entries: Entry[]; changed: boolean };
+  {
+    await using temp = await createTemp(storeDir);
+    const image = await copyHashing(request.image, temp);
+    entry = { version: request.version, size: BigInt(image.size), sha256: image.sha256 };
+    // Refuse a conflicting version before anything is placed in store/.
+    result = insertEntry(entries, entry);
+    await placeImage(temp, `${storeDir}/${image.sha256}`, image);
   }
+  // Beside the image before the manifest names it, so a client never sees one without the other.
+  await ensureIndex(storeDir, entry.sha256, Number(entry.size));
+  if (result.changed) {
+    await writeFileAtomic(dir, "manifest", signManifest(result.entries, key), 0o444);
+    log.info(
+      `Stored ${printable(entry.version)} (${entry.size} bytes, sha256 ${entry.sha256}) in ${
+        printable(dir, 200)
+      }.`,
+    );
+  } else {
+    log.info(
+      `${printable(entry.version)} is already in ${printable(manifestPath, 200)}; nothing changed.`,
+    );
+  }
+  return { entry, changed: result.changed };
 }

@@ -68,8 +68,14 @@ export function combinedExitCode(errors: readonly TakoError[]): number {
 }
 
 /**
- * Makes text from the network or from a file safe to print: control
- * characters and non-ASCII are shown as escapes, and it is shortened.
+ * The one way to show untrusted text (from the network, a file, the command
+ * line) in a message: control characters and non-ASCII are shown as escapes,
+ * and it is shortened to `max` characters.
+ *
+ * @example
+ * ```ts
+ * printable("1.0\x1b[2J"); // "1.0\\u{1b}[2J"
+ * ```
  */
 export function printable(text: string, max = 80): string {
   let out = "";
@@ -79,4 +85,21 @@ export function printable(text: string, max = 80): string {
     out += code >= 0x20 && code < 0x7f ? ch : `\\u{${code.toString(16)}}`;
   }
   return out;
+}
+
+/**
+ * Makes one of Tako's own messages safe to print: escapes control characters
+ * and invisible bidirectional marks, and keeps any other text (a message is a
+ * sentence that may quote a path already made {@link printable}, with its "…").
+ *
+ * @example
+ * ```ts
+ * safeText("a\x1b[2Jb"); // "a\\u{1b}[2Jb"
+ * ```
+ */
+export function safeText(text: string): string {
+  return text.replace(
+    /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu,
+    (ch) => `\\u{${ch.codePointAt(0)!.toString(16)}}`,
+  );
 }

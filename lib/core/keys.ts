@@ -78,6 +78,7 @@ export function parsePublicKey(text: string, where: string): Uint8Array {
  *
  * @example
  * ```ts
+ * declare const seed: Uint8Array;
  * formatPublicKey(generateSecretKey(seed).publicKey); // "l0D28J2f…29k="
  * ```
  */
@@ -189,6 +190,7 @@ export function sign(key: SecretKey, message: Uint8Array): Uint8Array {
  *
  * @example
  * ```ts
+ * declare const key: SecretKey, message: Uint8Array;
  * verify(sign(key, message), message, key.publicKey); // true
  * ```
  */

@@ -9,6 +9,7 @@
  * @module
  */
 import { decodeBase64Strict, encodeBase64 } from "./base64.ts";
+import { SHA256_HEX } from "./digest.ts";
 import { printable, TakoError } from "./errors.ts";
 import { type SecretKey, sign, verify } from "./keys.ts";
 import type { Pattern } from "./pattern.ts";
@@ -34,7 +35,6 @@ const SIGNATURE_BYTES = 64;
 const SIGNATURE_CHARS = 88;
 const CARRIAGE_RETURN = "carriage return found; lines must end with a line feed alone.";
 const ENTRY_SHAPE = "'<version> <size> <sha256>'";
-const SHA256_HEX = /^[0-9a-f]{64}$/;
 const DECIMAL = /^[0-9]+$/;
 
 const encoder = new TextEncoder();
@@ -51,6 +51,7 @@ const HEADER_BYTES = encoder.encode(MANIFEST_HEADER);
  *
  * @example
  * ```ts
+ * declare const bytes: Uint8Array, publicKey: Uint8Array;
  * const entries = verifyManifest(bytes, [publicKey], "https://example.com/app/manifest");
  * ```
  */
@@ -319,6 +320,8 @@ function serializeEntry(entry: Entry): string {
  *
  * @example
  * ```ts
+ * import type { SecretKey } from "./keys.ts";
+ * declare const entries: Entry[], key: SecretKey;
  * await Deno.writeFile("manifest", signManifest(entries, key));
  * ```
  */
@@ -341,6 +344,7 @@ export function signManifest(entries: readonly Entry[], key: SecretKey): Uint8Ar
  *
  * @example
  * ```ts
+ * declare const entries: Entry[], sha256: string;
  * const { entries: next, changed } = insertEntry(entries, { version: "1.1.0", size: 20n, sha256 });
  * ```
  */
@@ -385,6 +389,7 @@ function sameEntry(a: Entry, b: Entry): boolean {
  *
  * @example
  * ```ts
+ * declare const localEntries: Entry[], downloadedEntries: Entry[];
  * checkAppendOnly(localEntries, downloadedEntries, "https://example.com/app/manifest");
  * ```
  */
@@ -420,6 +425,8 @@ export function checkAppendOnly(
  *
  * @example
  * ```ts
+ * import type { Pattern } from "./pattern.ts";
+ * declare const entries: Entry[], pattern: Pattern;
  * const newest = compatibleEntries(entries, pattern)[0];
  * ```
  */

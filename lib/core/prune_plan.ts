@@ -1,7 +1,8 @@
 /**
  * Which images pruning removes (SPEC §4 `KeepImages=`, `MaxStoreSize=`; §6
  * "Pruning"). Pure: the store's images, the manifest's order and the limits in,
- * a plan out. The I/O shell (`prune.ts`) lists the store and carries the plan out.
+ * a plan out. The I/O shell (`shell/store_prune.ts`) lists the store and carries
+ * the plan out.
  *
  * Rules: the oldest images go first, by the manifest's version order, and
  * images the manifest does not list count as older than any listed one; the
@@ -10,6 +11,7 @@
  *
  * @module
  */
+import type { Config } from "./config.ts";
 import type { Entry } from "./manifest.ts";
 
 /** An image in `store/` as the planner sees it. */
@@ -66,7 +68,9 @@ export interface PrunePlan {
  *
  * @example
  * ```ts
- * const candidates = candidatesFrom(await listStore(dest), entries);
+ * import type { Entry } from "./manifest.ts";
+ * declare const stored: { sha256: string; size: number }[], entries: Entry[];
+ * const candidates = candidatesFrom(stored, entries);
  * ```
  */
 export function candidatesFrom(
@@ -98,6 +102,28 @@ function oldestFirst(a: PruneCandidate, b: PruneCandidate): number {
   return a.order - b.order;
 }
 
+/**
+ * A config's limits (`KeepImages=`, `MaxStoreSize=`).
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config.ts";
+ * const config = await parseConfig(
+ *   "Origin=https://images.example.com/app\nPublicKey=RWQ=\nDestination=/var/lib/app\n",
+ *   "/etc/tako/app",
+ * );
+ * hasLimits(limitsOf(config)); // false
+ * ```
+ */
+export function limitsOf(config: Config): PruneLimits {
+  return { keepImages: config.keepImages, maxStoreSize: config.maxStoreSize };
+}
+
+/** "1 image", "2 images". */
+export function imageCount(n: number): string {
+  return n === 1 ? "1 image" : `${n} images`;
+}
+
 /** Whether any limit is set: without one, pruning has nothing to do. */
 export function hasLimits(limits: PruneLimits): boolean {
   return limits.keepImages !== undefined || limits.maxStoreSize !== undefined;
@@ -112,8 +138,9 @@ export function hasLimits(limits: PruneLimits): boolean {
  *
  * @example
  * ```ts
+ * declare const candidates: PruneCandidate[], latest: string, previous: string | undefined;
  * const plan = planPrune(candidates, { latest, previous }, { keepImages: 3, maxStoreSize: undefined });
- * for (const image of plan.remove) await removeImage(dest, image.sha256);
+ * for (const image of plan.remove) console.log(`remove store/${image.sha256}`);
  * ```
  */
 export function planPrune(

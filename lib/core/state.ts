@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { SHA256_HEX } from "./digest.ts";
 
 /** File-system identity of an image at the moment its digest was checked. */
 export interface ImageStamp {
@@ -65,7 +66,6 @@ export const EMPTY_STATE: State = {
   verified: undefined,
 };
 
-const HEX64 = /^[0-9a-f]{64}$/;
 /** A header value that is safe to send back: printable ASCII, bounded. */
 const HEADER_VALUE = /^[\x20-\x7e]{1,256}$/;
 /** More origins than any config lists: a bound on what a damaged file can make us keep. */
@@ -79,7 +79,7 @@ function optionalNumber(value: unknown): number | null {
 function parseStamp(value: unknown): ImageStamp | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   const v = value as Record<string, unknown>;
-  if (typeof v.sha256 !== "string" || !HEX64.test(v.sha256)) return undefined;
+  if (typeof v.sha256 !== "string" || !SHA256_HEX.test(v.sha256)) return undefined;
   if (typeof v.size !== "number" || !Number.isSafeInteger(v.size) || v.size < 0) return undefined;
   return {
     sha256: v.sha256,
@@ -97,7 +97,7 @@ function optionalHeader(value: unknown): string | undefined {
 function parseValidators(value: unknown): ManifestValidators | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   const v = value as Record<string, unknown>;
-  if (typeof v.manifestSha256 !== "string" || !HEX64.test(v.manifestSha256)) return undefined;
+  if (typeof v.manifestSha256 !== "string" || !SHA256_HEX.test(v.manifestSha256)) return undefined;
   const etag = optionalHeader(v.etag);
   const lastModified = optionalHeader(v.lastModified);
   if (etag === undefined && lastModified === undefined) return undefined;
@@ -132,7 +132,9 @@ export function parseState(text: string | undefined): State {
   const validators = parseValidatorMap(r.manifestValidators);
   return {
     restartPending: r.restartPending === true,
-    previous: typeof r.previous === "string" && HEX64.test(r.previous) ? r.previous : undefined,
+    previous: typeof r.previous === "string" && SHA256_HEX.test(r.previous)
+      ? r.previous
+      : undefined,
     lastSuccess: typeof r.lastSuccess === "string" && !Number.isNaN(Date.parse(r.lastSuccess))
       ? r.lastSuccess
       : undefined,
@@ -181,6 +183,7 @@ export function stampMatches(a: ImageStamp | undefined, b: ImageStamp): boolean 
  *
  * @example
  * ```ts
+ * declare const state: State, stored: Uint8Array, sha256: (bytes: Uint8Array) => string;
  * const headers = conditionalHeaders(state, "https://images.example.com/app", sha256(stored));
  * ```
  */
@@ -204,6 +207,11 @@ export function conditionalHeaders(
  *
  * @example
  * ```ts
+ * import type { Config } from "./config.ts";
+ * declare let next: State;
+ * declare const origin: string, bytes: Uint8Array, config: Config;
+ * declare const answer: { validators: Parameters<typeof withValidators>[2] };
+ * declare const sha256: (bytes: Uint8Array) => string;
  * next = withValidators(next, origin, answer.validators, sha256(bytes), config.origins);
  * ```
  */

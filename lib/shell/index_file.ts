@@ -16,7 +16,7 @@ import {
   indexLength,
   parseIndex,
 } from "../core/chunk_index.ts";
-import { readFileCapped, writeFileAtomic } from "./destination.ts";
+import { readFileCapped, writeFileAtomic } from "./fs.ts";
 
 const READ_CHUNK = 4 * 1024 * 1024;
 

@@ -13,6 +13,7 @@
  * @module
  */
 import { createHash, type Hash } from "node:crypto";
+import { requireDigest } from "../core/digest.ts";
 import { printable, TakoError } from "../core/errors.ts";
 
 /** Network limits of one request. */
@@ -108,7 +109,6 @@ const BUFFER_SIZE = 4 * 1024 * 1024;
 const FLUSH_EVERY = 64 * 1024 * 1024;
 const SCHEMES = new Set(["https:", "http:", "file:"]);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** A header value worth keeping and sending back: printable ASCII, bounded. */
 const HEADER_VALUE = /^[\x20-\x7e]{1,256}$/;
 const OK = new Set([200]);
@@ -173,6 +173,9 @@ export async function fetchManifest(
  *
  * @example
  * ```ts
+ * declare const origin: string, net: NetOptions, maxBytes: number;
+ * declare const saved: Parameters<typeof fetchManifestIfChanged>[1]["validators"];
+ * declare function useStoredManifest(): void;
  * const answer = await fetchManifestIfChanged(origin, { ...net, maxBytes, validators: saved });
  * if (answer.notModified) useStoredManifest();
  * ```
@@ -237,6 +240,7 @@ export async function fetchManifestIfChanged(
  *
  * @example
  * ```ts
+ * declare const tmp: string, origin: string, sha256: string, size: number;
  * using file = await Deno.open(tmp, { write: true, createNew: true });
  * await downloadImage(origin, sha256, size, file, DEFAULT_NET_OPTIONS);
  * await file.syncData();
@@ -249,12 +253,7 @@ export async function downloadImage(
   file: Deno.FsFile,
   options: ImageOptions,
 ): Promise<void> {
-  if (!SHA256_HEX.test(sha256)) {
-    throw new TakoError(
-      "integrity",
-      `"${printable(sha256)}" is not a lowercase hex SHA-256 digest.`,
-    );
-  }
+  requireDigest(sha256);
   if (!Number.isSafeInteger(size) || size < 0) {
     throw new TakoError(
       "integrity",

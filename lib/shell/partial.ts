@@ -20,10 +20,18 @@
  *
  * @module
  */
-import { createHash, type Hash } from "node:crypto";
+import type { Hash } from "node:crypto";
 import { join } from "node:path";
 import { printable, TakoError } from "../core/errors.ts";
-import { commitTemp, readFileCapped, writeFileAtomic } from "./destination.ts";
+import { requireDigest } from "../core/digest.ts";
+import {
+  attempt,
+  commitTemp,
+  fileError,
+  hashOpenFile,
+  readFileCapped,
+  writeFileAtomic,
+} from "./fs.ts";
 import { downloadImage, type ImageOptions, originUrl } from "./origin.ts";
 import { BACKGROUND_FLUSH_EVERY, flushHandle } from "./stream_copy.ts";
 
@@ -41,8 +49,6 @@ export const PARTIAL_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 
 const RECORD_SUFFIX = ".json";
 const MAX_RECORD_BYTES = 4096;
-const HASH_CHUNK = 4 * 1024 * 1024;
-const DIGEST = /^[0-9a-f]{64}$/;
 const HEADER_VALUE = /^[\x20-\x7e]{1,256}$/;
 
 /** What the record beside a partial file says about it. */
@@ -116,6 +122,9 @@ function recordPath(storeDir: string, sha256: string): string {
  *
  * @example
  * ```ts
+ * import type { Log } from "../core/log.ts";
+ * declare const dest: string, origin: string, size: number, log: Log;
+ * declare const entry: { sha256: string }, net: ResumableOptions;
  * await downloadResumable(`${dest}/store`, origin, entry.sha256, size, {
  *   ...net,
  *   onResume: (at) => log.info(`resuming at byte ${at}`),
@@ -129,18 +138,13 @@ export async function downloadResumable(
   size: number,
   options: ResumableOptions,
 ): Promise<void> {
-  if (!DIGEST.test(sha256)) {
-    throw new TakoError(
-      "integrity",
-      `"${printable(sha256)}" is not a lowercase hex SHA-256 digest.`,
-    );
-  }
+  requireDigest(sha256);
   const path = partialPath(storeDir, sha256);
   const url = originUrl(origin, `store/${sha256}`);
   const file = await openPartial(path);
   const temp = { path, file };
   try {
-    const info = await onPartial("inspect", path, () => file.stat());
+    const info = await attempt("inspect", path, () => file.stat());
     const kept = await resumablePart(storeDir, sha256, size, url, file, info, options.now);
     if (kept !== undefined && kept.offset === size) {
       // Complete already (killed before its rename): no request is needed if it checks out.
@@ -195,30 +199,11 @@ async function resumablePart(
   if (info.mtime === null || now() - info.mtime.getTime() > PARTIAL_MAX_AGE_MS) return undefined;
   const record = await readRecord(storeDir, sha256);
   if (record === undefined || record.size !== size) return undefined;
-  const hash = await hashFrom(file, info.size, partialPath(storeDir, sha256));
-  if (hash === undefined) return undefined;
+  const path = partialPath(storeDir, sha256);
+  await attempt("read", path, () => file.seek(0, Deno.SeekMode.Start));
+  const { hash, size: hashed } = await hashOpenFile(file, path, info.size);
+  if (hashed < info.size) return undefined;
   return { offset: info.size, hash, validator: record.url === url ? record.validator : undefined };
-}
-
-/** Hashes the first `length` bytes of the file from its start; undefined if it is shorter. */
-async function hashFrom(
-  file: Deno.FsFile,
-  length: number,
-  path: string,
-): Promise<Hash | undefined> {
-  return await onPartial("read", path, async () => {
-    await file.seek(0, Deno.SeekMode.Start);
-    const hash = createHash("sha256");
-    const buffer = new Uint8Array(Math.min(HASH_CHUNK, Math.max(1, length)));
-    let done = 0;
-    while (done < length) {
-      const n = await file.read(buffer.subarray(0, Math.min(buffer.length, length - done)));
-      if (n === null) return undefined;
-      hash.update(buffer.subarray(0, n));
-      done += n;
-    }
-    return hash;
-  });
 }
 
 /** One request: the rest of the image after `kept`, or all of it (then `answer.full` is set). */
@@ -304,13 +289,13 @@ async function openPartial(path: string): Promise<Deno.FsFile> {
   } catch (e) {
     if (!(e instanceof Deno.errors.AlreadyExists)) throw fileError("create", path, e);
   }
-  const before = await onPartial("inspect", path, () => Deno.lstat(path));
+  const before = await attempt("inspect", path, () => Deno.lstat(path));
   if (!before.isFile || before.nlink !== 1) {
     // Not something Tako made: a partial is a private regular file.
-    await onPartial("remove", path, () => Deno.remove(path));
-    return await onPartial("create", path, create);
+    await attempt("remove", path, () => Deno.remove(path));
+    return await attempt("create", path, create);
   }
-  const file = await onPartial("open", path, () => Deno.open(path, { read: true, write: true }));
+  const file = await attempt("open", path, () => Deno.open(path, { read: true, write: true }));
   try {
     const opened = await file.stat();
     if (opened.ino !== before.ino || opened.dev !== before.dev || opened.nlink !== 1) {
@@ -318,13 +303,13 @@ async function openPartial(path: string): Promise<Deno.FsFile> {
     }
   } catch (e) {
     file.close();
-    throw e instanceof TakoError ? e : fileError("inspect", path, e);
+    throw fileError("inspect", path, e);
   }
   return file;
 }
 
 async function emptyPartial(file: Deno.FsFile, path: string): Promise<void> {
-  await onPartial("truncate", path, async () => {
+  await attempt("truncate", path, async () => {
     await file.truncate(0);
     await file.seek(0, Deno.SeekMode.Start);
   });
@@ -350,6 +335,7 @@ async function writeRecord(storeDir: string, sha256: string, record: PartialReco
  *
  * @example
  * ```ts
+ * declare const dest: string;
  * await dropPartials(`${dest}/store`); // after the chosen image is in place
  * ```
  */
@@ -380,21 +366,4 @@ async function removeQuietly(path: string): Promise<void> {
   try {
     await Deno.remove(path);
   } catch { /* already gone, or nothing more we can do */ }
-}
-
-async function onPartial<T>(action: string, path: string, op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (e) {
-    throw e instanceof TakoError ? e : fileError(action, path, e);
-  }
-}
-
-function fileError(action: string, path: string, e: unknown): TakoError {
-  const detail = e instanceof Error ? e.message.replace(/ \(os error \d+\).*$/s, "") : String(e);
-  return new TakoError(
-    "runtime",
-    `Cannot ${action} ${printable(path, 300)}: ${printable(detail, 120)}.`,
-    { cause: e },
-  );
 }

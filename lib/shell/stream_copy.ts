@@ -9,8 +9,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { printable, TakoError } from "../core/errors.ts";
-import { writeAll } from "./destination.ts";
+import { attempt, fileError, writeAll } from "./fs.ts";
 
 const BUFFER_SIZE = 8 * 1024 * 1024;
 /** Bytes written between background flushes. */
@@ -25,6 +24,7 @@ export const BACKGROUND_FLUSH_EVERY = 64 * 1024 * 1024;
  *
  * @example
  * ```ts
+ * declare const temp: { path: string; file: Deno.FsFile };
  * using flusher = await flushHandle(temp.path, temp.file);
  * ```
  */
@@ -51,6 +51,8 @@ export async function flushHandle(
  *
  * @example
  * ```ts
+ * import { commitTemp, type TempFile } from "./fs.ts";
+ * declare const source: Deno.FsFile, imagePath: string, temp: TempFile, dir: string;
  * const { sha256, size } = await copyHashing(source, imagePath, temp.file, temp.path);
  * await commitTemp(temp, `${dir}/store/${sha256}`);
  * ```
@@ -61,7 +63,8 @@ export async function copyHashing(
   target: Deno.FsFile,
   targetPath: string,
 ): Promise<{ sha256: string; size: number }> {
-  const big = (await readStep(sourceName, () => source.stat())).size > BACKGROUND_FLUSH_EVERY;
+  const big =
+    (await attempt("read", sourceName, () => source.stat())).size > BACKGROUND_FLUSH_EVERY;
   using flusher = big ? await flushHandle(targetPath, target) : undefined;
   const hash = createHash("sha256");
   const buffers = [new Uint8Array(BUFFER_SIZE), new Uint8Array(BUFFER_SIZE)];
@@ -107,26 +110,11 @@ export async function copyHashing(
 async function fill(file: Deno.FsFile, buffer: Uint8Array, name: string): Promise<number> {
   let filled = 0;
   while (filled < buffer.length) {
-    const n = await readStep(name, () => file.read(buffer.subarray(filled)));
+    const n = await attempt("read", name, () => file.read(buffer.subarray(filled)));
     if (n === null) break;
     filled += n;
   }
   return filled;
-}
-
-async function readStep<T>(name: string, op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (e) {
-    throw new TakoError("runtime", `cannot read ${printable(name, 300)}: ${detail(e)}.`, {
-      cause: e,
-    });
-  }
-}
-
-function detail(e: unknown): string {
-  const text = e instanceof Error ? e.message : String(e);
-  return printable(text.replace(/ \(os error \d+\).*$/s, ""), 120);
 }
 
 /** An fdatasync started after every BACKGROUND_FLUSH_EVERY bytes, one at a time. */
@@ -159,11 +147,7 @@ class BackgroundFlush {
   async finish(): Promise<void> {
     await this.#running;
     if (this.#failure !== undefined) {
-      throw new TakoError(
-        "runtime",
-        `cannot flush ${printable(this.name, 300)}: ${detail(this.#failure)}.`,
-        { cause: this.#failure },
-      );
+      throw fileError("flush", this.name, this.#failure);
     }
   }
 }

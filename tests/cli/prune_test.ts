@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { runTako, takoCommand, type TakoResult } from "../../dev/run_tako.ts";
-import { acquireLock } from "../../lib/shell/destination.ts";
+import { acquireLock } from "../../lib/shell/lock.ts";
 import { generateSecretKey, parseSecretKey, type SecretKey } from "../../lib/core/keys.ts";
 import { type Entry, signManifest } from "../../lib/core/manifest.ts";
 import { assert } from "../support/assert.ts";

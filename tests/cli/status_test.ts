@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { runTako, type TakoResult } from "../../dev/run_tako.ts";
-import { acquireLock } from "../../lib/shell/destination.ts";
+import { acquireLock } from "../../lib/shell/lock.ts";
 import { generateSecretKey, parseSecretKey } from "../../lib/core/keys.ts";
 import { type Entry, signManifest } from "../../lib/core/manifest.ts";
 import { startOrigin, type TestOrigin } from "../support/origin_server.ts";

@@ -17,7 +17,12 @@
 import { createHash } from "node:crypto";
 import { encodeBase64 } from "../../lib/core/base64.ts";
 import { formatPublicKey, generateSecretKey, type SecretKey, sign } from "../../lib/core/keys.ts";
-import { type Entry, serializeEntries, signManifest, verifyManifest } from "../../lib/core/manifest.ts";
+import {
+  type Entry,
+  serializeEntries,
+  signManifest,
+  verifyManifest,
+} from "../../lib/core/manifest.ts";
 import { runTako, type TakoResult } from "../../dev/run_tako.ts";
 import { assert } from "./assert.ts";
 import { type RequestRecord, startOrigin, type TestOrigin } from "./origin_server.ts";

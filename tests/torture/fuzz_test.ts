@@ -14,7 +14,12 @@ import { parseConfig } from "../../lib/core/config.ts";
 import { formatPublicKey, parsePublicKey, parseSecretKey } from "../../lib/core/keys.ts";
 import { serializeEntries, verifyManifest } from "../../lib/core/manifest.ts";
 import { parsePattern } from "../../lib/core/pattern.ts";
-import { checkVersion, compareVersions, isValidVersion, parseParts } from "../../lib/core/version.ts";
+import {
+  checkVersion,
+  compareVersions,
+  isValidVersion,
+  parseParts,
+} from "../../lib/core/version.ts";
 import { assert } from "../support/assert.ts";
 import { signRaw, TEST_KEY } from "../support/publish.ts";
 import { TEST_PUBLIC_KEY } from "../support/vectors.ts";

@@ -14,7 +14,12 @@ import {
   verifyManifest,
 } from "../../../lib/core/manifest.ts";
 import type { Pattern } from "../../../lib/core/pattern.ts";
-import { compareVersions, hasPrefix, isValidVersion, parseParts } from "../../../lib/core/version.ts";
+import {
+  compareVersions,
+  hasPrefix,
+  isValidVersion,
+  parseParts,
+} from "../../../lib/core/version.ts";
 import { assert, assertTakoError } from "../../support/assert.ts";
 import {
   ONE_ENTRY,

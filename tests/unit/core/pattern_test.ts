@@ -1,7 +1,12 @@
 import fc from "fast-check";
 import { assert, assertRejectsTako } from "../../support/assert.ts";
 import { printable } from "../../../lib/core/errors.ts";
-import { ANY_VERSION, isSemverRange, parsePattern, type Pattern } from "../../../lib/core/pattern.ts";
+import {
+  ANY_VERSION,
+  isSemverRange,
+  parsePattern,
+  type Pattern,
+} from "../../../lib/core/pattern.ts";
 import { fuzzRuns } from "../../support/fuzz.ts";
 
 /** Asserts which of `versions` the pattern matches: exactly those in `matching`. */

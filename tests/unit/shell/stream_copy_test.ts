@@ -52,7 +52,7 @@ Deno.test("`copyHashing()` names the file that cannot be read or written", async
       await assertRejectsTako(
         () => copyHashing(source, `${dir}/source`, target, `${dir}/t1`),
         "runtime",
-        `cannot read ${dir}/source`,
+        `Cannot read ${dir}/source`,
       );
     }
     await Deno.writeFile(`${dir}/t2`, new Uint8Array(0));
@@ -61,7 +61,7 @@ Deno.test("`copyHashing()` names the file that cannot be read or written", async
     await assertRejectsTako(
       () => copyHashing(source, `${dir}/source`, target, `${dir}/t2`),
       "runtime",
-      `cannot write ${dir}/t2`,
+      `Cannot write ${dir}/t2`,
     );
   });
 });

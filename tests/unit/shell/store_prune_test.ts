@@ -9,7 +9,7 @@ import { type Config, parseConfig } from "../../../lib/core/config.ts";
 import { createLog, type Log } from "../../../lib/core/log.ts";
 import { type Entry, signManifest } from "../../../lib/core/manifest.ts";
 import { formatPublicKey, generateSecretKey, parseSecretKey } from "../../../lib/core/keys.ts";
-import { pruneDestination } from "../../../lib/commands/prune.ts";
+import { pruneDestination } from "../../../lib/shell/store_prune.ts";
 import { EMPTY_STATE } from "../../../lib/core/state.ts";
 import { assert, assertRejectsTako } from "../../support/assert.ts";
 import { TEST_PUBLIC_KEY, TEST_SECRET_KEY } from "../../support/vectors.ts";

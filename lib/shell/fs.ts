@@ -1,0 +1,389 @@
+/**
+ * Files, written so that a crash at any point leaves every final name
+ * complete: capped reads, hashing, temporaries that remove themselves unless
+ * committed, atomic replacement. And the one vocabulary for file errors: every
+ * failure is a TakoError whose message reads "Cannot <verb> <path>: <cause>."
+ *
+ * @module
+ */
+import { createHash, type Hash } from "node:crypto";
+import { dirname, join } from "node:path";
+import { printable, TakoError } from "../core/errors.ts";
+
+/** Prefix of every temporary name; the destination's housekeeping removes what carries it. */
+export const TEMP_PREFIX = ".tmp-";
+
+const HASH_CHUNK = 4 * 1024 * 1024;
+const READ_CHUNK = 64 * 1024;
+const TEMP_ATTEMPTS = 3;
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/** Plain words for the error codes that file operations meet. */
+const CAUSES: Readonly<Record<string, string>> = {
+  ENOENT: "no such file or directory",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EEXIST: "it already exists",
+  EISDIR: "it is a directory",
+  ENOTDIR: "a part of the path is not a directory",
+  ENOTEMPTY: "the directory is not empty",
+  ELOOP: "too many levels of symbolic links",
+  ENOSPC: "no space left on device",
+  EDQUOT: "disk quota exceeded",
+  EIO: "input/output error",
+  EXDEV: "it is on another file system",
+  EROFS: "read-only file system",
+  EMFILE: "too many open files",
+  ENFILE: "too many open files in the system",
+  ENAMETOOLONG: "file name too long",
+  EBUSY: "device or resource busy",
+  EINVAL: "invalid argument",
+  EFBIG: "file too large",
+};
+
+/** The cause of a failed file operation in plain words, e.g. "no space left on device (ENOSPC)". */
+function causeOf(error: unknown): string {
+  if (error instanceof Deno.errors.NotCapable) {
+    return "Tako was not granted file access (missing --allow-read or --allow-write)";
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
+    return `${CAUSES[code] ?? "system error"} (${code})`;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  // Deno appends ": <op> '<path>'" after "(os error N)"; the path is already named.
+  return printable(message.replace(/ \(os error \d+\).*$/s, "").toLowerCase(), 120);
+}
+
+/**
+ * The one way to report a failed file operation: a runtime TakoError
+ * "Cannot <verb> <path>: <cause>." (a TakoError passes through unchanged).
+ *
+ * @example
+ * ```ts
+ * await Deno.remove("/var/lib/app/x").catch((e) => Promise.reject(fileError("remove", "x", e)));
+ * ```
+ */
+export function fileError(verb: string, path: string, error: unknown): TakoError {
+  if (error instanceof TakoError) return error;
+  return new TakoError("runtime", `Cannot ${verb} ${printable(path, 300)}: ${causeOf(error)}.`, {
+    cause: error,
+  });
+}
+
+/**
+ * Runs `op`, turning any failure into {@link fileError}.
+ *
+ * @example
+ * ```ts
+ * const info = await attempt("inspect", "/etc/tako/app", () => Deno.stat("/etc/tako/app"));
+ * ```
+ */
+export async function attempt<T>(verb: string, path: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (e) {
+    throw fileError(verb, path, e);
+  }
+}
+
+/** lstat that answers undefined for a missing path. */
+export async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.lstat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw fileError("inspect", path, e);
+  }
+}
+
+/** A short description of what a path is, for messages: "a symbolic link", "a directory", … */
+export function kindOf(info: Deno.FileInfo): string {
+  if (info.isSymlink) return "a symbolic link";
+  if (info.isDirectory) return "a directory";
+  if (info.isFile) return "a regular file";
+  return "a special file";
+}
+
+/** Flushes a directory's entries (new, renamed or removed names) to disk. */
+export async function syncDirectory(path: string): Promise<void> {
+  await attempt("flush directory", path, async () => {
+    using dir = await Deno.open(path, { read: true });
+    await dir.sync();
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Reading and hashing
+
+/**
+ * Reads a regular file of at most `maxBytes` bytes (following symbolic links);
+ * undefined when it does not exist. Refuses a larger file before reading it
+ * all, and anything that is not a regular file (a FIFO would block).
+ *
+ * @example
+ * ```ts
+ * const bytes = await readFileCapped("/var/lib/tako/app/manifest", 16 * 1024 * 1024);
+ * ```
+ */
+export async function readFileCapped(
+  path: string,
+  maxBytes: number,
+): Promise<Uint8Array | undefined> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw fileError("read", path, e);
+  }
+  requireRegular(path, info);
+  requireAtMost(path, info.size, maxBytes);
+  return await attempt("read", path, async () => {
+    using file = await Deno.open(path, { read: true });
+    requireRegular(path, await file.stat());
+    return await readUpTo(file, path, maxBytes);
+  });
+}
+
+function requireRegular(path: string, info: Deno.FileInfo): void {
+  if (!info.isFile) {
+    throw new TakoError(
+      "runtime",
+      `${printable(path, 300)} is ${kindOf(info)}; expected a regular file.`,
+    );
+  }
+}
+
+function requireAtMost(path: string, size: number, maxBytes: number): void {
+  if (size > maxBytes) {
+    throw new TakoError(
+      "runtime",
+      `${printable(path, 300)} is larger than the limit of ${maxBytes} bytes.`,
+    );
+  }
+}
+
+/** Reads to the end, refusing more than `maxBytes` (the file may grow while read). */
+async function readUpTo(file: Deno.FsFile, path: string, maxBytes: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const buffer = new Uint8Array(READ_CHUNK);
+    const n = await file.read(buffer);
+    if (n === null) break;
+    total += n;
+    requireAtMost(path, total, maxBytes);
+    chunks.push(buffer.subarray(0, n));
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+/**
+ * SHA-256 (lowercase hex) and size of a regular file, read 4 MiB at a time.
+ *
+ * @example
+ * ```ts
+ * const { sha256, size } = await hashFile("image.raw");
+ * ```
+ */
+export async function hashFile(path: string): Promise<{ sha256: string; size: number }> {
+  // stat before open: opening a FIFO would block.
+  requireRegular(path, await attempt("read", path, () => Deno.stat(path)));
+  using file = await attempt("read", path, () => Deno.open(path, { read: true }));
+  requireRegular(path, await attempt("read", path, () => file.stat()));
+  const { hash, size } = await hashOpenFile(file, path);
+  return { sha256: hash.digest("hex"), size };
+}
+
+/**
+ * Hashes an open file from where it stands to its end, or only its next
+ * `length` bytes; answers the running hash (to be continued or finished) and
+ * how many bytes it took in, fewer than `length` when the file is shorter.
+ *
+ * @example
+ * ```ts
+ * using file = await Deno.open("store/.partial-x", { read: true });
+ * const { hash, size } = await hashOpenFile(file, "store/.partial-x", 1024);
+ * ```
+ */
+export async function hashOpenFile(
+  file: Deno.FsFile,
+  path: string,
+  length = Infinity,
+): Promise<{ hash: Hash; size: number }> {
+  return await attempt("read", path, async () => {
+    const hash = createHash("sha256");
+    const buffer = new Uint8Array(Math.min(HASH_CHUNK, Math.max(1, length)));
+    let size = 0;
+    while (size < length) {
+      const n = await file.read(buffer.subarray(0, Math.min(buffer.length, length - size)));
+      if (n === null) break;
+      hash.update(buffer.subarray(0, n));
+      size += n;
+    }
+    return { hash, size };
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Temporaries and atomic writes
+
+/**
+ * A temporary file being written. Give it its final name with
+ * {@link commitTemp}; whatever happens otherwise, `await using` closes and
+ * removes it when the scope ends.
+ */
+export interface TempFile extends AsyncDisposable {
+  readonly path: string;
+  readonly file: Deno.FsFile;
+}
+
+/** Anything that writes like `Deno.FsFile.write`: may write fewer bytes than asked. */
+export interface Writer {
+  write(bytes: Uint8Array): Promise<number>;
+}
+
+/**
+ * Writes all of `bytes`, looping on short writes (a full disk first answers
+ * with a short count, then fails). Errors name `path`.
+ *
+ * @example
+ * ```ts
+ * await using temp = await createTemp("/var/lib/tako/app/store");
+ * await writeAll(temp.file, new Uint8Array(8), temp.path);
+ * ```
+ */
+export async function writeAll(writer: Writer, bytes: Uint8Array, path: string): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) {
+    const n = await attempt("write", path, () => writer.write(bytes.subarray(offset)));
+    if (n <= 0) {
+      throw new TakoError(
+        "runtime",
+        `Cannot write ${printable(path, 300)}: the write made no progress.`,
+      );
+    }
+    offset += n;
+  }
+}
+
+/**
+ * Creates `dir/.tmp-<random>` exclusively with mode 0600 (O_CREAT|O_EXCL never
+ * follows a planted symbolic link), open for reading and writing. A name that
+ * exists already (a collision or a trap) is never used: another is drawn.
+ *
+ * @example
+ * ```ts
+ * await using temp = await createTemp("/var/lib/tako/app/store");
+ * await commitTemp(temp, "/var/lib/tako/app/store/image");
+ * ```
+ */
+export async function createTemp(dir: string): Promise<TempFile> {
+  for (let i = 1;; i++) {
+    const path = tempName(dir);
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
+    } catch (e) {
+      if (e instanceof Deno.errors.AlreadyExists && i < TEMP_ATTEMPTS) continue;
+      throw fileError("create a temporary file in", dir, e);
+    }
+    const temp: TempFile = {
+      path,
+      file,
+      async [Symbol.asyncDispose]() {
+        // A committed temporary's name belongs to its final file now: leave it alone.
+        if (finished.has(temp)) return;
+        finished.add(temp);
+        closeQuietly(file);
+        await Deno.remove(path).catch(() => {});
+      },
+    };
+    return temp;
+  }
+}
+
+/** Temporaries that were committed or removed: disposing of them does nothing. */
+const finished = new WeakSet<object>();
+
+/** A fresh temporary name in `dir`: `dir/.tmp-<16 random hex digits>`. */
+export function tempName(dir: string): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return join(
+    dir,
+    TEMP_PREFIX + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(""),
+  );
+}
+
+/**
+ * Publishes a fully written temporary as `finalPath` with `mode` (default
+ * 0444) whatever the umask: flushes its data (fdatasync), closes it, sets the
+ * mode, renames it and flushes the directory. On failure the temporary is
+ * removed and the error thrown.
+ *
+ * @example
+ * ```ts
+ * await using temp = await createTemp("/var/lib/tako/app/store");
+ * await commitTemp(temp, "/var/lib/tako/app/store/image");
+ * ```
+ */
+export async function commitTemp(
+  temp: { readonly path: string; readonly file: Deno.FsFile },
+  finalPath: string,
+  mode = 0o444,
+): Promise<void> {
+  try {
+    await attempt("flush", temp.path, () => temp.file.syncData());
+    closeQuietly(temp.file);
+    // chmod, not the creation mode: the umask does not apply to it.
+    await attempt("set the mode of", temp.path, () => Deno.chmod(temp.path, mode));
+    await attempt(
+      `rename ${printable(temp.path, 300)} to`,
+      finalPath,
+      () => Deno.rename(temp.path, finalPath),
+    );
+  } catch (e) {
+    closeQuietly(temp.file);
+    await Deno.remove(temp.path).catch(() => {});
+    finished.add(temp);
+    throw e;
+  }
+  finished.add(temp);
+  await syncDirectory(dirname(finalPath));
+}
+
+function closeQuietly(file: Deno.FsFile): void {
+  try {
+    file.close();
+  } catch { /* already closed */ }
+}
+
+/**
+ * Atomically replaces `dir/name` with `bytes` and gives it `mode` whatever the
+ * umask: exclusive temporary in `dir`, every byte written, fdatasync, chmod,
+ * rename, directory flushed. The temporary is removed on any failure.
+ *
+ * @example
+ * ```ts
+ * await writeFileAtomic("/var/lib/tako/app", "manifest", new Uint8Array(), 0o444);
+ * ```
+ */
+export async function writeFileAtomic(
+  dir: string,
+  name: string,
+  bytes: Uint8Array,
+  mode: number,
+): Promise<void> {
+  await using temp = await createTemp(dir);
+  await writeAll(temp.file, bytes, temp.path);
+  await commitTemp(temp, join(dir, name), mode);
+}

@@ -1,0 +1,103 @@
+/**
+ * The lock that serialises runs on one directory: an exclusive flock(2) on
+ * `<dir>/.lock`, in a destination or in an origin directory that `tako store`
+ * writes.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { printable, TakoError } from "../core/errors.ts";
+import { attempt, fileError, kindOf, lstatOrUndefined } from "./fs.ts";
+
+const LOCK = ".lock";
+const LOCK_POLL_MS = 100;
+
+/** A held lock on a directory: release it when the run is done (`using` does). */
+export interface Lock extends Disposable {
+  /** Unlocks and closes the lock file; calling it again does nothing. */
+  release(): void;
+}
+
+/**
+ * Takes an exclusive flock(2) on `<dir>/.lock` (a destination, or an origin
+ * directory that `tako store` writes), polling until `waitMs` has passed,
+ * then fails with a TakoError tagged "busy". The lock file is never opened
+ * through a symbolic link.
+ *
+ * @example
+ * ```ts
+ * using _lock = await acquireLock("/var/lib/tako/app", 60_000);
+ * ```
+ */
+export async function acquireLock(dir: string, waitMs: number): Promise<Lock> {
+  const path = join(dir, LOCK);
+  const file = await openLockFile(path);
+  try {
+    const deadline = Date.now() + Math.max(0, waitMs);
+    while (!(await attempt("lock", path, () => file.tryLock(true)))) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new TakoError(
+          "runtime",
+          `${printable(dir, 300)} is busy: another tako run holds ${printable(path, 300)} (waited ${
+            formatSeconds(waitMs)
+          }).`,
+          { tag: "busy" },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(LOCK_POLL_MS, left)));
+    }
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+  let held = true;
+  const release = () => {
+    if (!held) return;
+    held = false;
+    // Closing the only descriptor drops the flock even if unlocking failed.
+    try {
+      file.unlockSync();
+    } catch { /* closed below anyway */ }
+    try {
+      file.close();
+    } catch { /* already closed */ }
+  };
+  return { release, [Symbol.dispose]: release };
+}
+
+/**
+ * Opens `.lock`, creating it exclusively when absent. An existing name must be
+ * a regular file: a planted symbolic link would make us create or touch a file
+ * outside the destination.
+ */
+async function openLockFile(path: string): Promise<Deno.FsFile> {
+  try {
+    return await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o644 });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw fileError("create lock file", path, e);
+  }
+  const before = await lstatOrUndefined(path);
+  if (before === undefined || !before.isFile) {
+    throw new TakoError(
+      "runtime",
+      `Lock file ${printable(path, 300)} is ${
+        before === undefined ? "gone" : kindOf(before)
+      }; expected a regular file.`,
+    );
+  }
+  const file = await attempt("open lock file", path, () => Deno.open(path, { read: true }));
+  const opened = await attempt("inspect", path, () => file.stat());
+  if (opened.ino !== before.ino || opened.dev !== before.dev) {
+    file.close();
+    throw new TakoError(
+      "runtime",
+      `Lock file ${printable(path, 300)} changed while it was being opened.`,
+    );
+  }
+  return file;
+}
+
+function formatSeconds(ms: number): string {
+  return `${Math.round(Math.max(0, ms) / 100) / 10} s`;
+}
