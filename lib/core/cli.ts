@@ -40,6 +40,8 @@ export type Command =
     readonly init: boolean;
     readonly configs: readonly string[];
     readonly net: NetFlags;
+    /** False with --no-delta: full downloads only. */
+    readonly delta: boolean;
   }
   | Common & {
     readonly name: "status";
@@ -73,6 +75,7 @@ const OPTIONS: Record<CommandName, readonly OptionSpec[]> = {
     { long: "if-not-exists", value: false },
     { long: "connect-timeout", value: true },
     { long: "idle-timeout", value: true },
+    { long: "no-delta", value: false },
   ],
   "store": [
     { long: "key", short: "k", value: true },
@@ -220,6 +223,7 @@ function parseCommand(command: CommandName, args: readonly string[]): Command {
         init: options.has("init") || options.has("if-not-exists"),
         configs: needConfigs(command, operands),
         net,
+        delta: !options.has("no-delta"),
       };
     }
     case "store": {
@@ -347,6 +351,8 @@ Options:
                             image of it; never restart units (for ExecStartPre=)
   --connect-timeout <s>     deadline for each response's headers (default 30)
   --idle-timeout <s>        longest pause within a response body (default 60)
+  --no-delta                download images in full, never by delta from the
+                            local images (docs/delta.md)
   -q, --quiet | -v, --verbose`,
   "store": `Usage: tako store [-k <key> | -f <file>] -o <dir> [--] <image> <version>
 

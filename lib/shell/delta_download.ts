@@ -18,11 +18,23 @@
  * @module
  */
 import { BlockMatcher } from "../core/block_match.ts";
-import { BLOCK_SIZE, indexable, indexLength, parseIndex } from "../core/chunk_index.ts";
-import { type DeltaStats, planDelta, repairPlan } from "../core/delta_plan.ts";
-import { TakoError } from "../core/errors.ts";
+import { BLOCK_SIZE, indexable, indexLength, indexPath, parseIndex } from "../core/chunk_index.ts";
+import {
+  type DeltaStats,
+  deltaSummary,
+  localCandidates,
+  planDelta,
+  repairPlan,
+} from "../core/delta_plan.ts";
+import { printable, TakoError } from "../core/errors.ts";
+import type { Log } from "../core/log.ts";
+import type { Entry } from "../core/manifest.ts";
+import { listStore, readLatest } from "./store.ts";
+import { readState } from "./state_file.ts";
 import { assemble, type RequestRange } from "./assemble.ts";
 import { commitTemp, createTemp } from "./fs.ts";
+import { originUrl } from "../core/http_policy.ts";
+import { fetchManifestIfChanged, type NetOptions, requestImage } from "./http.ts";
 import { scanLocalImages } from "./local_scan.ts";
 
 /** The origin's side of a delta update. */
@@ -100,7 +112,12 @@ export async function downloadDelta(
     const stats = (reused: number): DeltaStats => ({ size, reused, downloaded: fetched, requests });
     if (first.sha256 === sha256) {
       await commitTemp(temp, finalPath);
-      return { done: true, stats: stats(first.whole ? 0 : plan.localBytes), repaired: false, whole: first.whole };
+      return {
+        done: true,
+        stats: stats(first.whole ? 0 : plan.localBytes),
+        repaired: false,
+        whole: first.whole,
+      };
     }
     if (first.whole) {
       throw new TakoError(
@@ -115,7 +132,8 @@ export async function downloadDelta(
     if (again.sha256 !== sha256) {
       return {
         done: false,
-        reason: `The image assembled from the origin's bytes has SHA-256 ${again.sha256}, not ${sha256}.`,
+        reason:
+          `The image assembled from the origin's bytes has SHA-256 ${again.sha256}, not ${sha256}.`,
         fetched,
       };
     }
@@ -125,4 +143,124 @@ export async function downloadDelta(
     if (!(e instanceof TakoError)) throw e;
     return { done: false, reason: e.message, fetched };
   }
+}
+
+/**
+ * The {@link DeltaSource} of an origin for image `sha256` (`size` bytes):
+ * the index from `store/<sha256>.index`, ranges of `store/<sha256>`.
+ *
+ * @example
+ * ```ts
+ * const source = httpDeltaSource(origin, entry.sha256, size, net);
+ * ```
+ */
+export function httpDeltaSource(
+  origin: string,
+  sha256: string,
+  size: number,
+  net: NetOptions,
+): DeltaSource {
+  const path = indexPath(sha256);
+  return {
+    indexName: originUrl(origin, path),
+    async fetchIndex(maxBytes) {
+      const answer = await fetchManifestIfChanged(origin, { ...net, maxBytes, path }).catch((e) => {
+        if (!(e instanceof TakoError) || e.kind !== "integrity") throw e;
+        throw new TakoError(
+          "integrity",
+          `${
+            originUrl(origin, path)
+          } is larger than the ${maxBytes} bytes of an index of this image.`,
+        );
+      });
+      // Asked without validators: a 304 is no answer to that.
+      if (answer.notModified) {
+        throw new TakoError("integrity", `${originUrl(origin, path)} answered 304.`);
+      }
+      return answer.bytes;
+    },
+    requestRange: (at, length) =>
+      requestImage(origin, sha256, size, {
+        net,
+        resume: { offset: at, end: at + length, ifRange: undefined },
+      }),
+  };
+}
+
+/** What {@link updateByDelta} needs to know about the run. */
+export interface DeltaRun {
+  readonly dest: string;
+  readonly origin: string;
+  readonly net: NetOptions;
+  readonly log: Log;
+  /** The config as messages name it. */
+  readonly where: string;
+}
+
+/**
+ * Tries to build `store/<sha256>` of `entry` by delta from the images the
+ * destination holds (docs/delta.md); logs what it did. True when the image
+ * is in place; false when the caller must download it in full (nothing to
+ * reuse, or any doubt, logged as a warning with the reason).
+ *
+ * @example
+ * ```ts
+ * if (!(await updateByDelta(run, entry))) await downloadInFull(run, entry);
+ * ```
+ */
+export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<boolean> {
+  const size = Number(entry.size);
+  const storeDir = `${run.dest}/store`;
+  const locals = await localImages(run.dest, entry.sha256);
+  if (locals.length === 0 || size === 0) return false;
+  const label = printable(entry.version);
+  run.log.info(
+    `${run.where}: updating ${label} by delta from ${locals.length} local image(s) and ${
+      originUrl(run.origin, indexPath(entry.sha256))
+    }.`,
+  );
+  const source = httpDeltaSource(run.origin, entry.sha256, size, run.net);
+  let outcome: DeltaOutcome;
+  try {
+    outcome = await downloadDelta(
+      storeDir,
+      { size, sha256: entry.sha256 },
+      locals,
+      source,
+      (n) => run.log.progress(label, n, size),
+    );
+  } finally {
+    run.log.endProgress();
+  }
+  if (!outcome.done) {
+    run.log.warn(
+      `${run.where}: no delta update of ${label}: ${outcome.reason} Downloading it in full.`,
+    );
+    return false;
+  }
+  const how = outcome.whole
+    ? " (the origin ignored Range and sent the whole image)"
+    : outcome.repaired
+    ? " (the index matched wrong local bytes; fetched them from the origin)"
+    : "";
+  run.log.info(`${run.where}: ${deltaSummary(label, outcome.stats)}${how}.`);
+  return true;
+}
+
+/** The paths of the local images worth scanning, best first (core `localCandidates`). */
+async function localImages(dest: string, target: string): Promise<string[]> {
+  const latest = await readLatest(dest).catch(() => undefined);
+  const state = await readState(dest).catch(() => undefined);
+  const stored = await listStore(dest);
+  const dated = await Promise.all(stored.map(async ({ sha256 }) => {
+    const info = await Deno.stat(`${dest}/store/${sha256}`).catch(() => undefined);
+    return { sha256, mtime: info?.mtime?.getTime() ?? 0 };
+  }));
+  dated.sort((a, b) => b.mtime - a.mtime);
+  return localCandidates(
+    target,
+    typeof latest === "string" ? latest : undefined,
+    state?.previous,
+    dated.map((d) => d.sha256),
+  ).map((sha256) => `${dest}/store/${sha256}`);
 }

@@ -3,8 +3,8 @@ import { assert, assertTakoError } from "../../support/assert.ts";
 
 const fetchOf = (
   configs: string[],
-  extra: Partial<{ init: boolean; verbosity: string; net: object }> = {},
-) => ({ name: "fetch", verbosity: "normal", init: false, configs, net: {}, ...extra });
+  extra: Partial<{ init: boolean; verbosity: string; net: object; delta: boolean }> = {},
+) => ({ name: "fetch", verbosity: "normal", init: false, configs, net: {}, delta: true, ...extra });
 
 const storeOf = (extra: Partial<Record<string, string | undefined>> = {}) => ({
   name: "store",
@@ -42,6 +42,8 @@ Deno.test("`parseArgs()` reads both dialects of fetch", () => {
     // Verbosity in either dialect.
     [["fetch", "-q", "a"], fetchOf(["a"], { verbosity: "quiet" })],
     [["fetch", "--verbose", "a"], fetchOf(["a"], { verbosity: "verbose" })],
+    [["fetch", "--no-delta", "a"], fetchOf(["a"], { delta: false })],
+    [["--no-delta", "a"], fetchOf(["a"], { delta: false })],
     [["--verbose", "a"], fetchOf(["a"], { verbosity: "verbose" })],
     [["-q", "--if-not-exists", "a"], fetchOf(["a"], { init: true, verbosity: "quiet" })],
     [["--init", "a"], fetchOf(["a"], { init: true })],
