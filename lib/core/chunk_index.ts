@@ -206,8 +206,7 @@ export function parseIndex(
   sha256: string,
   source: string,
 ): ChunkIndex {
-  const fail = (what: string) =>
-    new TakoError("integrity", `The chunk index ${source} ${what}.`);
+  const fail = (what: string) => new TakoError("integrity", `The chunk index ${source} ${what}.`);
   if (bytes.length < INDEX_HEADER_BYTES) {
     throw fail(`has ${bytes.length} bytes, fewer than its ${INDEX_HEADER_BYTES}-byte header`);
   }

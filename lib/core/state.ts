@@ -37,6 +37,18 @@ export interface State {
    * `If-Modified-Since`) on the next run.
    */
   readonly manifestValidators?: Readonly<Record<string, ManifestValidators>>;
+  /** The last image built by a delta update (docs/delta.md), and what it cost. */
+  readonly lastDelta?: DeltaRecord;
+}
+
+/** What a delta update cost: the image's digest and size, bytes reused and fetched, requests. */
+export interface DeltaRecord {
+  readonly sha256: string;
+  readonly size: number;
+  readonly reused: number;
+  /** Bytes fetched, the index included. */
+  readonly downloaded: number;
+  readonly requests: number;
 }
 
 /** What an origin said about its manifest, and which manifest that was. */
@@ -90,6 +102,21 @@ function parseStamp(value: unknown): ImageStamp | undefined {
   };
 }
 
+function parseDeltaRecord(value: unknown): DeltaRecord | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof v.sha256 !== "string" || !SHA256_HEX.test(v.sha256)) return undefined;
+  const count = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+  if (![v.size, v.reused, v.downloaded, v.requests].every(count)) return undefined;
+  return {
+    sha256: v.sha256,
+    size: v.size as number,
+    reused: v.reused as number,
+    downloaded: v.downloaded as number,
+    requests: v.requests as number,
+  };
+}
+
 function optionalHeader(value: unknown): string | undefined {
   return typeof value === "string" && HEADER_VALUE.test(value) ? value : undefined;
 }
@@ -130,6 +157,7 @@ export function parseState(text: string | undefined): State {
   if (typeof raw !== "object" || raw === null) return EMPTY_STATE;
   const r = raw as Record<string, unknown>;
   const validators = parseValidatorMap(r.manifestValidators);
+  const lastDelta = parseDeltaRecord(r.lastDelta);
   return {
     restartPending: r.restartPending === true,
     previous: typeof r.previous === "string" && SHA256_HEX.test(r.previous)
@@ -140,6 +168,7 @@ export function parseState(text: string | undefined): State {
       : undefined,
     verified: parseStamp(r.verified),
     ...(validators === undefined ? {} : { manifestValidators: validators }),
+    ...(lastDelta === undefined ? {} : { lastDelta }),
   };
 }
 

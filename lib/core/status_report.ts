@@ -83,6 +83,8 @@ export interface StatusEntry {
   readonly restart_pending: boolean | null;
   /** ISO 8601 time of the last successful fetch. */
   readonly last_success: string | null;
+  /** The last image built by a delta update, and what it cost; null when none is recorded. */
+  readonly last_delta: StatusDelta | null;
   /** The gravest error met while gathering, or null. */
   readonly error: { readonly kind: ErrorKind; readonly message: string } | null;
 }
@@ -118,6 +120,18 @@ export interface StatusImage {
 export interface StatusLatest extends StatusImage {
   /** What `latest` is when it is not a link into `store/`, else null. */
   readonly foreign: string | null;
+}
+
+/** A delta update (docs/delta.md): bytes copied from local images and fetched, requests. */
+export interface StatusDelta {
+  readonly sha256: string;
+  /** null when not listed in a verified manifest. */
+  readonly version: string | null;
+  readonly size: number;
+  readonly reused: number;
+  /** Bytes fetched, the index included. */
+  readonly downloaded: number;
+  readonly requests: number;
 }
 
 /** An image of `store/` and the newest manifest version with its digest. */
@@ -212,6 +226,9 @@ export function buildReport(facts: StatusFacts): StatusEntry {
       : sizeOf(store.reduce((sum, stored) => sum + BigInt(stored.size), 0n)),
     restart_pending: state?.restartPending ?? null,
     last_success: state?.lastSuccess ?? null,
+    last_delta: state?.lastDelta === undefined
+      ? null
+      : { ...state.lastDelta, version: versionOf.get(state.lastDelta.sha256) ?? null },
     error: gravest(facts.errors),
   };
 }

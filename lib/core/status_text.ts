@@ -9,7 +9,8 @@
 import { printable } from "./errors.ts";
 import { formatBytes } from "./log.ts";
 import { imageCount } from "./prune_plan.ts";
-import type { StatusEntry, StatusImage, StatusVersion } from "./status_report.ts";
+import type { StatusDelta, StatusEntry, StatusImage, StatusVersion } from "./status_report.ts";
+import { deltaSummary } from "./delta_plan.ts";
 
 /** Above this many versions the text table shows only the rows that matter. */
 const MAX_TEXT_ROWS = 20;
@@ -49,9 +50,15 @@ function formatOne(r: StatusEntry, now: Date): string {
   if (r.last_success !== null || r.restart_pending !== null) {
     field("last fetch", r.last_success === null ? "never" : timeText(r.last_success, now));
   }
+  if (r.last_delta !== null) field("last delta", deltaText(r.last_delta));
   const table = versionTable(r);
   if (table.length > 0) lines.push("", ...table.map((row) => `  ${row}`));
   return lines.join("\n") + "\n";
+}
+
+function deltaText(d: StatusDelta): string {
+  const name = d.version === null ? d.sha256.slice(0, SHORT_DIGEST) : printable(d.version);
+  return deltaSummary(name, d);
 }
 
 function patternText(r: StatusEntry): string {

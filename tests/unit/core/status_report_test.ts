@@ -1,5 +1,6 @@
 import { TakoError } from "../../../lib/core/errors.ts";
 import { buildReport, formatStatusJson } from "../../../lib/core/status_report.ts";
+import { formatStatusText } from "../../../lib/core/status_text.ts";
 import { assert } from "../../support/assert.ts";
 import { broken, config, healthy, ONE, ONE_ONE, TWO } from "./_status_facts.ts";
 
@@ -107,6 +108,7 @@ Deno.test("`formatStatusJson()` writes schema 1 with snake_case names, numbers a
     "store_size",
     "restart_pending",
     "last_success",
+    "last_delta",
     "error",
   ]);
   assert.deepEqual(ok.origins, [
@@ -158,4 +160,16 @@ Deno.test("`formatStatusJson()` writes printable ASCII only and round-trips othe
   const json = formatStatusJson([buildReport(broken(path, new TakoError("config", "x")))]);
   assert.match(json, /^[\x20-\x7e\n]*$/);
   assert.equal(JSON.parse(json).configs[0].config, path);
+});
+
+Deno.test("`buildReport()` shows the last delta update with its version, in JSON and text", async () => {
+  const facts = await healthy();
+  const lastDelta = { sha256: TWO.sha256, size: 1000, reused: 900, downloaded: 120, requests: 3 };
+  const report = buildReport({ ...facts, state: { ...facts.state!, lastDelta } });
+  assert.deepEqual(report.last_delta, { ...lastDelta, version: "2.0.0" });
+  assert.equal(buildReport(facts).last_delta, null);
+  assert.match(
+    formatStatusText([report], new Date("2024-05-01T10:00:00Z")),
+    /last delta {3}2\.0\.0: reused 900 B from local images, downloaded 120 B \(12\.0 %\) in 3 requests\n/,
+  );
 });
