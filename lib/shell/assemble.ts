@@ -43,7 +43,7 @@ export interface Assembled {
   readonly whole: boolean;
 }
 
-/** Requests kept in flight ahead of the one being read. */
+/** Requests open at once: the one being read and those started ahead of it. */
 export const IN_FLIGHT = 4;
 
 /**
@@ -185,7 +185,8 @@ class RequestQueue {
   async next(): Promise<RangeAnswer> {
     const answer = this.#pending.shift();
     if (answer === undefined) throw new Error("more remote segments consumed than planned");
-    this.#fill();
+    // The one handed out counts as in flight until the next call.
+    this.#fill(IN_FLIGHT - 1);
     return await answer;
   }
 
@@ -198,8 +199,8 @@ class RequestQueue {
     }
   }
 
-  #fill(): void {
-    while (this.#pending.length < IN_FLIGHT && this.#nextToStart < this.segments.length) {
+  #fill(limit = IN_FLIGHT): void {
+    while (this.#pending.length < limit && this.#nextToStart < this.segments.length) {
       this.#start();
     }
   }

@@ -212,7 +212,8 @@ export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<boolea
   const size = Number(entry.size);
   const storeDir = `${run.dest}/store`;
   const locals = await localImages(run.dest, entry.sha256);
-  if (locals.length === 0 || size === 0) return false;
+  // A file: origin is read as fast as a local image: nothing to save.
+  if (locals.length === 0 || size === 0 || run.origin.startsWith("file:")) return false;
   const label = printable(entry.version);
   run.log.info(
     `${run.where}: updating ${label} by delta from ${locals.length} local image(s) and ${
