@@ -29,6 +29,7 @@ import {
 import { printable, TakoError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import type { Entry } from "../core/manifest.ts";
+import type { DeltaRecord } from "../core/state.ts";
 import { listStore, readLatest } from "./store.ts";
 import { readState } from "./state_file.ts";
 import { assemble, type RequestRange } from "./assemble.ts";
@@ -199,21 +200,21 @@ export interface DeltaRun {
 
 /**
  * Tries to build `store/<sha256>` of `entry` by delta from the images the
- * destination holds (docs/delta.md); logs what it did. True when the image
- * is in place; false when the caller must download it in full (nothing to
- * reuse, or any doubt, logged as a warning with the reason).
+ * destination holds (docs/delta.md); logs what it did. Returns what it cost
+ * when the image is in place; undefined when the caller must download it in
+ * full (nothing to reuse, or any doubt, logged as a warning with the reason).
  *
  * @example
  * ```ts
- * if (!(await updateByDelta(run, entry))) await downloadInFull(run, entry);
+ * if ((await updateByDelta(run, entry)) === undefined) await downloadInFull(run, entry);
  * ```
  */
-export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<boolean> {
+export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaRecord | undefined> {
   const size = Number(entry.size);
   const storeDir = `${run.dest}/store`;
   const locals = await localImages(run.dest, entry.sha256);
   // A file: origin is read as fast as a local image: nothing to save.
-  if (locals.length === 0 || size === 0 || run.origin.startsWith("file:")) return false;
+  if (locals.length === 0 || size === 0 || run.origin.startsWith("file:")) return undefined;
   const label = printable(entry.version);
   run.log.info(
     `${run.where}: updating ${label} by delta from ${locals.length} local image(s) and ${
@@ -245,7 +246,7 @@ export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<boolea
     ? " (the index matched wrong local bytes; fetched them from the origin)"
     : "";
   run.log.info(`${run.where}: ${deltaSummary(label, outcome.stats)}${how}.`);
-  return true;
+  return { sha256: entry.sha256, ...outcome.stats };
 }
 
 /** The paths of the local images worth scanning, best first (core `localCandidates`). */
