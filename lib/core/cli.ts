@@ -368,11 +368,9 @@ The secret key may also come from the environment variable TAKO_SECRET_KEY;
 the options win.`,
   "index": `Usage: tako index -o <dir>
 
-Write <dir>/store/<sha256>.index, the chunk index that lets clients update by
-delta, for every image in <dir>/store/ that has no valid one. Each image is
-read and its digest checked. 'tako store' writes the index of each image it
-adds; this is for images stored before. Upload the indexes with the images,
-before the manifest.
+Write <dir>/store/<sha256>.index (the chunk index that lets clients update by
+delta) for each image in <dir>/store/ without a valid one, checking its digest.
+'tako store' indexes the images it adds. Upload indexes before the manifest.
 
 Options:
   -o, --output <dir>        the origin directory`,

@@ -238,7 +238,7 @@ export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaR
     run.log.warn(
       `${run.where}: no delta update of ${label}: ${outcome.reason} Downloading it in full.`,
     );
-    return false;
+    return undefined;
   }
   const how = outcome.whole
     ? " (the origin ignored Range and sent the whole image)"
