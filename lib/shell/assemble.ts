@@ -127,9 +127,13 @@ async function copyLocal(
     }
     await file.seek(segment.from, Deno.SeekMode.Start);
   } catch (e) {
-    throw new TakoError("runtime", `Cannot read the local image ${printable(path, 300)}: ${detail(e)}.`, {
-      cause: e,
-    });
+    throw new TakoError(
+      "runtime",
+      `Cannot read the local image ${printable(path, 300)}: ${detail(e)}.`,
+      {
+        cause: e,
+      },
+    );
   }
   await copyExactly(fileSource(file, path), segment.length, temp, hash, path);
 }

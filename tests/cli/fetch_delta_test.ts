@@ -88,7 +88,10 @@ async function withDelta(ranges: boolean, fn: (s: DeltaSetup) => Promise<void>):
   try {
     const systemctl = await fakeSystemctl(dir);
     const dest = `${dir}/dest`;
-    const config = await writeConfig(`${dir}/app.tako`, { origins: [origin.url], destination: dest });
+    const config = await writeConfig(`${dir}/app.tako`, {
+      origins: [origin.url],
+      destination: dest,
+    });
     const fetch = (...extra: string[]) =>
       runTako(["fetch", ...extra, config], { env: systemctl.env, cwd: dir });
     assertOutcome(await fetch(), 0);
@@ -140,7 +143,9 @@ Deno.test("a delta update fetches the index and the changed ranges only, and say
     assert.equal(bytes.index, INDEX_LENGTH);
     assert.ok(bytes.image <= 32 * KiB, `image bytes sent: ${bytes.image}`);
     assert.ok(bytes.imageRequests <= 4, `image requests: ${bytes.imageRequests}`);
-    for (const r of origin.requestsFor(`/store/${NEW_SHA}`)) assert.match(r.headers.range ?? "", /^bytes=\d+-\d+$/);
+    for (const r of origin.requestsFor(`/store/${NEW_SHA}`)) {
+      assert.match(r.headers.range ?? "", /^bytes=\d+-\d+$/);
+    }
   });
 });
 
@@ -183,12 +188,14 @@ Deno.test("hostile indexes give the signed image, with the bytes bounded", async
   const crafted = indexBytes(lookalike, NEW_SHA);
   const huge = new Uint8Array(real.length + 1024 * KiB);
   huge.set(real);
-  for (const [what, index] of [
-    ["truncated", truncated],
-    ["another image's", otherDigest],
-    ["crafted", crafted],
-    ["huge", huge],
-  ] as const) {
+  for (
+    const [what, index] of [
+      ["truncated", truncated],
+      ["another image's", otherDigest],
+      ["crafted", crafted],
+      ["huge", huge],
+    ] as const
+  ) {
     await withDelta(true, async ({ origin, dest, fetch, publishNew }) => {
       await publishNew(index);
       assertOutcome(await fetch(), 0);
