@@ -93,7 +93,7 @@ async function run(command: Command, log: Log): Promise<number> {
     }
     case "fetch": {
       const { fetchAll } = await import("./lib/commands/fetch.ts");
-      const { DEFAULT_NET_OPTIONS } = await import("./lib/shell/origin.ts");
+      const { DEFAULT_NET_OPTIONS } = await import("./lib/shell/http.ts");
       const { systemctl } = await import("./lib/shell/systemd.ts");
       const failures = await fetchAll(command.configs, command.init, {
         log,

@@ -18,12 +18,8 @@ import {
   MAX_MANIFEST_BYTES,
   verifyManifest,
 } from "../core/manifest.ts";
-import {
-  fetchManifestIfChanged,
-  type NetOptions,
-  originUrl,
-  type Validators,
-} from "../shell/origin.ts";
+import { originUrl, type Validators } from "../core/http_policy.ts";
+import { fetchManifestIfChanged, type NetOptions } from "../shell/http.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
 import { hashFile, lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
@@ -453,8 +449,12 @@ async function download(config: Config, dest: string, entry: Entry, ctx: FetchCo
         }.`,
       );
       // Into store/.partial-<sha256>: a broken-off download is continued by the next run.
-      await downloadResumable(`${dest}/store`, origin, entry.sha256, size, {
-        ...ctx.net,
+      await downloadResumable({
+        storeDir: `${dest}/store`,
+        origin,
+        sha256: entry.sha256,
+        size,
+        net: ctx.net,
         onProgress: (received: number, total: number) => ctx.log.progress(label, received, total),
         onResume: (offset) =>
           ctx.log.info(`${shownPath(config.file)}: resuming ${label} at byte ${offset}.`),

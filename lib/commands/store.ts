@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { copyHashing as copyStreaming } from "../shell/stream_copy.ts";
+import { copyHashing as copyStreaming, fileSource, flushHandle } from "../shell/copy.ts";
 import { printable, TakoError } from "../core/errors.ts";
 import { parseSecretKey, type SecretKey } from "../core/keys.ts";
 import {
@@ -135,11 +135,18 @@ async function copyHashing(
     throw asUsage(fileError("read the image", imagePath, e));
   }
   using _source = source;
-  if (!(await source.stat()).isFile) {
+  const info = await source.stat();
+  if (!info.isFile) {
     throw new TakoError("usage", `The image ${printable(imagePath, 200)} is not a regular file.`);
   }
-  // One pass: hashed while copied, with reads overlapping writes (stream_copy.ts).
-  return await copyStreaming(source, imagePath, temp.file, temp.path);
+  // One pass: hashed while copied, with reads overlapping writes (shell/copy.ts).
+  using flusher = await flushHandle(temp.path, temp.file, info.size);
+  const { received, hash } = await copyStreaming(fileSource(source, imagePath), {
+    file: temp.file,
+    path: temp.path,
+    flusher,
+  });
+  return { sha256: hash.digest("hex"), size: received };
 }
 
 /** Moves the hashed temporary copy to store/<sha256>, or checks the copy already there. */

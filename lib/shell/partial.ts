@@ -1,16 +1,16 @@
 /**
  * Resumable image downloads. An image is downloaded into `store/.partial-<sha256>`,
  * a name that is never final, with a small record beside it
- * (`store/.partial-<sha256>.json`: the signed size, the origin URL and the
- * validator that a later `If-Range` may send). A download that breaks off
- * (network drop, timeout, kill, reboot) leaves that partial file behind, and
- * the next run asks the origin only for the rest (`Range` + `If-Range`) after
- * re-hashing the kept part. (What was received but not yet written when the
- * download broke off, at most one of origin.ts's buffers, is fetched again.) An origin that ignores Range answers with the whole
- * image, which is then written from byte 0 into the same file. The digest is
- * always checked over the whole image, and a resumed download whose digest
- * does not match is done again in full at once: a wrong partial costs one more
- * download, never a wrong image.
+ * (`store/.partial-<sha256>.json`, see core/partial_record.ts). A download
+ * that breaks off (network drop, timeout, kill, reboot) leaves that partial
+ * file behind, and the next run asks the origin only for the rest (`Range` +
+ * `If-Range`) after re-hashing the kept part. (What was received but not yet
+ * written when the download broke off, at most one of the copy pump's
+ * buffers, is fetched again.) An origin that ignores Range answers with the
+ * whole image, which is then written from byte 0 into the same file. The
+ * digest is always checked over the whole image, and a resumed download whose
+ * digest does not match is done again in full at once: a wrong partial costs
+ * one more download, never a wrong image.
  *
  * Partial files are created exclusively (O_CREAT|O_EXCL) and an existing one is
  * only opened when it is a regular file with one link, checked again on the
@@ -22,8 +22,15 @@
  */
 import type { Hash } from "node:crypto";
 import { join } from "node:path";
-import { printable, TakoError } from "../core/errors.ts";
 import { requireDigest } from "../core/digest.ts";
+import { printable, TakoError } from "../core/errors.ts";
+import { checkReceived, originUrl } from "../core/http_policy.ts";
+import {
+  parsePartialRecord,
+  type PartialRecord,
+  serializePartialRecord,
+} from "../core/partial_record.ts";
+import { copyHashing, flushHandle } from "./copy.ts";
 import {
   attempt,
   commitTemp,
@@ -32,37 +39,31 @@ import {
   readFileCapped,
   writeFileAtomic,
 } from "./fs.ts";
-import { downloadImage, type ImageOptions, originUrl } from "./origin.ts";
-import { BACKGROUND_FLUSH_EVERY, flushHandle } from "./stream_copy.ts";
+import { type NetOptions, requestImage } from "./http.ts";
 
 /** Prefix of partial downloads (and their records) in `store/`. */
-export const PARTIAL_PREFIX = ".partial-";
-
+const PARTIAL_PREFIX = ".partial-";
+const RECORD_SUFFIX = ".json";
+const MAX_RECORD_BYTES = 4096;
 /**
  * A broken-off download is kept only from this size on: below it, a fresh
  * download costs about what re-hashing the kept part and a second request do.
  */
-export const MIN_RESUME_BYTES = 1024 * 1024;
-
+const MIN_RESUME_BYTES = 1024 * 1024;
 /** A partial file untouched for longer is not resumed (its origin has long moved on). */
-export const PARTIAL_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
+const PARTIAL_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 
-const RECORD_SUFFIX = ".json";
-const MAX_RECORD_BYTES = 4096;
-const HEADER_VALUE = /^[\x20-\x7e]{1,256}$/;
-
-/** What the record beside a partial file says about it. */
-export interface PartialRecord {
-  /** The signed size of the image. */
+/** What {@link downloadResumable} downloads, from where, and whom it tells. */
+export interface DownloadRequest {
+  /** The destination's `store/` directory. */
+  readonly storeDir: string;
+  readonly origin: string;
+  readonly sha256: string;
+  /** The signed size. */
   readonly size: number;
-  /** The image URL whose answer the partial data came from. */
-  readonly url: string;
-  /** The validator to send as If-Range to that URL; undefined: none was offered. */
-  readonly validator: string | undefined;
-}
-
-/** Options of {@link downloadResumable}: those of `downloadImage`, plus notices. */
-export interface ResumableOptions extends Omit<ImageOptions, "resume" | "onFullBody"> {
+  readonly net: NetOptions;
+  /** Told as bytes arrive, counting a kept part (throttling is the caller's business). */
+  readonly onProgress?: (received: number, total: number) => void;
   /** Told when a kept partial download is continued, with the byte it continues at. */
   readonly onResume?: (offset: number) => void;
   /** Told when a resumed download is thrown away and done again in full, with the reason. */
@@ -72,261 +73,65 @@ export interface ResumableOptions extends Omit<ImageOptions, "resume" | "onFullB
 }
 
 /**
- * The record beside a partial file, from its text; undefined when it is
- * missing or damaged (the partial is then not resumed). Pure.
- *
- * @example
- * ```ts
- * parsePartialRecord('{"size":10,"url":"http://o/store/ab…","validator":"\\"e1\\""}');
- * ```
- */
-export function parsePartialRecord(text: string | undefined): PartialRecord | undefined {
-  if (text === undefined) return undefined;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof raw !== "object" || raw === null) return undefined;
-  const r = raw as Record<string, unknown>;
-  if (typeof r.size !== "number" || !Number.isSafeInteger(r.size) || r.size < 0) return undefined;
-  if (typeof r.url !== "string" || r.url.length > 4000) return undefined;
-  const validator = typeof r.validator === "string" && HEADER_VALUE.test(r.validator)
-    ? r.validator
-    : undefined;
-  return { size: r.size, url: r.url, validator };
-}
-
-/** The record's file text. Pure. */
-export function serializePartialRecord(record: PartialRecord): string {
-  return JSON.stringify(record) + "\n";
-}
-
-/** `store/.partial-<sha256>` of a store directory. */
-export function partialPath(storeDir: string, sha256: string): string {
-  return join(storeDir, PARTIAL_PREFIX + sha256);
-}
-
-function recordPath(storeDir: string, sha256: string): string {
-  return partialPath(storeDir, sha256) + RECORD_SUFFIX;
-}
-
-/**
  * Downloads `<origin>/store/<sha256>` into `storeDir/<sha256>`: continues a
  * kept partial download when there is a consistent one, else starts one;
  * checks size and digest over the whole image; flushes it and gives it its
- * final name (mode 0444). On a network failure a partial of at least
- * {@link MIN_RESUME_BYTES} is kept (flushed) for the next run; on an integrity
- * failure, or a smaller partial, nothing is kept.
+ * final name (mode 0444). On a network failure a partial of at least 1 MiB
+ * is kept (flushed) for the next run; on an integrity failure, or a smaller
+ * partial, nothing is kept.
  *
  * @example
  * ```ts
- * import type { Log } from "../core/log.ts";
- * declare const dest: string, origin: string, size: number, log: Log;
- * declare const entry: { sha256: string }, net: ResumableOptions;
- * await downloadResumable(`${dest}/store`, origin, entry.sha256, size, {
- *   ...net,
- *   onResume: (at) => log.info(`resuming at byte ${at}`),
+ * import { downloadResumable } from "./partial.ts";
+ * import { DEFAULT_NET_OPTIONS } from "./http.ts";
+ * await downloadResumable({
+ *   storeDir: "/var/lib/tako/app/store",
+ *   origin: "https://images.example.com/app",
+ *   sha256: "ab".repeat(32),
+ *   size: 1024,
+ *   net: DEFAULT_NET_OPTIONS,
+ *   onResume: (at) => console.log(`resuming at byte ${at}`),
  * });
  * ```
  */
-export async function downloadResumable(
-  storeDir: string,
-  origin: string,
-  sha256: string,
-  size: number,
-  options: ResumableOptions,
-): Promise<void> {
+export async function downloadResumable(request: DownloadRequest): Promise<void> {
+  const { sha256, size } = request;
   requireDigest(sha256);
-  const path = partialPath(storeDir, sha256);
-  const url = originUrl(origin, `store/${sha256}`);
-  const file = await openPartial(path);
-  const temp = { path, file };
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new TakoError(
+      "integrity",
+      `Image size ${size} is not a whole number of bytes this client can handle.`,
+    );
+  }
+  const url = originUrl(request.origin, `store/${sha256}`);
+  const part = await PartialDownload.open(request.storeDir, sha256);
   try {
-    const info = await attempt("inspect", path, () => file.stat());
-    const kept = await resumablePart(storeDir, sha256, size, url, file, info, options.now);
+    const kept = await part.kept(size, url, request.now ?? Date.now);
     if (kept !== undefined && kept.offset === size) {
       // Complete already (killed before its rename): no request is needed if it checks out.
-      if (kept.hash.digest("hex") === sha256) return await commit(storeDir, sha256, temp);
-      options.onRestart?.(`${printable(path, 300)} holds ${size} bytes without the digest.`);
+      if (kept.hash.digest("hex") === sha256) return await part.commit();
+      request.onRestart?.(`${printable(part.path, 300)} holds ${size} bytes without the digest.`);
     }
     const resumable = kept !== undefined && kept.offset < size ? kept : undefined;
-    if (resumable !== undefined) options.onResume?.(resumable.offset);
-    else if (info.size > 0) await emptyPartial(file, path);
-    const answer = { full: false };
-    try {
-      await fetchInto(storeDir, sha256, size, url, origin, temp, options, resumable, answer);
-    } catch (e) {
-      const resumed = resumable !== undefined && !answer.full;
-      if (!resumed || !(e instanceof TakoError) || e.kind !== "integrity") throw e;
-      // The kept part was wrong, or the origin served the range badly: once more, whole.
-      options.onRestart?.(e.message);
-      await emptyPartial(file, path);
-      await fetchInto(storeDir, sha256, size, url, origin, temp, options, undefined, answer);
+    if (resumable === undefined) await part.reset();
+    else {
+      request.onResume?.(resumable.offset);
+      await part.continueAt(resumable.offset);
     }
-    await commit(storeDir, sha256, temp);
+    try {
+      await fetchOnce(part, request, url, resumable);
+    } catch (e) {
+      if (part.offset === 0 || !(e instanceof TakoError) || e.kind !== "integrity") throw e;
+      // The kept part was wrong, or the origin served the range badly: once more, whole.
+      request.onRestart?.(e.message);
+      await part.reset();
+      await fetchOnce(part, request, url, undefined);
+    }
+    await part.commit();
   } catch (e) {
-    await leave(storeDir, sha256, temp, e);
+    await part.abandon(e);
     throw e;
   }
-}
-
-/** A kept part that may be continued: its length and the hash of exactly those bytes. */
-interface KeptPart {
-  readonly offset: number;
-  readonly hash: Hash;
-  readonly validator: string | undefined;
-}
-
-/**
- * The part of an existing partial file worth continuing: its record must be
- * readable and for this image's size, the file no longer than the image,
- * at least {@link MIN_RESUME_BYTES} long and not older than
- * {@link PARTIAL_MAX_AGE_MS}. Hashes the kept bytes, leaving the file
- * positioned after them. The validator is offered only to the URL it came from.
- */
-async function resumablePart(
-  storeDir: string,
-  sha256: string,
-  size: number,
-  url: string,
-  file: Deno.FsFile,
-  info: Deno.FileInfo,
-  now: () => number = Date.now,
-): Promise<KeptPart | undefined> {
-  if (info.size < MIN_RESUME_BYTES || info.size > size) return undefined;
-  if (info.mtime === null || now() - info.mtime.getTime() > PARTIAL_MAX_AGE_MS) return undefined;
-  const record = await readRecord(storeDir, sha256);
-  if (record === undefined || record.size !== size) return undefined;
-  const path = partialPath(storeDir, sha256);
-  await attempt("read", path, () => file.seek(0, Deno.SeekMode.Start));
-  const { hash, size: hashed } = await hashOpenFile(file, path, info.size);
-  if (hashed < info.size) return undefined;
-  return { offset: info.size, hash, validator: record.url === url ? record.validator : undefined };
-}
-
-/** One request: the rest of the image after `kept`, or all of it (then `answer.full` is set). */
-async function fetchInto(
-  storeDir: string,
-  sha256: string,
-  size: number,
-  url: string,
-  origin: string,
-  temp: { path: string; file: Deno.FsFile },
-  options: ResumableOptions,
-  kept: KeptPart | undefined,
-  answer: { full: boolean },
-): Promise<void> {
-  const { onResume: _r, onRestart: _s, now: _n, ...imageOptions } = options;
-  const remaining = size - (kept?.offset ?? 0);
-  using flusher = remaining > BACKGROUND_FLUSH_EVERY
-    ? await flushHandle(temp.path, temp.file)
-    : undefined;
-  await downloadImage(origin, sha256, size, temp.file, {
-    fileName: temp.path,
-    ...imageOptions,
-    ...(flusher === undefined
-      ? {}
-      : { backgroundFlush: { file: flusher, everyBytes: BACKGROUND_FLUSH_EVERY } }),
-    // Resuming, an answer in full empties the file first; otherwise it is empty already.
-    ...(kept === undefined
-      ? {}
-      : { resume: { offset: kept.offset, hash: kept.hash, ifRange: kept.validator } }),
-    onFullBody: async (validator) => {
-      answer.full = true;
-      // Written before any byte of the answer it describes; useless for a partial never kept.
-      if (size >= MIN_RESUME_BYTES) await writeRecord(storeDir, sha256, { size, url, validator });
-    },
-  });
-}
-
-/** Gives the partial file its final name and drops its record. */
-async function commit(
-  storeDir: string,
-  sha256: string,
-  temp: { path: string; file: Deno.FsFile },
-): Promise<void> {
-  await commitTemp(temp, join(storeDir, sha256));
-  await removeQuietly(recordPath(storeDir, sha256));
-}
-
-/**
- * After a failure: keeps a partial worth resuming when the failure was the
- * network's or the disk's (flushed, so that a reboot keeps it too), removes it
- * otherwise. Never throws.
- */
-async function leave(
-  storeDir: string,
-  sha256: string,
-  temp: { path: string; file: Deno.FsFile },
-  error: unknown,
-): Promise<void> {
-  let keep = error instanceof TakoError && error.kind === "runtime";
-  try {
-    if (keep) keep = (await temp.file.stat()).size >= MIN_RESUME_BYTES;
-    if (keep) await temp.file.syncData();
-  } catch {
-    keep = false;
-  }
-  try {
-    temp.file.close();
-  } catch { /* already closed by a failed commit */ }
-  if (keep) return;
-  await removeQuietly(temp.path);
-  await removeQuietly(recordPath(storeDir, sha256));
-}
-
-/**
- * Opens `path` for reading and writing: creates it exclusively when absent;
- * an existing one must be a regular file with a single link, and the opened
- * descriptor must be that same file.
- */
-async function openPartial(path: string): Promise<Deno.FsFile> {
-  const create = () => Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
-  try {
-    return await create();
-  } catch (e) {
-    if (!(e instanceof Deno.errors.AlreadyExists)) throw fileError("create", path, e);
-  }
-  const before = await attempt("inspect", path, () => Deno.lstat(path));
-  if (!before.isFile || before.nlink !== 1) {
-    // Not something Tako made: a partial is a private regular file.
-    await attempt("remove", path, () => Deno.remove(path));
-    return await attempt("create", path, create);
-  }
-  const file = await attempt("open", path, () => Deno.open(path, { read: true, write: true }));
-  try {
-    const opened = await file.stat();
-    if (opened.ino !== before.ino || opened.dev !== before.dev || opened.nlink !== 1) {
-      throw new TakoError("runtime", `${printable(path, 300)} changed while it was being opened.`);
-    }
-  } catch (e) {
-    file.close();
-    throw fileError("inspect", path, e);
-  }
-  return file;
-}
-
-async function emptyPartial(file: Deno.FsFile, path: string): Promise<void> {
-  await attempt("truncate", path, async () => {
-    await file.truncate(0);
-    await file.seek(0, Deno.SeekMode.Start);
-  });
-}
-
-async function readRecord(storeDir: string, sha256: string): Promise<PartialRecord | undefined> {
-  try {
-    const bytes = await readFileCapped(recordPath(storeDir, sha256), MAX_RECORD_BYTES);
-    return parsePartialRecord(bytes === undefined ? undefined : new TextDecoder().decode(bytes));
-  } catch {
-    return undefined; // unreadable: the partial is simply not resumed
-  }
-}
-
-async function writeRecord(storeDir: string, sha256: string, record: PartialRecord): Promise<void> {
-  const bytes = new TextEncoder().encode(serializePartialRecord(record));
-  await writeFileAtomic(storeDir, PARTIAL_PREFIX + sha256 + RECORD_SUFFIX, bytes, 0o600);
 }
 
 /**
@@ -335,8 +140,8 @@ async function writeRecord(storeDir: string, sha256: string, record: PartialReco
  *
  * @example
  * ```ts
- * declare const dest: string;
- * await dropPartials(`${dest}/store`); // after the chosen image is in place
+ * import { dropPartials } from "./partial.ts";
+ * await dropPartials("/var/lib/tako/app/store"); // after the chosen image is in place
  * ```
  */
 export async function dropPartials(storeDir: string, keep?: string): Promise<number> {
@@ -360,6 +165,192 @@ export async function dropPartials(storeDir: string, keep?: string): Promise<num
     }
   }
   return removed;
+}
+
+/**
+ * One request: the rest of the image after `kept`, or all of it. A whole
+ * answer empties the file first and writes the record describing it before
+ * any of its bytes.
+ */
+async function fetchOnce(
+  part: PartialDownload,
+  request: DownloadRequest,
+  url: string,
+  kept: KeptPart | undefined,
+): Promise<void> {
+  const { size, sha256, onProgress } = request;
+  const resume = kept && { offset: kept.offset, ifRange: kept.validator };
+  await using answer = await requestImage(request.origin, sha256, size, {
+    net: request.net,
+    resume,
+  });
+  // A partial answer continues where `part` was positioned for `kept`.
+  let offset = 0;
+  if (answer.kind === "partial") {
+    offset = answer.offset;
+  } else {
+    // Useless for a partial never kept.
+    const record = size >= MIN_RESUME_BYTES
+      ? { size, url, validator: answer.validator }
+      : undefined;
+    await part.reset(record);
+  }
+  using flusher = await flushHandle(part.path, part.file, answer.length);
+  const { received, hash } = await copyHashing(answer.body, {
+    file: part.file,
+    path: part.path,
+    flusher,
+  }, {
+    ...(offset > 0 && kept !== undefined && { hash: kept.hash }),
+    // One byte more than expected shows a body that is too long.
+    limit: answer.length + 1,
+    ...(onProgress && { onProgress: (n: number) => onProgress(Math.min(offset + n, size), size) }),
+  });
+  const actual = hash.digest("hex");
+  checkReceived(answer.url, { size, sha256 }, { received: offset + received, actual, offset });
+}
+
+/** A kept part that may be continued: its length and the hash of exactly those bytes. */
+interface KeptPart {
+  readonly offset: number;
+  readonly hash: Hash;
+  readonly validator: string | undefined;
+}
+
+/** `store/.partial-<sha256>` open for reading and writing, with its record. */
+class PartialDownload {
+  /** The bytes of earlier data the download in progress continues (0: from the start). */
+  offset = 0;
+
+  private constructor(
+    readonly storeDir: string,
+    readonly sha256: string,
+    readonly path: string,
+    readonly file: Deno.FsFile,
+  ) {}
+
+  /**
+   * Opens the partial file: creates it exclusively when absent; an existing
+   * one must be a regular file with a single link, and the opened descriptor
+   * must be that same file.
+   */
+  static async open(storeDir: string, sha256: string): Promise<PartialDownload> {
+    const path = join(storeDir, PARTIAL_PREFIX + sha256);
+    const create = () => Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
+    const made = (file: Deno.FsFile) => new PartialDownload(storeDir, sha256, path, file);
+    try {
+      return made(await create());
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw fileError("create", path, e);
+    }
+    const before = await attempt("inspect", path, () => Deno.lstat(path));
+    if (!before.isFile || before.nlink !== 1) {
+      // Not something Tako made: a partial is a private regular file.
+      await attempt("remove", path, () => Deno.remove(path));
+      return made(await attempt("create", path, create));
+    }
+    const file = await attempt("open", path, () => Deno.open(path, { read: true, write: true }));
+    try {
+      const opened = await file.stat();
+      if (opened.ino !== before.ino || opened.dev !== before.dev || opened.nlink !== 1) {
+        throw new TakoError(
+          "runtime",
+          `${printable(path, 300)} changed while it was being opened.`,
+        );
+      }
+    } catch (e) {
+      file.close();
+      throw fileError("inspect", path, e);
+    }
+    return made(file);
+  }
+
+  get #recordName(): string {
+    return PARTIAL_PREFIX + this.sha256 + RECORD_SUFFIX;
+  }
+
+  /**
+   * The part worth continuing: the record must be readable and for this
+   * image's size, the file no longer than the image, at least 1 MiB long
+   * and not older than a week. Hashes the kept bytes, leaving the file
+   * positioned after them. The validator is offered only to the URL it came
+   * from.
+   */
+  async kept(size: number, url: string, now: () => number): Promise<KeptPart | undefined> {
+    const info = await attempt("inspect", this.path, () => this.file.stat());
+    if (info.size < MIN_RESUME_BYTES || info.size > size) return undefined;
+    if (info.mtime === null || now() - info.mtime.getTime() > PARTIAL_MAX_AGE_MS) return undefined;
+    const record = await this.#readRecord();
+    if (record === undefined || record.size !== size) return undefined;
+    const hash = await this.#hashKept(info.size);
+    if (hash === undefined) return undefined;
+    return {
+      offset: info.size,
+      hash,
+      validator: record.url === url ? record.validator : undefined,
+    };
+  }
+
+  /** Continues after the first `offset` bytes of the file. */
+  async continueAt(offset: number): Promise<void> {
+    await attempt("write", this.path, () => this.file.seek(offset, Deno.SeekMode.Start));
+    this.offset = offset;
+  }
+
+  /** Empties the file; with `record`, writes that record (before any byte it describes). */
+  async reset(record?: PartialRecord): Promise<void> {
+    await attempt("truncate", this.path, async () => {
+      await this.file.truncate(0);
+      await this.file.seek(0, Deno.SeekMode.Start);
+    });
+    this.offset = 0;
+    if (record === undefined) return;
+    const bytes = new TextEncoder().encode(serializePartialRecord(record));
+    await writeFileAtomic(this.storeDir, this.#recordName, bytes, 0o600);
+  }
+
+  /** Gives the partial file its final name (flushed, mode 0444) and drops its record. */
+  async commit(): Promise<void> {
+    await commitTemp(this, join(this.storeDir, this.sha256));
+    await removeQuietly(join(this.storeDir, this.#recordName));
+  }
+
+  /**
+   * After a failure: keeps a partial worth resuming when the failure was the
+   * network's or the disk's (flushed, so that a reboot keeps it too), removes
+   * it otherwise. Never throws.
+   */
+  async abandon(error: unknown): Promise<void> {
+    let keep = error instanceof TakoError && error.kind === "runtime";
+    try {
+      if (keep) keep = (await this.file.stat()).size >= MIN_RESUME_BYTES;
+      if (keep) await this.file.syncData();
+    } catch {
+      keep = false;
+    }
+    try {
+      this.file.close();
+    } catch { /* already closed by a failed commit */ }
+    if (keep) return;
+    await removeQuietly(this.path);
+    await removeQuietly(join(this.storeDir, this.#recordName));
+  }
+
+  async #readRecord(): Promise<PartialRecord | undefined> {
+    try {
+      const bytes = await readFileCapped(join(this.storeDir, this.#recordName), MAX_RECORD_BYTES);
+      return parsePartialRecord(bytes === undefined ? undefined : new TextDecoder().decode(bytes));
+    } catch {
+      return undefined; // unreadable: the partial is simply not resumed
+    }
+  }
+
+  /** The hash of the first `length` bytes; undefined if the file is shorter. */
+  async #hashKept(length: number): Promise<Hash | undefined> {
+    await attempt("read", this.path, () => this.file.seek(0, Deno.SeekMode.Start));
+    const { hash, size } = await hashOpenFile(this.file, this.path, length);
+    return size === length ? hash : undefined;
+  }
 }
 
 async function removeQuietly(path: string): Promise<void> {

@@ -52,12 +52,6 @@ const BAD_IMAGES: { name: string; behaviour: Behaviour; code: number; says: stri
     says: "more than the 10 bytes",
   },
   {
-    name: "much larger than signed, endless",
-    behaviour: { endless: true },
-    code: EXIT_INTEGRITY,
-    says: "more than the 10 bytes",
-  },
-  {
     name: "smaller than signed, announced",
     behaviour: { truncateAt: 4, contentLength: 4 },
     code: EXIT_INTEGRITY,
@@ -272,23 +266,10 @@ Deno.test("`tako fetch` accepts a manifest that appends versions to the stored h
   });
 });
 
-Deno.test("`tako fetch` stops reading an endless manifest at the size cap", async () => {
-  await withSetup(THREE_IMAGES, async (s) => {
-    s.origin.behave("/manifest", { endless: true });
-    const result = await s.fetch();
-    assertOutcome(result, EXIT_INTEGRITY, `${s.origin.url}/manifest`, "bytes a manifest may have");
-    // 16 MiB cap; the server may have queued a little more than the client read.
-    const sent = s.origin.requestsFor("/manifest")[0]!.bytesSent;
-    assert.ok(sent < 48 * 1024 * 1024, `the server sent ${sent} bytes`);
-    await assert.rejects(Deno.lstat(`${s.dest}/manifest`), Deno.errors.NotFound);
-    await checkInvariants(s.dest);
-  });
-});
-
 Deno.test("`tako fetch` refuses a manifest announced larger than the cap before reading it", async () => {
   await withSetup(THREE_IMAGES, async (s) => {
     s.origin.behave("/manifest", { contentLength: 17 * 1024 * 1024, truncateAt: 0 });
-    assertOutcome(await s.fetch(), EXIT_INTEGRITY, "bytes a manifest may have");
+    assertOutcome(await s.fetch(), EXIT_INTEGRITY, "than the 16777216 bytes a manifest may have");
     await checkInvariants(s.dest);
   });
 });

@@ -13,6 +13,7 @@
  * try {
  *   origin.behave("/manifest", { status: 503, times: 1 }); // fails once, then serves the file
  *   origin.behave(`/store/${sha}`, { stallAtByte: 10 });   // sends 10 bytes, then nothing
+ *   origin.behave(`/store/${other}`, { dripBytes: 65536, dripMs: 10 }); // 64 KiB every 10 ms
  *   // ... run the client against origin.url ...
  *   assert.equal(origin.requestsFor("/manifest").length, 2);
  * } finally {
@@ -28,6 +29,19 @@
  *
  * @module
  */
+
+import {
+  bodyChunks,
+  type Content,
+  contentLength,
+  DeliberateReset,
+  gzip,
+  misbehave,
+  parseRange,
+  REASONS,
+  sleep,
+  textContent,
+} from "./_origin_body.ts";
 
 /** How the origin answers one path. Fields combine; unset fields mean "behave normally". */
 export interface Behaviour {
@@ -55,8 +69,10 @@ export interface Behaviour {
   readonly stallAtByte?: number;
   /** How long the mid-body stall lasts; default Infinity. */
   readonly stallMs?: number;
-  /** Send the body one byte at a time, this many ms apart. */
+  /** Send the body in pieces of `dripBytes`, this many ms apart ("N bytes every M ms"). */
   readonly dripMs?: number;
+  /** The size of each piece with `dripMs`; default 1 byte. */
+  readonly dripBytes?: number;
   /** After this many body bytes, break the connection (the body stream errors). */
   readonly resetAtByte?: number;
   /** Misbehave for this many requests of the path only, then serve normally again. */
@@ -97,139 +113,6 @@ export interface OriginOptions {
   readonly tls?: { readonly cert: string; readonly key: string };
 }
 
-const CHUNK_SIZE = 256 * 1024;
-
-/** The error a `resetAtByte` body fails with; expected, so the server does not report it. */
-class DeliberateReset extends Error {
-  constructor() {
-    super("deliberate connection reset");
-  }
-}
-
-/** Sleeps for `ms` (Infinity: forever) or until `signal` aborts, whichever is first. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const done = () => {
-      if (timer !== undefined) clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    if (Number.isFinite(ms)) timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done);
-  });
-}
-
-/** What a response carries before any misbehaviour: a byte array or a slice of a file. */
-type Content =
-  | { readonly bytes: Uint8Array }
-  | { readonly path: string; readonly start: number; readonly end: number };
-
-function contentLength(content: Content): number {
-  return "bytes" in content ? content.bytes.length : content.end - content.start;
-}
-
-async function* contentChunks(content: Content): AsyncGenerator<Uint8Array> {
-  if ("bytes" in content) {
-    for (let at = 0; at < content.bytes.length; at += CHUNK_SIZE) {
-      // A copy: the stream may take ownership of what it is given.
-      yield content.bytes.slice(at, at + CHUNK_SIZE);
-    }
-    return;
-  }
-  using file = await Deno.open(content.path);
-  await file.seek(content.start, Deno.SeekMode.Start);
-  let left = content.end - content.start;
-  while (left > 0) {
-    const buf = new Uint8Array(Math.min(CHUNK_SIZE, left));
-    const n = await file.read(buf);
-    if (n === null) return;
-    left -= n;
-    yield buf.subarray(0, n);
-  }
-}
-
-async function* bodyChunks(content: Content, b: Behaviour): AsyncGenerator<Uint8Array> {
-  yield* contentChunks(content);
-  if (b.extraBytes) yield new Uint8Array(b.extraBytes).fill(0x58);
-  while (b.endless) yield new Uint8Array(CHUNK_SIZE);
-}
-
-/** The byte positions where the body changes course, nearest first. */
-function nextEvent(b: Behaviour, sent: number, stalled: boolean): number {
-  const marks = [b.truncateAt, b.resetAtByte, stalled ? undefined : b.stallAtByte];
-  return Math.min(...marks.filter((m): m is number => m !== undefined && m >= sent));
-}
-
-/** Applies truncation, stalls, drip and reset to the body as it is sent. */
-async function* misbehave(
-  chunks: AsyncGenerator<Uint8Array>,
-  b: Behaviour,
-  signal: AbortSignal,
-): AsyncGenerator<Uint8Array> {
-  let sent = 0;
-  let stalled = false;
-  const atMark = async (): Promise<"stop" | "go"> => {
-    if (sent === b.truncateAt) return "stop";
-    if (sent === b.resetAtByte) throw new DeliberateReset();
-    if (sent === b.stallAtByte && !stalled) {
-      stalled = true;
-      await sleep(b.stallMs ?? Infinity, signal);
-    }
-    return signal.aborted ? "stop" : "go";
-  };
-  try {
-    if (await atMark() === "stop") return;
-    for await (let chunk of chunks) {
-      while (chunk.length > 0) {
-        const room = nextEvent(b, sent, stalled) - sent;
-        const step = b.dripMs === undefined ? Math.min(room, chunk.length) : 1;
-        if (b.dripMs !== undefined && sent > 0) await sleep(b.dripMs, signal);
-        if (signal.aborted) return;
-        // Whole chunks pass as they are; a piece is copied, since the stream may take ownership.
-        const whole = step === chunk.length;
-        yield whole ? chunk : chunk.slice(0, step);
-        chunk = whole ? new Uint8Array(0) : chunk.subarray(step);
-        sent += step;
-        if (sent === nextEvent(b, sent, stalled) && await atMark() === "stop") return;
-      }
-    }
-  } finally {
-    await chunks.return(undefined);
-  }
-}
-
-async function gzip(content: Content): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const chunk of contentChunks(content)) parts.push(chunk);
-  const stream = new Blob(parts as BlobPart[]).stream().pipeThrough(new CompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-const REASONS: Readonly<Record<number, string>> = {
-  200: "OK",
-  206: "Partial Content",
-  301: "Moved Permanently",
-  302: "Found",
-  303: "See Other",
-  304: "Not Modified",
-  307: "Temporary Redirect",
-  308: "Permanent Redirect",
-  400: "Bad Request",
-  403: "Forbidden",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  410: "Gone",
-  416: "Range Not Satisfiable",
-  500: "Internal Server Error",
-  503: "Service Unavailable",
-};
-
-function textContent(status: number): Content {
-  return { bytes: new TextEncoder().encode(`${status} ${REASONS[status] ?? "Status"}\n`) };
-}
-
 /** The file a URL path names inside `root`, or undefined for paths that try to leave it. */
 function filePath(root: string, path: string): string | undefined {
   let decoded: string;
@@ -250,22 +133,6 @@ function normalisePath(path: string): string {
 /** A strong ETag of a file: its size and modification time. */
 function etagOf(info: Deno.FileInfo): string {
   return `"${info.size.toString(16)}-${(info.mtime?.getTime() ?? 0).toString(16)}"`;
-}
-
-/** A parsed single `bytes=a-b` / `bytes=a-` / `bytes=-n` range; undefined if absent or not of that form. */
-function parseRange(
-  header: string | null,
-  size: number,
-): { start: number; end: number } | "bad" | undefined {
-  const m = header?.match(/^bytes=(\d*)-(\d*)$/);
-  if (!m || (m[1] === "" && m[2] === "")) return undefined;
-  if (m[1] === "") {
-    const suffix = Number(m[2]);
-    return suffix === 0 ? "bad" : { start: Math.max(0, size - suffix), end: size };
-  }
-  const start = Number(m[1]);
-  const end = m[2] === "" ? size : Math.min(size, Number(m[2]) + 1);
-  return start >= size || end <= start ? "bad" : { start, end };
 }
 
 /**
@@ -525,89 +392,4 @@ export function startOrigin(root: string, options: OriginOptions = {}): Promise<
       return closing;
     },
   });
-}
-
-/** A throwaway certificate authority and a certificate for 127.0.0.1 that it signed, as PEM. */
-export interface TestCertificate {
-  /** The CA certificate: trust it with `Deno.createHttpClient({ caCerts: [caCert] })` or DENO_CERT. */
-  readonly caCert: string;
-  /** The server certificate and key, for `startOrigin(root, { tls: { cert, key } })`. */
-  readonly cert: string;
-  readonly key: string;
-}
-
-/**
- * Makes a {@link TestCertificate} with openssl (valid for two days), or
- * returns undefined when openssl cannot be run (missing, or no --allow-run).
- */
-export async function createTestCertificate(): Promise<TestCertificate | undefined> {
-  const dir = await Deno.makeTempDir({ prefix: "tako-test-tls-" });
-  const openssl = async (...args: string[]): Promise<boolean> => {
-    try {
-      const out = await new Deno.Command("openssl", {
-        args,
-        cwd: dir,
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      return out.success;
-    } catch {
-      return false;
-    }
-  };
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  try {
-    await Deno.writeTextFile(
-      `${dir}/leaf.ext`,
-      "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    );
-    const made = await openssl(
-      "req",
-      "-x509",
-      ...ec,
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=Tako test CA",
-    ) &&
-      await openssl(
-        "req",
-        ...ec,
-        "-keyout",
-        "leaf.key",
-        "-out",
-        "leaf.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-      ) &&
-      await openssl(
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "leaf.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "leaf.ext",
-      );
-    if (!made) return undefined;
-    return {
-      caCert: await Deno.readTextFile(`${dir}/ca.pem`),
-      cert: await Deno.readTextFile(`${dir}/leaf.pem`),
-      key: await Deno.readTextFile(`${dir}/leaf.key`),
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }

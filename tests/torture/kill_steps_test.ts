@@ -36,8 +36,8 @@ import {
 } from "./support.ts";
 
 /**
- * Under `make torture`, an image larger than Tako's 8 MiB write buffer, so its
- * download takes two writes; under `make test` a small one (one write), to keep it quick.
+ * Under `make torture`, an image larger than two of the copy pump's 4 MiB
+ * buffers, so its download takes several writes; under `make test` a small one (one write), to keep it quick.
  */
 const BIG: Uint8Array = (() => {
   const bytes = new Uint8Array(TORTURE ? 9 * 1024 * 1024 + 123 : 64 * 1024 + 123);

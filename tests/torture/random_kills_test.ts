@@ -9,6 +9,7 @@
  */
 import { takoCommand } from "../../dev/run_tako.ts";
 import { assert } from "../support/assert.ts";
+import { startOrigin } from "../support/origin_server.ts";
 import {
   assertOutcome,
   checkInvariants,
@@ -23,14 +24,13 @@ import {
   copyTree,
   scaled,
   seededRandom,
-  startSlowOrigin,
   temporariesIn,
   TORTURE,
   tortureSeed,
 } from "./support.ts";
 
 const BIG: Uint8Array = (() => {
-  // Under torture larger than the 8 MiB write buffer, so kills land between writes too.
+  // Under torture larger than the copy pump's 4 MiB buffers, so kills land between writes too.
   const bytes = new Uint8Array(TORTURE ? 12 * 1024 * 1024 : 2 * 1024 * 1024);
   for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >> 10)) & 0xff;
   return bytes;
@@ -61,10 +61,13 @@ Deno.test({
     const seed = tortureSeed();
     const random = seededRandom(seed);
     await withSetup([V1, V2], async (s) => {
-      const slow = startSlowOrigin(s.originDir, {
-        chunkBytes: TORTURE ? 256 * 1024 : 64 * 1024,
-        delayMs: TORTURE ? 12 : 15,
-      });
+      const slow = await startOrigin(s.originDir);
+      for (const sha of [V1_SHA, V2_SHA]) {
+        slow.behave(`/store/${sha}`, {
+          dripBytes: TORTURE ? 256 * 1024 : 64 * 1024,
+          dripMs: TORTURE ? 12 : 15,
+        });
+      }
       try {
         const slowConfig = await writeConfig(`${s.dir}/slow.tako`, {
           origins: [slow.url],

@@ -1,7 +1,7 @@
 /**
  * Shared pieces of the fault-injection tests (docs/reliability.md): the
  * faultfs shim that numbers a run's file-system steps and injects a kill,
- * ENOSPC or EIO at step K; a throttled origin for slow downloads; checks that
+ * ENOSPC or EIO at step K; checks that
  * tolerate the temporaries a killed run leaves; snapshots that prove nothing
  * outside a destination was written.
  *
@@ -268,67 +268,6 @@ export function assertCleanFailure(
   // No raw control characters from the network or a file (tabs and line feeds are ours).
   // deno-lint-ignore no-control-regex -- control characters are what it looks for
   assert.doesNotMatch(result.stderr, /[\x00-\x08\x0b-\x1f\x7f]/, shown);
-}
-
-// ---------------------------------------------------------------------------
-// A throttled origin
-
-/** A running origin that serves a directory slowly. */
-export interface SlowOrigin {
-  readonly url: string;
-  /** Image requests (`/store/…`) received so far. */
-  imageRequests(): number;
-  close(): Promise<void>;
-}
-
-/**
- * Serves `root` on 127.0.0.1 with Content-Length, sending `chunkBytes` every
- * `delayMs` (so a download lasts long enough to be killed at a random moment).
- */
-export function startSlowOrigin(
-  root: string,
-  options: { chunkBytes: number; delayMs: number },
-): SlowOrigin {
-  const stopped = new AbortController();
-  let images = 0;
-  const server = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    onListen: () => {},
-    signal: stopped.signal,
-  }, async (req) => {
-    const path = new URL(req.url).pathname;
-    if (!/^\/(manifest|store\/[0-9a-f]{64})$/.test(path)) {
-      return new Response("no\n", { status: 404 });
-    }
-    if (path.startsWith("/store/")) images++;
-    let bytes: Uint8Array;
-    try {
-      bytes = await Deno.readFile(`${root}${path}`);
-    } catch {
-      return new Response("404 Not Found\n", { status: 404 });
-    }
-    let at = 0;
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        if (at >= bytes.length || stopped.signal.aborted) return controller.close();
-        if (at > 0) await new Promise((r) => setTimeout(r, options.delayMs));
-        const chunk = bytes.slice(at, at + options.chunkBytes);
-        at += chunk.length;
-        controller.enqueue(chunk);
-      },
-    }, { highWaterMark: 0 });
-    return new Response(body, { headers: { "content-length": String(bytes.length) } });
-  });
-  const addr = server.addr as Deno.NetAddr;
-  return {
-    url: `http://127.0.0.1:${addr.port}`,
-    imageRequests: () => images,
-    async close() {
-      stopped.abort();
-      await server.finished;
-    },
-  };
 }
 
 /** A pseudo-random generator with a seed, so a failing torture run can be repeated. */

@@ -165,6 +165,16 @@ Deno.test("`OriginHandler` gzips on demand, counts bytes and drips slowly", asyn
     assert.equal(await text(await get(h, "/manifest")), "abcd");
     assert.ok(performance.now() - started >= 55, "three pauses of 20 ms");
     assert.equal(h.requests[1]!.bytesSent, 4);
+
+    // N bytes every M ms: 10 bytes in pieces of 4, with two pauses between the three pieces.
+    h.behave("/manifest", { dripMs: 30, dripBytes: 4, body: "0123456789" });
+    const response = await get(h, "/manifest");
+    assert.equal(response.headers.get("content-length"), "10");
+    const pieces: string[] = [];
+    const begun = performance.now();
+    for await (const piece of response.body!) pieces.push(new TextDecoder().decode(piece));
+    assert.deepEqual(pieces, ["0123", "4567", "89"]);
+    assert.ok(performance.now() - begun >= 55, "two pauses of 30 ms");
   });
 });
 

@@ -1,0 +1,398 @@
+/**
+ * Requests to an origin (SPEC §5): the manifest into memory with a size cap
+ * (conditionally, with the validators of the copy the client holds), and an
+ * image as a body to stream ({@link requestImage}; ranged to resume). Schemes
+ * https, http and file. What the headers mean is decided in
+ * core/http_policy.ts.
+ *
+ * Hardening (SPEC §7): `Accept-Encoding: identity` and bodies taken exactly as
+ * received (never decoded); a deadline for the response headers and an idle
+ * timeout between body chunks; redirects followed by hand, a few at most,
+ * never to another scheme; Content-Length checked before any body byte is
+ * read.
+ *
+ * @module
+ */
+import { printable, TakoError } from "../core/errors.ts";
+import {
+  checkFullAnswer,
+  checkPartialAnswer,
+  conditionalHeaders,
+  declaredLength,
+  fetchErrorDetail,
+  keptValidators,
+  originUrl,
+  rangeHeaders,
+  rangeValidator,
+  redirectTarget,
+  seconds,
+  shownUrl,
+  type Validators,
+} from "../core/http_policy.ts";
+import { type ByteSource, streamSource } from "./copy.ts";
+
+/** Network limits of one request. */
+export interface NetOptions {
+  /** Deadline for the response headers of each request (connect + server think time). */
+  readonly connectTimeoutMs: number;
+  /** Longest pause between two body chunks. */
+  readonly idleTimeoutMs: number;
+  readonly maxRedirects: number;
+  /** A client with extra CA certificates or a proxy; tests use it for https. Default: Deno's. */
+  readonly httpClient?: Deno.HttpClient;
+}
+
+/**
+ * The defaults. 30 s for the headers covers a slow TLS handshake and a CDN that
+ * fetches a cold object from its backend, yet a dead server still ends a run
+ * started by a timer well before the next one. 60 s between chunks rides out a
+ * congested link or a CDN pausing mid-stream; an origin silent for longer is
+ * stalled. 5 redirects are enough for http → CDN → bucket chains; more is a
+ * misconfiguration or a loop.
+ */
+export const DEFAULT_NET_OPTIONS: NetOptions = Object.freeze({
+  connectTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
+  maxRedirects: 5,
+});
+
+/** What a conditional manifest request got. */
+export type ManifestAnswer =
+  | { readonly notModified: true }
+  | {
+    readonly notModified: false;
+    readonly bytes: Uint8Array;
+    /** The validators worth sending next time (core `keptValidators`); undefined: none. */
+    readonly validators: Validators | undefined;
+  };
+
+/**
+ * The answer to an image request, its headers checked, its body not read yet.
+ * `full`: the whole image (also when a range was asked for and the origin
+ * ignored it or its If-Range failed), with the validator a later `If-Range`
+ * may send. `partial`: the bytes from `offset` on. Dispose of it when done
+ * (`await using`): that stops a body not read to its end.
+ */
+export type ImageAnswer =
+  & (
+    | { readonly kind: "full"; readonly validator: string | undefined }
+    | { readonly kind: "partial"; readonly offset: number }
+  )
+  & {
+    /** The URL that answered (after redirects). */
+    readonly url: URL;
+    /** The bytes the body should hold: the image's size, less `offset` for a partial answer. */
+    readonly length: number;
+    /** The body, read with the idle timeout; read errors are runtime TakoErrors naming `url`. */
+    readonly body: ByteSource;
+    [Symbol.asyncDispose](): Promise<void>;
+  };
+
+const SCHEMES = new Set(["https:", "http:", "file:"]);
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const OK = new Set([200]);
+const OK_OR_NOT_MODIFIED = new Set([200, 304]);
+/** 416 is answered to a range the origin's copy does not reach: reported, not thrown as HTTP. */
+const RANGE_ANSWERS = new Set([200, 206, 416]);
+
+/**
+ * Downloads `<origin>/manifest` into memory, refusing more than `maxBytes`
+ * (checked against Content-Length first, then counted while reading). With
+ * `validators` (from the response that brought the manifest the client holds)
+ * it sends `If-None-Match` and `If-Modified-Since`, and a 304 answer resolves
+ * to `{ notModified: true }` with no body read. A 200 answer carries the raw
+ * bytes (the caller verifies them) and the validators worth keeping.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_NET_OPTIONS, fetchManifestIfChanged } from "./http.ts";
+ * const answer = await fetchManifestIfChanged("https://images.example.com/app", {
+ *   ...DEFAULT_NET_OPTIONS,
+ *   maxBytes: 1 << 20,
+ * });
+ * ```
+ */
+export async function fetchManifestIfChanged(
+  origin: string,
+  options: NetOptions & { maxBytes: number; validators?: Validators | undefined },
+): Promise<ManifestAnswer> {
+  const conditions = conditionalHeaders(options.validators);
+  const conditional = Object.keys(conditions).length > 0;
+  const opened = await open(
+    parseOrigin(origin, "manifest"),
+    options,
+    false,
+    conditions,
+    conditional ? OK_OR_NOT_MODIFIED : OK,
+  );
+  const { response, url } = opened;
+  if (response.status === 304) {
+    await opened.discard();
+    return { notModified: true };
+  }
+  const reader = response.body?.getReader();
+  const idle = new IdleTimer(options.idleTimeoutMs, opened.abort, url);
+  try {
+    const declared = declaredLength(response.headers.get("content-length"));
+    if (declared !== undefined && declared > BigInt(options.maxBytes)) {
+      throw oversize(url, `announces ${declared} bytes, more`, options.maxBytes);
+    }
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    while (reader) {
+      const { value, done } = await idle.watch(() => reader.read(), total);
+      if (done) break;
+      total += value.length;
+      // The chunk that crosses the cap is never kept: at most maxBytes are buffered.
+      if (total > options.maxBytes) throw oversize(url, "sends more", options.maxBytes);
+      chunks.push(value);
+    }
+    return {
+      notModified: false,
+      bytes: new Uint8Array(await new Blob(chunks as BlobPart[]).arrayBuffer()),
+      validators: keptValidators(response.headers),
+    };
+  } catch (e) {
+    await opened.discard(reader);
+    throw e;
+  }
+}
+
+/**
+ * Requests `<origin>/store/<sha256>`, an image of `size` bytes, or with
+ * `resume` the bytes from `resume.offset` on (`Range`, plus `If-Range` when
+ * `resume.ifRange` is given). Checks the headers before any body byte is
+ * read: a Content-Length other than expected, a 206 for other bytes than
+ * asked and a 416 are integrity errors.
+ *
+ * Errors: runtime for the network, timeouts and HTTP errors (410 Gone carries
+ * the tag "gone"); integrity as above.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_NET_OPTIONS, requestImage } from "./http.ts";
+ * await using answer = await requestImage("https://images.example.com/app", "ab".repeat(32), 10, {
+ *   net: DEFAULT_NET_OPTIONS,
+ * });
+ * ```
+ */
+export async function requestImage(
+  origin: string,
+  sha256: string,
+  size: number,
+  options: {
+    readonly net: NetOptions;
+    readonly resume?: { readonly offset: number; readonly ifRange: string | undefined } | undefined;
+  },
+): Promise<ImageAnswer> {
+  const resume = options.resume;
+  const ranged = resume !== undefined && resume.offset > 0 && resume.offset < size;
+  const opened = await open(
+    parseOrigin(origin, `store/${sha256}`),
+    options.net,
+    true,
+    ranged ? rangeHeaders(resume.offset, resume.ifRange) : {},
+    ranged ? RANGE_ANSWERS : OK,
+  );
+  const { response, url } = opened;
+  const reader = streamSource(response.body ?? new Blob([]).stream());
+  const dispose = () => opened.discard(reader);
+  try {
+    const idle = new IdleTimer(options.net.idleTimeoutMs, opened.abort, url);
+    const body = watchedSource(reader, idle);
+    const common = { url, body, [Symbol.asyncDispose]: dispose };
+    if (ranged && response.status !== 200) {
+      checkPartialAnswer(url, response.status, response.headers, resume.offset, size);
+      return { kind: "partial", offset: resume.offset, length: size - resume.offset, ...common };
+    }
+    checkFullAnswer(url, response.headers, size);
+    return { kind: "full", validator: rangeValidator(response.headers), length: size, ...common };
+  } catch (e) {
+    await dispose();
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------- requests
+
+/** A response whose headers arrived, with the means to abort its body. */
+interface Opened {
+  readonly response: Response;
+  /** The URL that answered (after redirects). */
+  readonly url: URL;
+  /** Aborts the request, body included. */
+  readonly abort: () => void;
+  /** Stops the body so that no connection or timer is left behind. */
+  readonly discard: (reader?: { cancel(): Promise<void> }) => Promise<void>;
+}
+
+function parseOrigin(origin: string, path: string): URL {
+  let url: URL;
+  try {
+    url = new URL(originUrl(origin, path));
+  } catch {
+    throw new TakoError("config", `Origin "${printable(origin)}" is not a valid URL.`);
+  }
+  if (!SCHEMES.has(url.protocol)) {
+    throw new TakoError(
+      "config",
+      `Origin ${shownUrl(url)} has an unsupported scheme; expected https:, http: or file:.`,
+    );
+  }
+  return url;
+}
+
+/**
+ * Requests `start` with `headers`, following redirects by hand; resolves with a
+ * response whose status is in `accept`, throws otherwise.
+ */
+async function open(
+  start: URL,
+  options: NetOptions,
+  isImage: boolean,
+  headers: Record<string, string>,
+  accept: ReadonlySet<number>,
+): Promise<Opened> {
+  const visited = new Set<string>([start.href]);
+  let url = start;
+  for (;;) {
+    const opened = await request(url, options, headers);
+    const { response } = opened;
+    if (accept.has(response.status)) return opened;
+    await opened.discard();
+    if (!REDIRECTS.has(response.status)) throw httpError(url, response, isImage);
+    url = redirectTarget({
+      start,
+      from: url,
+      status: status(response),
+      location: response.headers.get("location"),
+      visited,
+      maxRedirects: options.maxRedirects,
+    });
+    visited.add(url.href);
+  }
+}
+
+/** One request with a deadline on its headers; the returned abort also stops its body. */
+async function request(
+  url: URL,
+  options: NetOptions,
+  headers: Record<string, string>,
+): Promise<Opened> {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  let timedOut = false;
+  const timer: ReturnType<typeof setTimeout> = setTimeout(() => {
+    timedOut = true;
+    abort();
+  }, options.connectTimeoutMs);
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      redirect: "manual",
+      // A body is counted and hashed as received: no transparent decompression.
+      headers: { ...headers, "accept-encoding": "identity" },
+      signal: controller.signal,
+      ...(options.httpClient === undefined ? {} : { client: options.httpClient }),
+    });
+  } catch (e) {
+    if (timedOut) {
+      throw new TakoError(
+        "runtime",
+        `No answer from ${shownUrl(url)} within ${seconds(options.connectTimeoutMs)}.`,
+        { cause: e },
+      );
+    }
+    throw unreachable(url, e);
+  } finally {
+    clearTimeout(timer);
+  }
+  const discard = async (reader?: { cancel(): Promise<void> }) => {
+    try {
+      await (reader ? reader.cancel() : response.body?.cancel());
+    } catch {
+      // Already errored or aborted: nothing left to release.
+    }
+    abort();
+  };
+  return { response, url, abort, discard };
+}
+
+function httpError(url: URL, response: Response, isImage: boolean): TakoError {
+  const gone = isImage && response.status === 410;
+  return new TakoError(
+    "runtime",
+    `${shownUrl(url)} answered ${status(response)}.`,
+    gone ? { tag: "gone" } : undefined,
+  );
+}
+
+function unreachable(url: URL, e: unknown): TakoError {
+  const detail = fetchErrorDetail(e);
+  const message = url.protocol === "file:"
+    ? `Cannot read ${printable(decodeURIComponent(url.pathname), 200)}: ${detail}.`
+    : `Cannot reach ${shownUrl(url)}: ${detail}.`;
+  return new TakoError("runtime", message, { cause: e });
+}
+
+function oversize(url: URL, what: string, maxBytes: number): TakoError {
+  return new TakoError(
+    "integrity",
+    `${shownUrl(url)} ${what} than the ${maxBytes} bytes a manifest may have.`,
+  );
+}
+
+function status(response: Response): string {
+  const reason = printable(response.statusText, 60);
+  return reason === "" ? String(response.status) : `${response.status} ${reason}`;
+}
+
+// ---------------------------------------------------------------- bodies
+
+/** Arms a timer around each read; when a read waits too long, aborts the request. */
+class IdleTimer {
+  #fired = false;
+
+  constructor(readonly ms: number, readonly abort: () => void, readonly url: URL) {}
+
+  /** Runs one read under the timer and turns its failures into TakoErrors. */
+  async watch<T>(read: () => Promise<T>, received: number): Promise<T> {
+    const timer: ReturnType<typeof setTimeout> = setTimeout(() => {
+      this.#fired = true;
+      this.abort();
+    }, this.ms);
+    try {
+      return await read();
+    } catch (e) {
+      if (this.#fired) {
+        throw new TakoError(
+          "runtime",
+          `No data from ${shownUrl(this.url)} for ${seconds(this.ms)}.`,
+          { cause: e },
+        );
+      }
+      throw new TakoError(
+        "runtime",
+        `The download of ${shownUrl(this.url)} broke off after ${received} bytes: ${
+          fetchErrorDetail(e)
+        }.`,
+        { cause: e },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** `source` with each read under the idle timer. */
+function watchedSource(source: ByteSource, idle: IdleTimer): ByteSource {
+  let received = 0;
+  return {
+    async read(buffer, offset, max) {
+      const got = await idle.watch(() => source.read(buffer, offset, max), received);
+      received += got.n;
+      return got;
+    },
+    cancel: () => source.cancel(),
+  };
+}
