@@ -101,6 +101,7 @@ async function run(command: Command, log: Log): Promise<number> {
         services: systemctl,
         lockWaitMs: 10 * 60_000,
         now: () => new Date(),
+        delta: command.delta,
       });
       return combinedExitCode(failures);
     }

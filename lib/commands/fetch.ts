@@ -20,6 +20,7 @@ import {
 } from "../core/manifest.ts";
 import { originUrl, type Validators } from "../core/http_policy.ts";
 import { fetchManifestIfChanged, type NetOptions } from "../shell/http.ts";
+import { updateByDelta } from "../shell/delta_download.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
 import { hashFile, lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
@@ -44,6 +45,8 @@ export interface FetchContext {
   /** How long to wait for another run's lock on the same destination. */
   readonly lockWaitMs: number;
   readonly now: () => Date;
+  /** Try a delta update before a full download (docs/delta.md); `--no-delta` turns it off. */
+  readonly delta?: boolean;
 }
 
 /** How many versions a "no compatible version" message names. */
@@ -440,6 +443,9 @@ async function download(config: Config, dest: string, entry: Entry, ctx: FetchCo
   }
   const size = Number(entry.size);
   const label = `${printable(entry.version)}`;
+  const where = shownPath(config.file);
+  const delta = { dest, origin: config.origins[0]!, net: ctx.net, log: ctx.log, where };
+  if (ctx.delta !== false && await updateByDelta(delta, entry) !== undefined) return;
   const failures: TakoError[] = [];
   for (const [i, origin] of config.origins.entries()) {
     try {

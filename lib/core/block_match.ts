@@ -35,11 +35,12 @@ export interface Matches {
  *
  * @example
  * ```ts
+ * import type { ChunkIndex } from "./chunk_index.ts";
+ * declare const index: ChunkIndex, local: Uint8Array;
  * const matcher = new BlockMatcher(index);
- * matcher.begin(0, localSize);
- * let from = 0; // then, for each buffer of the local image starting at byte `base`:
- * from = matcher.scan(buffer, base, from);
- * // the next buffer starts at matcher.keepFrom(from), until one reaches localSize
+ * matcher.begin(0, local.length);
+ * // One buffer holding the whole local image; in pieces, the next starts at matcher.keepFrom(from).
+ * matcher.scan(local, 0, 0);
  * ```
  */
 export class BlockMatcher implements Matches {

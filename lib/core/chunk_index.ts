@@ -48,7 +48,7 @@ export const INDEX_SUFFIX = ".index";
  *
  * @example
  * ```ts
- * indexPath("ab…"); // "store/ab….index"
+ * indexPath("ab".repeat(32)); // "store/abab…ab.index"
  * ```
  */
 export function indexPath(sha256: string): string {
@@ -129,8 +129,9 @@ export function strongSum(block: Uint8Array): number {
  *
  * @example
  * ```ts
+ * declare const pieces: Uint8Array[], sha256: string;
  * const builder = new IndexBuilder();
- * for await (const piece of pieces) builder.push(piece);
+ * for (const piece of pieces) builder.push(piece);
  * const index = builder.finish(sha256); // the file's bytes
  * ```
  */
@@ -197,7 +198,8 @@ function encodeIndex(size: number, sha256: string, entries: readonly number[]): 
  *
  * @example
  * ```ts
- * const index = parseIndex(bytes, entry.size, entry.sha256, url);
+ * declare const bytes: Uint8Array, size: number, sha256: string;
+ * const index = parseIndex(bytes, size, sha256, "https://images.example.com/app/store/….index");
  * ```
  */
 export function parseIndex(

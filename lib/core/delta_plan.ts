@@ -69,8 +69,11 @@ export const DEFAULT_LIMITS: PlanLimits = Object.freeze({
  *
  * @example
  * ```ts
+ * import type { BlockMatcher } from "./block_match.ts";
+ * import type { ChunkIndex } from "./chunk_index.ts";
+ * declare const index: ChunkIndex, matcher: BlockMatcher;
  * const plan = planDelta(index.size, index.blockSize, matcher);
- * for (const s of plan.segments) s.kind === "local" ? copy(s) : fetchRange(s.at, s.length);
+ * plan.remoteBytes <= index.size; // true
  * ```
  */
 export function planDelta(
@@ -174,6 +177,7 @@ function bridge(segments: Segment[], size: number, limits: PlanLimits): Segment[
  *
  * @example
  * ```ts
+ * declare const plan: DeltaPlan;
  * const again = repairPlan(plan, 0); // image 0: the first attempt's temporary file
  * ```
  */
@@ -203,7 +207,7 @@ export const MAX_LOCAL_IMAGES = 4;
  *
  * @example
  * ```ts
- * localCandidates(next, latest, previous, storedNewestFirst); // ["<latest>", "<previous>", ...]
+ * localCandidates("new", "cur", "old", ["x", "cur", "old", "new"]); // ["cur", "old", "x"]
  * ```
  */
 export function localCandidates(
@@ -235,7 +239,8 @@ export interface DeltaStats {
  *
  * @example
  * ```ts
- * deltaSummary("1.2.0", stats); // "1.2.0: reused 1.0 GiB from local images, downloaded 12.3 MiB (1.2 %) in 9 requests"
+ * deltaSummary("1.2.0", { size: 2048, reused: 1024, downloaded: 1088, requests: 2 });
+ * // "1.2.0: reused 1.0 KiB from local images, downloaded 1.1 KiB (53.1 %) in 2 requests"
  * ```
  */
 export function deltaSummary(version: string, stats: DeltaStats): string {

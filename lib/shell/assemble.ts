@@ -54,9 +54,12 @@ export const IN_FLIGHT = 4;
  *
  * @example
  * ```ts
- * await using temp = await createTemp(`${dest}/store`);
- * const result = await assemble(plan, paths, temp, (at, n) => requestRange(at, n));
- * if (result.sha256 === entry.sha256) await commitTemp(temp, `${dest}/store/${entry.sha256}`);
+ * import type { DeltaPlan } from "../core/delta_plan.ts";
+ * import { commitTemp, createTemp } from "./fs.ts";
+ * declare const plan: DeltaPlan, paths: string[], requestRange: RequestRange, sha256: string;
+ * await using temp = await createTemp("/var/lib/tako/app/store");
+ * const result = await assemble(plan, paths, temp, requestRange);
+ * if (result.sha256 === sha256) await commitTemp(temp, `/var/lib/tako/app/store/${sha256}`);
  * ```
  */
 export async function assemble(

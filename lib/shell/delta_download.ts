@@ -77,8 +77,9 @@ export type DeltaOutcome =
  *
  * @example
  * ```ts
- * const outcome = await downloadDelta(`${dest}/store`, entry, paths, source);
- * if (!outcome.done) await downloadInFull();
+ * declare const target: DeltaTarget, paths: string[], source: DeltaSource;
+ * const outcome = await downloadDelta("/var/lib/tako/app/store", target, paths, source);
+ * if (!outcome.done) console.log(`downloading in full: ${outcome.reason}`);
  * ```
  */
 export async function downloadDelta(
@@ -152,7 +153,8 @@ export async function downloadDelta(
  *
  * @example
  * ```ts
- * const source = httpDeltaSource(origin, entry.sha256, size, net);
+ * import { DEFAULT_NET_OPTIONS } from "./http.ts";
+ * const source = httpDeltaSource("https://images.example.com/app", "ab".repeat(32), 10, DEFAULT_NET_OPTIONS);
  * ```
  */
 export function httpDeltaSource(
@@ -206,7 +208,10 @@ export interface DeltaRun {
  *
  * @example
  * ```ts
- * if ((await updateByDelta(run, entry)) === undefined) await downloadInFull(run, entry);
+ * import type { Entry } from "../core/manifest.ts";
+ * declare const run: DeltaRun, entry: Entry;
+ * const cost = await updateByDelta(run, entry);
+ * if (cost === undefined) console.log("download it in full");
  * ```
  */
 export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaRecord | undefined> {

@@ -32,7 +32,8 @@ export type IndexOutcome = "written" | "present" | "too large";
  *
  * @example
  * ```ts
- * await ensureIndex(`${origin}/store`, entry.sha256, size);
+ * declare const sha256: string, size: number;
+ * await ensureIndex("/srv/origin/app/store", sha256, size);
  * ```
  */
 export async function ensureIndex(

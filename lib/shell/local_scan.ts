@@ -34,7 +34,9 @@ export interface ScanReport {
  *
  * @example
  * ```ts
- * await scanLocalImages(matcher, [{ id: 0, path: `${dest}/store/${latest}` }]);
+ * import type { BlockMatcher } from "../core/block_match.ts";
+ * declare const matcher: BlockMatcher, latest: string;
+ * await scanLocalImages(matcher, [{ id: 0, path: `/var/lib/tako/app/store/${latest}` }]);
  * ```
  */
 export async function scanLocalImages(
