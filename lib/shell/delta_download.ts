@@ -67,6 +67,8 @@ export type DeltaOutcome =
     readonly done: false;
     /** Why not, as a sentence for the log. */
     readonly reason: string;
+    /** The origin offers no index (or could not be asked): nothing odd, Tako 1 origins have none. */
+    readonly noIndex?: boolean;
     /** Bytes fetched before giving up. */
     readonly fetched: number;
   };
@@ -96,7 +98,13 @@ export async function downloadDelta(
   let fetched = 0;
   let requests = 0;
   try {
-    const bytes = await source.fetchIndex(indexLength(size));
+    let bytes: Uint8Array;
+    try {
+      bytes = await source.fetchIndex(indexLength(size));
+    } catch (e) {
+      if (!(e instanceof TakoError) || e.kind !== "runtime") throw e;
+      return { done: false, reason: e.message, fetched, noIndex: true };
+    }
     fetched += bytes.length;
     requests++;
     const index = parseIndex(bytes, size, sha256, source.indexName);
@@ -240,9 +248,10 @@ export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaR
     run.log.endProgress();
   }
   if (!outcome.done) {
-    run.log.warn(
-      `${run.where}: no delta update of ${label}: ${outcome.reason} Downloading it in full.`,
-    );
+    const message =
+      `${run.where}: no delta update of ${label}: ${outcome.reason} Downloading it in full.`;
+    if (outcome.noIndex) run.log.info(message);
+    else run.log.warn(message);
     return undefined;
   }
   const how = outcome.whole
