@@ -229,7 +229,7 @@ export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaR
   // A file: origin is read as fast as a local image: nothing to save.
   if (locals.length === 0 || size === 0 || run.origin.startsWith("file:")) return undefined;
   const label = printable(entry.version);
-  run.log.info(
+  run.log.debug(
     `${run.where}: updating ${label} by delta from ${locals.length} local image(s) and ${
       originUrl(run.origin, indexPath(entry.sha256))
     }.`,
