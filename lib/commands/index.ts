@@ -31,12 +31,10 @@ export async function indexOrigin(output: string, log: Log): Promise<IndexResult
   const dir = output.replace(/\/+$/, "") || "/";
   const shown = printable(dir, 300);
   const info = await Deno.stat(dir).catch(() => undefined);
-  if (info === undefined || !info.isDirectory) {
-    throw new TakoError(
-      "usage",
-      `The origin directory ${shown} does not exist or is no directory.`,
-    );
+  if (info === undefined) {
+    throw new TakoError("usage", `The origin directory ${shown} does not exist.`);
   }
+  if (!info.isDirectory) throw new TakoError("usage", `${shown} is not a directory.`);
   using _lock = await acquireLock(dir, LOCK_WAIT_MS);
   const counts = { written: 0, present: 0, tooLarge: 0 };
   const failures: TakoError[] = [];

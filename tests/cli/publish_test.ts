@@ -233,6 +233,12 @@ Deno.test("`tako store` writes each image's chunk index beside it; `tako index` 
     );
     await assert.rejects(() => Deno.stat(removed), Deno.errors.NotFound);
     await assertNoTemporaries(dir);
+    assertFails(
+      await runTako(["index", "-o", "nowhere"], { cwd: dir }),
+      2,
+      "nowhere",
+      "does not exist",
+    );
   });
 });
 
