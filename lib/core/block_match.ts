@@ -101,6 +101,35 @@ export class BlockMatcher implements Matches {
   }
 
   /**
+   * Matches the local image numbered `image` by its own chunk index
+   * (`local`, the index of its aligned blocks, cached beside it) instead of
+   * reading it: each of its full blocks whose checksums equal a missing
+   * block's is taken for it. Finds what a scan finds at block-aligned
+   * offsets, without I/O; a claim that is wrong only costs the digest check.
+   */
+  join(image: number, local: ChunkIndex): void {
+    if (local.blockSize !== this.#block) return;
+    this.begin(image, local.size);
+    const full = Math.floor(local.size / this.#block);
+    const weak = new Int32Array(local.weak.buffer, local.weak.byteOffset, local.weak.length);
+    for (let k = 0; k < full && this.#missing > 0; k++) {
+      const w = weak[k]!;
+      let slot = Math.imul(w, GOLDEN) >>> this.#shift;
+      for (let head = this.#slots[slot]!; head !== NONE; head = this.#slots[slot]!) {
+        if (head !== SPENT && this.#weak[head] === w) {
+          for (let j = head; j !== NONE; j = this.#next[j]!) {
+            if (this.#weak[j] === w && this.#index.strong[j] === local.strong[k]) {
+              this.#found(j, k * this.#block);
+            }
+          }
+          break;
+        }
+        slot = (slot + 1) & this.#mask;
+      }
+    }
+  }
+
+  /**
    * Scans `buffer`, the local image's bytes from offset `base`, checking the
    * windows that start at `from` (≥ base) or later and lie wholly in it.
    * Returns where the next scan must go on (its `from`); the next buffer must

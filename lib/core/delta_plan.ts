@@ -250,3 +250,26 @@ export function deltaSummary(version: string, stats: DeltaStats): string {
     bytes(stats.downloaded)
   } (${percent.toFixed(1)} %) in ${stats.requests} request${stats.requests === 1 ? "" : "s"}`;
 }
+
+/**
+ * Above this share of the new image's blocks still missing after the cached
+ * indexes of the local images were joined, the local images are scanned
+ * byte by byte too. Block filesystems (ext4, erofs) keep their blocks
+ * aligned, and the join finds nearly all a scan would; packed formats
+ * (squashfs, tar) shift after a change and leave most blocks missing.
+ */
+export const SCAN_ABOVE = 0.1;
+
+/**
+ * Whether a byte-by-byte scan of the local images is worth its time, with
+ * `missing` of `count` blocks not found yet.
+ *
+ * @example
+ * ```ts
+ * worthScanning(3, 100); // false: the aligned blocks were found
+ * worthScanning(94, 100); // true: a packed format, shifted
+ * ```
+ */
+export function worthScanning(missing: number, count: number): boolean {
+  return missing > 0 && missing > SCAN_ABOVE * count;
+}

@@ -18,7 +18,15 @@
  * @module
  */
 import { BlockMatcher } from "../core/block_match.ts";
-import { BLOCK_SIZE, indexable, indexLength, indexPath, parseIndex } from "../core/chunk_index.ts";
+import {
+  BLOCK_SIZE,
+  type ChunkIndex,
+  INDEX_SUFFIX,
+  indexable,
+  indexLength,
+  indexPath,
+  parseIndex,
+} from "../core/chunk_index.ts";
 import {
   type DeltaStats,
   deltaSummary,
@@ -33,10 +41,36 @@ import type { DeltaRecord } from "../core/state.ts";
 import { listStore, readLatest } from "./store.ts";
 import { readState } from "./state_file.ts";
 import { assemble, type RequestRange } from "./assemble.ts";
-import { commitTemp, createTemp } from "./fs.ts";
+import { commitTemp, createTemp, readFileCapped, writeFileAtomic } from "./fs.ts";
 import { originUrl } from "../core/http_policy.ts";
 import { fetchManifestIfChanged, type NetOptions, requestImage } from "./http.ts";
 import { scanLocalImages } from "./local_scan.ts";
+
+/** A local image: its path and, when cached beside it, its own chunk index. */
+export interface Local {
+  readonly path: string;
+  readonly index?: ChunkIndex | undefined;
+}
+
+/**
+ * Keeps the index of an image just built beside it (`store/<sha256>.index`),
+ * for the next update to match it without reading it. Best effort: without
+ * it the next update reads the image instead.
+ */
+async function keepIndex(storeDir: string, sha256: string, bytes: Uint8Array): Promise<void> {
+  await writeFileAtomic(storeDir, sha256 + INDEX_SUFFIX, bytes, 0o444).catch(() => {});
+}
+
+/** The cached index of a local image, if there is one that belongs to it. */
+async function cachedIndex(path: string, sha256: string): Promise<ChunkIndex | undefined> {
+  try {
+    const size = (await Deno.stat(path)).size;
+    const bytes = await readFileCapped(path + INDEX_SUFFIX, indexLength(size));
+    return bytes === undefined ? undefined : parseIndex(bytes, size, sha256, path + INDEX_SUFFIX);
+  } catch {
+    return undefined; // damaged or foreign: the image is read instead
+  }
+}
 
 /** The origin's side of a delta update. */
 export interface DeltaSource {
@@ -74,20 +108,20 @@ export type DeltaOutcome =
   };
 
 /**
- * Builds `storeDir/<sha256>` from `locals` (paths of local images, best
+ * Builds `storeDir/<sha256>` from `locals` (local images, best
  * first) and the origin. Throws only what is not a TakoError (a bug).
  *
  * @example
  * ```ts
- * declare const target: DeltaTarget, paths: string[], source: DeltaSource;
- * const outcome = await downloadDelta("/var/lib/tako/app/store", target, paths, source);
+ * declare const target: DeltaTarget, locals: Local[], source: DeltaSource;
+ * const outcome = await downloadDelta("/var/lib/tako/app/store", target, locals, source);
  * if (!outcome.done) console.log(`downloading in full: ${outcome.reason}`);
  * ```
  */
 export async function downloadDelta(
   storeDir: string,
   target: DeltaTarget,
-  locals: readonly string[],
+  locals: readonly Local[],
   source: DeltaSource,
   onProgress?: (written: number) => void,
 ): Promise<DeltaOutcome> {
@@ -109,19 +143,21 @@ export async function downloadDelta(
     requests++;
     const index = parseIndex(bytes, size, sha256, source.indexName);
     const matcher = new BlockMatcher(index);
-    await scanLocalImages(matcher, locals.map((path, id) => ({ id, path })));
+    await scanLocalImages(matcher, locals.map((local, id) => ({ id, ...local })));
     const plan = planDelta(size, BLOCK_SIZE, matcher);
     if (size > 0 && plan.localBytes === 0) {
       return { done: false, reason: "No block of it is in the local images.", fetched };
     }
     await using temp = await createTemp(storeDir);
-    const first = await assemble(plan, locals, temp, source.requestRange, onProgress);
+    const paths = locals.map((local) => local.path);
+    const first = await assemble(plan, paths, temp, source.requestRange, onProgress);
     fetched += first.fetched;
     requests += first.requests;
     const finalPath = `${storeDir}/${sha256}`;
     const stats = (reused: number): DeltaStats => ({ size, reused, downloaded: fetched, requests });
     if (first.sha256 === sha256) {
       await commitTemp(temp, finalPath);
+      await keepIndex(storeDir, sha256, bytes);
       return {
         done: true,
         stats: stats(first.whole ? 0 : plan.localBytes),
@@ -264,7 +300,7 @@ export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaR
 }
 
 /** The paths of the local images worth scanning, best first (core `localCandidates`). */
-async function localImages(dest: string, target: string): Promise<string[]> {
+async function localImages(dest: string, target: string): Promise<Local[]> {
   const latest = await readLatest(dest).catch(() => undefined);
   const state = await readState(dest).catch(() => undefined);
   const stored = await listStore(dest);
@@ -273,10 +309,14 @@ async function localImages(dest: string, target: string): Promise<string[]> {
     return { sha256, mtime: info?.mtime?.getTime() ?? 0 };
   }));
   dated.sort((a, b) => b.mtime - a.mtime);
-  return localCandidates(
+  const candidates = localCandidates(
     target,
     typeof latest === "string" ? latest : undefined,
     state?.previous,
     dated.map((d) => d.sha256),
-  ).map((sha256) => `${dest}/store/${sha256}`);
+  );
+  return await Promise.all(candidates.map(async (sha256) => {
+    const path = `${dest}/store/${sha256}`;
+    return { path, index: await cachedIndex(path, sha256) };
+  }));
 }

@@ -8,6 +8,8 @@
  * @module
  */
 import type { BlockMatcher } from "../core/block_match.ts";
+import type { ChunkIndex } from "../core/chunk_index.ts";
+import { worthScanning } from "../core/delta_plan.ts";
 
 /** 8 MiB: large reads, and the 4 KiB carried over between buffers is negligible. */
 const BUFFER_SIZE = 8 * 1024 * 1024;
@@ -16,6 +18,8 @@ const BUFFER_SIZE = 8 * 1024 * 1024;
 export interface LocalImage {
   readonly id: number;
   readonly path: string;
+  /** Its own chunk index, when one is cached beside it: joined first, without reading it. */
+  readonly index?: ChunkIndex | undefined;
 }
 
 /** What a scan did. */
@@ -26,15 +30,22 @@ export interface ScanReport {
   readonly bytesRead: number;
   /** Images that could not be read (skipped). */
   readonly unreadable: number;
+  /** Images matched by their cached index. */
+  readonly joined: number;
 }
 
 /**
- * Scans `images` in order until the matcher misses nothing. The matcher then
- * knows, for each block of the new image, a local image and offset holding it.
+ * Matches `images` in order until the matcher misses nothing: first by the
+ * cached indexes of those that have one (no I/O), then, when that leaves
+ * enough missing (core `worthScanning`), by reading them all. The matcher
+ * then knows, for each block of the new image, a local image and offset
+ * holding it.
  *
  * @example
  * ```ts
  * import type { BlockMatcher } from "../core/block_match.ts";
+import type { ChunkIndex } from "../core/chunk_index.ts";
+import { worthScanning } from "../core/delta_plan.ts";
  * declare const matcher: BlockMatcher, latest: string;
  * await scanLocalImages(matcher, [{ id: 0, path: `/var/lib/tako/app/store/${latest}` }]);
  * ```
@@ -43,10 +54,19 @@ export async function scanLocalImages(
   matcher: BlockMatcher,
   images: readonly LocalImage[],
 ): Promise<ScanReport> {
-  const buffer = new Uint8Array(BUFFER_SIZE);
+  let joined = 0;
+  for (const image of images) {
+    if (image.index === undefined || matcher.missing === 0) continue;
+    matcher.join(image.id, image.index);
+    joined++;
+  }
   let scanned = 0;
   let bytesRead = 0;
   let unreadable = 0;
+  if (!worthScanning(matcher.missing, matcher.image.length)) {
+    return { scanned, bytesRead, unreadable, joined };
+  }
+  const buffer = new Uint8Array(BUFFER_SIZE);
   for (const image of images) {
     if (matcher.missing === 0) break;
     try {
@@ -56,7 +76,7 @@ export async function scanLocalImages(
       unreadable++;
     }
   }
-  return { scanned, bytesRead, unreadable };
+  return { scanned, bytesRead, unreadable, joined };
 }
 
 async function scanOne(

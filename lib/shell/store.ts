@@ -337,5 +337,7 @@ export async function listStore(dir: string): Promise<{ sha256: string; size: nu
 export async function removeImage(dir: string, sha256: string): Promise<void> {
   requireDigest(sha256);
   const store = join(dir, STORE);
-  if (await removeIfPresent(join(store, sha256), "remove")) await syncDirectory(store);
+  // The image's cached chunk index (docs/delta.md) goes with it, first: it is useless alone.
+  const index = await removeIfPresent(join(store, sha256 + ".index"), "remove");
+  if (await removeIfPresent(join(store, sha256), "remove") || index) await syncDirectory(store);
 }

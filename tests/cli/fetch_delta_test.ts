@@ -143,6 +143,10 @@ Deno.test("a delta update fetches the index and the changed ranges only, and say
     assert.equal(bytes.index, INDEX_LENGTH);
     assert.ok(bytes.image <= 32 * KiB, `image bytes sent: ${bytes.image}`);
     assert.ok(bytes.imageRequests <= 4, `image requests: ${bytes.imageRequests}`);
+    // The index stays beside the image, for the next update to match it without reading it.
+    const kept = `${dest}/store/${NEW_SHA}.index`;
+    assert.deepEqual(await Deno.readFile(kept), indexBytes(NEW));
+    assert.equal((await Deno.stat(kept)).mode! & 0o777, 0o444);
     for (const r of origin.requestsFor(`/store/${NEW_SHA}`)) {
       assert.match(r.headers.range ?? "", /^bytes=\d+-\d+$/);
     }
@@ -238,4 +242,35 @@ Deno.test("kill -9 during the assembly leaves nothing final; the next run comple
     assertOutcome(again, 0);
     await assertNewImage(dest);
   });
+});
+
+Deno.test("the next update matches by the index kept beside the image; a tampered one costs only bytes", async () => {
+  // 1.2.0: 1.1.0 with two blocks changed in place (a block filesystem's update).
+  const third = NEW.slice();
+  third.set(noise(4 * KiB, 5), 40 * 4096);
+  third.set(noise(4 * KiB, 6), 300 * 4096);
+  const thirdSha = sha256Hex(third);
+  for (const tamper of [false, true]) {
+    await withDelta(true, async ({ dir, origin, dest, fetch, publishNew }) => {
+      await publishNew();
+      assertOutcome(await fetch(), 0);
+      const kept = `${dest}/store/${NEW_SHA}.index`;
+      if (tamper) {
+        // 1.2.0's entries under 1.1.0's header: the two changed blocks are claimed to be local.
+        const lie = indexBytes(third, NEW_SHA);
+        await Deno.chmod(kept, 0o644);
+        await Deno.writeFile(kept, lie);
+      }
+      await buildOrigin(`${dir}/origin`, [V1, V2, { version: "1.2.0", content: third }]);
+      await Deno.writeFile(`${dir}/origin/store/${thirdSha}.index`, indexBytes(third));
+      origin.clear();
+      assertOutcome(await fetch(), 0, "1.2.0: reused");
+      assert.equal(await latestDigest(dest), thirdSha);
+      await checkInvariants(dest);
+      const image = origin.requestsFor(`/store/${thirdSha}`).reduce((n, r) => n + r.bytesSent, 0);
+      // The lie is caught by the digest: the image is then fetched, once, and never wrong.
+      const bound = tamper ? third.length : 16 * KiB;
+      assert.ok(image <= bound, `tamper=${tamper}: ${image} image bytes`);
+    });
+  }
 });

@@ -187,3 +187,23 @@ Deno.test("property: any edit of any image is assembled exactly, whatever the bu
     { numRuns: fuzzRuns(150) },
   );
 });
+
+Deno.test("join() finds by a local image's own index what a scan finds at aligned offsets", () => {
+  const old = noise(256 * KiB + 100, 61);
+  const target = old.slice();
+  for (const block of [0, 7, 30]) target.set(noise(BLOCK_SIZE, 70 + block), block * BLOCK_SIZE);
+  const indexOf = (bytes: Uint8Array) => {
+    const builder = new IndexBuilder();
+    builder.push(bytes);
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    return parseIndex(builder.finish(sha256), bytes.length, sha256, "test");
+  };
+  const joined = new BlockMatcher(indexOf(target));
+  joined.join(0, indexOf(old));
+  const plan = planDelta(target.length, BLOCK_SIZE, joined);
+  // The three changed blocks, and the short last block, which a join leaves to a scan.
+  assert.equal(plan.remoteBytes, 3 * BLOCK_SIZE + 100);
+  assert.deepEqual(assemble(plan, [old], target), target);
+  const scanned = delta([old], target).plan;
+  assert.ok(scanned.remoteBytes <= plan.remoteBytes);
+});

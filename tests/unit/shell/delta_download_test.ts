@@ -74,7 +74,7 @@ Deno.test("downloadDelta() sends the first range alone, then keeps at most IN_FL
         size: image.length,
         sha256: digest,
       },
-      [`${dir}/dest/store/old`],
+      [{ path: `${dir}/dest/store/old` }],
       source,
     );
     sampling = false;
@@ -98,7 +98,7 @@ Deno.test("downloadDelta() gives up, leaving nothing, when a local image vanishe
     const outcome = await downloadDelta(
       `${dir}/dest/store`,
       { size: image.length, sha256: digest },
-      [`${dir}/dest/store/missing`],
+      [{ path: `${dir}/dest/store/missing` }],
       source,
     );
     assert.equal(outcome.done, false);

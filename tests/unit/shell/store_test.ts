@@ -267,6 +267,15 @@ Deno.test("`removeImage()` removes an image, tolerates one already gone, refuses
   });
 });
 
+Deno.test("`removeImage()` removes the image's cached chunk index with it, and nothing else", async () => {
+  await withDestination({ [IMAGE_ONE]: "image one\n", [IMAGE_TWO]: "image two\n" }, async (dir) => {
+    await Deno.writeTextFile(join(dir, "store", `${IMAGE_ONE}.index`), "index");
+    await Deno.writeTextFile(join(dir, "store", `${IMAGE_TWO}.index`), "index");
+    await removeImage(dir, IMAGE_ONE);
+    assert.deepEqual(await names(join(dir, "store")), [IMAGE_TWO, `${IMAGE_TWO}.index`]);
+  });
+});
+
 Deno.test("`removeImage()` reports what it cannot remove", async () => {
   await withDestination({}, async (dir) => {
     const path = join(dir, "store", IMAGE_ONE);
