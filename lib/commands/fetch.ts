@@ -20,7 +20,7 @@ import {
 } from "../core/manifest.ts";
 import { originUrl, type Validators } from "../core/http_policy.ts";
 import { fetchManifestIfChanged, type NetOptions } from "../shell/http.ts";
-import { updateByDelta } from "../shell/delta_download.ts";
+import { keepOriginIndex, updateByDelta } from "../shell/delta_download.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
 import { hashFile, lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
@@ -468,6 +468,7 @@ async function download(config: Config, dest: string, entry: Entry, ctx: FetchCo
           ctx.log.warn(`${shownPath(config.file)}: ${reason} Downloading ${label} in full.`),
       });
       ctx.log.endProgress();
+      if (ctx.delta !== false) await keepOriginIndex({ ...delta, origin }, entry);
       return;
     } catch (e) {
       ctx.log.endProgress();

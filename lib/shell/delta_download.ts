@@ -320,3 +320,32 @@ async function localImages(dest: string, target: string): Promise<Local[]> {
     return { path, index: await cachedIndex(path, sha256) };
   }));
 }
+
+/**
+ * After a full download of `entry`: keeps the origin's chunk index of it
+ * beside it (`store/<sha256>.index`), when there is one that names it, so
+ * that the next update matches it without reading it. Costs one small
+ * request; any failure only means the next update reads the image instead.
+ *
+ * @example
+ * ```ts
+ * import type { Entry } from "../core/manifest.ts";
+ * declare const run: DeltaRun, entry: Entry;
+ * await keepOriginIndex(run, entry);
+ * ```
+ */
+export async function keepOriginIndex(run: DeltaRun, entry: Entry): Promise<void> {
+  const size = Number(entry.size);
+  if (!indexable(size) || size === 0 || run.origin.startsWith("file:")) return;
+  const source = httpDeltaSource(run.origin, entry.sha256, size, run.net);
+  try {
+    const bytes = await source.fetchIndex(indexLength(size));
+    parseIndex(bytes, size, entry.sha256, source.indexName);
+    await keepIndex(`${run.dest}/store`, entry.sha256, bytes);
+  } catch (e) {
+    if (!(e instanceof TakoError)) throw e;
+    run.log.debug(
+      `${run.where}: no chunk index kept for ${printable(entry.version)}: ${e.message}`,
+    );
+  }
+}

@@ -96,6 +96,8 @@ async function withDelta(ranges: boolean, fn: (s: DeltaSetup) => Promise<void>):
       runTako(["fetch", ...extra, config], { env: systemctl.env, cwd: dir });
     assertOutcome(await fetch(), 0);
     assert.equal(await latestDigest(dest), sha256Hex(OLD));
+    // A full download keeps the origin's index of the image too, for the next update.
+    assert.deepEqual(await Deno.readFile(`${dest}/store/${sha256Hex(OLD)}.index`), indexBytes(OLD));
     origin.clear();
     await fn({
       dir,
