@@ -18,7 +18,7 @@ $(PINNED):
 deps: | $(DENO)
 	$(DENO) install --frozen
 
-## make test: format check, lint, type check and every test.
+## make test: format check, lint, type check and every test, with the torture smoke set.
 test: deps
 	$(DENO) task fmt
 	$(DENO) task lint
@@ -43,7 +43,11 @@ build: deps
 demo: deps
 	$(DENO) run --no-prompt --allow-read --allow-write --allow-net=127.0.0.1 --allow-run --allow-env demo/demo.ts
 
-## make torture: the long fault-injection and fuzzing runs (see docs/reliability.md).
+## make unit: the unit tests alone (tests/unit/: core, shell, commands; no spawned tako).
+unit: deps
+	$(DENO) test --no-prompt --allow-read --allow-write --allow-net=127.0.0.1,localhost --allow-run --allow-env --parallel tests/unit/
+
+## make torture: every fault-injection and fuzzing case, at full size (see docs/reliability.md).
 torture: deps
 	TAKO_TORTURE=1 TAKO_FUZZ_RUNS=100000 $(DENO) task test
 

@@ -92,18 +92,10 @@ async function run(command: Command, log: Log): Promise<number> {
       return EXIT_OK;
     }
     case "fetch": {
-      const { fetchAll } = await import("./lib/commands/fetch.ts");
-      const { DEFAULT_NET_OPTIONS } = await import("./lib/shell/http.ts");
+      const { fetchAll, fetchContext } = await import("./lib/commands/fetch.ts");
       const { systemctl } = await import("./lib/shell/systemd.ts");
-      const failures = await fetchAll(command.configs, command.init, {
-        log,
-        net: { ...DEFAULT_NET_OPTIONS, ...command.net },
-        services: systemctl,
-        lockWaitMs: 10 * 60_000,
-        now: () => new Date(),
-        delta: command.delta,
-      });
-      return combinedExitCode(failures);
+      const ctx = { ...fetchContext(command.net, log, systemctl), delta: command.delta };
+      return combinedExitCode(await fetchAll(command.configs, command.init, ctx));
     }
     case "status": {
       const { statusAll } = await import("./lib/commands/status.ts");

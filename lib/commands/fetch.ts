@@ -1,41 +1,37 @@
 /**
- * `tako fetch`: the client procedure of SPEC §6, orchestrating the pure core
- * (config, manifest, pattern) and the I/O shell (origin, destination,
- * systemd). No parsing happens here.
+ * `tako fetch`: the client procedure of SPEC §6, as a script of steps. The
+ * decisions are the core's (fetch_plan, manifest, state), the I/O is the
+ * shell's (http, partial, fs, store, systemd). No parsing happens here.
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { resolve } from "node:path";
-import { TakoError } from "../core/errors.ts";
+import { printable, TakoError } from "../core/errors.ts";
+import type { NetFlags } from "../core/cli.ts";
 import type { Config } from "../core/config.ts";
-import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
-import { pruneDestination } from "../shell/store_prune.ts";
-import {
-  checkAppendOnly,
-  compatibleEntries,
-  type Entry,
-  MAX_MANIFEST_BYTES,
-  verifyManifest,
-} from "../core/manifest.ts";
-import { originUrl, type Validators } from "../core/http_policy.ts";
-import { fetchManifestIfChanged, type NetOptions } from "../shell/http.ts";
-import { keepOriginIndex, updateByDelta } from "../shell/delta_download.ts";
-import { downloadResumable, dropPartials } from "../shell/partial.ts";
-import { hashFile, lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
-import { acquireLock } from "../shell/lock.ts";
-import { readState, saveState } from "../shell/state_file.ts";
-import { cleanTemporaries, pointLatest, prepareDestination, readLatest } from "../shell/store.ts";
+import { sha256Of } from "../core/digest.ts";
+import { originUrl } from "../core/http_policy.ts";
+import * as plan from "../core/fetch_plan.ts";
+import type { Log } from "../core/log.ts";
+import { type Entry, MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest.ts";
 import {
   conditionalHeaders,
+  type DeltaRecord,
   stampMatches,
   stampOf,
   type State,
   withValidators,
 } from "../core/state.ts";
+import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
+import { hashFile, lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
+import { acquireLock } from "../shell/lock.ts";
+import { DEFAULT_NET_OPTIONS, fetchManifestIfChanged, type NetOptions } from "../shell/http.ts";
+import { keepOriginIndex, updateByDelta } from "../shell/delta_download.ts";
+import { downloadResumable, dropPartials } from "../shell/partial.ts";
+import { readState, saveState } from "../shell/state_file.ts";
+import { cleanTemporaries, pointLatest, prepareDestination, readLatest } from "../shell/store.ts";
+import { pruneDestination } from "../shell/store_prune.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
-import type { Log } from "../core/log.ts";
-import { printable } from "../core/errors.ts";
 
 /** What the fetch procedure gets from its caller. */
 export interface FetchContext {
@@ -49,8 +45,19 @@ export interface FetchContext {
   readonly delta?: boolean;
 }
 
-/** How many versions a "no compatible version" message names. */
-const VERSIONS_NAMED = 5;
+/** A run's context: the command line's network options over the defaults, a 10-minute lock wait. */
+export function fetchContext(net: NetFlags, log: Log, services: ServiceManager): FetchContext {
+  const options = { ...DEFAULT_NET_OPTIONS, ...net };
+  return { log, net: options, services, lockWaitMs: 10 * 60_000, now: () => new Date() };
+}
+
+/** One config's run: what every step needs. */
+interface Run extends FetchContext {
+  readonly config: Config;
+  readonly dest: string;
+  /** The config as messages name it. */
+  readonly where: string;
+}
 
 /** Runs fetch for each config in turn; returns the failures (already logged). */
 export async function fetchAll(
@@ -71,25 +78,22 @@ export async function fetchAll(
   return failures;
 }
 
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 /** Fetches one config's image; throws TakoError naming the config on failure. */
-export async function fetchOne(
-  configPath: string,
-  init: boolean,
-  ctx: FetchContext,
-): Promise<void> {
+async function fetchOne(configPath: string, init: boolean, ctx: FetchContext): Promise<void> {
   try {
     const config = await loadConfig(configPath);
-    const dest = resolve(config.destination);
-    if (init && await alreadyProvisioned(config, dest, ctx)) return;
-    await prepareDestination(dest);
-    const lock = await acquireLock(dest, ctx.lockWaitMs);
+    const run: Run = {
+      ...ctx,
+      config,
+      dest: resolve(config.destination),
+      where: shownPath(config.file),
+    };
+    if (init && await alreadyProvisioned(run)) return;
+    await prepareDestination(run.dest);
+    const lock = await acquireLock(run.dest, ctx.lockWaitMs);
     try {
-      await cleanTemporaries(dest);
-      await update(config, dest, init, ctx);
+      await cleanTemporaries(run.dest);
+      await update(run, init);
     } finally {
       lock.release();
     }
@@ -98,19 +102,14 @@ export async function fetchOne(
   }
 }
 
-/** A manifest's bytes and its verified entries. */
-interface Verified {
-  readonly bytes: Uint8Array;
-  readonly entries: Entry[];
-}
-
 /** Reads the stored manifest; undefined when there is none yet. */
-async function readStoredManifest(config: Config, dest: string): Promise<Verified | undefined> {
-  const path = `${dest}/manifest`;
+async function readStoredManifest(run: Run): Promise<plan.Verified | undefined> {
+  const path = `${run.dest}/manifest`;
   const bytes = await readFileCapped(path, MAX_MANIFEST_BYTES);
   if (bytes === undefined) return undefined;
   try {
-    return { bytes, entries: verifyManifest(bytes, config.publicKeys, path) };
+    const entries = verifyManifest(bytes, run.config.publicKeys, path);
+    return { bytes, sha256: sha256Of(bytes), entries };
   } catch (e) {
     if (!(e instanceof TakoError)) throw e;
     throw new TakoError(
@@ -124,23 +123,17 @@ async function readStoredManifest(config: Config, dest: string): Promise<Verifie
  * `--init`: true when the stored manifest verifies and `latest` points to an
  * image of it that is present with its listed size. No lock, no network.
  */
-async function alreadyProvisioned(
-  config: Config,
-  dest: string,
-  ctx: FetchContext,
-): Promise<boolean> {
+async function alreadyProvisioned(run: Run): Promise<boolean> {
   try {
-    const stored = await readStoredManifest(config, dest);
-    const latest = await readLatest(dest);
+    const stored = await readStoredManifest(run);
+    const latest = await readLatest(run.dest);
     if (stored === undefined || typeof latest !== "string") return false;
     const entry = stored.entries.find((e) => e.sha256 === latest);
     if (entry === undefined) return false;
-    const info = await Deno.lstat(`${dest}/store/${latest}`);
+    const info = await Deno.lstat(`${run.dest}/store/${latest}`);
     if (!info.isFile || BigInt(info.size) !== entry.size) return false;
-    ctx.log.info(
-      `${shownPath(config.file)}: ${
-        printable(entry.version)
-      } is already in place; nothing to do (--init).`,
+    run.log.info(
+      `${run.where}: ${printable(entry.version)} is already in place; nothing to do (--init).`,
     );
     return true;
   } catch {
@@ -150,133 +143,126 @@ async function alreadyProvisioned(
 }
 
 /** Steps 2 to 6 of SPEC §6, under the destination's lock. */
-async function update(
-  config: Config,
-  dest: string,
-  init: boolean,
-  ctx: FetchContext,
-): Promise<void> {
-  const { log } = ctx;
-  const where = shownPath(config.file);
+async function update(run: Run, init: boolean): Promise<void> {
+  const { config, dest } = run;
   const state = await readState(dest);
-  const stored = await readStoredManifest(config, dest);
+  const stored = await readStoredManifest(run);
+  announce(run, stored);
+  const remote = await fetchVerifiedManifest(run, stored, state);
+  if (stored?.sha256 !== remote.sha256) {
+    await writeFileAtomic(dest, "manifest", remote.bytes, 0o444);
+  }
+  // Saved with the state below, so only ever after the manifest they describe is stored.
+  const { origin, validators, sha256 } = remote;
+  const validated = withValidators(state, origin, validators, sha256, config.origins);
+  const current = await currentImage(dest);
+  const offer = plan.planOffer(remote.entries, config.pattern, current);
+  const got = await firstAvailable(run, offer.candidates, state.verified);
+  // The chosen image is in place (or none is on offer): any partial download left is stale.
+  await dropPartials(`${dest}/store`);
+
+  const delta = got.lastDelta === undefined ? {} : { lastDelta: got.lastDelta };
+  const base: State = { ...validated, verified: got.verified, ...delta };
+  const restarts = plan.restartsUnits(init, config.restartUnits);
+  const settled = got.chosen === undefined
+    ? await keepCurrent(run, remote.entries, offer, current)
+    : await moveLatest(run, got.chosen, { base, current, restarts });
+  const next = plan.stateAfterSwap(base, current, settled.changed, restarts);
+  if (next.restartPending) await restart(run, next, settled.inPlace);
+  const final = plan.stateAfterSuccess(next, run.now());
+  await saveState(dest, final);
+  // Pruning runs after the state names latest and the previous image, which it keeps.
+  await pruneDestination(dest, config, final, run.log);
+}
+
+/** The notes of a run's start: a first fetch trusts the origin's history; no Version= given. */
+function announce({ config, dest, log, where }: Run, stored: plan.Verified | undefined): void {
   if (stored === undefined) {
     log.info(
       `${where}: first fetch into ${printable(dest, 300)}; trusting the origin's signed history.`,
     );
   }
-  if (!config.versionGiven) {
-    log.info(`${where}: no Version= given; any version is accepted.`);
-  }
-
-  const remote = await fetchVerifiedManifest(config, stored, state, ctx);
-  if (stored === undefined || !sameBytes(stored.bytes, remote.bytes)) {
-    await writeFileAtomic(dest, "manifest", remote.bytes, 0o444);
-  }
-  // Saved with the state below, so only ever after the manifest they describe is stored.
-  const validated = withValidators(
-    state,
-    remote.origin,
-    remote.validators,
-    remote.sha256,
-    config.origins,
-  );
-
-  const current = await currentImage(dest);
-  const currentEntry = current === undefined
-    ? undefined
-    : newestOf(config, remote.entries.filter((e) => e.sha256 === current));
-  // Never move latest down by accident (SPEC §7): the floor is the current image.
-  const floor = currentEntry !== undefined && config.pattern.matches(currentEntry.version)
-    ? currentEntry
-    : undefined;
-  const candidates = compatibleEntries(remote.entries, config.pattern).filter((c) =>
-    floor === undefined || config.pattern.compare(c.version, floor.version) >= 0
-  );
-
-  let verified = state.verified;
-  let chosen: Entry | undefined;
-  for (const candidate of candidates) {
-    try {
-      verified = await ensureImage(config, dest, candidate, verified, ctx);
-      chosen = candidate;
-      break;
-    } catch (e) {
-      if (!(e instanceof TakoError) || e.tag !== "gone") throw e;
-      log.warn(
-        `${where}: ${
-          printable(candidate.version)
-        } was withdrawn (410 Gone); trying the next compatible version.`,
-      );
-    }
-  }
-  // The chosen image is in place (or none is on offer): any partial download left is stale.
-  await dropPartials(`${dest}/store`);
-
-  let changed = false;
-  let inPlace: string;
-  if (chosen === undefined) {
-    const present = current !== undefined && await isRegularFile(`${dest}/store/${current}`);
-    const message = noCompatibleVersion(
-      config,
-      remote.entries,
-      candidates.length > 0,
-      floor?.version,
-    );
-    if (!present) throw new TakoError("runtime", message);
-    log.warn(`${where}: ${message} Keeping the current image.`);
-    inPlace = currentEntry === undefined ? "The current image" : printable(currentEntry.version);
-  } else {
-    if (chosen.sha256 !== current) {
-      // Recorded before latest moves, so a run that dies right after the move still
-      // restarts the units next time and pruning still keeps the previous image.
-      await saveState(dest, {
-        ...validated,
-        verified,
-        previous: current ?? state.previous,
-        restartPending: !init && config.restartUnits.length > 0,
-      });
-    }
-    changed = await pointLatest(dest, chosen.sha256);
-    inPlace = printable(chosen.version);
-    if (changed) log.info(`${where}: latest is now ${inPlace} (${chosen.sha256}).`);
-    else log.debug(`${where}: ${inPlace} is up to date.`);
-  }
-
-  let next: State = {
-    ...validated,
-    verified,
-    previous: changed && current !== undefined ? current : state.previous,
-    // --init runs before the unit starts, so the unit starts on the new image. A
-    // pending restart is retried even when no compatible version is on offer.
-    restartPending: !init && config.restartUnits.length > 0 && (changed || state.restartPending),
-  };
-  if (next.restartPending) {
-    // Recorded before the restart, so a run killed during it retries next time.
-    await saveState(dest, next);
-    try {
-      await ctx.services.restart(config.restartUnits);
-    } catch (e) {
-      throw new TakoError(
-        "runtime",
-        `${inPlace} is in place, but the restart failed: ${
-          asSentence(messageOf(e))
-        } The next run retries it.`,
-        { cause: e },
-      );
-    }
-    log.info(`${where}: restarted ${config.restartUnits.join(" ")}.`);
-    next = { ...next, restartPending: false };
-  }
-  const final: State = { ...next, lastSuccess: ctx.now().toISOString() };
-  await saveState(dest, final);
-  // Pruning runs after the state names latest and the previous image, which it keeps.
-  await pruneDestination(dest, config, final, log);
+  if (!config.versionGiven) log.info(`${where}: no Version= given; any version is accepted.`);
 }
 
-/** Ends a message from elsewhere with a full stop, so that another sentence can follow. */
-function asSentence(text: string): string {
-  return /[.!?]$/.test(text) ? text : `${text}.`;
+/** The candidate put in place (none when every one was withdrawn), and the stamp of what is verified. */
+interface Got extends Kept {
+  readonly chosen: Entry | undefined;
+}
+
+/** The stamp of an image in place, and what its delta update cost if it was built by one. */
+interface Kept {
+  readonly verified: State["verified"];
+  readonly lastDelta?: DeltaRecord;
+}
+
+/** Puts the first candidate that is not withdrawn (410 Gone) in the store, newest first. */
+async function firstAvailable(
+  run: Run,
+  candidates: readonly Entry[],
+  verified: State["verified"],
+): Promise<Got> {
+  for (const candidate of candidates) {
+    try {
+      return { chosen: candidate, ...await ensureImage(run, candidate, verified) };
+    } catch (e) {
+      if (!plan.isWithdrawn(e)) throw e;
+      const version = printable(candidate.version);
+      run.log.warn(
+        `${run.where}: ${version} was withdrawn (410 Gone); trying the next compatible version.`,
+      );
+    }
+  }
+  return { chosen: undefined, verified };
+}
+
+/** Where latest stands after the swap, and how messages name that image. */
+interface Settled {
+  readonly changed: boolean;
+  readonly inPlace: string;
+}
+
+/** Nothing to choose: keeps the current image with a warning, or fails when there is none. */
+async function keepCurrent(
+  run: Run,
+  entries: readonly Entry[],
+  offer: plan.Offer,
+  current: string | undefined,
+): Promise<Settled> {
+  const message = plan.noCompatibleVersion(run.config.pattern, entries, offer);
+  const present = current !== undefined && await isRegularFile(`${run.dest}/store/${current}`);
+  if (!present) throw new TakoError("runtime", message);
+  run.log.warn(`${run.where}: ${message} Keeping the current image.`);
+  const inPlace = offer.current === undefined
+    ? "The current image"
+    : printable(offer.current.version);
+  return { changed: false, inPlace };
+}
+
+/** Points latest at the chosen image, saving the state first when latest moves. */
+async function moveLatest(
+  { dest, log, where }: Run,
+  chosen: Entry,
+  now: { base: State; current: string | undefined; restarts: boolean },
+): Promise<Settled> {
+  const before = plan.stateBeforeSwap(now.base, chosen.sha256, now.current, now.restarts);
+  if (before !== undefined) await saveState(dest, before);
+  const changed = await pointLatest(dest, chosen.sha256);
+  const inPlace = printable(chosen.version);
+  if (changed) log.info(`${where}: latest is now ${inPlace} (${chosen.sha256}).`);
+  else log.debug(`${where}: ${inPlace} is up to date.`);
+  return { changed, inPlace };
+}
+
+/** Restarts the units, with the pending restart recorded first so a run killed during it retries. */
+async function restart(run: Run, pending: State, inPlace: string): Promise<void> {
+  await saveState(run.dest, pending);
+  try {
+    await run.services.restart(run.config.restartUnits);
+  } catch (e) {
+    throw plan.restartFailed(inPlace, e);
+  }
+  run.log.info(`${run.where}: restarted ${run.config.restartUnits.join(" ")}.`);
 }
 
 /** The digest `latest` points to; refuses to go on over a `latest` that Tako did not make. */
@@ -291,126 +277,59 @@ async function currentImage(dest: string): Promise<string | undefined> {
   return latest;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
-}
-
-function newestOf(config: Config, entries: Entry[]): Entry | undefined {
-  return entries.reduce<Entry | undefined>(
-    (best, e) =>
-      best === undefined || config.pattern.compare(e.version, best.version) > 0 ? e : best,
-    undefined,
-  );
-}
-
-/**
- * Why nothing was chosen. `floor` is the current image's version when the
- * never-downgrade rule (SPEC §7) left out the versions below it.
- */
-function noCompatibleVersion(
-  config: Config,
-  entries: readonly Entry[],
-  allGone: boolean,
-  floor: string | undefined,
-): string {
-  const newest = entries.slice(-VERSIONS_NAMED).reverse().map((e) => printable(e.version));
-  const onOffer = newest.length === 0
-    ? "the manifest lists no versions"
-    : `newest on offer: ${newest.join(", ")}`;
-  const pattern = printable(config.pattern.text);
-  if (!allGone) return `no version matches Version=${pattern} (${onOffer}).`;
-  return floor === undefined
-    ? `every version that matches Version=${pattern} is withdrawn (${onOffer}).`
-    : `every version that matches Version=${pattern} from the current ${
-      printable(floor)
-    } up is withdrawn, and latest never moves to a lower version (${onOffer}).`;
-}
-
-/** A manifest as an origin served (or confirmed) it, with what to ask that origin next time. */
-interface Fetched extends Verified {
-  /** The configured origin that answered. */
-  readonly origin: string;
-  /** Its validators for these bytes, if any are worth keeping. */
-  readonly validators: Validators | undefined;
-  readonly sha256: string;
-}
-
-function sha256Of(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
-
 /**
  * Downloads the manifest from the origins in order, taking the first that
- * verifies and keeps the stored history; reports each failure. An origin with
- * validators for the stored manifest is asked conditionally: its 304 leaves
- * the stored manifest (verified under the config's keys when read) in force.
+ * verifies and keeps the stored history. An origin with validators for the
+ * stored manifest is asked conditionally: its 304 leaves the stored manifest
+ * (verified under the config's keys when read) in force.
  */
-async function fetchVerifiedManifest(
-  config: Config,
-  stored: Verified | undefined,
+function fetchVerifiedManifest(
+  run: Run,
+  stored: plan.Verified | undefined,
   state: State,
-  ctx: FetchContext,
-): Promise<Fetched> {
-  const storedSha256 = stored === undefined ? undefined : sha256Of(stored.bytes);
-  const failures: TakoError[] = [];
-  for (const [i, origin] of config.origins.entries()) {
+): Promise<plan.Fetched> {
+  return fromOrigins(run, async (origin) => {
     const url = originUrl(origin, "manifest");
+    const sent = conditionalHeaders(state, origin, stored?.sha256);
+    const answer = await fetchManifestIfChanged(origin, {
+      ...run.net,
+      maxBytes: MAX_MANIFEST_BYTES,
+      validators: sent,
+    });
+    if (answer.notModified) run.log.debug(`${run.where}: ${url} is unchanged (304 Not Modified).`);
+    return plan.takeManifest(
+      answer,
+      { origin, url, sent },
+      stored,
+      run.config.publicKeys,
+    );
+  });
+}
+
+/** Asks the origins in order (SPEC §6 Mirrors): the first answer wins; each failure is reported. */
+async function fromOrigins<T>(run: Run, ask: (origin: string) => Promise<T>): Promise<T> {
+  const failures: TakoError[] = [];
+  for (const origin of run.config.origins) {
     try {
-      const sent = conditionalHeaders(state, origin, storedSha256);
-      const answer = await fetchManifestIfChanged(origin, {
-        ...ctx.net,
-        maxBytes: MAX_MANIFEST_BYTES,
-        validators: sent,
-      });
-      if (answer.notModified) {
-        // Only asked with validators, which exist only for a stored manifest.
-        if (stored === undefined || storedSha256 === undefined) {
-          throw new TakoError("runtime", `${url} answered 304 to an unconditional request.`);
-        }
-        ctx.log.debug(`${shownPath(config.file)}: ${url} is unchanged (304 Not Modified).`);
-        return { ...stored, origin, validators: sent, sha256: storedSha256 };
-      }
-      const { bytes } = answer;
-      const entries = verifyManifest(bytes, config.publicKeys, url);
-      if (stored !== undefined) checkAppendOnly(stored.entries, entries, url);
-      return { bytes, entries, origin, validators: answer.validators, sha256: sha256Of(bytes) };
+      return await ask(origin);
     } catch (e) {
       if (!(e instanceof TakoError)) throw e;
       failures.push(e);
-      if (i < config.origins.length - 1) {
-        ctx.log.warn(`${shownPath(config.file)}: ${e.message} Trying the next origin.`);
+      if (failures.length < run.config.origins.length) {
+        run.log.warn(`${run.where}: ${e.message} Trying the next origin.`);
       }
     }
   }
-  throw combine(failures);
-}
-
-/** One error for several origins' failures: the last one's message, the gravest kind. */
-function combine(failures: TakoError[]): TakoError {
-  const last = failures[failures.length - 1]!;
-  if (failures.length === 1) return last;
-  const kind = failures.some((f) => f.kind === "integrity") ? "integrity" : last.kind;
-  const gone = failures.every((f) => f.tag === "gone");
-  return new TakoError(
-    kind,
-    `all ${failures.length} origins failed; the last: ${last.message}`,
-    gone ? { tag: "gone" } : {},
-  );
+  throw plan.combineFailures(failures);
 }
 
 /**
  * Makes store/<sha256> a complete, verified copy of the entry: checks a
- * present copy (removing it when damaged), otherwise downloads it. Returns
- * the stamp of the verified file.
+ * present copy, otherwise (or when it is damaged) downloads it. Returns the
+ * stamp of the verified file.
  */
-async function ensureImage(
-  config: Config,
-  dest: string,
-  entry: Entry,
-  verified: State["verified"],
-  ctx: FetchContext,
-): Promise<State["verified"]> {
-  const path = `${dest}/store/${entry.sha256}`;
+async function ensureImage(run: Run, entry: Entry, verified: State["verified"]): Promise<Kept> {
+  const path = `${run.dest}/store/${entry.sha256}`;
   const info = await lstatOrUndefined(path);
   if (info !== undefined) {
     if (!info.isFile) {
@@ -418,68 +337,59 @@ async function ensureImage(
     }
     const stamp = stampOf(entry.sha256, info);
     // Unchanged since its digest was checked (ctime moves on any write): no re-hash.
-    if (stampMatches(verified, stamp) && BigInt(info.size) === entry.size) return stamp;
+    if (stampMatches(verified, stamp) && BigInt(info.size) === entry.size) {
+      return { verified: stamp };
+    }
     const actual = await hashFile(path);
-    if (actual.sha256 === entry.sha256 && BigInt(actual.size) === entry.size) return stamp;
-    ctx.log.warn(
-      `${shownPath(config.file)}: ${
+    const intact = actual.sha256 === entry.sha256 && BigInt(actual.size) === entry.size;
+    if (intact) return { verified: stamp };
+    run.log.warn(
+      `${run.where}: ${
         printable(path, 300)
       } is damaged (its digest is ${actual.sha256}); downloading it again.`,
     );
     // Not removed first: the fresh copy is renamed over it, so latest never dangles.
   }
-  await download(config, dest, entry, ctx);
-  const fresh = await Deno.lstat(path);
-  return stampOf(entry.sha256, fresh);
+  const cost = await download(run, entry);
+  const kept = { verified: stampOf(entry.sha256, await Deno.lstat(path)) };
+  return cost === undefined ? kept : { ...kept, lastDelta: cost };
 }
 
-/** Downloads an image from the origins in order into a temporary file, then commits it. */
-async function download(config: Config, dest: string, entry: Entry, ctx: FetchContext) {
-  if (entry.size > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new TakoError(
-      "integrity",
-      `${printable(entry.version)} claims ${entry.size} bytes, more than Tako can store.`,
-    );
+/**
+ * Puts an image in store/: by delta from the local images when it can
+ * (docs/delta.md; returns what that cost), else downloaded from the origins in
+ * order into a temporary file, then committed.
+ */
+async function download(run: Run, entry: Entry): Promise<DeltaRecord | undefined> {
+  const { log, where } = run;
+  const size = plan.downloadSize(entry);
+  const label = printable(entry.version);
+  const delta = { dest: run.dest, origin: run.config.origins[0]!, net: run.net, log, where };
+  if (run.delta !== false) {
+    const cost = await updateByDelta(delta, entry);
+    if (cost !== undefined) return cost;
   }
-  const size = Number(entry.size);
-  const label = `${printable(entry.version)}`;
-  const where = shownPath(config.file);
-  const delta = { dest, origin: config.origins[0]!, net: ctx.net, log: ctx.log, where };
-  if (ctx.delta !== false && await updateByDelta(delta, entry) !== undefined) return;
-  const failures: TakoError[] = [];
-  for (const [i, origin] of config.origins.entries()) {
+  await fromOrigins(run, async (origin) => {
+    const url = originUrl(origin, `store/${entry.sha256}`);
+    log.info(`${where}: downloading ${label} (${size} bytes) from ${url}.`);
     try {
-      ctx.log.info(
-        `${shownPath(config.file)}: downloading ${label} (${size} bytes) from ${
-          originUrl(origin, `store/${entry.sha256}`)
-        }.`,
-      );
       // Into store/.partial-<sha256>: a broken-off download is continued by the next run.
       await downloadResumable({
-        storeDir: `${dest}/store`,
+        storeDir: `${run.dest}/store`,
         origin,
         sha256: entry.sha256,
         size,
-        net: ctx.net,
-        onProgress: (received: number, total: number) => ctx.log.progress(label, received, total),
-        onResume: (offset) =>
-          ctx.log.info(`${shownPath(config.file)}: resuming ${label} at byte ${offset}.`),
-        onRestart: (reason) =>
-          ctx.log.warn(`${shownPath(config.file)}: ${reason} Downloading ${label} in full.`),
+        net: run.net,
+        onProgress: (received: number, total: number) => log.progress(label, received, total),
+        onResume: (offset) => log.info(`${where}: resuming ${label} at byte ${offset}.`),
+        onRestart: (reason) => log.warn(`${where}: ${reason} Downloading ${label} in full.`),
       });
-      ctx.log.endProgress();
-      if (ctx.delta !== false) await keepOriginIndex({ ...delta, origin }, entry);
-      return;
-    } catch (e) {
-      ctx.log.endProgress();
-      if (!(e instanceof TakoError)) throw e;
-      failures.push(e);
-      if (i < config.origins.length - 1) {
-        ctx.log.warn(`${shownPath(config.file)}: ${e.message} Trying the next origin.`);
-      }
+    } finally {
+      log.endProgress();
     }
-  }
-  throw combine(failures);
+    if (run.delta !== false) await keepOriginIndex({ ...delta, origin }, entry);
+  });
+  return undefined;
 }
 
 async function isRegularFile(path: string): Promise<boolean> {

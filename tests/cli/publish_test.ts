@@ -1,136 +1,39 @@
 /**
  * Black-box tests of the publisher's side (`tako gen-key`, `tako store`), of
  * help, version and usage errors, and of both command-line dialects. Every
- * test spawns Tako with the compiled binary's permissions.
+ * test spawns Tako with the compiled binary's permissions; what `store()`
+ * refuses is tested in process (tests/unit/commands/store_test.ts).
  *
  * @module
  */
 import { join } from "node:path";
-import { runTako, type TakoResult } from "../../dev/run_tako.ts";
-import {
-  formatSecretKey,
-  generateSecretKey,
-  parsePublicKey,
-  parseSecretKey,
-} from "../../lib/core/keys.ts";
-import { signManifest } from "../../lib/core/manifest.ts";
+import { runTako } from "../../dev/run_tako.ts";
+import { parsePublicKey, parseSecretKey } from "../../lib/core/keys.ts";
 import { assert } from "../support/assert.ts";
+import {
+  assertFails,
+  assertNoStackTrace,
+  assertNoTemporaries,
+  assertOk,
+  IMAGE_ONE,
+  IMAGE_ONE_ONE,
+  IMAGE_TWO,
+  INDEX_NAME,
+  manifestOf,
+  modeOf,
+  OTHER_SECRET_KEY,
+  readManifest,
+  store,
+  storeNames,
+  withOrigin,
+} from "../support/store_setup.ts";
 import {
   TEST_PUBLIC_KEY,
   TEST_SECRET_KEY,
   TEST_SECRET_KEY_64,
-  TEST_SEED,
   THREE_ENTRY_MANIFEST,
   THREE_IMAGES,
 } from "../support/vectors.ts";
-
-const OTHER_SECRET_KEY = formatSecretKey(
-  generateSecretKey(new TextEncoder().encode("another-key-for-the-store-tests!")),
-);
-const [IMAGE_ONE, IMAGE_ONE_ONE, IMAGE_TWO] = THREE_IMAGES as [
-  (typeof THREE_IMAGES)[0],
-  (typeof THREE_IMAGES)[0],
-  (typeof THREE_IMAGES)[0],
-];
-const DIGEST = /^[0-9a-f]{64}$/;
-const INDEX_NAME = /^[0-9a-f]{64}\.index$/;
-
-/** An origin directory `out/` and the three images as files `<version>.img`, in a fresh dir. */
-async function withOrigin(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "tako-publish-" });
-  try {
-    await Deno.mkdir(join(dir, "out"));
-    for (const image of THREE_IMAGES) {
-      await Deno.writeTextFile(join(dir, `${image.version}.img`), image.content);
-    }
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/** `tako store` in `dir`: the image file `<version>.img` as `version` into `out/`. */
-function store(
-  dir: string,
-  version: string,
-  options: { key?: string[]; image?: string; env?: Record<string, string> } = {},
-): Promise<TakoResult> {
-  const key = options.key ?? ["-k", TEST_SECRET_KEY];
-  const image = options.image ?? `${version}.img`;
-  return runTako(["store", ...key, "-o", "out", "--", image, version], {
-    cwd: dir,
-    ...(options.env === undefined ? {} : { env: options.env }),
-  });
-}
-
-async function readManifest(dir: string): Promise<string> {
-  return await Deno.readTextFile(join(dir, "out", "manifest"));
-}
-
-/** The names in out/store/ other than chunk indexes (`<sha256>.index`, checked on their own). */
-async function storeNames(dir: string): Promise<string[]> {
-  try {
-    return (await Array.fromAsync(Deno.readDir(join(dir, "out", "store")))).map((e) => e.name)
-      .filter((name) => !INDEX_NAME.test(name)).sort();
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return [];
-    throw e;
-  }
-}
-
-function assertOk(result: TakoResult, what: string): void {
-  assert.equal(result.code, 0, `${what}: ${result.stderr}`);
-  assert.equal(result.stdout, "", `${what}: store prints nothing on stdout`);
-}
-
-/** A failure: the exit code, one error line naming every part, no stack trace, no secret. */
-function assertFails(result: TakoResult, code: number, ...parts: string[]): void {
-  assert.equal(result.code, code, `exit code; stderr: ${result.stderr}`);
-  assert.equal(result.stdout, "", "nothing on stdout");
-  assert.match(result.stderr, /^tako: error: .+\n$/, "one error line");
-  for (const part of parts) {
-    assert.ok(result.stderr.includes(part), `${JSON.stringify(result.stderr)} lacks ${part}`);
-  }
-  assertNoStackTrace(result);
-  assertNoSecret(result);
-}
-
-function assertNoStackTrace(result: TakoResult): void {
-  for (const text of [result.stdout, result.stderr]) {
-    assert.doesNotMatch(text, /^ {4}at /m, "no stack frames");
-    assert.ok(!text.includes("Stack backtrace"), "no Rust backtrace");
-    assert.ok(!text.includes("Uncaught"), "no uncaught error");
-  }
-}
-
-/** Neither the secret keys of these tests nor any long piece of their base64 is printed. */
-function assertNoSecret(result: TakoResult): void {
-  for (const key of [TEST_SECRET_KEY, TEST_SECRET_KEY_64, OTHER_SECRET_KEY]) {
-    const secret = key.slice("SECRET+".length, "SECRET+".length + 43); // the seed's base64
-    for (const text of [result.stdout, result.stderr]) {
-      assert.ok(!text.includes(secret), `a secret key was printed: ${text}`);
-    }
-  }
-}
-
-/** No temporary (or any other foreign) file in store/ or beside the manifest. */
-async function assertNoTemporaries(dir: string): Promise<void> {
-  for (const name of await storeNames(dir)) assert.match(name, DIGEST, `store/${name}`);
-  for await (const entry of Deno.readDir(join(dir, "out"))) {
-    assert.ok(!entry.name.startsWith(".tmp-"), `temporary ${entry.name} left in out/`);
-  }
-}
-
-async function modeOf(path: string): Promise<number> {
-  return (await Deno.stat(path)).mode! & 0o7777;
-}
-
-/** The manifest the test key gives for these images, from the library (deterministic). */
-function manifestOf(images: readonly (typeof THREE_IMAGES)[number][]): string {
-  const key = generateSecretKey(TEST_SEED);
-  const entries = images.map(({ version, size, sha256 }) => ({ version, size, sha256 }));
-  return new TextDecoder().decode(signManifest(entries, key));
-}
 
 // ---------------------------------------------------------------------------
 // gen-key
@@ -299,81 +202,6 @@ Deno.test("`tako store` runs started together wait for each other and lose no en
   });
 });
 
-Deno.test("`tako store` of an identical entry again changes nothing", async () => {
-  await withOrigin(async (dir) => {
-    assertOk(await store(dir, "1.0.0"), "first");
-    assertOk(await store(dir, "2.0.0"), "second");
-    const path = join(dir, "out", "manifest");
-    const before = await Deno.stat(path);
-    const result = await store(dir, "1.0.0");
-    assertOk(result, "again");
-    assert.ok(result.stderr.includes("1.0.0"), result.stderr);
-    assert.equal(await readManifest(dir), manifestOf([IMAGE_ONE, IMAGE_TWO]));
-    const after = await Deno.stat(path);
-    assert.equal(after.ino, before.ino, "the manifest was not rewritten");
-    assert.equal(after.mtime?.getTime(), before.mtime?.getTime());
-    await assertNoTemporaries(dir);
-  });
-});
-
-Deno.test("`tako store` refuses a published version with other contents, by spelling or by order", async () => {
-  const cases: [string, string, string[]][] = [
-    ["1.0.0", "2.0.0.img", ["1.0.0"]],
-    ["1.0-0", "2.0.0.img", ["1.0-0", "1.0.0"]],
-    ["1.0-0", "1.0.0.img", ["1.0-0", "1.0.0"]],
-    ["1", "1.1.0.img", ["Version 1 ", "1.0.0"]],
-    ["1.0.0.0", "1.0.0.img", ["1.0.0.0", "1.0.0"]],
-  ];
-  for (const [version, image, parts] of cases) {
-    await withOrigin(async (dir) => {
-      assertOk(await store(dir, "1.0.0"), "first");
-      const manifest = await readManifest(dir);
-      const names = await storeNames(dir);
-      assertFails(await store(dir, version, { image }), 2, ...parts);
-      assert.equal(await readManifest(dir), manifest, `${version}: manifest unchanged`);
-      assert.deepEqual(await storeNames(dir), names, `${version}: nothing added to store/`);
-      await assertNoTemporaries(dir);
-    });
-  }
-});
-
-Deno.test("`tako store` refuses an existing manifest that the key does not verify", async () => {
-  const tamper: [string, (manifest: string) => string, string[]][] = [
-    ["signed by another key", (m) => m, ["manifest"]],
-    ["size changed", (m) => m.replace(" 10 ", " 11 "), ["manifest"]],
-    ["entry added", (m) => m.replace("\n\n", `\n\n0.1 1 ${"0".repeat(64)}\n`), ["manifest"]],
-    ["signature damaged", (m) => m.replace(/[A-Za-z](==\n)$/, "A$1"), ["manifest"]],
-    ["CRLF", (m) => m.replaceAll("\n", "\r\n"), ["manifest"]],
-    ["not a manifest", () => "<html>Not Found</html>\n", ["manifest"]],
-    ["empty", () => "", ["manifest"]],
-  ];
-  for (const [what, change, parts] of tamper) {
-    await withOrigin(async (dir) => {
-      const key = what === "signed by another key" ? OTHER_SECRET_KEY : TEST_SECRET_KEY;
-      assertOk(await store(dir, "1.0.0", { key: ["-k", key] }), what);
-      const path = join(dir, "out", "manifest");
-      const manifest = change(await Deno.readTextFile(path));
-      await Deno.chmod(path, 0o644);
-      await Deno.writeTextFile(path, manifest);
-      const names = await storeNames(dir);
-      assertFails(await store(dir, "2.0.0"), 4, ...parts);
-      assert.equal(await Deno.readTextFile(path), manifest, `${what}: not re-signed`);
-      assert.deepEqual(await storeNames(dir), names, `${what}: nothing added to store/`);
-      await assertNoTemporaries(dir);
-    });
-  }
-});
-
-Deno.test("`tako store` refuses a store/ copy whose contents do not match its name", async () => {
-  await withOrigin(async (dir) => {
-    await Deno.mkdir(join(dir, "out", "store"));
-    await Deno.writeTextFile(join(dir, "out", "store", IMAGE_ONE.sha256), "damaged\n");
-    assertFails(await store(dir, "1.0.0"), 4, IMAGE_ONE.sha256);
-    await assertNoTemporaries(dir);
-    await assert.rejects(() => Deno.stat(join(dir, "out", "manifest")), Deno.errors.NotFound);
-  });
-});
-
 // ---------------------------------------------------------------------------
 // store: bad input
 
@@ -464,41 +292,6 @@ Deno.test("`tako store` refuses a malformed secret key without printing it", asy
   await withOrigin(async (dir) => {
     await Deno.writeTextFile(join(dir, "key"), `${mismatched}\n`);
     assertFails(await store(dir, "1.0.0", { key: ["-f", "key"] }), 2, "key");
-  });
-});
-
-Deno.test("`tako store` refuses a version the manifest cannot carry, escaping it", async () => {
-  const cases: [string, string][] = [
-    ["1.0 beta", "'1.0 beta'"],
-    ["1.0\x07", "'1.0\\u{7}'"],
-    ["1.0\n2.0.0 10 x", "\\u{a}"],
-    ["\x1b[2J", "\\u{1b}"],
-    ["1.0\u00e9", "\\u{e9}"],
-    ["", "''"],
-    ["...", "'...'"],
-    ["-_-", "'-_-'"],
-  ];
-  for (const [version, shown] of cases) {
-    await withOrigin(async (dir) => {
-      const result = await store(dir, version, { image: "1.0.0.img" });
-      assertFails(result, 2, shown, "version");
-      // deno-lint-ignore no-control-regex -- looking for control characters is the point
-      assert.doesNotMatch(result.stderr, /[\x00-\x09\x0b-\x1f\x7f]/, "no raw control characters");
-      await assertNoTemporaries(dir);
-      assert.deepEqual(await storeNames(dir), []);
-    });
-  }
-});
-
-Deno.test("`tako store` accepts any printable version and orders it by SPEC §3", async () => {
-  await withOrigin(async (dir) => {
-    for (const version of ["1.0.0", "1.0.0-beta.2", "0.9", "1.0.0-beta.10", "2.0.0"]) {
-      const image = version.startsWith("1.0.0-") || version === "0.9" ? "1.1.0.img" : undefined;
-      // One image may be published under several versions; each version only once.
-      assertOk(await store(dir, version, image === undefined ? {} : { image }), version);
-    }
-    const versions = (await readManifest(dir)).split("\n").slice(2, -3).map((l) => l.split(" ")[0]);
-    assert.deepEqual(versions, ["0.9", "1.0.0-beta.2", "1.0.0-beta.10", "1.0.0", "2.0.0"]);
   });
 });
 

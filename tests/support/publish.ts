@@ -24,6 +24,11 @@ import {
   verifyManifest,
 } from "../../lib/core/manifest.ts";
 import { runTako, type TakoResult } from "../../dev/run_tako.ts";
+import { parseArgs } from "../../lib/core/cli.ts";
+import { combinedExitCode, TakoError } from "../../lib/core/errors.ts";
+import { createLog } from "../../lib/core/log.ts";
+import { fetchAll, fetchContext } from "../../lib/commands/fetch.ts";
+import type { ServiceManager } from "../../lib/shell/systemd.ts";
 import { assert } from "./assert.ts";
 import { type RequestRecord, startOrigin, type TestOrigin } from "./origin_server.ts";
 import { TEST_SEED } from "./vectors.ts";
@@ -205,6 +210,56 @@ export async function fakeSystemctl(dir: string): Promise<FakeSystemctl> {
   };
 }
 
+/**
+ * The fetch procedure's service-manager stand-in for in-process runs: records
+ * the units of each restart that succeeds; fails like systemctl on demand.
+ */
+export class StandInServices implements ServiceManager {
+  /** The units of each successful restart call, joined by single spaces. */
+  readonly calls: string[] = [];
+  failing = false;
+
+  restart(units: readonly string[]): Promise<void> {
+    if (this.failing) {
+      const names = units.join(" ");
+      return Promise.reject(
+        new TakoError(
+          "runtime",
+          `systemctl restart ${names} failed with exit code 1: Unit not found.`,
+        ),
+      );
+    }
+    this.calls.push(units.join(" "));
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Runs `tako <args>` (a fetch command line) in this process, wired as main.ts
+ * wires it (fetchContext()), with `services` standing in for systemctl;
+ * stderr is the log.
+ */
+export async function fetchInProcess(
+  args: readonly string[],
+  services: ServiceManager,
+): Promise<TakoResult> {
+  const command = parseArgs(args);
+  if (command.name !== "fetch") throw new Error(`not a fetch command line: ${args.join(" ")}`);
+  let stderr = "";
+  const log = createLog({
+    verbosity: command.verbosity,
+    journal: false,
+    terminal: false,
+    write: (text) => stderr += text,
+  });
+  const failures = await fetchAll(
+    command.configs,
+    command.init,
+    fetchContext(command.net, log, services),
+  );
+  return { code: combinedExitCode(failures), stdout: "", stderr };
+}
+
 const DIGEST_NAME = /^[0-9a-f]{64}$/;
 
 async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
@@ -303,6 +358,8 @@ export interface FetchSetup {
   /** The default config's path (written by {@link writeConfig}). */
   readonly config: string;
   readonly systemctl: FakeSystemctl;
+  /** The service-manager stand-in of {@link fetchHere}. */
+  readonly services: StandInServices;
   /** Publishes these images (ascending) to the origin directory, replacing its manifest. */
   publish(images: readonly ImageSpec[], key?: SecretKey): Promise<BuiltOrigin>;
   /** Writes the default config: this origin, the test key, {@link dest}, plus `spec`. */
@@ -311,6 +368,8 @@ export interface FetchSetup {
   run(args: readonly string[]): Promise<TakoResult>;
   /** Runs `tako fetch <config>` (default: the default config). */
   fetch(...extra: string[]): Promise<TakoResult>;
+  /** Runs `tako fetch <extra> <config>` in this process, with {@link services}. */
+  fetchHere(...extra: string[]): Promise<TakoResult>;
 }
 
 /**
@@ -329,6 +388,7 @@ export async function withSetup(
   const origin = await startOrigin(originDir);
   try {
     const systemctl = await fakeSystemctl(dir);
+    const services = new StandInServices();
     const dest = `${dir}/dest`;
     const configPath = `${dir}/app.tako`;
     const setup: FetchSetup = {
@@ -338,12 +398,14 @@ export async function withSetup(
       dest,
       config: configPath,
       systemctl,
+      services,
       publish: (list, key) => buildOrigin(originDir, list, key),
       writeConfig: (spec = {}) =>
         writeConfig(configPath, { origins: [origin.url], destination: dest, ...spec }),
       run: (args) => runTako(args, { env: systemctl.env, cwd: dir }),
       fetch: (...extra) =>
         runTako(["fetch", ...extra, configPath], { env: systemctl.env, cwd: dir }),
+      fetchHere: (...extra) => fetchInProcess(["fetch", ...extra, configPath], services),
     };
     await setup.writeConfig(config);
     await fn(setup);

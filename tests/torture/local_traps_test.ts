@@ -19,7 +19,7 @@ import {
   withSetup,
 } from "../support/publish.ts";
 import { THREE_ENTRY_MANIFEST } from "../support/vectors.ts";
-import { assertCleanFailure, snapshotTree } from "./support.ts";
+import { assertCleanFailure, snapshotTree, TORTURE } from "./support.ts";
 
 const V1: ImageSpec = { version: "1.0.0", content: "image one\n" };
 const V2: ImageSpec = { version: "2.0.0", content: "image two\n" };
@@ -182,8 +182,8 @@ const TRAPS: readonly Trap[] = [
       await Deno.mkdir(d);
       await Deno.link(o.manifest, `${d}/manifest`);
     },
-    // The three-image vector does not verify as this origin's history: refused, or replaced.
-    codes: [0, 4],
+    // The three-image vector is not this origin's history: a rollback, refused (SPEC §7).
+    codes: [4],
     remove: (d) => rm(`${d}/manifest`),
   },
   {
@@ -262,8 +262,12 @@ const TRAPS: readonly Trap[] = [
   },
 ];
 
-for (const trap of TRAPS) {
-  Deno.test(`a local trap: ${trap.name} writes nothing outside the destination`, async () => {
+for (const [i, trap] of TRAPS.entries()) {
+  // make test runs every other trap (each target kind still has one); make torture all.
+  Deno.test({
+    name: `a local trap: ${trap.name} writes nothing outside the destination`,
+    ignore: !TORTURE && i % 2 === 1,
+  }, async () => {
     await withSetup([V1], async (s) => {
       const outside = await makeOutside(s);
       if (trap.installed) assertOutcome(await s.fetch(), 0);

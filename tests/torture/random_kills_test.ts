@@ -31,7 +31,7 @@ import {
 
 const BIG: Uint8Array = (() => {
   // Under torture larger than the copy pump's 4 MiB buffers, so kills land between writes too.
-  const bytes = new Uint8Array(TORTURE ? 12 * 1024 * 1024 : 2 * 1024 * 1024);
+  const bytes = new Uint8Array(TORTURE ? 12 * 1024 * 1024 : 1024 * 1024);
   for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >> 10)) & 0xff;
   return bytes;
 })();
@@ -55,9 +55,9 @@ async function phaseOf(dest: string): Promise<string> {
 }
 
 Deno.test({
-  name: `kill -9 at ${scaled(8, 200)}+ random moments of slow downloads keeps SPEC §6's invariants`,
+  name: `kill -9 at ${scaled(4, 200)}+ random moments of slow downloads keeps SPEC §6's invariants`,
   async fn() {
-    const target = scaled(8, 200);
+    const target = scaled(4, 200);
     const seed = tortureSeed();
     const random = seededRandom(seed);
     await withSetup([V1, V2], async (s) => {

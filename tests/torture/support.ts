@@ -32,6 +32,17 @@ export function scaled(light: number, heavy: number): number {
   return TORTURE ? heavy : light;
 }
 
+/**
+ * All of `items` under `make torture`; under `make test` at most `n` of them,
+ * evenly spread and always the first and the last (the smoke set).
+ */
+export function smokeSample<T>(items: readonly T[], n: number): readonly T[] {
+  if (TORTURE || items.length <= n) return items;
+  const last = items.length - 1;
+  const picks = new Set(Array.from({ length: n }, (_, i) => Math.round((i * last) / (n - 1))));
+  return [...picks].map((i) => items[i]!);
+}
+
 /** Whether a program runs here (`<program> --version` or `-V` exits 0). */
 export function hasProgram(program: string, flag = "--version"): boolean {
   try {

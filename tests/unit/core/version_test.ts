@@ -3,6 +3,8 @@ import { assert, assertTakoError } from "../../support/assert.ts";
 import {
   checkVersion,
   compareVersions,
+  compareVersionsInPlace,
+  hasPart,
   hasPrefix,
   isValidVersion,
   parseParts,
@@ -337,4 +339,29 @@ Deno.test("`compareVersions()` returns 0 exactly for versions spelled alike up t
     }),
     { numRuns: fuzzRuns() },
   );
+});
+
+Deno.test("`compareVersionsInPlace()` orders as `compareVersions()`; `hasPart()` finds a part", () => {
+  const versions = [
+    "1",
+    "1.0",
+    "1.0.0",
+    "1.0-0",
+    "1.2",
+    "1.10",
+    "1.a",
+    "1.B",
+    "01.2",
+    "2",
+    "..",
+    "a",
+  ];
+  for (const a of versions) {
+    for (const b of versions) {
+      assert.equal(compareVersionsInPlace(a, b), compareVersions(a, b), `${a} vs ${b}`);
+    }
+  }
+  assert.equal(hasPart("1.0"), true);
+  assert.equal(hasPart("-_."), false);
+  assert.equal(hasPart(""), false);
 });

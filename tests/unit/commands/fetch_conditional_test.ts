@@ -1,11 +1,12 @@
 /**
- * Black-box tests of the periodic check: a run after a successful one asks
+ * The periodic check, through `fetchAll()` in this process against real
+ * servers (the test origin, python's http.server): a run after a successful one asks
  * for the manifest conditionally (If-None-Match / If-Modified-Since with what
  * the last run saw), so an unchanged origin answers 304 and nothing else is
  * requested. The validators never hide a change: a changed manifest, a stored
  * manifest changed by hand or a missing or damaged `.state` mean a full GET.
  */
-import { assert } from "../support/assert.ts";
+import { assert } from "../../support/assert.ts";
 import {
   assertOutcome,
   buildOrigin,
@@ -16,9 +17,9 @@ import {
   OTHER_KEY,
   publicKeyOf,
   withSetup,
-} from "../support/publish.ts";
-import type { RequestRecord } from "../support/origin_server.ts";
-import { THREE_IMAGES } from "../support/vectors.ts";
+} from "../../support/publish.ts";
+import type { RequestRecord } from "../../support/origin_server.ts";
+import { THREE_IMAGES } from "../../support/vectors.ts";
 
 const [V100, V110, V200] = THREE_IMAGES as [
   typeof THREE_IMAGES[0],
@@ -40,7 +41,7 @@ function lastManifestRequest(s: FetchSetup): RequestRecord {
 
 /** A first fetch, then the request log cleared. */
 async function firstFetch(s: FetchSetup): Promise<void> {
-  assertOutcome(await s.fetch(), 0);
+  assertOutcome(await s.fetchHere(), 0);
   assert.equal(lastManifestRequest(s).status, 200);
   s.origin.clear();
 }
@@ -67,7 +68,7 @@ async function ageManifest(s: FetchSetup): Promise<void> {
   await Deno.utime(`${s.originDir}/manifest`, hourAgo, hourAgo);
 }
 
-Deno.test("`tako fetch` run again asks conditionally, gets 304 and requests nothing else", async () => {
+Deno.test("`fetchAll()` run again asks conditionally, gets 304 and requests nothing else", async () => {
   await withSetup(THREE_IMAGES, async (s) => {
     await ageManifest(s);
     await firstFetch(s);
@@ -76,7 +77,7 @@ Deno.test("`tako fetch` run again asks conditionally, gets 304 and requests noth
     assert.ok(state.manifestValidators?.[s.origin.url]?.etag, JSON.stringify(state));
 
     for (let run = 0; run < 2; run++) {
-      assertOutcome(await s.fetch(), 0);
+      assertOutcome(await s.fetchHere(), 0);
       assertNotModified(s);
       const since = lastManifestRequest(s).headers["if-modified-since"];
       assert.ok(since !== undefined, "an old enough Last-Modified is sent back too");
@@ -88,11 +89,11 @@ Deno.test("`tako fetch` run again asks conditionally, gets 304 and requests noth
   });
 });
 
-Deno.test("`tako fetch` notices a manifest changed on the origin", async () => {
+Deno.test("`fetchAll()` notices a manifest changed on the origin", async () => {
   await withSetup([V100, V110, V200], async (s) => {
     await firstFetch(s);
     const published = await buildOrigin(s.originDir, [V100, V110, V200, V300]);
-    assertOutcome(await s.fetch(), 0);
+    assertOutcome(await s.fetchHere(), 0);
     const request = lastManifestRequest(s);
     assert.ok(request.headers["if-none-match"] !== undefined, "asked conditionally");
     assert.equal(request.status, 200, "the new ETag does not match");
@@ -100,13 +101,13 @@ Deno.test("`tako fetch` notices a manifest changed on the origin", async () => {
     assert.equal(await latestDigest(s.dest), published.entries[3]!.sha256);
 
     // The validators now describe the new manifest.
-    assertOutcome(await s.fetch(), 0);
+    assertOutcome(await s.fetchHere(), 0);
     assertNotModified(s);
     await checkInvariants(s.dest);
   });
 });
 
-Deno.test("`tako fetch` with a missing or damaged state file costs one full manifest GET", async () => {
+Deno.test("`fetchAll()` with a missing or damaged state file costs one full manifest GET", async () => {
   for (const damage of ["deleted", "garbage", "truncated", "wrong digest"] as const) {
     await withSetup(THREE_IMAGES, async (s) => {
       await firstFetch(s);
@@ -122,17 +123,17 @@ Deno.test("`tako fetch` with a missing or damaged state file costs one full mani
         }
         await Deno.writeTextFile(path, JSON.stringify(state));
       }
-      assertOutcome(await s.fetch(), 0);
+      assertOutcome(await s.fetchHere(), 0);
       assertFullGet(s);
       assert.equal(imageRequests(s.origin).length, 0, `${damage}: the image is not fetched again`);
-      assertOutcome(await s.fetch(), 0);
+      assertOutcome(await s.fetchHere(), 0);
       assertNotModified(s);
       await checkInvariants(s.dest);
     });
   }
 });
 
-Deno.test("`tako fetch` does not use the validators when the stored manifest was changed or removed", async () => {
+Deno.test("`fetchAll()` does not use the validators when the stored manifest was changed or removed", async () => {
   for (const change of ["replaced by an older one", "removed"] as const) {
     await withSetup(THREE_IMAGES, async (s) => {
       await firstFetch(s);
@@ -145,32 +146,32 @@ Deno.test("`tako fetch` does not use the validators when the stored manifest was
         const older = await buildOrigin(`${s.dir}/older`, [V100]);
         await Deno.writeFile(path, older.manifest);
       }
-      assertOutcome(await s.fetch(), 0);
+      assertOutcome(await s.fetchHere(), 0);
       assertFullGet(s);
       assert.deepEqual(
         await Deno.readFile(path),
         await Deno.readFile(`${s.originDir}/manifest`),
         `${change}: the origin's manifest is stored again`,
       );
-      assertOutcome(await s.fetch(), 0);
+      assertOutcome(await s.fetchHere(), 0);
       assertNotModified(s);
       await checkInvariants(s.dest);
     });
   }
 });
 
-Deno.test("`tako fetch` re-verifies the stored manifest on 304 under the config's keys", async () => {
+Deno.test("`fetchAll()` re-verifies the stored manifest on 304 under the config's keys", async () => {
   await withSetup(THREE_IMAGES, async (s) => {
     await firstFetch(s);
     // The stored manifest no longer verifies under the config: a 304 must not paper over it.
     await s.writeConfig({ publicKeys: [publicKeyOf(OTHER_KEY)] });
-    const result = await s.fetch();
+    const result = await s.fetchHere();
     assertOutcome(result, 4, `${s.dest}/manifest`);
     await checkInvariants(s.dest);
   });
 });
 
-Deno.test("`tako fetch` against python's http.server asks with If-Modified-Since and gets 304", async () => {
+Deno.test("`fetchAll()` against python's http.server asks with If-Modified-Since and gets 304", async () => {
   const python = await hasPython();
   if (!python) return;
   await withSetup(THREE_IMAGES, async (s) => {
@@ -181,13 +182,13 @@ Deno.test("`tako fetch` against python's http.server asks with If-Modified-Since
     const server = await startPython(s.originDir);
     try {
       await s.writeConfig({ origins: [server.url] });
-      assertOutcome(await s.fetch(), 0);
-      assertOutcome(await s.fetch(), 0);
+      assertOutcome(await s.fetchHere(), 0);
+      assertOutcome(await s.fetchHere(), 0);
       assert.deepEqual(server.manifestStatuses(), [200, 200], "an unsafe date is never sent");
       const hourAgo = new Date(Date.now() - 3600_000);
       await Deno.utime(`${s.originDir}/manifest`, hourAgo, hourAgo);
-      assertOutcome(await s.fetch(), 0);
-      assertOutcome(await s.fetch(), 0);
+      assertOutcome(await s.fetchHere(), 0);
+      assertOutcome(await s.fetchHere(), 0);
       assert.deepEqual(server.manifestStatuses(), [200, 200, 200, 304]);
       assert.equal(await latestDigest(s.dest), V200.sha256);
       await checkInvariants(s.dest);
