@@ -136,7 +136,7 @@ async function assertNewImage(dest: string): Promise<void> {
 }
 
 Deno.test("a delta update fetches the index and the changed ranges only, and says so", async () => {
-  await withDelta(true, async ({ origin, dest, fetch, publishNew }) => {
+  await withDelta(true, async ({ dir, origin, dest, fetch, publishNew }) => {
     await publishNew();
     const result = await fetch();
     assertOutcome(result, 0, "1.1.0: reused", "from local images, downloaded");
@@ -145,6 +145,17 @@ Deno.test("a delta update fetches the index and the changed ranges only, and say
     assert.equal(bytes.index, INDEX_LENGTH);
     assert.ok(bytes.image <= 32 * KiB, `image bytes sent: ${bytes.image}`);
     assert.ok(bytes.imageRequests <= 4, `image requests: ${bytes.imageRequests}`);
+    // `tako status` tells the same figures, the bytes counted as the origin sent them.
+    const status = await runTako(["status", "--json", `${dir}/app.tako`], { cwd: dir });
+    const lastDelta = JSON.parse(status.stdout).configs[0].last_delta;
+    assert.deepEqual(lastDelta, {
+      sha256: NEW_SHA,
+      version: "1.1.0",
+      size: NEW.length,
+      reused: NEW.length - bytes.image,
+      downloaded: bytes.image + bytes.index,
+      requests: bytes.imageRequests + 1,
+    });
     // The index stays beside the image, for the next update to match it without reading it.
     const kept = `${dest}/store/${NEW_SHA}.index`;
     assert.deepEqual(await Deno.readFile(kept), indexBytes(NEW));
