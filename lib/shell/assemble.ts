@@ -17,7 +17,8 @@ import { createHash, type Hash } from "node:crypto";
 import { printable, TakoError } from "../core/errors.ts";
 import type { DeltaPlan, Segment } from "../core/delta_plan.ts";
 import { type ByteSource, copyHashing, fileSource } from "./copy.ts";
-import type { TempFile } from "./fs.ts";
+import { attempt, type TempFile } from "./fs.ts";
+import { shownUrl } from "../core/http_policy.ts";
 
 /** An answer to a Range request, headers checked, body not read yet (http.ts `ImageAnswer`). */
 export interface RangeAnswer extends AsyncDisposable {
@@ -123,21 +124,12 @@ async function copyLocal(
 ): Promise<void> {
   const path = locals[segment.image]!;
   let file = files.get(segment.image);
-  try {
-    if (file === undefined) {
-      file = await Deno.open(path, { read: true });
-      files.set(segment.image, file);
-    }
-    await file.seek(segment.from, Deno.SeekMode.Start);
-  } catch (e) {
-    throw new TakoError(
-      "runtime",
-      `Cannot read the local image ${printable(path, 300)}: ${detail(e)}.`,
-      {
-        cause: e,
-      },
-    );
+  if (file === undefined) {
+    file = await attempt("read", path, () => Deno.open(path, { read: true }));
+    files.set(segment.image, file);
   }
+  const opened = file;
+  await attempt("read", path, () => opened.seek(segment.from, Deno.SeekMode.Start));
   await copyExactly(fileSource(file, path), segment.length, temp, hash, path);
 }
 
@@ -220,15 +212,4 @@ class RequestQueue {
     this.#pending.push(answer);
     this.started++;
   }
-}
-
-function shownUrl(url: URL): string {
-  const safe = new URL(url.href);
-  if (safe.password !== "") safe.password = "***";
-  return printable(safe.href, 300);
-}
-
-function detail(e: unknown): string {
-  const text = e instanceof Error ? e.message : String(e);
-  return printable(text.replace(/ \(os error \d+\).*$/s, ""), 120);
 }

@@ -219,6 +219,8 @@ export async function hashOpenFile(
   file: Deno.FsFile,
   path: string,
   length = Infinity,
+  /** Also shown each piece read, in order (a chunk index is built in the same pass). */
+  onData?: (piece: Uint8Array) => void,
 ): Promise<{ hash: Hash; size: number }> {
   return await attempt("read", path, async () => {
     const hash = createHash("sha256");
@@ -228,6 +230,7 @@ export async function hashOpenFile(
       const n = await file.read(buffer.subarray(0, Math.min(buffer.length, length - size)));
       if (n === null) break;
       hash.update(buffer.subarray(0, n));
+      onData?.(buffer.subarray(0, n));
       size += n;
     }
     return { hash, size };

@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { printable, TakoError } from "../core/errors.ts";
 import {
@@ -16,9 +15,7 @@ import {
   indexLength,
   parseIndex,
 } from "../core/chunk_index.ts";
-import { readFileCapped, writeFileAtomic } from "./fs.ts";
-
-const READ_CHUNK = 4 * 1024 * 1024;
+import { attempt, hashOpenFile, readFileCapped, writeFileAtomic } from "./fs.ts";
 
 /** What {@link ensureIndex} did. */
 export type IndexOutcome = "written" | "present" | "too large";
@@ -73,39 +70,9 @@ async function validIndex(path: string, sha256: string, size: number): Promise<b
 async function indexFile(
   path: string,
 ): Promise<{ sha256: string; size: number; index: Uint8Array }> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch (e) {
-    throw new TakoError("runtime", `Cannot read ${printable(path, 300)}: ${detail(e)}.`, {
-      cause: e,
-    });
-  }
-  try {
-    const hash = createHash("sha256");
-    const builder = new IndexBuilder();
-    const buffer = new Uint8Array(READ_CHUNK);
-    let size = 0;
-    for (;;) {
-      const n = await file.read(buffer);
-      if (n === null) break;
-      const piece = buffer.subarray(0, n);
-      hash.update(piece);
-      builder.push(piece);
-      size += n;
-    }
-    const sha256 = hash.digest("hex");
-    return { sha256, size, index: builder.finish(sha256) };
-  } catch (e) {
-    throw new TakoError("runtime", `Cannot read ${printable(path, 300)}: ${detail(e)}.`, {
-      cause: e,
-    });
-  } finally {
-    file.close();
-  }
-}
-
-function detail(e: unknown): string {
-  const text = e instanceof Error ? e.message : String(e);
-  return printable(text.replace(/ \(os error \d+\).*$/s, ""), 120);
+  using file = await attempt("read", path, () => Deno.open(path, { read: true }));
+  const builder = new IndexBuilder();
+  const { hash, size } = await hashOpenFile(file, path, Infinity, (piece) => builder.push(piece));
+  const sha256 = hash.digest("hex");
+  return { sha256, size, index: builder.finish(sha256) };
 }
