@@ -139,7 +139,9 @@ export class IndexBuilder {
   readonly #pending = new Uint8Array(BLOCK_SIZE);
   #pendingLength = 0;
   #size = 0;
-  readonly #entries: number[] = [];
+  /** The entries so far, big-endian u32 pairs, in a buffer that doubles as it fills. */
+  #entries = new Uint32Array(1024);
+  #count = 0;
 
   /** Adds the next bytes of the image. */
   push(bytes: Uint8Array): void {
@@ -165,16 +167,23 @@ export class IndexBuilder {
   finish(sha256: string): Uint8Array {
     if (this.#pendingLength > 0) this.#add(this.#pending.subarray(0, this.#pendingLength));
     this.#pendingLength = 0;
-    return encodeIndex(this.#size, sha256, this.#entries);
+    return encodeIndex(this.#size, sha256, this.#entries.subarray(0, 2 * this.#count));
   }
 
   #add(block: Uint8Array): void {
-    this.#entries.push(weakSum(block, 0, block.length), strongSum(block));
+    if (2 * this.#count === this.#entries.length) {
+      const grown = new Uint32Array(2 * this.#entries.length);
+      grown.set(this.#entries);
+      this.#entries = grown;
+    }
+    this.#entries[2 * this.#count] = weakSum(block, 0, block.length);
+    this.#entries[2 * this.#count + 1] = strongSum(block);
+    this.#count++;
   }
 }
 
 /** The index file: header, then each block's weak and strong checksum (big-endian u32). */
-function encodeIndex(size: number, sha256: string, entries: readonly number[]): Uint8Array {
+function encodeIndex(size: number, sha256: string, entries: Uint32Array): Uint8Array {
   if (!SHA256_HEX.test(sha256)) throw new TypeError("sha256 must be 64 lowercase hex digits");
   const count = entries.length / 2;
   if (count !== blockCount(size)) throw new TypeError("block count does not match the size");
