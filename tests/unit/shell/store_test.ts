@@ -273,6 +273,12 @@ Deno.test("`removeImage()` removes the image's cached chunk index with it, and n
     await Deno.writeTextFile(join(dir, "store", `${IMAGE_TWO}.index`), "index");
     await removeImage(dir, IMAGE_ONE);
     assert.deepEqual(await names(join(dir, "store")), [IMAGE_TWO, `${IMAGE_TWO}.index`]);
+    // A directory by that name is not an index of Tako's: it stays, and the image still goes.
+    await Deno.remove(join(dir, "store", `${IMAGE_TWO}.index`));
+    await Deno.mkdir(join(dir, "store", `${IMAGE_TWO}.index`));
+    await Deno.writeTextFile(join(dir, "store", `${IMAGE_TWO}.index`, "x"), "x");
+    await removeImage(dir, IMAGE_TWO);
+    assert.deepEqual(await names(join(dir, "store")), [`${IMAGE_TWO}.index`]);
   });
 });
 
