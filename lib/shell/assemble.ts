@@ -16,7 +16,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { printable, TakoError } from "../core/errors.ts";
 import type { DeltaPlan, Segment } from "../core/delta_plan.ts";
-import { type ByteSource, copyHashing, fileSource } from "./copy.ts";
+import { type ByteSource, copyHashing, type CopyTarget, fileSource, flushHandle } from "./copy.ts";
 import { attempt, type TempFile } from "./fs.ts";
 import { shownUrl } from "../core/http_policy.ts";
 
@@ -73,15 +73,18 @@ export async function assemble(
   const remote = plan.segments.filter((s) => s.kind === "remote");
   const queue = new RequestQueue(remote, requestRange);
   const files = new Map<number, Deno.FsFile>();
+  // Flushed in the background as it goes, like a full download, so the commit finds little left.
+  using flusher = await flushHandle(temp.path, temp.file, plan.size);
+  const target: CopyTarget = { file: temp.file, path: temp.path, flusher };
   let fetched = 0;
   try {
     const first = await queue.peekFirst();
-    if (first?.kind === "full") return await takeWhole(first, plan.size, temp, queue);
+    if (first?.kind === "full") return await takeWhole(first, plan.size, target, queue);
     const hash = createHash("sha256");
     let written = 0;
     for (const segment of plan.segments) {
       if (segment.kind === "local") {
-        await copyLocal(segment, locals, files, temp, hash);
+        await copyLocal(segment, locals, files, target, hash);
       } else {
         await using answer = await queue.next();
         if (answer.kind !== "partial") {
@@ -90,7 +93,8 @@ export async function assemble(
             `${shownUrl(answer.url)} answered a Range request with the whole image.`,
           );
         }
-        fetched += await copyExactly(answer.body, segment.length, temp, hash, answer.url.href);
+        const name = shownUrl(answer.url);
+        fetched += await copyExactly(answer.body, segment.length, target, hash, name);
       }
       written += segment.length;
       onProgress?.(written);
@@ -106,12 +110,12 @@ export async function assemble(
 async function takeWhole(
   answer: RangeAnswer,
   size: number,
-  temp: TempFile,
+  target: CopyTarget,
   queue: RequestQueue,
 ): Promise<Assembled> {
   await using whole = answer;
   const hash = createHash("sha256");
-  const fetched = await copyExactly(whole.body, size, temp, hash, whole.url.href);
+  const fetched = await copyExactly(whole.body, size, target, hash, shownUrl(whole.url));
   return { sha256: hash.digest("hex"), fetched, requests: queue.started, whole: true };
 }
 
@@ -119,7 +123,7 @@ async function copyLocal(
   segment: Extract<Segment, { kind: "local" }>,
   locals: readonly string[],
   files: Map<number, Deno.FsFile>,
-  temp: TempFile,
+  target: CopyTarget,
   hash: Hash,
 ): Promise<void> {
   const path = locals[segment.image]!;
@@ -130,25 +134,25 @@ async function copyLocal(
   }
   const opened = file;
   await attempt("read", path, () => opened.seek(segment.from, Deno.SeekMode.Start));
-  await copyExactly(fileSource(file, path), segment.length, temp, hash, path);
+  await copyExactly(fileSource(file, path), segment.length, target, hash, printable(path, 300));
 }
 
-/** Copies exactly `length` bytes of `source` into the temporary, hashing them; returns the count. */
+/**
+ * Copies exactly `length` bytes of `source` into the temporary, hashing them;
+ * returns the count. `name` (safe to print) names the source in messages.
+ */
 async function copyExactly(
   source: ByteSource,
   length: number,
-  temp: TempFile,
+  target: CopyTarget,
   hash: Hash,
   name: string,
 ): Promise<number> {
-  const { received } = await copyHashing(source, { file: temp.file, path: temp.path }, {
-    hash,
-    limit: length,
-  });
+  const { received } = await copyHashing(source, target, { hash, limit: length });
   if (received !== length) {
     throw new TakoError(
       "integrity",
-      `${printable(name, 300)} ended after ${received} of the ${length} bytes expected.`,
+      `${name} ended after ${received} of the ${length} bytes expected.`,
     );
   }
   return received;
