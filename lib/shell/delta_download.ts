@@ -171,6 +171,10 @@ export async function downloadDelta(
         `The origin sent an image with SHA-256 ${first.sha256}, but the manifest lists ${sha256}.`,
       );
     }
+    // A kept index that matched wrong bytes would mislead every later update: drop them all.
+    for (const local of locals) {
+      if (local.index !== undefined) await Deno.remove(local.path + INDEX_SUFFIX).catch(() => {});
+    }
     await using second = await createTemp(storeDir);
     const again = await assemble(repairPlan(plan, 0), [temp.path], second, source.requestRange);
     fetched += again.fetched;

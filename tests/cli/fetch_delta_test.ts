@@ -281,9 +281,11 @@ Deno.test("the next update matches by the index kept beside the image; a tampere
       assert.equal(await latestDigest(dest), thirdSha);
       await checkInvariants(dest);
       const image = origin.requestsFor(`/store/${thirdSha}`).reduce((n, r) => n + r.bytesSent, 0);
-      // The lie is caught by the digest: the image is then fetched, once, and never wrong.
+      // The lie is caught by the digest: the image is then fetched, once, and never wrong; the
+      // lying index is dropped, so that it misleads no later update.
       const bound = tamper ? third.length : 16 * KiB;
       assert.ok(image <= bound, `tamper=${tamper}: ${image} image bytes`);
+      assert.equal(await Deno.stat(kept).then(() => true, () => false), !tamper);
     });
   }
 });
