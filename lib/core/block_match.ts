@@ -168,9 +168,9 @@ export class BlockMatcher implements Matches {
     if (j >= this.#index.count) return false;
     const length = this.#lengthOf(j);
     if (at + length > buffer.length) return false;
-    // Within a run the strong checksum alone decides (one SHA-256 per 4 KiB, no weak sum):
+    // Within a run the strong checksum alone decides (one XXH32 per 4 KiB, no weak sum):
     // a false continuation has odds of 2^-32 per block, and the image's digest catches it.
-    if (strongSum(buffer.subarray(at, at + length)) !== this.#index.strong[j]) return false;
+    if (strongSum(buffer, at, at + length) !== this.#index.strong[j]) return false;
     this.#found(j, pos);
     this.#expect = j + 1;
     return true;
@@ -238,7 +238,7 @@ export class BlockMatcher implements Matches {
     // A chain with nothing left to find stays in the table as a tombstone: probes pass it.
     this.#slots[slot] = head === NONE ? SPENT : head;
     if (head === NONE) return NONE;
-    const strong = strongSum(buffer.subarray(at, at + this.#block));
+    const strong = strongSum(buffer, at, at + this.#block);
     let first = NONE;
     for (let j = head, previous = NONE; j !== NONE; j = next[j]!) {
       if (this.image[j] !== NONE) {
@@ -272,7 +272,7 @@ export class BlockMatcher implements Matches {
     if (at < 0) return;
     const end = at + this.#tail;
     if (weakSum(buffer, at, end) !== this.#index.weak[j]) return;
-    if (strongSum(buffer.subarray(at, end)) !== this.#index.strong[j]) return;
+    if (strongSum(buffer, at, end) !== this.#index.strong[j]) return;
     this.#found(j, base + at);
   }
 
