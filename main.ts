@@ -4,15 +4,20 @@
  *
  * @module
  */
-import { type Command, parseArgs, usage } from "./lib/core/cli.ts";
-import { combinedExitCode, EXIT_CODES, EXIT_OK, printable, TakoError } from "./lib/core/errors.ts";
+import { type Command, parseArgs } from "./lib/core/cli.ts";
+import { usage } from "./lib/core/help.ts";
+import {
+  asTakoError,
+  combinedExitCode,
+  EXIT_CODES,
+  EXIT_OK,
+  TakoError,
+} from "./lib/core/errors.ts";
 import { createLog, type Log } from "./lib/core/log.ts";
+import { redactSecrets } from "./lib/core/secrets.ts";
 
 /** Tako's own version, printed by `tako --version`. */
 export const TAKO_VERSION = "0.1.0";
-
-/** Exit code for a bug: an error Tako did not expect (EX_SOFTWARE). */
-const EXIT_INTERNAL = 70;
 
 const encoder = new TextEncoder();
 
@@ -21,8 +26,10 @@ function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): v
   while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
 }
 
-const stdout = (text: string) => writeAll(Deno.stdout, text);
-const stderr = (text: string) => writeAll(Deno.stderr, text);
+// Every output but gen-key's passes the secrets filter once more: messages mask secrets
+// where they are built (printable()), and this catches any that was built otherwise.
+const stdout = (text: string) => writeAll(Deno.stdout, redactSecrets(text));
+const stderr = (text: string) => writeAll(Deno.stderr, redactSecrets(text));
 
 /** An environment variable, or undefined when unset or not permitted. */
 function env(name: string): string | undefined {
@@ -30,6 +37,16 @@ function env(name: string): string | undefined {
     return Deno.env.get(name);
   } catch {
     return undefined;
+  }
+}
+
+/** Whether a path names anything on disk; one that cannot be checked counts as present. */
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch (e) {
+    return !(e instanceof Deno.errors.NotFound);
   }
 }
 
@@ -50,6 +67,15 @@ function stderrIsJournal(): boolean {
   }
 }
 
+/** The terminal's width, asked at each progress draw so that a resized pane is followed. */
+function terminalColumns(): number {
+  try {
+    return Deno.consoleSize().columns;
+  } catch {
+    return 80;
+  }
+}
+
 /** The logger for a command; before the command line is parsed, `command` is undefined. */
 function makeLog(command: Command | undefined, journal: boolean): Log {
   return createLog({
@@ -57,6 +83,7 @@ function makeLog(command: Command | undefined, journal: boolean): Log {
     journal,
     terminal: Deno.stderr.isTerminal(),
     write: stderr,
+    columns: terminalColumns,
   });
 }
 
@@ -73,7 +100,8 @@ async function run(command: Command, log: Log): Promise<number> {
         "./lib/core/keys.ts"
       );
       const key = generateSecretKey();
-      stdout(
+      writeAll(
+        Deno.stdout,
         `# Secret key: keep it in a secret store; never publish it or copy it to clients.\n` +
           `${formatSecretKey(key)}\n` +
           `# Public key: for the PublicKey= line of the clients' configs.\n` +
@@ -95,19 +123,31 @@ async function run(command: Command, log: Log): Promise<number> {
       const { fetchAll, fetchContext } = await import("./lib/commands/fetch.ts");
       const { systemctl } = await import("./lib/shell/systemd.ts");
       const ctx = { ...fetchContext(command.net, log, systemctl), delta: command.delta };
-      return combinedExitCode(await fetchAll(command.configs, command.init, ctx));
+      return outcome(await fetchAll(command.configs, command.init, ctx));
     }
     case "status": {
       const { statusAll } = await import("./lib/commands/status.ts");
       const result = await statusAll(command.configs, { log, json: command.json });
       stdout(result.output);
-      return combinedExitCode(result.failures);
+      return outcome(result.failures);
     }
     case "prune": {
       const { pruneAll } = await import("./lib/commands/prune.ts");
-      return combinedExitCode(await pruneAll(command.configs, { log }));
+      return outcome(await pruneAll(command.configs, { log }));
     }
   }
+}
+
+/** The exit code of a run over configs; with TAKO_DEBUG=1, the stack traces of its bugs. */
+function outcome(failures: readonly TakoError[]): number {
+  if (env("TAKO_DEBUG") === "1") {
+    for (const failure of failures) {
+      if (failure.kind === "internal" && failure.cause instanceof Error) {
+        stderr(`${failure.cause.stack}\n`);
+      }
+    }
+  }
+  return combinedExitCode(failures);
 }
 
 /** Runs Tako with the given arguments and returns the exit code. */
@@ -116,7 +156,7 @@ export async function main(args: readonly string[]): Promise<number> {
   const journal = stderrIsJournal();
   let log = makeLog(undefined, journal);
   try {
-    const command = parseArgs(args);
+    const command = parseArgs(args, { exists });
     log = makeLog(command, journal);
     return await run(command, log);
   } catch (e) {
@@ -130,13 +170,10 @@ export async function main(args: readonly string[]): Promise<number> {
       log.error("stdout was closed before all output was written.");
       return EXIT_CODES.runtime;
     }
-    const detail = e instanceof Error ? e.message : String(e);
-    log.error(
-      `internal error: ${printable(detail, 300)} (this is a bug in Tako; ` +
-        `TAKO_DEBUG=1 shows the stack trace).`,
-    );
+    const bug = asTakoError(e);
+    log.error(bug.message);
     if (env("TAKO_DEBUG") === "1" && e instanceof Error) stderr(`${e.stack}\n`);
-    return EXIT_INTERNAL;
+    return bug.exitCode;
   }
 }
 

@@ -5,13 +5,14 @@
  *
  * @module
  */
-import { resolve } from "node:path";
-import { printable, TakoError } from "../core/errors.ts";
+import { basename, resolve } from "node:path";
+import { asTakoError, printable, shownUrl, TakoError } from "../core/errors.ts";
 import type { NetFlags } from "../core/cli.ts";
 import type { Config } from "../core/config.ts";
 import { sha256Of } from "../core/digest.ts";
 import { originUrl } from "../core/http_policy.ts";
 import * as plan from "../core/fetch_plan.ts";
+import type { CurrentImage } from "../core/history.ts";
 import type { Log } from "../core/log.ts";
 import { type Entry, MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest.ts";
 import {
@@ -23,13 +24,20 @@ import {
   withValidators,
 } from "../core/state.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
-import { hashFile, lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
+import { lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
 import { DEFAULT_NET_OPTIONS, fetchManifestIfChanged, type NetOptions } from "../shell/http.ts";
-import { keepOriginIndex, updateByDelta } from "../shell/delta_download.ts";
+import { updateByDelta } from "../shell/delta_download.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
-import { readState, saveState } from "../shell/state_file.ts";
-import { cleanTemporaries, pointLatest, prepareDestination, readLatest } from "../shell/store.ts";
+import { readState, recordFailure, repairStateMode, saveState } from "../shell/state_file.ts";
+import {
+  cleanTemporaries,
+  imageDamage,
+  pointLatest,
+  prepareDestination,
+  readAnchor,
+  readLatest,
+} from "../shell/store.ts";
 import { pruneDestination } from "../shell/store_prune.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
 
@@ -70,9 +78,10 @@ export async function fetchAll(
     try {
       await fetchOne(path, init, ctx);
     } catch (e) {
-      if (!(e instanceof TakoError)) throw e;
-      ctx.log.error(e.message);
-      failures.push(e);
+      // Even a bug in one config's run must not stop the next config.
+      const error = asTakoError(e);
+      ctx.log.error(error.message);
+      failures.push(error);
     }
   }
   return failures;
@@ -90,15 +99,19 @@ async function fetchOne(configPath: string, init: boolean, ctx: FetchContext): P
     };
     if (init && await alreadyProvisioned(run)) return;
     await prepareDestination(run.dest);
-    const lock = await acquireLock(run.dest, ctx.lockWaitMs);
+    const waiting = (message: string) => run.log.info(`${run.where}: ${message}`);
+    using _lock = await acquireLock(run.dest, ctx.lockWaitMs, waiting);
     try {
       await cleanTemporaries(run.dest);
+      await repairStateMode(run.dest);
       await update(run, init);
-    } finally {
-      lock.release();
+    } catch (e) {
+      // For `tako status`: when and why the last run failed (under the lock, like every write).
+      await recordFailure(run.dest, asTakoError(e).message, ctx.now());
+      throw e;
     }
   } catch (e) {
-    throw inContext(configPath, e);
+    throw inContext(configPath, asTakoError(e));
   }
 }
 
@@ -114,21 +127,25 @@ async function readStoredManifest(run: Run): Promise<plan.Verified | undefined> 
     if (!(e instanceof TakoError)) throw e;
     throw new TakoError(
       "integrity",
-      `${e.message} (The stored manifest must verify under a PublicKey= of the config: keep the old key listed during a key rotation, or remove ${path} to trust the origin's history afresh.)`,
+      `${e.message} (The stored manifest must verify under a PublicKey= of the config: keep the old key listed during a key rotation, or remove ${path}: the next fetch then takes the origin's manifest if it lists the image latest points to.)`,
     );
   }
 }
 
 /**
  * `--init`: true when the stored manifest verifies and `latest` points to an
- * image of it that is present with its listed size. No lock, no network.
+ * image of it that `Version=` allows and that is present with its listed
+ * size. No lock, no network.
  */
 async function alreadyProvisioned(run: Run): Promise<boolean> {
   try {
     const stored = await readStoredManifest(run);
     const latest = await readLatest(run.dest);
     if (stored === undefined || typeof latest !== "string") return false;
-    const entry = stored.entries.find((e) => e.sha256 === latest);
+    // Only an image that Version= allows counts: after a pin to go back, --init must act.
+    const entry = stored.entries.find((e) =>
+      e.sha256 === latest && run.config.pattern.matches(e.version)
+    );
     if (entry === undefined) return false;
     const info = await Deno.lstat(`${run.dest}/store/${latest}`);
     if (!info.isFile || BigInt(info.size) !== entry.size) return false;
@@ -147,8 +164,10 @@ async function update(run: Run, init: boolean): Promise<void> {
   const { config, dest } = run;
   const state = await readState(dest);
   const stored = await readStoredManifest(run);
-  announce(run, stored);
-  const remote = await fetchVerifiedManifest(run, stored, state);
+  // Without a stored manifest, the image latest points to anchors the history (SPEC §7).
+  const anchor = stored === undefined ? await readAnchor(dest) : undefined;
+  const remote = await fetchVerifiedManifest(run, stored, anchor, state);
+  announce(run, stored, anchor);
   if (stored?.sha256 !== remote.sha256) {
     await writeFileAtomic(dest, "manifest", remote.bytes, 0o444);
   }
@@ -161,8 +180,8 @@ async function update(run: Run, init: boolean): Promise<void> {
   // The chosen image is in place (or none is on offer): any partial download left is stale.
   await dropPartials(`${dest}/store`);
 
-  const delta = got.lastDelta === undefined ? {} : { lastDelta: got.lastDelta };
-  const base: State = { ...validated, verified: got.verified, ...delta };
+  const { chosen: _chosen, ...kept } = got;
+  const base: State = { ...validated, ...kept };
   const restarts = plan.restartsUnits(init, config.restartUnits);
   const settled = got.chosen === undefined
     ? await keepCurrent(run, remote.entries, offer, current)
@@ -175,23 +194,15 @@ async function update(run: Run, init: boolean): Promise<void> {
   await pruneDestination(dest, config, final, run.log);
 }
 
-/** The notes of a run's start: a first fetch trusts the origin's history; no Version= given. */
-function announce({ config, dest, log, where }: Run, stored: plan.Verified | undefined): void {
-  if (stored === undefined) {
-    log.info(
-      `${where}: first fetch into ${printable(dest, 300)}; trusting the origin's signed history.`,
-    );
-  }
-  if (!config.versionGiven) log.info(`${where}: no Version= given; any version is accepted.`);
+/** The notes of a run, once the manifest was received and verified (fetch_plan.runNotes). */
+function announce(run: Run, stored: plan.Verified | undefined, anchor: CurrentImage | undefined) {
+  const notes = plan.runNotes(run.config, printable(run.dest, 300), stored, anchor);
+  for (const note of notes) run.log.info(`${run.where}: ${note}`);
 }
 
-/** The candidate put in place (none when every one was withdrawn), and the stamp of what is verified. */
-interface Got extends Kept {
+/** The candidate put in place (none when all were withdrawn), its stamp, its delta update's cost. */
+interface Got {
   readonly chosen: Entry | undefined;
-}
-
-/** The stamp of an image in place, and what its delta update cost if it was built by one. */
-interface Kept {
   readonly verified: State["verified"];
   readonly lastDelta?: DeltaRecord;
 }
@@ -271,7 +282,9 @@ async function currentImage(dest: string): Promise<string | undefined> {
   if (typeof latest === "object") {
     throw new TakoError(
       "runtime",
-      `${dest}/latest is ${latest.detail}, not a link into store/; remove it by hand.`,
+      `${
+        printable(dest, 300)
+      }/latest is ${latest.detail}, not a link into store/; remove it by hand.`,
     );
   }
   return latest;
@@ -286,10 +299,12 @@ async function currentImage(dest: string): Promise<string | undefined> {
 function fetchVerifiedManifest(
   run: Run,
   stored: plan.Verified | undefined,
+  anchor: CurrentImage | undefined,
   state: State,
 ): Promise<plan.Fetched> {
   return fromOrigins(run, async (origin) => {
-    const url = originUrl(origin, "manifest");
+    // As messages name it: its password masked (the request uses the origin as written).
+    const url = shownUrl(originUrl(origin, "manifest"));
     const sent = conditionalHeaders(state, origin, stored?.sha256);
     const answer = await fetchManifestIfChanged(origin, {
       ...run.net,
@@ -302,25 +317,16 @@ function fetchVerifiedManifest(
       { origin, url, sent },
       stored,
       run.config.publicKeys,
+      anchor,
     );
   });
 }
 
-/** Asks the origins in order (SPEC §6 Mirrors): the first answer wins; each failure is reported. */
-async function fromOrigins<T>(run: Run, ask: (origin: string) => Promise<T>): Promise<T> {
-  const failures: TakoError[] = [];
-  for (const origin of run.config.origins) {
-    try {
-      return await ask(origin);
-    } catch (e) {
-      if (!(e instanceof TakoError)) throw e;
-      failures.push(e);
-      if (failures.length < run.config.origins.length) {
-        run.log.warn(`${run.where}: ${e.message} Trying the next origin.`);
-      }
-    }
-  }
-  throw plan.combineFailures(failures);
+/** Asks the origins in order (core `fromOrigins`), each failure but the last reported. */
+function fromOrigins<T>(run: Run, ask: (origin: string) => Promise<T>): Promise<T> {
+  const retry = (e: TakoError) =>
+    run.log.warn(`${run.where}: ${e.message} Trying the next origin.`);
+  return plan.fromOrigins(run.config.origins, ask, retry);
 }
 
 /**
@@ -328,49 +334,46 @@ async function fromOrigins<T>(run: Run, ask: (origin: string) => Promise<T>): Pr
  * present copy, otherwise (or when it is damaged) downloads it. Returns the
  * stamp of the verified file.
  */
-async function ensureImage(run: Run, entry: Entry, verified: State["verified"]): Promise<Kept> {
+async function ensureImage(
+  run: Run,
+  entry: Entry,
+  verified: Got["verified"],
+): Promise<Omit<Got, "chosen">> {
   const path = `${run.dest}/store/${entry.sha256}`;
   const info = await lstatOrUndefined(path);
   if (info !== undefined) {
     if (!info.isFile) {
-      throw new TakoError("runtime", `${path} is not a regular file; remove it by hand.`);
+      throw new TakoError(
+        "runtime",
+        `${printable(path, 300)} is not a regular file; remove it by hand.`,
+      );
     }
     const stamp = stampOf(entry.sha256, info);
+    const kept = { verified: stamp };
     // Unchanged since its digest was checked (ctime moves on any write): no re-hash.
-    if (stampMatches(verified, stamp) && BigInt(info.size) === entry.size) {
-      return { verified: stamp };
-    }
-    const actual = await hashFile(path);
-    const intact = actual.sha256 === entry.sha256 && BigInt(actual.size) === entry.size;
-    if (intact) return { verified: stamp };
+    if (stampMatches(verified, stamp) && BigInt(info.size) === entry.size) return kept;
+    const damage = await imageDamage(path, info, entry);
+    if (damage === undefined) return kept;
     run.log.warn(
-      `${run.where}: ${
-        printable(path, 300)
-      } is damaged (its digest is ${actual.sha256}); downloading it again.`,
+      `${run.where}: ${printable(path, 300)} is damaged (${damage}); downloading again.`,
     );
     // Not removed first: the fresh copy is renamed over it, so latest never dangles.
   }
-  const cost = await download(run, entry);
-  const kept = { verified: stampOf(entry.sha256, await Deno.lstat(path)) };
-  return cost === undefined ? kept : { ...kept, lastDelta: cost };
+  const lastDelta = await download(run, entry);
+  const fresh = stampOf(entry.sha256, await Deno.lstat(path));
+  return lastDelta === undefined ? { verified: fresh } : { verified: fresh, lastDelta };
 }
 
-/**
- * Puts an image in store/: by delta from the local images when it can
- * (docs/delta.md; returns what that cost), else downloaded from the origins in
- * order into a temporary file, then committed.
- */
+/** Builds an image by delta (docs/delta.md) or downloads it from the origins in order. */
 async function download(run: Run, entry: Entry): Promise<DeltaRecord | undefined> {
   const { log, where } = run;
   const size = plan.downloadSize(entry);
   const label = printable(entry.version);
-  const delta = { dest: run.dest, origin: run.config.origins[0]!, net: run.net, log, where };
-  if (run.delta !== false) {
-    const cost = await updateByDelta(delta, entry);
-    if (cost !== undefined) return cost;
-  }
+  const delta = run.delta === false ? undefined : { ...run, origin: run.config.origins[0]! };
+  const cost = delta && await updateByDelta(delta, entry);
+  if (cost !== undefined) return cost;
   await fromOrigins(run, async (origin) => {
-    const url = originUrl(origin, `store/${entry.sha256}`);
+    const url = shownUrl(originUrl(origin, `store/${entry.sha256}`));
     log.info(`${where}: downloading ${label} (${size} bytes) from ${url}.`);
     try {
       // Into store/.partial-<sha256>: a broken-off download is continued by the next run.
@@ -380,16 +383,16 @@ async function download(run: Run, entry: Entry): Promise<DeltaRecord | undefined
         sha256: entry.sha256,
         size,
         net: run.net,
-        onProgress: (received: number, total: number) => log.progress(label, received, total),
+        // The progress line names the config's file and the version, fitted to the terminal.
+        onProgress: (received: number, total: number) =>
+          log.progress(`${printable(basename(run.config.file), 40)} ${label}`, received, total),
         onResume: (offset) => log.info(`${where}: resuming ${label} at byte ${offset}.`),
         onRestart: (reason) => log.warn(`${where}: ${reason} Downloading ${label} in full.`),
       });
     } finally {
       log.endProgress();
     }
-    if (run.delta !== false) await keepOriginIndex({ ...delta, origin }, entry);
   });
-  return undefined;
 }
 
 async function isRegularFile(path: string): Promise<boolean> {

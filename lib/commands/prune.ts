@@ -6,7 +6,7 @@
  * @module
  */
 import { resolve } from "node:path";
-import { printable, TakoError } from "../core/errors.ts";
+import { asTakoError, printable, TakoError } from "../core/errors.ts";
 import { formatBytes, type Log } from "../core/log.ts";
 import { hasLimits, imageCount, limitsOf } from "../core/prune_plan.ts";
 import { inContext, loadConfig } from "../shell/config_file.ts";
@@ -48,8 +48,7 @@ export async function pruneAll(
     try {
       await pruneOne(path, ctx);
     } catch (e) {
-      if (!(e instanceof TakoError)) throw e;
-      const error = inContext(path, e);
+      const error = inContext(path, asTakoError(e));
       ctx.log.error(error.message);
       failures.push(error);
     }
@@ -65,8 +64,12 @@ async function pruneOne(configPath: string, ctx: PruneContext): Promise<void> {
     return;
   }
   const dest = resolve(config.destination);
-  await requireDestination(dest);
-  using _lock = await acquireLock(dest, ctx.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
+  await requireDestination(dest, configPath);
+  using _lock = await acquireLock(
+    dest,
+    ctx.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
+    (message) => ctx.log.info(`${name}: ${message}`),
+  );
   const state = await readState(dest);
   const { removed, freed } = await pruneDestination(dest, config, state, ctx.log);
   ctx.log.info(

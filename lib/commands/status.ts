@@ -10,9 +10,9 @@
  *
  * @module
  */
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { Config } from "../core/config.ts";
-import { printable, TakoError } from "../core/errors.ts";
+import { asTakoError, printable, TakoError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import { verifyManifest } from "../core/manifest.ts";
 import {
@@ -24,6 +24,7 @@ import {
 } from "../core/status_report.ts";
 import { formatStatusText } from "../core/status_text.ts";
 import { inContext, loadConfig } from "../shell/config_file.ts";
+import { listPartials } from "../shell/partial.ts";
 import { readState } from "../shell/state_file.ts";
 import { listStore, readLatest, readStoredManifest, requireDestination } from "../shell/store.ts";
 
@@ -85,8 +86,7 @@ async function gatherFacts(configPath: string): Promise<StatusFacts> {
     try {
       return await step();
     } catch (e) {
-      if (!(e instanceof TakoError)) throw e;
-      errors.push(inContext(configPath, e));
+      errors.push(inContext(configPath, asTakoError(e)));
       return undefined;
     }
   };
@@ -96,6 +96,7 @@ async function gatherFacts(configPath: string): Promise<StatusFacts> {
     destination: undefined,
     manifest: undefined,
     store: undefined,
+    partials: undefined,
     latest: undefined,
     state: undefined,
   };
@@ -103,15 +104,18 @@ async function gatherFacts(configPath: string): Promise<StatusFacts> {
   if (config === undefined) return { ...unknown, errors };
   const destination = resolve(config.destination);
   const known = { ...unknown, config, destination };
-  if (await attempt(() => requireDestination(destination).then(() => true)) === undefined) {
+  if (
+    await attempt(() => requireDestination(destination, configPath).then(() => true)) === undefined
+  ) {
     return { ...known, errors };
   }
   const store = await attempt(() => listStore(destination));
+  const partials = await attempt(() => listPartials(join(destination, "store")));
   const latest = await attempt(() => readLatestFacts(destination));
   const state = await readState(destination);
   const manifest = await attempt(() => readManifest(destination, config));
   if (manifest?.problem !== undefined) errors.push(inContext(configPath, manifest.problem));
-  return { ...known, store, latest, state, manifest: manifest?.facts, errors };
+  return { ...known, store, partials, latest, state, manifest: manifest?.facts, errors };
 }
 
 async function readLatestFacts(dest: string): Promise<LatestFacts> {

@@ -44,8 +44,19 @@ export interface StoreRequest {
 const LOCK_WAIT_MS = 60_000;
 const MAX_KEY_FILE_BYTES = 4096;
 
+/** Warns, as ssh and minisign do, when a key file is readable by group or others. */
+async function warnIfShared(path: string, where: string, log: Log): Promise<void> {
+  const mode = (await Deno.stat(path).catch(() => undefined))?.mode;
+  if (mode === undefined || mode === null || (mode & 0o077) === 0) return;
+  log.warn(
+    `the ${where} is readable by ${(mode & 0o070) !== 0 ? "its group" : "others"}${
+      (mode & 0o070) !== 0 && (mode & 0o007) !== 0 ? " and others" : ""
+    } (mode ${(mode & 0o777).toString(8).padStart(4, "0")}); make it private with 'chmod 600'.`,
+  );
+}
+
 /** The secret key from --key, --key-file or TAKO_SECRET_KEY, in that order. */
-async function loadSecretKey(request: StoreRequest): Promise<SecretKey> {
+async function loadSecretKey(request: StoreRequest, log: Log): Promise<SecretKey> {
   if (request.key !== undefined) return parseSecretKey(request.key.trim(), "the --key option");
   if (request.keyFile !== undefined) {
     const where = `key file ${printable(request.keyFile, 200)}`;
@@ -56,7 +67,9 @@ async function loadSecretKey(request: StoreRequest): Promise<SecretKey> {
       throw asUsage(e);
     }
     if (bytes === undefined) throw new TakoError("usage", `The ${where} does not exist.`);
-    return parseSecretKey(new TextDecoder().decode(bytes).trim(), where);
+    const key = parseSecretKey(new TextDecoder().decode(bytes).trim(), where);
+    await warnIfShared(request.keyFile, where, log);
+    return key;
   }
   if (request.envKey !== undefined) {
     return parseSecretKey(request.envKey.trim(), "the TAKO_SECRET_KEY environment variable");
@@ -155,14 +168,18 @@ async function placeImage(
   finalPath: string,
   image: { sha256: string; size: number },
 ): Promise<void> {
-  if (await lstatOrUndefined(finalPath) === undefined) return await commitTemp(temp, finalPath);
-  const existing = await hashFile(finalPath);
-  if (existing.sha256 !== image.sha256 || existing.size !== image.size) {
+  const info = await lstatOrUndefined(finalPath);
+  if (info === undefined) return await commitTemp(temp, finalPath);
+  // A wrong size proves the damage without reading; a read never goes past the image's size.
+  const existing = info.size === image.size ? await hashFile(finalPath, image.size + 1) : undefined;
+  if (existing?.sha256 !== image.sha256 || existing.size !== image.size) {
     throw new TakoError(
       "integrity",
-      `${
-        printable(finalPath, 200)
-      } is damaged (its digest is ${existing.sha256}); remove it and store again.`,
+      `${printable(finalPath, 200)} is damaged (${
+        existing === undefined
+          ? `${info.size} bytes, not ${image.size}`
+          : `its digest is ${existing.sha256}`
+      }); remove it and store again.`,
     );
   }
 }
@@ -175,19 +192,22 @@ export async function store(
   request: StoreRequest,
   log: Log,
 ): Promise<{ entry: Entry; changed: boolean }> {
-  const key = await loadSecretKey(request);
+  const key = await loadSecretKey(request, log);
   requireVersion(request.version);
   const dir = request.output.replace(/\/+$/, "") || "/";
   await requireDirectory(dir);
   await requireImage(request.image);
 
-  using _lock = await acquireLock(dir, LOCK_WAIT_MS);
+  using _lock = await acquireLock(dir, LOCK_WAIT_MS, (message) => log.info(message));
   const manifestPath = `${dir}/manifest`;
   const existing = await readFileCapped(manifestPath, MAX_MANIFEST_BYTES);
   // A manifest we cannot verify is not ours to extend: re-signing it would launder it.
-  const entries = existing === undefined
-    ? []
-    : verifyManifest(existing, [key.publicKey], printable(manifestPath, 200));
+  const entries = existing === undefined ? [] : verifyManifest(
+    existing,
+    [key.publicKey],
+    printable(manifestPath, 200),
+    "the public key of the given secret key; it was signed with another key (for a new key, see key rotation in docs/distributing-images.md)",
+  );
 
   const storeDir = `${dir}/store`;
   await attempt("create", storeDir, () => Deno.mkdir(storeDir, { recursive: true }));

@@ -1,5 +1,5 @@
 /**
- * The command line: argv → a {@link Command} value, and the usage texts. Pure.
+ * The command line: argv → a {@link Command} value. Pure. The help texts are in help.ts.
  *
  * Two dialects are accepted: the current one (`tako fetch [--init] <config>...`)
  * and the original one (`tako [--if-not-exists] <config>...`).
@@ -7,6 +7,8 @@
  * @module
  */
 import { printable, TakoError } from "./errors.ts";
+import { holdsSecretKey } from "./secrets.ts";
+import { closestWord } from "./suggest.ts";
 
 /** How much Tako says on stderr. */
 export type Verbosity = "quiet" | "normal" | "verbose";
@@ -61,6 +63,8 @@ interface OptionSpec {
   readonly short?: string;
   /** Whether the option takes a value. */
   readonly value: boolean;
+  /** What the value is, for messages ("the path of a key file"). */
+  readonly takes?: string;
 }
 
 const COMMON_OPTIONS: readonly OptionSpec[] = [
@@ -73,16 +77,16 @@ const OPTIONS: Record<CommandName, readonly OptionSpec[]> = {
   "fetch": [
     { long: "init", value: false },
     { long: "if-not-exists", value: false },
-    { long: "connect-timeout", value: true },
-    { long: "idle-timeout", value: true },
+    { long: "connect-timeout", value: true, takes: "a number of seconds" },
+    { long: "idle-timeout", value: true, takes: "a number of seconds" },
     { long: "no-delta", value: false },
   ],
   "store": [
     { long: "key", short: "k", value: true },
-    { long: "key-file", short: "f", value: true },
-    { long: "output", short: "o", value: true },
+    { long: "key-file", short: "f", value: true, takes: "the path of a file that holds the key" },
+    { long: "output", short: "o", value: true, takes: "the origin directory" },
   ],
-  "index": [{ long: "output", short: "o", value: true }],
+  "index": [{ long: "output", short: "o", value: true, takes: "the origin directory" }],
   "gen-key": [],
   "status": [{ long: "json", value: false }],
   "prune": [],
@@ -117,21 +121,54 @@ function parseOptions(
       operands.push(arg);
       continue;
     }
+    if (!arg.startsWith("--") && arg.length > 2) {
+      // Bundled short options (`-qv`); a value option takes the rest (`-fkey.txt`) or the next argument.
+      for (let j = 1; j < arg.length; j++) {
+        const spec = all.find((s) => s.short === arg[j]);
+        if (spec === undefined) throw unknownOption(command, `-${arg[j]}`);
+        const rest = arg.slice(j + 1);
+        if (!spec.value) {
+          setOption(command, options, spec, true);
+          continue;
+        }
+        const value = rest !== "" ? rest : args[++i];
+        if (value === undefined) throw usageError(command, `Option --${spec.long} needs a value.`);
+        setOption(command, options, spec, value);
+        break;
+      }
+      continue;
+    }
     const { spec, inline } = findOption(all, arg);
     if (spec === undefined) throw unknownOption(command, arg);
-    if (options.has(spec.long)) {
-      throw usageError(command, `Option --${spec.long} is given twice.`);
-    }
     if (!spec.value) {
       if (inline !== undefined) throw usageError(command, `Option --${spec.long} takes no value.`);
-      options.set(spec.long, true);
+      setOption(command, options, spec, true);
       continue;
     }
     const value = inline ?? args[++i];
     if (value === undefined) throw usageError(command, `Option --${spec.long} needs a value.`);
-    options.set(spec.long, value);
+    setOption(command, options, spec, value);
   }
   return { options, operands };
+}
+
+/** Records an option once; a secret key is refused where anything else belongs. */
+function setOption(
+  command: CommandName | undefined,
+  options: Map<string, string | true>,
+  spec: OptionSpec,
+  value: string | true,
+): void {
+  if (options.has(spec.long)) {
+    throw usageError(command, `Option --${spec.long} is given twice.`);
+  }
+  if (typeof value === "string" && spec.long !== "key" && holdsSecretKey(value)) {
+    throw usageError(
+      command,
+      `Option --${spec.long} holds a secret key; it takes ${spec.takes ?? "a value"}.`,
+    );
+  }
+  options.set(spec.long, value);
 }
 
 function splitInline(text: string): [string, string | undefined] {
@@ -182,7 +219,9 @@ function secondsOption(
   if (!(seconds > 0 && seconds <= 86_400)) {
     throw usageError(
       command,
-      `Option --${name} expects a number of seconds between 0 and 86400, not '${printable(text)}'.`,
+      `Option --${name} expects a number of seconds above 0 and at most 86400 (one day), such as 30; got '${
+        printable(text)
+      }'.`,
     );
   }
   return Math.round(seconds * 1000);
@@ -209,6 +248,16 @@ function parseCommand(command: CommandName, args: readonly string[]): Command {
   }
   const { options, operands } = parsed;
   if (options.has("help")) return { name: "help", topic: command };
+  const secret = operands.findIndex(holdsSecretKey);
+  if (secret >= 0) {
+    const expected = command === "store" ? "<image> <version>" : "config files";
+    throw usageError(
+      command,
+      `Operand ${
+        secret + 1
+      } holds a secret key; expected ${expected}. A secret key goes in TAKO_SECRET_KEY or a key file (store -f).`,
+    );
+  }
   const verbosity = verbosityOf(command, options);
   switch (command) {
     case "fetch": {
@@ -270,8 +319,34 @@ function isCommandName(text: string): text is CommandName {
   return (COMMANDS as readonly string[]).includes(text);
 }
 
+/** What parsing may ask of the file system; main.ts answers it. */
+export interface ParseContext {
+  /** Whether a path names something on disk (any kind of file). */
+  readonly exists?: (path: string) => boolean;
+}
+
+/** A bare word (no dot, no slash), like every command: meant as a command, not a path. */
+const COMMAND_WORD = /^[A-Za-z][A-Za-z0-9_-]{0,30}$/;
+
+function unknownCommand(word: string, why: string): TakoError {
+  const suggestion = closestWord(word.toLowerCase(), [...COMMANDS, "help"]);
+  const hint = suggestion === undefined ? "" : ` (did you mean ${suggestion}?)`;
+  return usageError(undefined, `Unknown command '${printable(word)}'${hint}${why}.`);
+}
+
+/** Whether `arg` is an option fetch takes, alone or as bundled short options (`-qv`). */
+function isFetchOption(arg: string): boolean {
+  const all = [...OPTIONS.fetch, ...COMMON_OPTIONS];
+  if (findOption(all, arg).spec !== undefined) return true;
+  return !arg.startsWith("--") && arg.length > 2 &&
+    [...arg.slice(1)].every((letter) => all.some((s) => s.short === letter));
+}
+
 /**
- * Parses the arguments after the program name.
+ * Parses the arguments after the program name. In the original dialect, a
+ * first operand that looks like a command word and names no file is an
+ * unknown command (`tako stauts /etc/tako/app` must not fetch anything);
+ * `context.exists` says what is on disk.
  *
  * @example
  * ```ts
@@ -279,15 +354,13 @@ function isCommandName(text: string): text is CommandName {
  * parseArgs(["--if-not-exists", "/etc/tako/app"]); // the same, in the original dialect
  * ```
  */
-export function parseArgs(args: readonly string[]): Command {
+export function parseArgs(args: readonly string[], context: ParseContext = {}): Command {
   const first = args[0];
   if (first === undefined) throw usageError(undefined, "Expected a command or a config file.");
   if (first === "--help" || first === "-h" || first === "help") {
     const topic = args[1];
     if (first === "help" && topic !== undefined) {
-      if (!isCommandName(topic)) {
-        throw usageError(undefined, `Unknown command '${printable(topic)}'.`);
-      }
+      if (!isCommandName(topic)) throw unknownCommand(topic, "");
       return { name: "help", topic };
     }
     return { name: "help", topic: undefined };
@@ -296,105 +369,28 @@ export function parseArgs(args: readonly string[]): Command {
   if (isCommandName(first)) return parseCommand(first, args.slice(1));
   // The original dialect: `tako [--if-not-exists] <config>...` means `tako fetch`. Any
   // option of fetch may come first (`tako --verbose <config>`), as --help promises.
-  const fetchOptions = [...OPTIONS.fetch, ...COMMON_OPTIONS];
   const operand = !first.startsWith("-") || first === "-" || first === "--";
-  if (operand || findOption(fetchOptions, first).spec !== undefined) {
-    return parseCommand("fetch", args);
+  if (!operand && !isFetchOption(first)) throw unknownOption(undefined, first);
+  const command = parseCommand("fetch", args);
+  const word = firstOperand(args);
+  if (
+    command.name === "fetch" && word !== undefined && COMMAND_WORD.test(word) &&
+    context.exists !== undefined && !context.exists(word)
+  ) {
+    throw unknownCommand(word, "; no config file of that name exists either, so nothing was done");
   }
-  throw unknownOption(undefined, first);
+  return command;
 }
 
-const EXIT_TABLE = `Exit codes:
-  0  success
-  1  runtime failure (network, disk, systemctl, busy lock, no compatible image)
-  2  usage error (command line; for store also its key, image and version)
-  3  configuration error (config file, public key, version pattern)
-  4  integrity failure (signature, digest, size, rolled-back history)
-  70 internal error (a bug in Tako; TAKO_DEBUG=1 shows the stack trace)
-  When several configs fail, the highest code is returned.`;
-
-const MAIN_USAGE = `Tako takes images: it downloads signed, versioned images from a static HTTP
-origin, verifies them, keeps them in a local store and points 'latest' at the
-newest compatible one.
-
-Usage:
-  tako fetch [--init] [--] <config>...     update the images of these configs
-  tako [--if-not-exists] <config>...       the same (original dialect)
-  tako store [-k <key> | -f <file>] -o <dir> [--] <image> <version>
-                                           publish an image to an origin directory
-  tako index -o <dir>                      add chunk indexes to the images of an origin
-  tako gen-key                             make a new key pair
-  tako status [--json] <config>...         show what is stored (no network)
-  tako prune <config>...                   apply KeepImages= and MaxStoreSize=
-  tako --help | tako <command> --help | tako --version
-
-Options for every command:
-  -q, --quiet      only errors
-  -v, --verbose    more detail
-
-${EXIT_TABLE}
-
-Documentation: docs/ in the source tree.`;
-
-const COMMAND_USAGE: Record<CommandName, string> = {
-  "fetch": `Usage: tako fetch [--init] [options] [--] <config>...
-       tako [--if-not-exists] <config>...
-
-For each config: download and verify the origin's manifest, pick the newest
-version that Version= allows, download and verify that image, point 'latest'
-at it and restart the Restart= units if 'latest' changed. One failing config
-does not stop the next; the exit code reports any failure.
-
-Options:
-  --init, --if-not-exists   do nothing (no network, no lock) when the stored
-                            manifest verifies and 'latest' points to a present
-                            image of it; never restart units (for ExecStartPre=)
-  --connect-timeout <s>     deadline for each response's headers (default 30)
-  --idle-timeout <s>        longest pause within a response body (default 60)
-  --no-delta                download images in full, never by delta from the
-                            local images (docs/delta.md)
-  -q, --quiet | -v, --verbose`,
-  "store": `Usage: tako store [-k <key> | -f <file>] -o <dir> [--] <image> <version>
-
-Copy <image> to <dir>/store/<sha256> (read-only), add '<version> <size> <sha256>'
-to <dir>/manifest in version order and sign the manifest. Storing an identical
-entry again changes nothing; the same version with other contents is refused.
-
-Options:
-  -k, --key <secret-key>    the secret key (SECRET+...)
-  -f, --key-file <file>     read the secret key from a file
-  -o, --output <dir>        the origin directory (must exist)
-The secret key may also come from the environment variable TAKO_SECRET_KEY;
-the options win.`,
-  "index": `Usage: tako index -o <dir>
-
-Write <dir>/store/<sha256>.index (the chunk index that lets clients update by
-delta) for each image in <dir>/store/ without a valid one, checking its digest.
-'tako store' indexes the images it adds. Upload indexes before the manifest.
-
-Options:
-  -o, --output <dir>        the origin directory`,
-  "gen-key": `Usage: tako gen-key
-
-Print a new secret key (for your secret store; never publish it) and its
-public key (for the PublicKey= line of the clients' configs) on stdout.
-Nothing is written to disk.`,
-  "status": `Usage: tako status [--json] <config>...
-
-Show, for each config, the origins, the version pattern, the versions of the
-stored manifest (present / latest / newest compatible), the store size and the
-time of the last successful fetch. Never touches the network.
-
-Options:
-  --json    machine-readable output on stdout (schema in docs/tako-status.md)`,
-  "prune": `Usage: tako prune <config>...
-
-Remove old images from the store according to KeepImages= and MaxStoreSize=.
-The image 'latest' points to and the one before it are always kept; files
-that Tako did not write are never removed.`,
-};
-
-/** The help text for a command, or the overview. */
-export function usage(topic: CommandName | undefined): string {
-  return topic === undefined ? MAIN_USAGE : `${COMMAND_USAGE[topic]}\n\n${EXIT_TABLE}`;
+/** The first operand before any `--` (after it, a word is surely meant as a file). */
+function firstOperand(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") return undefined;
+    if (!arg.startsWith("-") || arg === "-") return arg;
+    // A value option in the original dialect's position takes the next argument.
+    const { spec, inline } = findOption(OPTIONS.fetch, arg);
+    if (spec?.value === true && inline === undefined) i++;
+  }
+  return undefined;
 }

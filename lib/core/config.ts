@@ -8,6 +8,7 @@
 import { printable, TakoError } from "./errors.ts";
 import { parsePublicKey } from "./keys.ts";
 import { ANY_VERSION, parsePattern, type Pattern } from "./pattern.ts";
+import { holdsSecretKey, maskUrl } from "./secrets.ts";
 
 /** A checked config file. */
 export interface Config {
@@ -52,6 +53,19 @@ const KNOWN_KEYS = Object.keys(KEYS) as Key[];
 const REQUIRED_KEYS: readonly Key[] = ["Origin", "PublicKey", "Destination"];
 const SINGLE_KEYS: readonly Key[] = ["Destination", "Version", "KeepImages", "MaxStoreSize"];
 const URL_SCHEMES = ["https:", "http:", "file:"];
+/** What each key takes, for the message about a secret key found in its place. */
+const TAKES: Record<Key, string> = {
+  Origin: "the origin's URL",
+  PublicKey: "the public key (the second key that 'tako gen-key' prints)",
+  Destination: "a directory",
+  Version: "a version pattern",
+  Restart: "unit names",
+  RestartUnit: "unit names",
+  KeepImages: "a number of images",
+  MaxStoreSize: "a size",
+};
+/** A scheme and "//": a URL, which Destination= must not be. */
+const URL_START = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 
 /** systemd's unit name characters; systemctl adds ".service" to a name without a suffix. */
 const UNIT_NAME = /^[A-Za-z0-9:_.\\@-]+$/;
@@ -83,6 +97,12 @@ export async function parseConfig(text: string, file: string): Promise<Config> {
     throw new TakoError(
       "config",
       `${name}: the file is larger than 1 MiB; expected a short list of Key=Value lines.`,
+    );
+  }
+  if (trimBlanks(splitLines(text).join("")) === "") {
+    throw new TakoError(
+      "config",
+      `${name}: the file is empty; expected Key=Value lines with at least Origin=, PublicKey= and Destination=.`,
     );
   }
   const builder = new ConfigBuilder(name);
@@ -149,6 +169,8 @@ class ConfigBuilder {
     const text = trimBlanks(raw);
     if (text === "" || text.startsWith("#") || text.startsWith(";")) return;
     const where = `${this.#name} line ${line}`;
+    // Before anything quotes the line: a secret key must never reach a message.
+    if (holdsSecretKey(text)) throw secretKeyError(text, where);
     const equals = text.indexOf("=");
     if (equals < 0) {
       this.#fail(where, `'${printable(text)}' is not a setting; expected 'Key=Value'`);
@@ -234,7 +256,7 @@ class ConfigBuilder {
       this.#fail(
         where,
         `origin '${
-          printable(origin)
+          printable(maskUrl(origin))
         }' is already listed on line ${first}; expected each origin once`,
       );
     }
@@ -259,6 +281,12 @@ class ConfigBuilder {
   #checkDestination(value: string, where: string): string {
     if (value.includes("\0")) {
       this.#fail(where, "Destination= contains a NUL character; expected a directory path");
+    }
+    if (URL_START.test(value)) {
+      this.#fail(
+        where,
+        "Destination= is a URL; expected a local directory such as /var/lib/images/app",
+      );
     }
     return value;
   }
@@ -303,13 +331,28 @@ class ConfigBuilder {
   }
 }
 
+/**
+ * The error for a line that holds a secret key: it says so in words and never
+ * quotes the line, naming the key the line sets when it is a known one.
+ */
+function secretKeyError(text: string, where: string): TakoError {
+  const name = trimBlanks(text.slice(0, Math.max(0, text.indexOf("="))));
+  const takes = (KNOWN_KEYS as string[]).includes(name)
+    ? `${name}= takes ${TAKES[name as Key]}`
+    : "a config takes Key=Value settings";
+  return new TakoError(
+    "config",
+    `${where} holds a secret key; ${takes}. Keep the secret key off client hosts, and make a new key pair if this file was shared.`,
+  );
+}
+
 /** Checks an origin URL and returns it normalised, without trailing "/". */
 function parseOrigin(value: string, where: string): string {
   const expected = "expected 'Origin=<url>' with an https://, http:// or file:// URL";
   const fail = (problem: string): never => {
     throw new TakoError(
       "config",
-      `${where}: origin '${printable(value)}' ${problem}; ${expected}.`,
+      `${where}: origin '${printable(maskUrl(value))}' ${problem}; ${expected}.`,
     );
   };
   // The URL parser silently drops tabs and newlines and encodes spaces; refuse them instead.
@@ -324,6 +367,12 @@ function parseOrigin(value: string, where: string): string {
   if (!URL_SCHEMES.includes(url.protocol)) fail(`has the scheme '${printable(url.protocol)}'`);
   if (url.protocol === "file:" && url.host !== "") {
     fail("names a host; a file URL needs an absolute path such as file:///srv/images");
+  }
+  // Every URL is data: one that the later steps could not decode is refused here.
+  try {
+    decodeURIComponent(url.pathname);
+  } catch {
+    fail("has a '%' that is not followed by two hexadecimal digits (write %25 for '%')");
   }
   return url.href.replace(/\/+$/, "");
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { maskUrl, redactSecrets } from "./secrets.ts";
 
 /** What went wrong, coarsely: decides the exit code. */
 export type ErrorKind =
@@ -15,7 +16,9 @@ export type ErrorKind =
   /** A config file, key or version pattern is invalid. */
   | "config"
   /** Signature, digest, size or history check failed: do not trust the data. */
-  | "integrity";
+  | "integrity"
+  /** Not expected at all: a bug in Tako (EX_SOFTWARE). */
+  | "internal";
 
 /** Reasons that callers distinguish beyond the kind. */
 export type ErrorTag =
@@ -30,6 +33,7 @@ export const EXIT_CODES: Readonly<Record<ErrorKind, number>> = {
   usage: 2,
   config: 3,
   integrity: 4,
+  internal: 70,
 };
 
 /** The exit code for success. */
@@ -69,22 +73,55 @@ export function combinedExitCode(errors: readonly TakoError[]): number {
 
 /**
  * The one way to show untrusted text (from the network, a file, the command
- * line) in a message: control characters and non-ASCII are shown as escapes,
- * and it is shortened to `max` characters.
+ * line) in a message: secret keys and URL passwords are masked (see
+ * secrets.ts), control characters and non-ASCII are shown as escapes, and it
+ * is shortened to about `max` characters. `keep` says which end survives
+ * shortening: "end" for an error whose cause comes last.
  *
  * @example
  * ```ts
  * printable("1.0\x1b[2J"); // "1.0\\u{1b}[2J"
  * ```
  */
-export function printable(text: string, max = 80): string {
-  let out = "";
-  for (const ch of text) {
-    if (out.length >= max) return out + "…";
+export function printable(text: string, max = 80, keep: "start" | "end" = "start"): string {
+  // Masked within a margin around what is shown, so that a cut never splits a secret open.
+  const margin = max + 4096;
+  const window = text.length <= margin
+    ? text
+    : keep === "end"
+    ? text.slice(-margin)
+    : text.slice(0, margin);
+  const chars = Array.from(redactSecrets(window));
+  const escape = (ch: string) => {
     const code = ch.codePointAt(0)!;
-    out += code >= 0x20 && code < 0x7f ? ch : `\\u{${code.toString(16)}}`;
+    return code >= 0x20 && code < 0x7f ? ch : `\\u{${code.toString(16)}}`;
+  };
+  let out = "";
+  if (keep === "end") {
+    for (let i = chars.length - 1; i >= 0; i--) {
+      if (out.length >= max) return "…" + out;
+      out = escape(chars[i]!) + out;
+    }
+    return window.length < text.length ? "…" + out : out;
   }
-  return out;
+  for (const ch of chars) {
+    if (out.length >= max) return out + "…";
+    out += escape(ch);
+  }
+  return window.length < text.length ? out + "…" : out;
+}
+
+/**
+ * An origin or image URL as messages show it: its password masked, printable
+ * and shortened. Every message that names an origin URL goes through here.
+ *
+ * @example
+ * ```ts
+ * shownUrl("https://deploy:hunter2@images.example.com/app"); // "https://deploy:***@images.example.com/app"
+ * ```
+ */
+export function shownUrl(url: string | URL, max = 300): string {
+  return printable(maskUrl(String(url)), max);
 }
 
 /**
@@ -98,8 +135,30 @@ export function printable(text: string, max = 80): string {
  * ```
  */
 export function safeText(text: string): string {
-  return text.replace(
+  return redactSecrets(text).replace(
     /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu,
     (ch) => `\\u{${ch.codePointAt(0)!.toString(16)}}`,
+  );
+}
+
+/**
+ * Any failure as a TakoError: one Tako explains passes through; anything
+ * else is a bug, reported as an "internal" error (exit 70) so that the run
+ * can go on with the next config. The original error is its `cause`.
+ *
+ * @example
+ * ```ts
+ * asTakoError(new TypeError("x is undefined")).exitCode; // 70
+ * ```
+ */
+export function asTakoError(e: unknown): TakoError {
+  if (e instanceof TakoError) return e;
+  const detail = e instanceof Error ? e.message : String(e);
+  return new TakoError(
+    "internal",
+    `internal error: ${
+      printable(detail, 300)
+    } (this is a bug in Tako; TAKO_DEBUG=1 shows the stack trace).`,
+    { cause: e },
   );
 }

@@ -9,11 +9,11 @@
 import { sha256Of } from "./digest.ts";
 import { printable, TakoError } from "./errors.ts";
 import { checkAppendOnly, compatibleEntries, type Entry, verifyManifest } from "./manifest.ts";
+import type { Config } from "./config.ts";
 import type { Pattern } from "./pattern.ts";
+import { checkAnchoredHistory, type CurrentImage } from "./history.ts";
+import { onOffer, patternProblem } from "./offer.ts";
 import type { ConditionalHeaders, State } from "./state.ts";
-
-/** How many versions a "no compatible version" message names. */
-const VERSIONS_NAMED = 5;
 
 /** A manifest's bytes, their digest and its verified entries. */
 export interface Verified {
@@ -41,7 +41,8 @@ export type ManifestAnswer =
  * The manifest an origin's answer leaves in force (SPEC §6 step 2, §7): a
  * 304 (asked with `sent`, validators that exist only for a stored manifest)
  * keeps the stored one, verified when it was read; fresh bytes must verify
- * under `keys` and keep the stored history.
+ * under `keys` and keep the stored history — or, with no stored manifest,
+ * list the image `latest` points to (`anchor`; see history.ts).
  */
 export function takeManifest(
   answer: ManifestAnswer,
@@ -52,6 +53,7 @@ export function takeManifest(
   },
   stored: Verified | undefined,
   keys: readonly Uint8Array[],
+  anchor?: CurrentImage,
 ): Fetched {
   const { origin, url } = asked;
   if (answer.notModified) {
@@ -62,8 +64,41 @@ export function takeManifest(
   }
   const entries = verifyManifest(answer.bytes, keys, url);
   if (stored !== undefined) checkAppendOnly(stored.entries, entries, url);
+  else checkAnchoredHistory(entries, anchor, url);
   const { bytes, validators } = answer;
   return { bytes, sha256: sha256Of(bytes), entries, origin, validators };
+}
+
+/**
+ * What a run says once the manifest was received and verified: with no
+ * stored manifest, that it trusts the origin's history (a first contact) or
+ * that the history lists the image latest points to; that any version is
+ * accepted when Version= is absent. `dest` is already printable.
+ *
+ * @example
+ * ```ts
+ * import type { Config } from "./config.ts";
+ * declare const config: Config;
+ * runNotes(config, "/var/lib/tako/app", undefined, undefined);
+ * // ["first fetch into /var/lib/tako/app; trusting the origin's signed history."]
+ * ```
+ */
+export function runNotes(
+  config: Pick<Config, "versionGiven">,
+  dest: string,
+  stored: Verified | undefined,
+  anchor: CurrentImage | undefined,
+): string[] {
+  const notes: string[] = [];
+  if (stored === undefined) {
+    notes.push(
+      anchor === undefined
+        ? `first fetch into ${dest}; trusting the origin's signed history.`
+        : `no stored manifest in ${dest}; the origin's manifest lists the image latest points to, so its history is taken.`,
+    );
+  }
+  if (!config.versionGiven) notes.push("no Version= given; any version is accepted.");
+  return notes;
 }
 
 /** What the manifest offers a destination whose `latest` points to `current`. */
@@ -120,17 +155,17 @@ export function noCompatibleVersion(
   entries: readonly Entry[],
   offer: Pick<Offer, "floor" | "candidates">,
 ): string {
-  const newest = entries.slice(-VERSIONS_NAMED).reverse().map((e) => printable(e.version));
-  const onOffer = newest.length === 0
-    ? "the manifest lists no versions"
-    : `newest on offer: ${newest.join(", ")}`;
+  const offered = onOffer(entries);
   const text = printable(pattern.text);
-  if (offer.candidates.length === 0) return `no version matches Version=${text} (${onOffer}).`;
+  if (offer.candidates.length === 0) {
+    // With the reason when a SemVer range meets versions that are not SemVer.
+    return patternProblem(pattern, entries) ?? `no version matches Version=${text} (${offered}).`;
+  }
   return offer.floor === undefined
-    ? `every version that matches Version=${text} is withdrawn (${onOffer}).`
+    ? `every version that matches Version=${text} is withdrawn (${offered}).`
     : `every version that matches Version=${text} from the current ${
       printable(offer.floor.version)
-    } up is withdrawn, and latest never moves to a lower version (${onOffer}).`;
+    } up is withdrawn, and latest never moves to a lower version (${offered}).`;
 }
 
 /**
@@ -148,6 +183,35 @@ export function combineFailures(failures: readonly TakoError[]): TakoError {
     `all ${failures.length} origins failed; the last: ${last.message}`,
     failures.every(isWithdrawn) ? { tag: "gone" } : {},
   );
+}
+
+/**
+ * Asks the origins in order (SPEC §6 Mirrors): the first answer wins; each
+ * failure but the last is told to `onRetry`; when all fail, their
+ * {@link combineFailures} is thrown.
+ *
+ * @example
+ * ```ts
+ * declare const origins: string[], ask: (origin: string) => Promise<Uint8Array>;
+ * const bytes = await fromOrigins(origins, ask, (e) => console.warn(`${e.message} Trying the next.`));
+ * ```
+ */
+export async function fromOrigins<T>(
+  origins: readonly string[],
+  ask: (origin: string) => Promise<T>,
+  onRetry: (failure: TakoError) => void,
+): Promise<T> {
+  const failures: TakoError[] = [];
+  for (const origin of origins) {
+    try {
+      return await ask(origin);
+    } catch (e) {
+      if (!(e instanceof TakoError)) throw e;
+      failures.push(e);
+      if (failures.length < origins.length) onRetry(e);
+    }
+  }
+  throw combineFailures(failures);
 }
 
 /** The image size as a number for the download; refuses one too large to store. */

@@ -6,7 +6,13 @@
  *
  * @module
  */
-import { printable, TakoError } from "./errors.ts";
+import { printable, shownUrl, TakoError } from "./errors.ts";
+import {
+  type ProxyEnvironment,
+  proxyFor,
+  requestFailureCause,
+  requestFailureHint,
+} from "./net_errors.ts";
 
 /** Anything with `get(name)`, such as `Headers`. */
 export interface HeaderLookup {
@@ -51,17 +57,6 @@ export function isHeaderValue(value: string): boolean {
 export function originUrl(origin: string, path: string): string {
   const base = origin.endsWith("/") ? origin.slice(0, -1) : origin;
   return `${base}/${path.replace(/^\/+/, "")}`;
-}
-
-/** A URL for messages: printable, without a password. */
-export function shownUrl(url: URL): string {
-  let text = url.href;
-  if (url.password !== "") {
-    const safe = new URL(url.href);
-    safe.password = "***";
-    text = safe.href;
-  }
-  return printable(text, 300);
 }
 
 /**
@@ -339,7 +334,8 @@ export function checkReceived(
 
 /**
  * The useful words of an error of Deno's fetch, without the URL it repeats
- * (Deno puts the real cause at the end: "error sending request for url (…): …").
+ * (Deno puts the real cause at the end: "error sending request from … for …:
+ * …"), shortened from the front so that the cause survives.
  *
  * @example
  * ```ts
@@ -349,11 +345,42 @@ export function checkReceived(
  */
 export function fetchErrorDetail(e: unknown): string {
   const inner = e instanceof Error && e.cause instanceof Error ? e.cause : e;
-  const text = inner instanceof Error ? inner.message : String(inner);
-  const trimmed = text
-    .replace(/^error sending request for url \(.*?\): /, "")
-    .replace(/^Error fetching file '.*?': /, "");
-  return printable(trimmed, 160);
+  return requestFailureCause(inner instanceof Error ? inner.message : String(inner));
+}
+
+/**
+ * The error for a request that got no answer: the cause Deno gave, kept from
+ * its end, and a hint when a private CA or a proxy is the likely reason.
+ *
+ * @example
+ * ```ts
+ * import { unreachable } from "./http_policy.ts";
+ * unreachable(new URL("https://h/manifest"), new TypeError("fetch failed"), {}).kind; // "runtime"
+ * ```
+ */
+export function unreachable(url: URL, e: unknown, proxies: ProxyEnvironment): TakoError {
+  const detail = fetchErrorDetail(e);
+  if (url.protocol === "file:") {
+    return new TakoError("runtime", `Cannot read ${printable(filePath(url), 200)}: ${detail}.`, {
+      cause: e,
+    });
+  }
+  const text = e instanceof Error ? `${e.message} ${String(e.cause)}` : String(e);
+  const hint = requestFailureHint(text, proxyFor(url, proxies));
+  return new TakoError(
+    "runtime",
+    `Cannot reach ${shownUrl(url)}: ${detail}.${hint === undefined ? "" : ` ${hint}`}`,
+    { cause: e },
+  );
+}
+
+/** A file URL's path for messages; a malformed escape is shown as written, never thrown. */
+function filePath(url: URL): string {
+  try {
+    return decodeURIComponent(url.pathname);
+  } catch {
+    return url.pathname;
+  }
 }
 
 /** A duration in seconds for messages: "0.3 s", "30 s". */

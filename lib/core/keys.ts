@@ -20,6 +20,8 @@ export interface SecretKey {
 const KEY_BYTES = 32;
 const SIGNATURE_BYTES = 64;
 const SECRET_PREFIX = "SECRET+";
+/** Base64 length of a public key. */
+const PUBLIC_KEY_CHARS = 44;
 /** Base64 length of the current secret key form: seed, public key, public key. */
 const SECRET_CHARS = 128;
 /** Base64 length of the older secret key form: seed, public key. */
@@ -55,11 +57,13 @@ function isStrictPublicKey(bytes: Uint8Array): boolean {
 export function parsePublicKey(text: string, where: string): Uint8Array {
   const bytes = decodeBase64Strict(text, KEY_BYTES);
   if (bytes === undefined) {
+    // Quoted only at a public key's length: a longer text may be part of a secret key.
+    const found = text.length === PUBLIC_KEY_CHARS
+      ? `'${printable(text)}'`
+      : `a text of ${text.length} characters`;
     throw new TakoError(
       "config",
-      `${where}: '${
-        printable(text)
-      }' is not a public key; expected 44 characters of standard base64, such as the public key that 'tako gen-key' prints.`,
+      `${where}: ${found} is not a public key; expected ${PUBLIC_KEY_CHARS} characters of standard base64, such as the public key that 'tako gen-key' prints.`,
     );
   }
   if (!isStrictPublicKey(bytes)) {

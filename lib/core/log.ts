@@ -17,6 +17,8 @@ export interface LogOptions {
   readonly write: (text: string) => void;
   /** Clock for progress rates; injectable for tests. */
   readonly now?: () => number;
+  /** The terminal's width in columns, asked at each draw; default 80. */
+  readonly columns?: () => number;
 }
 
 /** The logger every command gets. */
@@ -49,12 +51,32 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(1)} ${UNITS[unit]}`;
 }
 
-/** The progress line: bytes, total, percentage, rate and time left. */
+/**
+ * The longest message written, in characters. Every untrusted string in a
+ * message is shortened where it is quoted; this bounds the line as a whole,
+ * keeping its start (which config) and its end (the cause).
+ */
+export const MAX_MESSAGE_CHARS = 2000;
+
+/** A message cut to {@link MAX_MESSAGE_CHARS}, from the middle. */
+export function boundMessage(message: string): string {
+  if (message.length <= MAX_MESSAGE_CHARS) return message;
+  const half = MAX_MESSAGE_CHARS / 2 - 1;
+  return `${message.slice(0, half)} … ${message.slice(-half)}`;
+}
+
+/**
+ * The progress line: label (the version), bytes, total, percentage, rate and
+ * time left, fitted into `width` columns (one is kept free, so that the line
+ * never wraps): the rate and time go first, then the byte counts, then the
+ * label is shortened.
+ */
 export function formatProgress(
   label: string,
   received: number,
   total: number,
   elapsedMs: number,
+  width = 80,
 ): string {
   const percent = total > 0 ? Math.floor((received / total) * 100) : 100;
   const rate = elapsedMs > 0 ? received / (elapsedMs / 1000) : 0;
@@ -62,8 +84,20 @@ export function formatProgress(
   const etaText = eta === undefined
     ? "--"
     : `${Math.floor(eta / 60)}:${String(eta % 60).padStart(2, "0")}`;
-  return `${label} ${formatBytes(received)} / ${formatBytes(total)} ${percent}% ` +
-    `${formatBytes(Math.round(rate))}/s ETA ${etaText}`;
+  const room = Math.max(1, width - 1);
+  const tails = [
+    ` ${formatBytes(received)} / ${formatBytes(total)} ${percent}% ` +
+    `${formatBytes(Math.round(rate))}/s ETA ${etaText}`,
+    ` ${formatBytes(received)} / ${formatBytes(total)} ${percent}%`,
+    ` ${percent}%`,
+  ];
+  for (const tail of tails) {
+    if (label.length + tail.length <= room) return label + tail;
+  }
+  const tail = tails[tails.length - 1]!;
+  const labelRoom = room - tail.length;
+  if (labelRoom < 2) return tail.trimStart().slice(0, room);
+  return label.slice(0, labelRoom - 1) + "…" + tail;
 }
 
 /** Creates a logger. */
@@ -103,7 +137,7 @@ export function createLog(options: LogOptions): Log {
       ? "tako: warning: "
       : "tako: ";
     // One line per record, so journald keeps each message whole with its priority.
-    options.write(`${prefix}${message.replaceAll("\n", " ")}\n`);
+    options.write(`${prefix}${boundMessage(message.replaceAll("\n", " "))}\n`);
   };
 
   return {
@@ -120,7 +154,9 @@ export function createLog(options: LogOptions): Log {
       }
       if (received < total && progressDrawn && t - lastDraw < 100) return;
       lastDraw = t;
-      options.write(`\r\x1b[K${formatProgress(label, received, total, t - progressStart)}`);
+      const width = options.columns?.() ?? 80;
+      const line = formatProgress(label, received, total, t - progressStart, width);
+      options.write(`\r\x1b[K${line}`);
       progressDrawn = true;
     },
     endProgress() {

@@ -59,6 +59,8 @@ export function verifyManifest(
   bytes: Uint8Array,
   publicKeys: readonly Uint8Array[],
   source: string,
+  /** How the failure names `publicKeys`; `tako store` has no config. */
+  keysName = "the configured public key(s)",
 ): Entry[] {
   const invalid = (problem: string) => new TakoError("integrity", `${source}: ${problem}`);
   // Before the signature verifies, a carriage return is the likeliest reason
@@ -93,7 +95,7 @@ export function verifyManifest(
     );
   }
   if (!publicKeys.some((key) => verify(signature, signed, key))) {
-    throw rejected("the signature does not verify under the configured public key(s).");
+    throw rejected(`the signature does not verify under ${keysName}.`);
   }
   return parseSigned(signed, invalid);
 }
@@ -141,7 +143,7 @@ function parseSigned(signed: Uint8Array, invalid: (problem: string) => TakoError
     // Neighbours only: ascending order makes every pair ordered and unequal.
     if (previous !== undefined) {
       const order = compareVersionsInPlace(previous.version, entry.version);
-      const [lower, higher] = [previous.version, entry.version];
+      const [lower, higher] = [printable(previous.version), printable(entry.version)];
       if (order === 0) {
         throw invalid(
           `line ${lineNumber}: versions ${lower} and ${higher} are equal; each version may be listed once.`,
@@ -193,7 +195,7 @@ function parseEntryLine(
   // exactly two spaces, and version and digest are the line's own text, so
   // what remains to hold is that the size written back is its text.
   if (String(entry.size) !== size) {
-    throw invalid(`line ${lineNumber}: the size ${size} is not in canonical form.`);
+    throw invalid(`line ${lineNumber}: the size ${printable(size)} is not in canonical form.`);
   }
   return entry;
 }
@@ -298,8 +300,12 @@ export function insertEntry(
     throw new TakoError(
       "usage",
       present.version === entry.version
-        ? `Version ${entry.version} is already published with another size or digest; published versions never change, so choose a new version.`
-        : `Version ${entry.version} equals the published version ${present.version} under Tako's version order; choose a new version.`,
+        ? `Version ${
+          printable(entry.version)
+        } is already published with another size or digest; published versions never change, so choose a new version.`
+        : `Version ${printable(entry.version)} equals the published version ${
+          printable(present.version)
+        } under Tako's version order; choose a new version.`,
     );
   }
   return { entries: [...entries.slice(0, low), entry, ...entries.slice(low)], changed: true };

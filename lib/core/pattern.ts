@@ -6,7 +6,10 @@
  * - bounds: `A <= v < B` (inclusive lower, exclusive upper bound);
  * - SemVer range: starts with `^ ~ > < =`, or contains `||` or ` - `;
  * - wildcard: the last part is exactly `*` (`*`, `1.*`, `1.0.*`);
- * - exact: any other version (`1.13.7`, and `1.x`, which is not SemVer here).
+ * - exact: any other version (`1.13.7`).
+ *
+ * Outside SemVer ranges a part `x` or `X` (`1.x`, `1.2.x`) is refused: Tako
+ * would read it as a literal part, and the pattern would silently match nothing.
  *
  * @module
  */
@@ -22,6 +25,11 @@ export interface Pattern {
   readonly kind: "wildcard" | "exact" | "bounds" | "semver";
   /** Whether a published version is compatible. */
   matches(version: string): boolean;
+  /**
+   * For a SemVer range: a hint to show when it matches nothing because the
+   * versions on offer are not SemVer, such as "'1.4.0 <= v < 2' or '1.*'".
+   */
+  readonly semverHint?: string;
   /** Orders two matching versions (Tako order of version.ts; SemVer precedence for semver ranges, ties broken by Tako order). */
   compare(a: string, b: string): number;
 }
@@ -73,11 +81,37 @@ export async function parsePattern(text: string): Promise<Pattern> {
   if (!PATTERN_CHARS.test(text)) {
     throw invalid(text, `expected printable ASCII: ${EXAMPLES}.`);
   }
-  if (text.includes(BOUNDS_SEPARATOR)) return boundsPattern(text);
+  if (text.includes(BOUNDS_SEPARATOR)) {
+    checkNoX(text);
+    return boundsPattern(text);
+  }
   if (isSemverRange(text)) return semverPattern(text, await loadSemver());
+  checkNoX(text);
   if (text.includes("*")) return wildcardPattern(text);
   if (isValidVersion(text)) return exactPattern(text);
   throw invalid(text, `expected ${EXAMPLES}.`);
+}
+
+/** A part that someone meant as a wildcard, as in SemVer's `1.x`. */
+const X_PART = /^[xX]$/;
+
+/**
+ * Refuses a part `x`/`X` outside SemVer ranges, suggesting the wildcard meant:
+ * everything from the first such part on becomes `*`.
+ */
+function checkNoX(text: string): void {
+  for (const version of text.split(BOUNDS_SEPARATOR)) {
+    const parts = version.split(/([.\-_])/);
+    const at = parts.findIndex((p) => X_PART.test(p));
+    if (at < 0) continue;
+    const meant = parts.slice(0, at).join("") + "*";
+    throw invalid(
+      text,
+      `'${printable(parts[at]!)}' is not a wildcard in Tako (it would match only a literal '${
+        parts[at]
+      }'); did you mean ${printable(meant)}?`,
+    );
+  }
 }
 
 function invalid(text: string, expected: string): TakoError {
@@ -153,12 +187,16 @@ function semverPattern(text: string, semver: Semver): Pattern {
   }
   // Default options: no loose parsing, pre-releases only where the range names one.
   const range = new semver.Range(text);
+  const lowest = semver.minVersion(range);
   /** Only strict SemVer 2.0 versions are candidates; the library would accept `v1.2.3`. */
   const candidate = (version: string): SemVerValue | null =>
     STRICT_SEMVER.test(version) ? semver.parse(version) : null;
   return {
     text,
     kind: "semver",
+    semverHint: lowest === null
+      ? "'1.4 <= v < 2' or '1.*'"
+      : `'${printable(lowest.version, 40)} <= v < ${lowest.major + 1}' or '${lowest.major}.*'`,
     matches(version) {
       const parsed = candidate(version);
       return parsed !== null && range.test(parsed);
@@ -174,4 +212,27 @@ function semverPattern(text: string, semver: Semver): Pattern {
       return semver.compare(x, y) || compareVersions(a, b);
     },
   };
+}
+
+/**
+ * Why a pattern that matches none of `versions` may do so although a version
+ * looks right: a SemVer range sees only SemVer versions, and `1.4` or `1.5`
+ * are not. Undefined when that is not the reason.
+ *
+ * @example
+ * ```ts
+ * noMatchHint(await parsePattern("^1.4"), ["1.4", "1.5"]);
+ * // "the versions on offer are not SemVer (such as 1.5), which a SemVer range never matches; …"
+ * ```
+ */
+export function noMatchHint(pattern: Pattern, versions: readonly string[]): string | undefined {
+  if (pattern.kind !== "semver" || pattern.semverHint === undefined) return undefined;
+  const other = versions.filter((v) => !STRICT_SEMVER.test(v));
+  if (other.length === 0) return undefined;
+  const which = other.length === versions.length
+    ? "the versions on offer are"
+    : "some versions on offer are";
+  return `${which} not SemVer (such as ${
+    printable(other[other.length - 1]!)
+  }), which a SemVer range never matches; for them, write bounds or a wildcard such as ${pattern.semverHint}`;
 }

@@ -37,6 +37,10 @@ export interface State {
    * `If-Modified-Since`) on the next run.
    */
   readonly manifestValidators?: Readonly<Record<string, ManifestValidators>>;
+  /** When the last fetch that failed under the lock ended (ISO 8601). */
+  readonly lastFailure?: string;
+  /** Its message as printed (secrets already masked), at most {@link MAX_FAILURE_CHARS}. */
+  readonly lastFailureMessage?: string;
   /** The last image built by a delta update (docs/delta.md), and what it cost. */
   readonly lastDelta?: DeltaRecord;
 }
@@ -50,6 +54,9 @@ export interface DeltaRecord {
   readonly downloaded: number;
   readonly requests: number;
 }
+
+/** The longest failure message kept: the log's bound on a message. */
+export const MAX_FAILURE_CHARS = 2000;
 
 /** What an origin said about its manifest, and which manifest that was. */
 export interface ManifestValidators {
@@ -157,6 +164,13 @@ export function parseState(text: string | undefined): State {
   if (typeof raw !== "object" || raw === null) return EMPTY_STATE;
   const r = raw as Record<string, unknown>;
   const validators = parseValidatorMap(r.manifestValidators);
+  const failure = typeof r.lastFailure === "string" && !Number.isNaN(Date.parse(r.lastFailure))
+    ? r.lastFailure
+    : undefined;
+  const message = typeof r.lastFailureMessage === "string" &&
+      r.lastFailureMessage.length <= MAX_FAILURE_CHARS
+    ? r.lastFailureMessage
+    : undefined;
   const lastDelta = parseDeltaRecord(r.lastDelta);
   return {
     restartPending: r.restartPending === true,
@@ -168,6 +182,8 @@ export function parseState(text: string | undefined): State {
       : undefined,
     verified: parseStamp(r.verified),
     ...(validators === undefined ? {} : { manifestValidators: validators }),
+    ...(failure === undefined ? {} : { lastFailure: failure }),
+    ...(failure === undefined || message === undefined ? {} : { lastFailureMessage: message }),
     ...(lastDelta === undefined ? {} : { lastDelta }),
   };
 }

@@ -13,6 +13,8 @@
  */
 import type { Config } from "./config.ts";
 import { type ErrorKind, safeText, type TakoError } from "./errors.ts";
+import { maskUrl } from "./secrets.ts";
+import { patternProblem } from "./offer.ts";
 import { compatibleEntries, type Entry } from "./manifest.ts";
 import type { State } from "./state.ts";
 
@@ -42,6 +44,8 @@ export interface StatusFacts {
   readonly manifest: ManifestFacts | undefined;
   /** The images in `store/`: regular files named by their digest. */
   readonly store: readonly { readonly sha256: string; readonly size: number }[] | undefined;
+  /** Partial downloads in `store/`: the image's digest and the bytes kept. */
+  readonly partials: readonly StatusPartial[] | undefined;
   readonly latest: LatestFacts | undefined;
   readonly state: State | undefined;
   /** What went wrong, in any order; the report shows the gravest. */
@@ -83,10 +87,26 @@ export interface StatusEntry {
   readonly restart_pending: boolean | null;
   /** ISO 8601 time of the last successful fetch. */
   readonly last_success: string | null;
+  /** The last fetch that failed under the destination's lock, and why. */
+  readonly last_failure: { readonly time: string; readonly message: string } | null;
+  /** Partial downloads kept for resuming, by digest. */
+  readonly partials: readonly StatusPartial[] | null;
+  /**
+   * What needs an operator although this status run did not fail: a Version=
+   * that matches none of the versions on offer, a last fetch that failed after
+   * the last success. Empty when all is well; the monitoring recipe checks it.
+   */
+  readonly problems: readonly string[];
   /** The last image built by a delta update, and what it cost; null when none is recorded. */
   readonly last_delta: StatusDelta | null;
   /** The gravest error met while gathering, or null. */
   readonly error: { readonly kind: ErrorKind; readonly message: string } | null;
+}
+
+/** A partial download: the image it is for and how many bytes are kept. */
+export interface StatusPartial {
+  readonly sha256: string;
+  readonly bytes: number;
 }
 
 /** One entry of the stored manifest, with what the destination holds of it. */
@@ -144,6 +164,7 @@ export interface StatusStored {
 
 /** Graver errors first: integrity, config, usage, runtime (as their exit codes rank them). */
 const GRAVITY: Readonly<Record<ErrorKind, number>> = {
+  internal: 5,
   integrity: 4,
   config: 3,
   usage: 2,
@@ -165,6 +186,7 @@ const GRAVITY: Readonly<Record<ErrorKind, number>> = {
  *   destination: undefined,
  *   manifest: undefined,
  *   store: undefined,
+ *   partials: undefined,
  *   latest: undefined,
  *   state: undefined,
  *   errors: [],
@@ -205,7 +227,8 @@ export function buildReport(facts: StatusFacts): StatusEntry {
   return {
     config: facts.configPath,
     destination: facts.destination ?? null,
-    origins: config?.origins ?? null,
+    // Passwords masked: status output goes to monitoring and logs.
+    origins: config?.origins.map(maskUrl) ?? null,
     pattern: config?.pattern.text ?? null,
     version_given: config?.versionGiven ?? null,
     restart_units: config?.restartUnits ?? null,
@@ -226,11 +249,39 @@ export function buildReport(facts: StatusFacts): StatusEntry {
       : sizeOf(store.reduce((sum, stored) => sum + BigInt(stored.size), 0n)),
     restart_pending: state?.restartPending ?? null,
     last_success: state?.lastSuccess ?? null,
+    last_failure: state?.lastFailure === undefined ? null : {
+      time: state.lastFailure,
+      message: safeText(state.lastFailureMessage ?? "(no message recorded)"),
+    },
+    partials: facts.partials ?? null,
+    problems: problemsOf(config, entries, state),
     last_delta: state?.lastDelta === undefined
       ? null
       : { ...state.lastDelta, version: versionOf.get(state.lastDelta.sha256) ?? null },
     error: gravest(facts.errors),
   };
+}
+
+/** The entry's `problems`: conditions monitoring must see, in words. */
+function problemsOf(
+  config: Config | undefined,
+  entries: readonly Entry[] | undefined,
+  state: State | undefined,
+): string[] {
+  const problems: string[] = [];
+  const noMatch = config === undefined || entries === undefined
+    ? undefined
+    : patternProblem(config.pattern, entries);
+  if (noMatch !== undefined) problems.push(`${noMatch} This host does not update.`);
+  const failure = state?.lastFailure;
+  const success = state?.lastSuccess === undefined ? NaN : Date.parse(state.lastSuccess);
+  if (failure !== undefined && !(Date.parse(failure) <= success)) {
+    const why = state?.lastFailureMessage;
+    problems.push(
+      `the last fetch failed (${failure})${why === undefined ? "." : `: ${safeText(why)}`}`,
+    );
+  }
+  return problems;
 }
 
 function sizeOf(bytes: bigint): Size {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { printable } from "./errors.ts";
+import { printable, shownUrl } from "./errors.ts";
 import { formatBytes } from "./log.ts";
 import { imageCount } from "./prune_plan.ts";
 import type { StatusDelta, StatusEntry, StatusImage, StatusVersion } from "./status_report.ts";
@@ -38,7 +38,7 @@ function formatOne(r: StatusEntry, now: Date): string {
   const field = (label: string, value: string) => lines.push(`  ${label.padEnd(13)}${value}`);
   if (r.error !== null) field("error", r.error.message);
   if (r.destination !== null) field("destination", printable(r.destination, 300));
-  r.origins?.forEach((origin, i) => field(i === 0 ? "origin" : "", printable(origin, 300)));
+  r.origins?.forEach((origin, i) => field(i === 0 ? "origin" : "", shownUrl(origin)));
   if (r.pattern !== null) field("pattern", patternText(r));
   if (r.manifest !== null) field("manifest", manifestText(r));
   if (r.latest !== null || r.manifest !== null) field("latest", latestText(r));
@@ -50,6 +50,13 @@ function formatOne(r: StatusEntry, now: Date): string {
   if (r.last_success !== null || r.restart_pending !== null) {
     field("last fetch", r.last_success === null ? "never" : timeText(r.last_success, now));
   }
+  if (r.last_failure !== null) {
+    field("last failure", `${timeText(r.last_failure.time, now)}: ${r.last_failure.message}`);
+  }
+  for (const partial of r.partials ?? []) {
+    field("partial", `store/${shortDigest(partial.sha256)} ${formatBytes(partial.bytes)} kept`);
+  }
+  for (const problem of r.problems) field("problem", problem);
   if (r.last_delta !== null) field("last delta", deltaText(r.last_delta));
   const table = versionTable(r);
   if (table.length > 0) lines.push("", ...table.map((row) => `  ${row}`));

@@ -14,11 +14,10 @@
  * @module
  */
 import { createHash, type Hash } from "node:crypto";
-import { printable, TakoError } from "../core/errors.ts";
+import { printable, shownUrl, TakoError } from "../core/errors.ts";
 import type { DeltaPlan, Segment } from "../core/delta_plan.ts";
 import { type ByteSource, copyHashing, type CopyTarget, fileSource, flushHandle } from "./copy.ts";
 import { attempt, type TempFile } from "./fs.ts";
-import { shownUrl } from "../core/http_policy.ts";
 
 /** An answer to a Range request, headers checked, body not read yet (http.ts `ImageAnswer`). */
 export interface RangeAnswer extends AsyncDisposable {

@@ -34,7 +34,7 @@ import {
   planDelta,
   repairPlan,
 } from "../core/delta_plan.ts";
-import { printable, TakoError } from "../core/errors.ts";
+import { printable, shownUrl, TakoError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import type { Entry } from "../core/manifest.ts";
 import type { DeltaRecord } from "../core/state.ts";
@@ -143,7 +143,8 @@ export async function downloadDelta(
     requests++;
     const index = parseIndex(bytes, size, sha256, source.indexName);
     const matcher = new BlockMatcher(index);
-    await scanLocalImages(matcher, locals.map((local, id) => ({ id, ...local })));
+    const indexed = locals.map((local, id) => ({ id, ...local }));
+    await scanLocalImages(matcher, indexed);
     const plan = planDelta(size, BLOCK_SIZE, matcher);
     if (size > 0 && plan.localBytes === 0) {
       return { done: false, reason: "No block of it is in the local images.", fetched };
@@ -172,7 +173,7 @@ export async function downloadDelta(
       );
     }
     // A kept index that matched wrong bytes would mislead every later update: drop them all.
-    for (const local of locals) {
+    for (const local of indexed) {
       if (local.index !== undefined) await Deno.remove(local.path + INDEX_SUFFIX).catch(() => {});
     }
     await using second = await createTemp(storeDir);
@@ -213,20 +214,20 @@ export function httpDeltaSource(
 ): DeltaSource {
   const path = indexPath(sha256);
   return {
-    indexName: originUrl(origin, path),
+    indexName: shownUrl(originUrl(origin, path)),
     async fetchIndex(maxBytes) {
       const answer = await fetchManifestIfChanged(origin, { ...net, maxBytes, path }).catch((e) => {
         if (!(e instanceof TakoError) || e.kind !== "integrity") throw e;
         throw new TakoError(
           "integrity",
           `${
-            originUrl(origin, path)
+            shownUrl(originUrl(origin, path))
           } is larger than the ${maxBytes} bytes of an index of this image.`,
         );
       });
       // Asked without validators: a 304 is no answer to that.
       if (answer.notModified) {
-        throw new TakoError("integrity", `${originUrl(origin, path)} answered 304.`);
+        throw new TakoError("integrity", `${shownUrl(originUrl(origin, path))} answered 304.`);
       }
       return answer.bytes;
     },
@@ -265,13 +266,13 @@ export interface DeltaRun {
 export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaRecord | undefined> {
   const size = Number(entry.size);
   const storeDir = `${run.dest}/store`;
-  const locals = await localImages(run.dest, entry.sha256);
+  const locals = await localImages(run, entry.sha256);
   // A file: origin is read as fast as a local image: nothing to save.
   if (locals.length === 0 || size === 0 || run.origin.startsWith("file:")) return undefined;
   const label = printable(entry.version);
   run.log.debug(
     `${run.where}: updating ${label} by delta from ${locals.length} local image(s) and ${
-      originUrl(run.origin, indexPath(entry.sha256))
+      shownUrl(originUrl(run.origin, indexPath(entry.sha256)))
     }.`,
   );
   const source = httpDeltaSource(run.origin, entry.sha256, size, run.net);
@@ -304,7 +305,14 @@ export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaR
 }
 
 /** The paths of the local images worth scanning, best first (core `localCandidates`). */
-async function localImages(dest: string, target: string): Promise<Local[]> {
+/**
+ * The local images worth matching, best first (core `localCandidates`), each
+ * with its own chunk index when one is kept beside it (from the delta update
+ * that built it). Never asked of the origin: for a packed format it would be
+ * bytes for nothing, and reading the image costs only time.
+ */
+async function localImages(run: DeltaRun, target: string): Promise<Local[]> {
+  const dest = run.dest;
   const latest = await readLatest(dest).catch(() => undefined);
   const state = await readState(dest).catch(() => undefined);
   const stored = await listStore(dest);
@@ -319,37 +327,10 @@ async function localImages(dest: string, target: string): Promise<Local[]> {
     state?.previous,
     dated.map((d) => d.sha256),
   );
-  return await Promise.all(candidates.map(async (sha256) => {
+  const locals: Local[] = [];
+  for (const sha256 of candidates) {
     const path = `${dest}/store/${sha256}`;
-    return { path, index: await cachedIndex(path, sha256) };
-  }));
-}
-
-/**
- * After a full download of `entry`: keeps the origin's chunk index of it
- * beside it (`store/<sha256>.index`), when there is one that names it, so
- * that the next update matches it without reading it. Costs one small
- * request; any failure only means the next update reads the image instead.
- *
- * @example
- * ```ts
- * import type { Entry } from "../core/manifest.ts";
- * declare const run: DeltaRun, entry: Entry;
- * await keepOriginIndex(run, entry);
- * ```
- */
-export async function keepOriginIndex(run: DeltaRun, entry: Entry): Promise<void> {
-  const size = Number(entry.size);
-  if (!indexable(size) || size === 0 || run.origin.startsWith("file:")) return;
-  const source = httpDeltaSource(run.origin, entry.sha256, size, run.net);
-  try {
-    const bytes = await source.fetchIndex(indexLength(size));
-    parseIndex(bytes, size, entry.sha256, source.indexName);
-    await keepIndex(`${run.dest}/store`, entry.sha256, bytes);
-  } catch (e) {
-    if (!(e instanceof TakoError)) throw e;
-    run.log.debug(
-      `${run.where}: no chunk index kept for ${printable(entry.version)}: ${e.message}`,
-    );
+    locals.push({ path, index: await cachedIndex(path, sha256) });
   }
+  return locals;
 }

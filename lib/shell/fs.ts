@@ -188,19 +188,24 @@ async function readUpTo(file: Deno.FsFile, path: string, maxBytes: number): Prom
 }
 
 /**
- * SHA-256 (lowercase hex) and size of a regular file, read 4 MiB at a time.
+ * SHA-256 (lowercase hex) and size of a regular file, read 4 MiB at a time;
+ * at most `maxBytes` are read (a file that should have N bytes is hashed with
+ * N + 1, so that a longer one shows as longer without being read to its end).
  *
  * @example
  * ```ts
  * const { sha256, size } = await hashFile("image.raw");
  * ```
  */
-export async function hashFile(path: string): Promise<{ sha256: string; size: number }> {
+export async function hashFile(
+  path: string,
+  maxBytes = Infinity,
+): Promise<{ sha256: string; size: number }> {
   // stat before open: opening a FIFO would block.
   requireRegular(path, await attempt("read", path, () => Deno.stat(path)));
   using file = await attempt("read", path, () => Deno.open(path, { read: true }));
   requireRegular(path, await attempt("read", path, () => file.stat()));
-  const { hash, size } = await hashOpenFile(file, path);
+  const { hash, size } = await hashOpenFile(file, path, maxBytes);
   return { sha256: hash.digest("hex"), size };
 }
 

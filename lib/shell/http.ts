@@ -13,7 +13,8 @@
  *
  * @module
  */
-import { printable, TakoError } from "../core/errors.ts";
+import { printable, shownUrl, TakoError } from "../core/errors.ts";
+import { proxyEnvironment } from "./proxy_env.ts";
 import {
   checkFullAnswer,
   checkPartialAnswer,
@@ -26,7 +27,7 @@ import {
   rangeValidator,
   redirectTarget,
   seconds,
-  shownUrl,
+  unreachable,
   type Validators,
 } from "../core/http_policy.ts";
 import { type ByteSource, streamSource } from "./copy.ts";
@@ -305,7 +306,7 @@ async function request(
         { cause: e },
       );
     }
-    throw unreachable(url, e);
+    throw unreachable(url, e, proxyEnvironment());
   } finally {
     clearTimeout(timer);
   }
@@ -327,14 +328,6 @@ function httpError(url: URL, response: Response, isImage: boolean): TakoError {
     `${shownUrl(url)} answered ${status(response)}.`,
     gone ? { tag: "gone" } : undefined,
   );
-}
-
-function unreachable(url: URL, e: unknown): TakoError {
-  const detail = fetchErrorDetail(e);
-  const message = url.protocol === "file:"
-    ? `Cannot read ${printable(decodeURIComponent(url.pathname), 200)}: ${detail}.`
-    : `Cannot reach ${shownUrl(url)}: ${detail}.`;
-  return new TakoError("runtime", message, { cause: e });
 }
 
 function oversize(url: URL, what: string, maxBytes: number): TakoError {

@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { printable, TakoError } from "../core/errors.ts";
 import { attempt, fileError, kindOf, lstatOrUndefined } from "./fs.ts";
+import { keepPrivate, PRIVATE_MODE } from "./private_mode.ts";
 
 const LOCK = ".lock";
 const LOCK_POLL_MS = 100;
@@ -22,19 +23,36 @@ export interface Lock extends Disposable {
  * Takes an exclusive flock(2) on `<dir>/.lock` (a destination, or an origin
  * directory that `tako store` writes), polling until `waitMs` has passed,
  * then fails with a TakoError tagged "busy". The lock file is never opened
- * through a symbolic link.
+ * through a symbolic link, and it is private (mode 0600, repaired when wider):
+ * anyone who can open it can hold the lock.
+ *
+ * `onWait` is told once, at the first refusal, that the run is waiting.
  *
  * @example
  * ```ts
- * using _lock = await acquireLock("/var/lib/tako/app", 60_000);
+ * using _lock = await acquireLock("/var/lib/tako/app", 60_000, (m) => console.error(m));
  * ```
  */
-export async function acquireLock(dir: string, waitMs: number): Promise<Lock> {
+export async function acquireLock(
+  dir: string,
+  waitMs: number,
+  onWait?: (message: string) => void,
+): Promise<Lock> {
   const path = join(dir, LOCK);
   const file = await openLockFile(path);
   try {
     const deadline = Date.now() + Math.max(0, waitMs);
+    let told = false;
     while (!(await attempt("lock", path, () => file.tryLock(true)))) {
+      if (!told && waitMs > 0) {
+        // Said at once, as apt does: a silent wait of minutes looks like a hang.
+        told = true;
+        onWait?.(
+          `waiting for another tako run, which holds ${printable(path, 300)}, to finish (at most ${
+            formatSeconds(waitMs)
+          }).`,
+        );
+      }
       const left = deadline - Date.now();
       if (left <= 0) {
         throw new TakoError(
@@ -73,7 +91,7 @@ export async function acquireLock(dir: string, waitMs: number): Promise<Lock> {
  */
 async function openLockFile(path: string): Promise<Deno.FsFile> {
   try {
-    return await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o644 });
+    return await Deno.open(path, { read: true, write: true, createNew: true, mode: PRIVATE_MODE });
   } catch (e) {
     if (!(e instanceof Deno.errors.AlreadyExists)) throw fileError("create lock file", path, e);
   }
@@ -94,6 +112,12 @@ async function openLockFile(path: string): Promise<Deno.FsFile> {
       "runtime",
       `Lock file ${printable(path, 300)} changed while it was being opened.`,
     );
+  }
+  try {
+    await keepPrivate(path, opened);
+  } catch (e) {
+    file.close();
+    throw e;
   }
   return file;
 }

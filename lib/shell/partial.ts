@@ -22,7 +22,7 @@
  */
 import type { Hash } from "node:crypto";
 import { join } from "node:path";
-import { requireDigest } from "../core/digest.ts";
+import { requireDigest, SHA256_HEX } from "../core/digest.ts";
 import { printable, TakoError } from "../core/errors.ts";
 import { checkReceived, originUrl } from "../core/http_policy.ts";
 import {
@@ -40,6 +40,7 @@ import {
   writeFileAtomic,
 } from "./fs.ts";
 import { type NetOptions, requestImage } from "./http.ts";
+import { keepPrivate, keepPrivateIfPresent, PRIVATE_MODE } from "./private_mode.ts";
 
 /** Prefix of partial downloads (and their records) in `store/`. */
 const PARTIAL_PREFIX = ".partial-";
@@ -168,6 +169,38 @@ export async function dropPartials(storeDir: string, keep?: string): Promise<num
 }
 
 /**
+ * The partial downloads kept in `storeDir` (for `tako status`): each image's
+ * digest and the bytes kept so far, by digest. Read-only; a missing directory
+ * holds none.
+ *
+ * @example
+ * ```ts
+ * await listPartials("/var/lib/tako/app/store"); // [{ sha256: "81b9…", bytes: 8388608 }]
+ * ```
+ */
+export async function listPartials(
+  storeDir: string,
+): Promise<{ sha256: string; bytes: number }[]> {
+  const found: { sha256: string; bytes: number }[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(storeDir));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return found;
+    throw fileError("list", storeDir, e);
+  }
+  for (const entry of entries) {
+    const sha256 = entry.name.slice(PARTIAL_PREFIX.length);
+    if (!entry.isFile || !entry.name.startsWith(PARTIAL_PREFIX) || !SHA256_HEX.test(sha256)) {
+      continue;
+    }
+    const info = await Deno.lstat(join(storeDir, entry.name)).catch(() => undefined);
+    if (info?.isFile) found.push({ sha256, bytes: info.size });
+  }
+  return found.sort((a, b) => a.sha256 < b.sha256 ? -1 : 1);
+}
+
+/**
  * One request: the rest of the image after `kept`, or all of it. A whole
  * answer empties the file first and writes the record describing it before
  * any of its bytes.
@@ -236,7 +269,8 @@ class PartialDownload {
    */
   static async open(storeDir: string, sha256: string): Promise<PartialDownload> {
     const path = join(storeDir, PARTIAL_PREFIX + sha256);
-    const create = () => Deno.open(path, { read: true, write: true, createNew: true, mode: 0o600 });
+    const create = () =>
+      Deno.open(path, { read: true, write: true, createNew: true, mode: PRIVATE_MODE });
     const made = (file: Deno.FsFile) => new PartialDownload(storeDir, sha256, path, file);
     try {
       return made(await create());
@@ -258,6 +292,7 @@ class PartialDownload {
           `${printable(path, 300)} changed while it was being opened.`,
         );
       }
+      await keepPrivate(path, opened);
     } catch (e) {
       file.close();
       throw fileError("inspect", path, e);
@@ -306,7 +341,7 @@ class PartialDownload {
     this.offset = 0;
     if (record === undefined) return;
     const bytes = new TextEncoder().encode(serializePartialRecord(record));
-    await writeFileAtomic(this.storeDir, this.#recordName, bytes, 0o600);
+    await writeFileAtomic(this.storeDir, this.#recordName, bytes, PRIVATE_MODE);
   }
 
   /** Gives the partial file its final name (flushed, mode 0444) and drops its record. */
@@ -338,6 +373,7 @@ class PartialDownload {
 
   async #readRecord(): Promise<PartialRecord | undefined> {
     try {
+      await keepPrivateIfPresent(join(this.storeDir, this.#recordName));
       const bytes = await readFileCapped(join(this.storeDir, this.#recordName), MAX_RECORD_BYTES);
       return parsePartialRecord(bytes === undefined ? undefined : new TextDecoder().decode(bytes));
     } catch {

@@ -6,7 +6,15 @@
  */
 import { join } from "node:path";
 import { readFileCapped, writeFileAtomic } from "./fs.ts";
-import { EMPTY_STATE, parseState, serializeState, type State, STATE_FILE } from "../core/state.ts";
+import { keepPrivateIfPresent, PRIVATE_MODE } from "./private_mode.ts";
+import {
+  EMPTY_STATE,
+  MAX_FAILURE_CHARS,
+  parseState,
+  serializeState,
+  type State,
+  STATE_FILE,
+} from "../core/state.ts";
 
 /** `.state` is a few hundred bytes; the cap keeps a planted huge file from being read. */
 const MAX_STATE_BYTES = 64 * 1024;
@@ -30,7 +38,46 @@ export async function readState(dest: string): Promise<State> {
 }
 
 /**
- * Replaces `.state` atomically.
+ * Notes a failed run in `.state` (time and message, bounded) for `tako
+ * status`, keeping the rest. Never throws: the failure itself is what the
+ * caller reports, and a full disk must not hide it.
+ *
+ * @example
+ * ```ts
+ * await recordFailure("/var/lib/tako/app", "Cannot reach https://…: timed out.", new Date());
+ * ```
+ */
+export async function recordFailure(dest: string, message: string, time: Date): Promise<void> {
+  try {
+    const state = await readState(dest);
+    const kept = message.length > MAX_FAILURE_CHARS
+      ? `${message.slice(0, MAX_FAILURE_CHARS - 1)}…`
+      : message;
+    await saveState(dest, {
+      ...state,
+      lastFailure: time.toISOString(),
+      lastFailureMessage: kept,
+    });
+  } catch {
+    // Best effort only.
+  }
+}
+
+/**
+ * Narrows an existing `.state` to mode 0600 (one from an older Tako was 0644);
+ * for fetch, under the destination's lock.
+ *
+ * @example
+ * ```ts
+ * await repairStateMode("/var/lib/tako/app");
+ * ```
+ */
+export async function repairStateMode(dest: string): Promise<void> {
+  await keepPrivateIfPresent(join(dest, STATE_FILE));
+}
+
+/**
+ * Replaces `.state` atomically (mode 0600).
  *
  * @example
  * ```ts
@@ -39,5 +86,10 @@ export async function readState(dest: string): Promise<State> {
  * ```
  */
 export async function saveState(dest: string, state: State): Promise<void> {
-  await writeFileAtomic(dest, STATE_FILE, new TextEncoder().encode(serializeState(state)), 0o644);
+  await writeFileAtomic(
+    dest,
+    STATE_FILE,
+    new TextEncoder().encode(serializeState(state)),
+    PRIVATE_MODE,
+  );
 }

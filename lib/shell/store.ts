@@ -17,9 +17,11 @@ import { dirname, join } from "node:path";
 import { printable, TakoError } from "../core/errors.ts";
 import { requireDigest, SHA256_HEX } from "../core/digest.ts";
 import { MAX_MANIFEST_BYTES } from "../core/manifest.ts";
+import type { CurrentImage } from "../core/history.ts";
 import {
   attempt,
   fileError,
+  hashFile,
   kindOf,
   lstatOrUndefined,
   readFileCapped,
@@ -138,14 +140,15 @@ function refused(path: string, info: Deno.FileInfo, expected: string): TakoError
 
 /**
  * For commands that never create a destination (status, prune): it must
- * exist already, as a directory.
+ * exist already, as a directory. `config` is the config file that names it,
+ * for the hint to fetch it first.
  *
  * @example
  * ```ts
- * await requireDestination("/var/lib/tako/app");
+ * await requireDestination("/var/lib/tako/app", "/etc/tako/app");
  * ```
  */
-export async function requireDestination(dest: string): Promise<void> {
+export async function requireDestination(dest: string, config: string): Promise<void> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(dest);
@@ -153,7 +156,9 @@ export async function requireDestination(dest: string): Promise<void> {
     if (!(e instanceof Deno.errors.NotFound)) throw fileError("inspect destination", dest, e);
     throw new TakoError(
       "runtime",
-      `destination ${printable(dest, 300)} does not exist; run 'tako fetch' first.`,
+      `destination ${printable(dest, 300)} does not exist yet; run 'tako fetch ${
+        printable(config, 300)
+      }' first.`,
     );
   }
   if (!info.isDirectory) {
@@ -186,6 +191,46 @@ export interface ForeignLatest {
   readonly foreign: true;
   /** What it is instead, safe to print: e.g. `a symbolic link to "/etc/x"`. */
   readonly detail: string;
+}
+
+/**
+ * What is wrong with a stored image (`info` its lstat) against its signed
+ * size and digest, or undefined when it is intact. A size other than the
+ * signed one proves the damage without a read (a sparse 1 TiB file would take
+ * hours to hash), and the hash never reads past the signed size.
+ *
+ * @example
+ * ```ts
+ * const path = "/var/lib/tako/app/store/81b9783a13d6822dfb3d1413ae5654228b04fa8790c5d6a5b79ba889f184cce5";
+ * await imageDamage(path, await Deno.lstat(path), { sha256: "81b9…", size: 10n }); // undefined
+ * ```
+ */
+export async function imageDamage(
+  path: string,
+  info: Deno.FileInfo,
+  entry: { readonly sha256: string; readonly size: bigint },
+): Promise<string | undefined> {
+  if (BigInt(info.size) !== entry.size) return `${info.size} bytes, not the signed ${entry.size}`;
+  const actual = await hashFile(path, Number(entry.size) + 1);
+  if (actual.sha256 === entry.sha256 && BigInt(actual.size) === entry.size) return undefined;
+  return `its digest is ${actual.sha256}`;
+}
+
+/**
+ * The image `latest` points to and the size of its file (undefined when
+ * missing), which anchors the history of a destination without a manifest;
+ * undefined when `latest` is absent or not a link into store/.
+ *
+ * @example
+ * ```ts
+ * const anchor = await readAnchor("/var/lib/tako/app"); // { sha256: "81b9…", size: 10n }
+ * ```
+ */
+export async function readAnchor(dir: string): Promise<CurrentImage | undefined> {
+  const latest = await readLatest(dir);
+  if (typeof latest !== "string") return undefined;
+  const info = await lstatOrUndefined(join(dir, "store", latest));
+  return { sha256: latest, size: info?.isFile ? BigInt(info.size) : undefined };
 }
 
 /**

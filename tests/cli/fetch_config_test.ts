@@ -168,3 +168,18 @@ Deno.test("`tako fetch` exits with the gravest code when several configs fail", 
     assertOutcome(result, EXIT_INTEGRITY, second.path, s.config);
   });
 });
+
+Deno.test("`tako stauts <config>` in the original dialect is a mistyped command: nothing is fetched", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    await s.writeConfig({ restart: ["app.service"] });
+    const result = await s.run(["stauts", s.config]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /^tako: error: Unknown command 'stauts' \(did you mean status\?\)/);
+    assert.deepEqual(s.origin.requests, [], "no request");
+    assert.equal(await latestDigest(s.dest), undefined);
+    assert.deepEqual(await s.systemctl.calls(), []);
+    // A config file of that very name is a config as before.
+    await Deno.writeTextFile(`${s.dir}/stauts`, await Deno.readTextFile(s.config));
+    assertOutcome(await s.run(["stauts"]), 0, "latest is now 2.0.0");
+  });
+});

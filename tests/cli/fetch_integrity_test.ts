@@ -192,7 +192,10 @@ for (const { name, make, says } of BAD_MANIFESTS) {
   Deno.test(`\`tako fetch\` refuses a manifest ${name}, into an empty destination`, async () => {
     await withSetup(THREE_IMAGES, async (s) => {
       await writeManifest(s.originDir, make());
-      assertOutcome(await s.fetch(), EXIT_INTEGRITY, `${s.origin.url}/manifest`, says);
+      const result = await s.fetch();
+      assertOutcome(result, EXIT_INTEGRITY, `${s.origin.url}/manifest`, says);
+      // Nothing was trusted: the manifest never verified.
+      assert.ok(!result.stderr.includes("trusting"), result.stderr);
       await assert.rejects(Deno.lstat(`${s.dest}/manifest`), Deno.errors.NotFound);
       assert.deepEqual(imageRequests(s.origin), []);
       await checkInvariants(s.dest);
@@ -256,6 +259,56 @@ for (const { name, make, says } of ROLLBACKS) {
   });
 }
 
+Deno.test("`tako fetch` without a stored manifest still refuses a history that drops latest's image", async () => {
+  const others: [string, () => Uint8Array][] = [
+    ["an older history", () => signRaw(signedPartOf([V100, V110].map(entryOf)))],
+    [
+      "another size for the same digest",
+      () => signRaw(signedPartOf([V100, { ...entryOf(V200), size: 11n }])),
+    ],
+  ];
+  for (const [what, make] of others) {
+    await withSetup(THREE_IMAGES, async (s) => {
+      await s.writeConfig({ restart: ["app.service"] });
+      assertOutcome(await s.fetch(), 0);
+      // The old advice for a key problem: remove the manifest.
+      await Deno.remove(`${s.dest}/manifest`);
+      await writeManifest(s.originDir, make());
+      const result = await s.fetch();
+      assertOutcome(
+        result,
+        EXIT_INTEGRITY,
+        "does not list the image latest points to",
+        V200.sha256,
+      );
+      assert.ok(!result.stderr.includes("trusting"), `${what}: ${result.stderr}`);
+      assert.equal(await latestDigest(s.dest), V200.sha256, what);
+      await assert.rejects(Deno.lstat(`${s.dest}/manifest`), Deno.errors.NotFound);
+      assert.deepEqual(await s.systemctl.calls(), ["restart -- app.service"], what);
+      await checkInvariants(s.dest);
+    });
+  }
+});
+
+Deno.test("`tako fetch` without a stored manifest takes a history that lists latest's image", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    assertOutcome(await s.fetch(), 0);
+    const manifest = await Deno.readFile(`${s.dest}/manifest`);
+    await Deno.remove(`${s.dest}/manifest`);
+    const result = await s.fetch();
+    assertOutcome(result, 0, "lists the image latest points to, so its history is taken");
+    assert.deepEqual(await Deno.readFile(`${s.dest}/manifest`), manifest);
+    assert.equal(await latestDigest(s.dest), V200.sha256);
+    // Removing latest too makes it a first contact again: any signed history is taken.
+    await Deno.remove(`${s.dest}/manifest`);
+    await Deno.remove(`${s.dest}/latest`);
+    await writeManifest(s.originDir, signRaw(signedPartOf([V100, V110].map(entryOf))));
+    assertOutcome(await s.fetch(), 0, "trusting the origin's signed history");
+    assert.equal(await latestDigest(s.dest), V110.sha256);
+    await checkInvariants(s.dest);
+  });
+});
+
 Deno.test("`tako fetch` accepts a manifest that appends versions to the stored history", async () => {
   await withSetup([V100, V110], async (s) => {
     assertOutcome(await s.fetch(), 0);
@@ -280,4 +333,23 @@ Deno.test("`tako fetch` refuses a gzip-encoded manifest cleanly", async () => {
     assertOutcome(await s.fetch(), EXIT_INTEGRITY, "not a Tako manifest");
     await checkInvariants(s.dest);
   });
+});
+
+Deno.test("`tako fetch` shortens 64 KiB versions of a signed manifest in every message", async () => {
+  const huge = (c: string) => ({ version: `1.${c.repeat(65536)}`, size: 10n, sha256: V100.sha256 });
+  const cases: [string, () => Uint8Array][] = [
+    ["unsorted", () => signRaw(signedPartOf([huge("b"), huge("a")]))],
+    ["equal", () => signRaw(signedPartOf([huge("a"), huge("a")]))],
+    ["matching nothing", () => signRaw(signedPartOf([huge("a"), huge("b")]))],
+  ];
+  for (const [what, make] of cases) {
+    await withSetup(THREE_IMAGES, async (s) => {
+      await s.writeConfig({ version: "9.*" });
+      await writeManifest(s.originDir, make());
+      const result = await s.fetch();
+      assert.notEqual(result.code, 0, what);
+      const longest = Math.max(...result.stderr.split("\n").map((l) => l.length));
+      assert.ok(longest < 1000, `${what}: a ${longest}-character line`);
+    });
+  }
 });

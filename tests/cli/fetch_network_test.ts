@@ -7,11 +7,13 @@ import { assert } from "../support/assert.ts";
 import {
   assertOutcome,
   checkInvariants,
+  closedPort,
   imageRequests,
   latestDigest,
   withSetup,
 } from "../support/publish.ts";
 import { THREE_IMAGES } from "../support/vectors.ts";
+import { runTako } from "../../dev/run_tako.ts";
 
 const [, V110, V200] = THREE_IMAGES as [
   typeof THREE_IMAGES[0],
@@ -63,9 +65,35 @@ Deno.test("`tako fetch` gives up on a server that sends no headers (--connect-ti
 
 Deno.test("`tako fetch` rides out a slow but steady image body", async () => {
   await withSetup(THREE_IMAGES, async (s) => {
-    // 10 bytes 100 ms apart: a whole second, but never 0.5 s without data.
-    s.origin.behave(`/store/${V200.sha256}`, { dripMs: 100 });
+    // 10 bytes 50 ms apart: half a second in all, never more than a tenth of the 0.5 s
+    // idle timeout without data (a loaded machine delays a timer by far less).
+    s.origin.behave(`/store/${V200.sha256}`, { dripMs: 50 });
     assertOutcome(await s.fetch(...FAST), 0);
     assert.equal(await latestDigest(s.dest), V200.sha256);
+  });
+});
+
+Deno.test("`tako fetch` through a proxy that does not answer names the proxy, not the origin", async () => {
+  await withSetup([{ version: "1.0.0", content: "image one\n" }], async (s) => {
+    const proxy = `http://ops:Pwproxysecret@127.0.0.1:${closedPort()}`;
+    const env = { ...s.systemctl.env, HTTP_PROXY: proxy };
+    const result = await runTako(["fetch", "--connect-timeout", "5", s.config], {
+      env,
+      cwd: s.dir,
+    });
+    assertOutcome(
+      result,
+      1,
+      "went through the proxy http://ops:***@127.0.0.1:",
+      "(from HTTP_PROXY)",
+    );
+    assert.ok(!result.stderr.includes("Pwproxysecret"), result.stderr);
+    assert.deepEqual(s.origin.requests, [], "the origin was never reached");
+    // NO_PROXY exempts the origin: it is reached directly.
+    const direct = await runTako(["fetch", s.config], {
+      env: { ...env, NO_PROXY: "127.0.0.1" },
+      cwd: s.dir,
+    });
+    assertOutcome(direct, 0);
   });
 });

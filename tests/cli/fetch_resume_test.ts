@@ -249,3 +249,47 @@ Deno.test("`tako fetch` never writes through a link planted as the partial file"
     await assertDone(s);
   });
 });
+
+Deno.test("`tako fetch` keeps .lock, .state and partial downloads private (0600), repairing wider ones", async () => {
+  const modeOf = async (path: string) => (await Deno.lstat(path)).mode! & 0o777;
+  await withOrigin(true, async (s, origin) => {
+    await breakOff(s, origin);
+    const record = (await partialNames(s)).map((n) => `${s.dest}/store/${n}`);
+    assert.equal(record.length, 2, "the partial and its record");
+    const privates = [`${s.dest}/.lock`, `${s.dest}/.state`, ...record];
+    for (const path of privates.slice(0, 1).concat(record)) {
+      assert.equal(await modeOf(path), 0o600, path);
+    }
+    // As an older Tako left them: readable, so lockable, by every user.
+    await Deno.writeTextFile(`${s.dest}/.state`, "{}", { mode: 0o644 });
+    for (const path of privates) await Deno.chmod(path, 0o644);
+    origin.behave(V2_PATH, { status: 503, times: 1 });
+    assertOutcome(await s.fetch(...FAST), EXIT_RUNTIME, "503");
+    for (const path of privates) assert.equal(await modeOf(path), 0o600, path);
+    assertOutcome(await s.fetch(...FAST), 0);
+    assert.equal(await modeOf(`${s.dest}/.state`), 0o600);
+    await assertDone(s);
+  });
+});
+
+Deno.test("`tako status` shows a kept partial download and the failure that left it", async () => {
+  await withOrigin(true, async (s, origin) => {
+    const kept = await breakOff(s, origin);
+    const json = await s.run(["status", "--json", s.config]);
+    assert.equal(json.code, 0, json.stderr);
+    const entry = JSON.parse(json.stdout).configs[0];
+    assert.deepEqual(entry.partials, [{ sha256: V2_SHA, bytes: kept }]);
+    assert.ok(entry.last_failure.message.includes("for 0.5 s"), entry.last_failure.message);
+    assert.ok(!Number.isNaN(Date.parse(entry.last_failure.time)));
+    assert.equal(entry.problems.length, 1);
+    assert.ok(entry.problems[0].startsWith("the last fetch failed ("), entry.problems[0]);
+    const text = await s.run(["status", s.config]);
+    assert.ok(text.stdout.includes(`partial      store/${V2_SHA.slice(0, 12)}…`), text.stdout);
+    // A successful run ends the problem; the failure stays on record.
+    assertOutcome(await s.fetch(...FAST), 0);
+    const after = JSON.parse((await s.run(["status", "--json", s.config])).stdout).configs[0];
+    assert.deepEqual(after.problems, []);
+    assert.deepEqual(after.partials, []);
+    assert.notEqual(after.last_failure, null);
+  });
+});

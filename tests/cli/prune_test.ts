@@ -225,10 +225,13 @@ Deno.test("`tako prune` fails with exit 3 for a missing config and goes on with 
 
 Deno.test("`tako prune` fails with exit 1 for a missing destination and does not create it", async () => {
   await withSetup(async (s) => {
-    const result = await runTako(["prune", await s.config("KeepImages=1\n")]);
+    const config = await s.config("KeepImages=1\n");
+    const result = await runTako(["prune", config]);
     assertExit(result, 1);
     assert.ok(
-      result.stderr.includes(`destination ${s.dest} does not exist; run 'tako fetch' first.`),
+      result.stderr.includes(
+        `${config}: destination ${s.dest} does not exist yet; run 'tako fetch ${config}' first.`,
+      ),
       result.stderr,
     );
     await assert.rejects(() => Deno.lstat(s.dest), Deno.errors.NotFound);

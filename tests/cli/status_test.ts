@@ -285,7 +285,9 @@ Deno.test("`tako status` fails with exit 1 for a missing destination and does no
     const result = await runTako(["status", "--json", s.config]);
     assertExit(result, 1);
     assert.ok(
-      result.stderr.includes(`destination ${s.dest} does not exist; run 'tako fetch' first.`),
+      result.stderr.includes(
+        `${s.config}: destination ${s.dest} does not exist yet; run 'tako fetch ${s.config}' first.`,
+      ),
       result.stderr,
     );
     const c = JSON.parse(result.stdout).configs[0];
@@ -349,4 +351,59 @@ Deno.test("`tako status` escapes control characters from the config path", async
     assertExit(missing, 3);
     assert.ok(!missing.stderr.includes("\x07") && !missing.stdout.includes("\x07"));
   });
+});
+
+Deno.test("`tako status` reports a Version= that matches none of the versions on offer in `problems`", async () => {
+  await withSetup(async (s) => {
+    await layOutUsual(s.dest);
+    const text1 = await Deno.readTextFile(s.config);
+    await Deno.writeTextFile(s.config, text1.replace("Version=1.*", "Version=3.*"));
+    const json = await runTako(["status", "--json", s.config]);
+    assertExit(json, 0);
+    const entry = JSON.parse(json.stdout).configs[0];
+    assert.equal(entry.error, null);
+    assert.equal(entry.problems.length, 1);
+    assert.ok(entry.problems[0].startsWith("no version matches Version=3.* ("), entry.problems[0]);
+    const text = await runTako(["status", s.config]);
+    assert.match(text.stdout, /^ {2}problem {6}no version matches Version=3\.\* /m);
+  });
+});
+
+/** The jq filter of the monitoring recipe in docs/tako-status.md, as the docs give it. */
+async function monitoringFilter(): Promise<string> {
+  const docs = await Deno.readTextFile(new URL("../../docs/tako-status.md", import.meta.url));
+  const filter = /\| jq -e '([^']+)'/.exec(docs)?.[1];
+  assert.ok(filter !== undefined, "the monitoring recipe is in docs/tako-status.md");
+  return filter;
+}
+
+async function jqExit(filter: string, input: string): Promise<number> {
+  const child = new Deno.Command("jq", { args: ["-e", filter], stdin: "piped", stdout: "null" })
+    .spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(input));
+  await writer.close();
+  return (await child.status).code;
+}
+
+const HAS_JQ = await new Deno.Command("jq", { args: ["--version"], stdout: "null", stderr: "null" })
+  .output().then((o) => o.success, () => false);
+
+Deno.test({
+  name:
+    "the docs' monitoring recipe passes a healthy host and fails one whose Version= matches nothing",
+  ignore: !HAS_JQ,
+  async fn() {
+    const filter = await monitoringFilter();
+    await withSetup(async (s) => {
+      await layOutUsual(s.dest);
+      const healthy = await runTako(["status", "--json", s.config]);
+      assert.equal(await jqExit(filter, healthy.stdout), 0, healthy.stdout);
+      const text = await Deno.readTextFile(s.config);
+      await Deno.writeTextFile(s.config, text.replace("Version=1.*", "Version=3.*"));
+      const frozen = await runTako(["status", "--json", s.config]);
+      assertExit(frozen, 0);
+      assert.equal(await jqExit(filter, frozen.stdout), 1, frozen.stdout);
+    });
+  },
 });

@@ -15,6 +15,10 @@ Deno.test("the binary's permissions are least privilege: no -A, systemctl only, 
   assert.ok(!flags.includes("-A") && !flags.includes("--allow-all"), flags.join(" "));
   assert.ok(flags.includes("--allow-run=systemctl"), flags.join(" "));
   const env = flags.find((f) => f.startsWith("--allow-env"));
-  assert.equal(env, "--allow-env=TAKO_SECRET_KEY,TAKO_DEBUG,JOURNAL_STREAM");
+  // The proxy variables only for naming a proxy in messages; Deno's fetch reads them anyway.
+  assert.equal(
+    env,
+    "--allow-env=TAKO_SECRET_KEY,TAKO_DEBUG,JOURNAL_STREAM,HTTPS_PROXY,https_proxy,HTTP_PROXY,http_proxy,ALL_PROXY,all_proxy,NO_PROXY,no_proxy",
+  );
   assert.ok(!flags.some((f) => f.startsWith("--allow-ffi") || f.startsWith("--allow-sys")));
 });

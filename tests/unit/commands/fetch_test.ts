@@ -307,6 +307,8 @@ const DAMAGES: { name: string; damage: (path: string) => Promise<void> }[] = [
     },
   },
   { name: "truncated", damage: (path) => Deno.truncate(path, 3) },
+  // Hashing it would take hours: the size alone proves the damage.
+  { name: "a sparse 1 TiB file", damage: (path) => Deno.truncate(path, 2 ** 40) },
 ];
 
 for (const { name, damage } of DAMAGES) {
@@ -370,6 +372,27 @@ Deno.test("`fetchAll()` under --init fetches again when the image latest points 
 
     assertOutcome(await s.fetchHere("--init"), 0);
     assert.deepEqual(imageRequests(s.origin).map((r) => r.path), [`/store/${V200.sha256}`]);
+    await checkInvariants(s.dest);
+  });
+});
+
+Deno.test("`fetchAll()` under --init acts on a Version= pin that latest's image does not match", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    await s.writeConfig({ restart: ["app.service"] });
+    assertOutcome(await s.fetchHere(), 0);
+    assert.equal(await latestDigest(s.dest), V200.sha256);
+    // Pinned to go back: the unit's ExecStartPre= must install the pinned version.
+    await s.writeConfig({ restart: ["app.service"], version: "1.1.0" });
+    const result = await s.fetchHere("--init");
+    assertOutcome(result, 0, "latest is now 1.1.0");
+    assert.ok(!result.stderr.includes("already in place"), result.stderr);
+    assert.equal(await latestDigest(s.dest), V110.sha256);
+    // Still no restart from --init: only the first plain fetch restarted.
+    assert.deepEqual(s.services.calls, ["app.service"]);
+    // Now provisioned under the pin: nothing to do, no request.
+    s.origin.clear();
+    assertOutcome(await s.fetchHere("--init"), 0, "1.1.0 is already in place");
+    assert.deepEqual(s.origin.requests, []);
     await checkInvariants(s.dest);
   });
 });

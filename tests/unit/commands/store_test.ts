@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { assert } from "../../support/assert.ts";
 import {
   assertFails,
+  assertNoSecret,
   assertNoTemporaries,
   assertOk,
   IMAGE_ONE,
@@ -62,7 +63,7 @@ Deno.test("`store()` refuses a published version with other contents, by spellin
 
 Deno.test("`store()` refuses an existing manifest that the key does not verify", async () => {
   const tamper: [string, (manifest: string) => string, string[]][] = [
-    ["signed by another key", (m) => m, ["manifest"]],
+    ["signed by another key", (m) => m, ["manifest", "the public key of the given secret key"]],
     ["size changed", (m) => m.replace(" 10 ", " 11 "), ["manifest"]],
     ["entry added", (m) => m.replace("\n\n", `\n\n0.1 1 ${"0".repeat(64)}\n`), ["manifest"]],
     ["signature damaged", (m) => m.replace(/[A-Za-z](==\n)$/, "A$1"), ["manifest"]],
@@ -130,4 +131,25 @@ Deno.test("`store()` accepts any printable version and orders it by SPEC §3", a
     const versions = (await readManifest(dir)).split("\n").slice(2, -3).map((l) => l.split(" ")[0]);
     assert.deepEqual(versions, ["0.9", "1.0.0-beta.2", "1.0.0-beta.10", "1.0.0", "2.0.0"]);
   });
+});
+
+Deno.test("`store()` warns about a key file that its group or others can read", async () => {
+  const table: [number, string | undefined][] = [
+    [0o600, undefined],
+    [0o400, undefined],
+    [0o640, "readable by its group (mode 0640)"],
+    [0o604, "readable by others (mode 0604)"],
+    [0o644, "readable by its group and others (mode 0644)"],
+  ];
+  for (const [mode, warning] of table) {
+    await withOrigin(async (dir) => {
+      await Deno.writeTextFile(join(dir, "key"), TEST_SECRET_KEY, { mode });
+      await Deno.chmod(join(dir, "key"), mode);
+      const result = await storeHere(dir, "1.0.0", { key: ["-f", join(dir, "key")] });
+      assertOk(result, mode.toString(8));
+      if (warning === undefined) assert.ok(!result.stderr.includes("warning"), result.stderr);
+      else assert.ok(result.stderr.includes(`is ${warning}; make it private`), result.stderr);
+      assertNoSecret(result);
+    });
+  }
 });

@@ -1,4 +1,5 @@
-import { type Command, COMMANDS, parseArgs, usage } from "../../../lib/core/cli.ts";
+import { type Command, COMMANDS, parseArgs } from "../../../lib/core/cli.ts";
+import { usage } from "../../../lib/core/help.ts";
 import { assert, assertTakoError } from "../../support/assert.ts";
 
 const fetchOf = (
@@ -230,4 +231,88 @@ Deno.test("`usage()` describes every command and the exit codes", () => {
   }
   assert.ok(usage("store").includes("TAKO_SECRET_KEY"));
   assert.ok(usage("fetch").includes("--if-not-exists"));
+});
+
+Deno.test("`parseArgs()` reads bundled short options", () => {
+  const table: [string[], object][] = [
+    [["fetch", "-qh"], { name: "help", topic: "fetch" }],
+    [["store", "-vo", "out", "image.raw", "1.0.0"], storeOf({ verbosity: "verbose" })],
+    [["store", "-vfk.txt", "-o", "out", "image.raw", "1.0.0"], {
+      ...storeOf({ verbosity: "verbose", keyFile: "k.txt" }),
+    }],
+    [["-q", "a"], fetchOf(["a"], { verbosity: "quiet" })],
+    [["status", "-q", "a"], { name: "status", verbosity: "quiet", json: false, configs: ["a"] }],
+  ];
+  for (const [args, expected] of table) {
+    assert.deepEqual(parseArgs(args), expected, args.join(" "));
+  }
+  assertTakoError(() => parseArgs(["fetch", "-qv", "a"]), "usage", "--quiet and --verbose");
+  assertTakoError(() => parseArgs(["-qv", "a"]), "usage", "--quiet and --verbose");
+  assertTakoError(() => parseArgs(["fetch", "-qx", "a"]), "usage", "Unknown option '-x'");
+  assertTakoError(() => parseArgs(["store", "-o"]), "usage", "--output needs a value");
+  assertTakoError(() => parseArgs(["store", "-qq", "-o", "o", "i", "1"]), "usage", "twice");
+});
+
+Deno.test("`parseArgs()` explains a timeout of 0 as out of range, not as a malformed number", () => {
+  const e = assertTakoError(() => parseArgs(["fetch", "--connect-timeout", "0", "a"]), "usage");
+  assert.ok(e.message.includes("above 0 and at most 86400"), e.message);
+  assert.ok(!e.message.includes("between 0"), e.message);
+});
+
+Deno.test("`parseArgs()` takes a mistyped command word in the original dialect for no fetch", () => {
+  const missing = (path: string) => path.startsWith("/etc/");
+  const table: [string[], string[]][] = [
+    [["stauts", "/etc/tako/app"], ["Unknown command 'stauts' (did you mean status?)"]],
+    [["fecth", "/etc/tako/app"], ["(did you mean fetch?)"]],
+    [["prnue", "/etc/tako/app"], ["(did you mean prune?)"]],
+    [["-v", "genkey"], ["(did you mean gen-key?)"]],
+    [["Status", "/etc/tako/app"], ["Unknown command 'Status' (did you mean status?)"]],
+    [["gen_key"], ["(did you mean gen-key?)"]],
+    [["--if-not-exists", "frobnicate"], ["Unknown command 'frobnicate';", "nothing was done"]],
+    [["help", "stauts"], ["Unknown command 'stauts' (did you mean status?)"]],
+  ];
+  for (const [args, parts] of table) {
+    const e = assertTakoError(() => parseArgs(args, { exists: missing }), "usage", ...parts);
+    assert.equal(e.exitCode, 2);
+  }
+  // A config file of that name, a path, or a word after `--` is a config as before.
+  const present = () => true;
+  assert.deepEqual(parseArgs(["stauts"], { exists: present }), fetchOf(["stauts"]));
+  assert.deepEqual(parseArgs(["./stauts"], { exists: missing }), fetchOf(["./stauts"]));
+  assert.deepEqual(parseArgs(["app.tako"], { exists: missing }), fetchOf(["app.tako"]));
+  assert.deepEqual(parseArgs(["--", "stauts"], { exists: missing }), fetchOf(["stauts"]));
+  assert.deepEqual(
+    parseArgs(["--connect-timeout", "5", "/etc/a"], { exists: missing }),
+    fetchOf(["/etc/a"], { net: { connectTimeoutMs: 5000 } }),
+  );
+});
+
+Deno.test("`parseArgs()` refuses a secret key where a path or word belongs, without quoting it", () => {
+  const secret =
+    "SECRET+dGVzdC1rZXktdmVyeS1zZWN1cml0eS1zdWNoLXNhZmWXQPbwnZ+Ihe9Y9t5k/vCRqr50HnkaXbKyKCX2ZAfb2Q==";
+  const table: [string[], string][] = [
+    [["store", "-f", secret, "-o", "out", "i", "1"], "Option --key-file holds a secret key"],
+    [["store", `--key-file=${secret}`, "-o", "out", "i", "1"], "Option --key-file holds"],
+    [["store", "-vf", secret, "-o", "out", "i", "1"], "Option --key-file holds"],
+    [["store", "-o", secret, "i", "1"], "Option --output holds a secret key"],
+    [["store", "-o", "out", secret, "1"], "Operand 1 holds a secret key"],
+    [["fetch", "a", secret], "Operand 2 holds a secret key; expected config files"],
+    [[secret], "Operand 1 holds a secret key"],
+    [["status", "--json", secret], "Operand 1 holds"],
+  ];
+  for (const [args, part] of table) {
+    const e = assertTakoError(() => parseArgs(args), "usage", part);
+    assert.ok(!e.message.includes(secret.slice(7, 20)), e.message);
+  }
+});
+
+Deno.test("`usage()` of each command lists only the exit codes it can return", () => {
+  const codes = (text: string) =>
+    [...text.split("Exit codes:")[1]!.matchAll(/^ {2}([0-9]+) /gm)].map((m) => Number(m[1]));
+  assert.deepEqual(codes(usage("fetch")), [0, 1, 2, 3, 4, 70]);
+  assert.deepEqual(codes(usage("status")), [0, 1, 2, 3, 4, 70]);
+  assert.deepEqual(codes(usage("prune")), [0, 1, 2, 3, 4, 70]);
+  assert.deepEqual(codes(usage("store")), [0, 1, 2, 4, 70]);
+  assert.deepEqual(codes(usage("gen-key")), [0, 1, 2, 70]);
+  assert.ok(!usage("gen-key").includes("several configs"));
 });

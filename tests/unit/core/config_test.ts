@@ -4,6 +4,7 @@ import { TakoError } from "../../../lib/core/errors.ts";
 import { ANY_VERSION } from "../../../lib/core/pattern.ts";
 import { assert, assertRejectsTako } from "../../support/assert.ts";
 import { fuzzRuns } from "../../support/fuzz.ts";
+import { TEST_SECRET_KEY, TEST_SECRET_KEY_64 } from "../../support/vectors.ts";
 
 const FILE = "/etc/tako/app-foo";
 /** The public key of SPEC §1's test vector. */
@@ -287,7 +288,11 @@ Deno.test("`parseConfig()` names each missing required key", async () => {
     );
     assert.ok(e.message.startsWith(`${FILE}: `), e.message);
   }
-  await assertRejectsTako(() => parseConfig("", FILE), "config", `${FILE}: Origin= is missing`);
+  await assertRejectsTako(
+    () => parseConfig("# c\n", FILE),
+    "config",
+    `${FILE}: Origin= is missing`,
+  );
 });
 
 Deno.test("`parseConfig()` rejects invalid origins naming the value", async () => {
@@ -379,8 +384,89 @@ Deno.test("`parseConfig()` rejects a Destination= with a NUL character", async (
   await assertFailsAt(configOf(...BASE.slice(0, 2), "Destination=/srv/\0images"), 3, "NUL");
 });
 
+Deno.test("`parseConfig()` says that an empty file is empty", async () => {
+  for (const text of ["", "\n\n", " \t\r\n", "\uFEFF"]) {
+    const e = await assertRejectsTako(() => parseConfig(text, FILE), "config", "the file is empty");
+    assert.ok(e.message.startsWith(`${FILE}: `), e.message);
+  }
+  // Comments alone are not empty: the missing keys are named.
+  await assertRejectsTako(
+    () => parseConfig("# nothing yet\n", FILE),
+    "config",
+    "Origin= is missing",
+  );
+});
+
+Deno.test("`parseConfig()` refuses an origin whose path cannot be decoded", async () => {
+  for (const origin of ["file:///srv/o100%/", "file:///srv/%zz", "https://host/a%e9%"]) {
+    await assertFailsAt(
+      configOf(`Origin=${origin}`, ...BASE.slice(1)),
+      1,
+      "'%' that is not followed",
+    );
+  }
+  const ok = await parseConfig(configOf("Origin=file:///srv/o100%25/", ...BASE.slice(1)), FILE);
+  assert.deepEqual(ok.origins, ["file:///srv/o100%25"]);
+});
+
+Deno.test("`parseConfig()` rejects a Destination= that is a URL", async () => {
+  await assertFailsAt(
+    configOf(...BASE.slice(0, 2), "Destination=https://deploy:pw@host/app"),
+    3,
+    "Destination= is a URL; expected a local directory",
+  );
+});
+
+Deno.test("`parseConfig()` names a secret key found in any line without quoting it", async () => {
+  const body = TEST_SECRET_KEY.slice("SECRET+".length);
+  const table: [string, string][] = [
+    [`PublicKey=${TEST_SECRET_KEY}`, "PublicKey= takes the public key"],
+    [`PublicKey=${body}`, "PublicKey= takes the public key"],
+    [`PublicKey = ${TEST_SECRET_KEY_64}`, "PublicKey= takes the public key"],
+    [`Origin=https://host/${TEST_SECRET_KEY}`, "Origin= takes the origin's URL"],
+    [`Version=${TEST_SECRET_KEY}`, "Version= takes a version pattern"],
+    [`Restart=app.service ${TEST_SECRET_KEY}`, "Restart= takes unit names"],
+    [`Bogus=${TEST_SECRET_KEY}`, "a config takes Key=Value settings"],
+    [TEST_SECRET_KEY, "a config takes Key=Value settings"],
+    [`${TEST_SECRET_KEY_64}=x`, "a config takes Key=Value settings"],
+  ];
+  for (const [line, takes] of table) {
+    const text = configOf(BASE[0]!, line, BASE[1]!, BASE[2]!);
+    const e = await assertRejectsTako(() => parseConfig(text, FILE), "config");
+    assert.ok(e.message.startsWith(`${FILE} line 2 holds a secret key; ${takes}`), e.message);
+    assert.ok(!e.message.includes(body.slice(0, 10)), e.message);
+  }
+  // The secret key's line is refused even after a line that sets the same key.
+  const e = await assertRejectsTako(
+    () => parseConfig(configOf(...BASE, `PublicKey=${TEST_SECRET_KEY}`), FILE),
+    "config",
+    "line 4 holds a secret key",
+  );
+  assert.ok(!e.message.includes(body.slice(0, 10)));
+});
+
+Deno.test("`parseConfig()` never quotes a URL password or a long public key", async () => {
+  for (
+    const origin of [
+      "https://deploy:hunter2@host/a?b",
+      "https://deploy:hunter2@host/a b",
+      "ftp://deploy:hunter2@host/",
+    ]
+  ) {
+    const e = await assertFailsAt(configOf(`Origin=${origin}`, ...BASE.slice(1)), 1);
+    assert.ok(e.message.includes("deploy:***@"), e.message);
+    assert.ok(!e.message.includes("hunter2"), e.message);
+  }
+  const twice = "Origin=https://deploy:hunter2@host/a";
+  const e = await assertFailsAt(configOf(twice, twice, ...BASE.slice(1)), 2, "already listed");
+  assert.ok(!e.message.includes("hunter2"), e.message);
+  const long = await assertFailsAt(configOf(BASE[0]!, `PublicKey=${"Ab".repeat(40)}`), 2);
+  assert.ok(long.message.includes("a text of 80 characters is not a public key"), long.message);
+  assert.ok(!long.message.includes("AbAb"), long.message);
+});
+
 Deno.test("`parseConfig()` reports an invalid Version= pattern with its line", async () => {
-  for (const pattern of ["1*", "1.*.2"]) {
+  for (const pattern of ["1*", "1.*.2", "1.x", "1.2.x", "1.X"]) {
     const e = await assertFailsAt(configOf(...BASE, "# pinned", `Version=${pattern}`), 5);
     assert.ok(e.message.includes(pattern), e.message);
   }

@@ -13,6 +13,7 @@ import {
   planOffer,
   restartFailed,
   restartsUnits,
+  runNotes,
   stateAfterSuccess,
   stateAfterSwap,
   stateBeforeSwap,
@@ -402,4 +403,19 @@ Deno.test("`takeManifest()` keeps the stored manifest on 304 and verifies fresh 
       .entries,
     [V200],
   );
+});
+
+Deno.test("`runNotes()` trusts a first contact only once verified, and names a re-anchored history", () => {
+  const given = { versionGiven: true };
+  assert.deepEqual(runNotes(given, "/d", undefined, undefined), [
+    "first fetch into /d; trusting the origin's signed history.",
+  ]);
+  const anchored = runNotes(given, "/d", undefined, { sha256: "a".repeat(64), size: 1n });
+  assert.equal(anchored.length, 1);
+  assert.ok(anchored[0]!.includes("lists the image latest points to"), anchored[0]);
+  assert.ok(!anchored[0]!.includes("trusting"));
+  const stored = { bytes: new Uint8Array(), sha256: "b".repeat(64), entries: [] };
+  assert.deepEqual(runNotes({ versionGiven: false }, "/d", stored, undefined), [
+    "no Version= given; any version is accepted.",
+  ]);
 });

@@ -1,5 +1,11 @@
 import type { Verbosity } from "../../../lib/core/cli.ts";
-import { createLog, formatBytes, formatProgress, type Log } from "../../../lib/core/log.ts";
+import {
+  createLog,
+  formatBytes,
+  formatProgress,
+  type Log,
+  MAX_MESSAGE_CHARS,
+} from "../../../lib/core/log.ts";
 import { assert } from "../../support/assert.ts";
 
 /** A logger that records what it writes, on a clock the test moves. */
@@ -173,4 +179,51 @@ Deno.test("`formatProgress()` shows bytes, total, percentage, rate and time left
 
 Deno.test("`formatProgress()` never shows a negative time left", () => {
   assert.equal(formatProgress("x", 2000, 1000, 10_000), "x 2.0 KiB / 1000 B 200% 200 B/s ETA 0:00");
+});
+
+Deno.test("`formatProgress()` fits the line into the terminal's width, keeping the version", () => {
+  const label = "app-foo 1.2.0";
+  const full = formatProgress(label, 1024 * 1024, 100 * 1024 * 1024, 1000, 200);
+  assert.equal(full, "app-foo 1.2.0 1.0 MiB / 100.0 MiB 1% 1.0 MiB/s ETA 1:39");
+  for (let width = 1; width <= 80; width++) {
+    const line = formatProgress(label, 1024 * 1024, 100 * 1024 * 1024, 1000, width);
+    assert.ok(line.length <= Math.max(1, width - 1), `${width}: ${line}`);
+    if (width >= 20) assert.ok(line.startsWith("app-foo 1.2.0 "), `${width}: ${line}`);
+    if (width >= 8) assert.ok(line.includes(" 1%"), `${width}: ${line}`);
+  }
+  assert.equal(formatProgress(label, 1, 2, 1, 30), "app-foo 1.2.0 1 B / 2 B 50%");
+  assert.equal(formatProgress("v".repeat(100), 1, 2, 1, 12), "vvvvvv… 50%");
+});
+
+Deno.test("a terminal log draws progress lines no wider than the terminal", () => {
+  const out: string[] = [];
+  let columns = 30;
+  const log = createLog({
+    verbosity: "normal",
+    journal: false,
+    terminal: true,
+    write: (t) => out.push(t),
+    now: () => 0,
+    columns: () => columns,
+  });
+  log.progress("1.0.0", 0, 5000);
+  columns = 12;
+  log.progress("1.0.0", 5000, 5000);
+  const lines = out.join("").split("\r\x1b[K").filter((l) => l !== "");
+  assert.deepEqual(lines.map((l) => l.length <= 29), [true, true]);
+  assert.ok(lines[1]!.length <= 11, lines[1]);
+});
+
+Deno.test("log lines are bounded even when a message is not", () => {
+  const out: string[] = [];
+  const log = createLog({
+    verbosity: "normal",
+    journal: false,
+    terminal: false,
+    write: (t) => out.push(t),
+  });
+  log.error("start " + "v".repeat(200_000) + " the cause");
+  assert.ok(out[0]!.length < MAX_MESSAGE_CHARS + 40, String(out[0]!.length));
+  assert.ok(out[0]!.startsWith("tako: error: start "));
+  assert.ok(out[0]!.endsWith(" the cause\n"));
 });

@@ -4,6 +4,7 @@ import { printable } from "../../../lib/core/errors.ts";
 import {
   ANY_VERSION,
   isSemverRange,
+  noMatchHint,
   parsePattern,
   type Pattern,
 } from "../../../lib/core/pattern.ts";
@@ -26,7 +27,6 @@ Deno.test("`parsePattern()` tells the four kinds apart and keeps the text as wri
     ["1.0.*", "wildcard"],
     ["1-*", "wildcard"],
     ["1.13.7", "exact"],
-    ["1.x", "exact"],
     ["v1.2.3", "exact"],
     ["1.0 <= v < 2.0", "bounds"],
     ["^1.4", "semver"],
@@ -99,8 +99,43 @@ Deno.test("`parsePattern()` exact patterns match every version equal to them", a
     "1.13.7-beta",
     "1.13",
   ]);
-  // `1.x` is not SemVer here: it is a Tako version with a string part.
-  await assertMatches("1.x", ["1.x", "1-x", "1.x.0"], ["1.0", "1.5", "1.5.0", "1", "2.x"]);
+});
+
+Deno.test("`parsePattern()` refuses an `x` part outside SemVer ranges and names the wildcard meant", async () => {
+  const table: [string, string][] = [
+    ["1.x", "1.*"],
+    ["1.2.x", "1.2.*"],
+    ["1.X", "1.*"],
+    ["x", "*"],
+    ["1.x.0", "1.*"],
+    ["1-x", "1-*"],
+    ["1.x.*", "1.*"],
+    ["1.0 <= v < 1.x", "1.*"],
+  ];
+  for (const [text, meant] of table) {
+    await assertRejectsTako(
+      () => parsePattern(text),
+      "config",
+      `'${text}'`,
+      `did you mean ${meant}?`,
+    );
+  }
+  // Letters that are not a whole part stay literal, and SemVer ranges keep their own `x`.
+  assert.equal((await parsePattern("1.xy")).kind, "exact");
+  assert.equal((await parsePattern("1.0-x1")).kind, "exact");
+  assert.ok((await parsePattern("^1.x")).matches("1.5.0"));
+});
+
+Deno.test("`noMatchHint()` explains a SemVer range facing versions that are not SemVer", async () => {
+  const caret = await parsePattern("^1.4");
+  const hint = noMatchHint(caret, ["1.4", "1.5"]);
+  assert.ok(hint?.includes("the versions on offer are not SemVer (such as 1.5)"), hint);
+  assert.ok(hint?.includes("'1.4.0 <= v < 2' or '1.*'"), hint);
+  assert.ok(noMatchHint(caret, ["1.3.0", "1.5"])?.startsWith("some versions on offer"));
+  // No hint when every version is SemVer, or for other kinds of pattern.
+  assert.equal(noMatchHint(caret, ["1.3.0", "2.0.0"]), undefined);
+  assert.equal(noMatchHint(await parsePattern("1.*"), ["2.0"]), undefined);
+  assert.equal(noMatchHint(caret, []), undefined);
 });
 
 Deno.test("`parsePattern()` bounds `1.0 <= v < 2.0` equal `1.*` on numeric versions", async () => {
@@ -290,7 +325,10 @@ Deno.test("`parsePattern()` never echoes control characters or non-ASCII", async
 
 // ---- Properties -------------------------------------------------------------
 
-/** A version as parts and separators, from a small pool so that shared prefixes are common. */
+/**
+ * A version as parts and separators, from a small pool so that shared prefixes are common. A
+ * part `x` or `X`, which patterns refuse, is left out.
+ */
 const versionText = fc
   .array(
     fc.tuple(
@@ -298,7 +336,9 @@ const versionText = fc
         fc.constantFrom("0", "00", "1", "01", "2", "a", "b", "B", "rc", ""),
         fc.stringMatching(/^[0-9]{1,30}$/),
         // Printable, but neither `*` nor what would make a SemVer range (`^ ~ < > = |`).
-        fc.stringMatching(/^[!#$%&'()+,/:;?@a-zA-Z0-9[\]{}]{1,3}$/),
+        fc.stringMatching(/^[!#$%&'()+,/:;?@a-zA-Z0-9[\]{}]{1,3}$/).filter((p) =>
+          !/^[xX]$/.test(p)
+        ),
       ),
       fc.constantFrom(".", "-", "_"),
     ),

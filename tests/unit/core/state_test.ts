@@ -175,3 +175,20 @@ Deno.test("`parseState()` drops a damaged delta record", () => {
     assert.deepEqual(parseState(text), FULL, text);
   }
 });
+
+Deno.test("`parseState()` keeps the last failure's time and bounded message, and drops bad ones", () => {
+  const failed = {
+    ...EMPTY_STATE,
+    lastFailure: "2024-05-01T11:00:00.000Z",
+    lastFailureMessage: "Cannot reach https://o/manifest: timed out.",
+  };
+  assert.deepEqual(parseState(serializeState(failed)), failed);
+  const bad = parseState(JSON.stringify({ lastFailure: "yesterday", lastFailureMessage: "x" }));
+  assert.equal(bad.lastFailure, undefined);
+  assert.equal(bad.lastFailureMessage, undefined);
+  const long = parseState(
+    JSON.stringify({ lastFailure: failed.lastFailure, lastFailureMessage: "x".repeat(2001) }),
+  );
+  assert.equal(long.lastFailure, failed.lastFailure);
+  assert.equal(long.lastFailureMessage, undefined);
+});

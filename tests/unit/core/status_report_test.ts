@@ -1,4 +1,5 @@
 import { TakoError } from "../../../lib/core/errors.ts";
+import { EMPTY_STATE } from "../../../lib/core/state.ts";
 import { buildReport, formatStatusJson } from "../../../lib/core/status_report.ts";
 import { formatStatusText } from "../../../lib/core/status_text.ts";
 import { assert } from "../../support/assert.ts";
@@ -26,7 +27,56 @@ Deno.test("`buildReport()` marks each version present, latest, previous and newe
   assert.equal(report.store_size, 20);
   assert.equal(report.restart_pending, true);
   assert.equal(report.last_success, "2024-05-01T09:00:00.000Z");
+  assert.equal(report.last_failure, null);
+  assert.deepEqual(report.partials, []);
+  assert.deepEqual(report.problems, []);
   assert.equal(report.error, null);
+});
+
+Deno.test("`buildReport()` reports a Version= that matches nothing on offer as a problem", async () => {
+  for (const pattern of ["3.*", "1.2.3"]) {
+    const report = buildReport(await healthy({ config: await config(`Version=${pattern}\n`) }));
+    assert.equal(report.error, null, "status itself did not fail");
+    assert.equal(report.problems.length, 1, pattern);
+    assert.ok(report.problems[0]!.startsWith(`no version matches Version=${pattern} (`));
+    assert.ok(report.problems[0]!.endsWith("This host does not update."));
+  }
+  // A SemVer range over versions that are not SemVer says why.
+  const semver = buildReport(
+    await healthy({
+      config: await config("Version=^1.4\n"),
+      manifest: {
+        status: "verified",
+        entries: [{ ...ONE, version: "1.4" }, { ...TWO, version: "1.5" }],
+      },
+    }),
+  );
+  assert.ok(semver.problems[0]?.includes("not SemVer"), semver.problems[0]);
+});
+
+Deno.test("`buildReport()` shows the last failure, a problem only while newer than the last success", async () => {
+  const failed = (time: string) =>
+    healthy({
+      state: {
+        ...EMPTY_STATE,
+        lastSuccess: "2024-05-01T09:00:00.000Z",
+        lastFailure: time,
+        lastFailureMessage: "Cannot reach https://o/manifest: timed out.",
+      },
+      partials: [{ sha256: TWO.sha256, bytes: 8 * 1024 * 1024 }],
+    });
+  const after = buildReport(await failed("2024-05-01T10:00:00.000Z"));
+  assert.deepEqual(after.last_failure, {
+    time: "2024-05-01T10:00:00.000Z",
+    message: "Cannot reach https://o/manifest: timed out.",
+  });
+  assert.deepEqual(after.problems, [
+    "the last fetch failed (2024-05-01T10:00:00.000Z): Cannot reach https://o/manifest: timed out.",
+  ]);
+  assert.deepEqual(after.partials, [{ sha256: TWO.sha256, bytes: 8 * 1024 * 1024 }]);
+  const before = buildReport(await failed("2024-05-01T08:00:00.000Z"));
+  assert.notEqual(before.last_failure, null);
+  assert.deepEqual(before.problems, []);
 });
 
 Deno.test("`buildReport()` does not count a copy of the wrong size as present", async () => {
@@ -108,6 +158,9 @@ Deno.test("`formatStatusJson()` writes schema 1 with snake_case names, numbers a
     "store_size",
     "restart_pending",
     "last_success",
+    "last_failure",
+    "partials",
+    "problems",
     "last_delta",
     "error",
   ]);

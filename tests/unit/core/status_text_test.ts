@@ -4,7 +4,7 @@ import { EMPTY_STATE } from "../../../lib/core/state.ts";
 import { buildReport } from "../../../lib/core/status_report.ts";
 import { formatStatusText } from "../../../lib/core/status_text.ts";
 import { assert } from "../../support/assert.ts";
-import { broken, config, hasControl, healthy, NOW } from "./_status_facts.ts";
+import { broken, config, hasControl, healthy, NOW, TWO } from "./_status_facts.ts";
 
 Deno.test("`formatStatusText()` shows the config, its settings and a table of versions", async () => {
   const text = formatStatusText([buildReport(await healthy())], NOW);
@@ -97,4 +97,24 @@ Deno.test("`formatStatusText()` gives the age of the last fetch in coarse units"
     const text = formatStatusText([buildReport(await healthy({ state }))], NOW);
     assert.ok(text.includes(`  last fetch   ${iso} (${age})\n`), text);
   }
+});
+
+Deno.test("`formatStatusText()` shows the last failure, partial downloads and problems", async () => {
+  const report = buildReport(
+    await healthy({
+      config: await config("Version=3.*\n"),
+      state: {
+        ...EMPTY_STATE,
+        lastSuccess: "2024-05-01T09:00:00.000Z",
+        lastFailure: "2024-05-01T11:00:00.000Z",
+        lastFailureMessage: "Cannot reach https://o/: reset.",
+      },
+      partials: [{ sha256: TWO.sha256, bytes: 8 * 1024 * 1024 }],
+    }),
+  );
+  const text = formatStatusText([report], NOW);
+  assert.match(text, /^ {2}last failure 2024-05-01T11:00:00\.000Z \(1 h ago\): Cannot reach/m);
+  assert.ok(text.includes(`  partial      store/${TWO.sha256.slice(0, 12)}… 8.0 MiB kept`), text);
+  assert.match(text, /^ {2}problem {6}no version matches Version=3\.\* /m);
+  assert.match(text, /^ {2}problem {6}the last fetch failed \(2024-05-01T11:00:00\.000Z\)/m);
 });

@@ -333,6 +333,8 @@ Deno.test({
           "runtime",
           "Cannot reach",
           "UnknownIssuer",
+          "point DENO_CERT at that CA's certificate",
+          "DENO_TLS_CA_STORE=system",
         );
 
         const plain = await startOrigin(f.origin.root);

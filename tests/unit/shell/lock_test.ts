@@ -102,3 +102,34 @@ Deno.test("`acquireLock()` refuses a .lock planted as a symbolic link", async ()
     assert.equal(await exists(outside), false, "no file is created outside the destination");
   });
 });
+
+Deno.test("`acquireLock()` creates the lock file 0600 and narrows a wider one", async () => {
+  await withDestination({}, async (dir) => {
+    const path = join(dir, ".lock");
+    (await acquireLock(dir, 0)).release();
+    assert.equal((await Deno.lstat(path)).mode! & 0o777, 0o600);
+    // An older Tako made it 0644: any user could open it and hold the lock.
+    await Deno.chmod(path, 0o644);
+    (await acquireLock(dir, 0)).release();
+    assert.equal((await Deno.lstat(path)).mode! & 0o777, 0o600);
+  });
+});
+
+Deno.test("`acquireLock()` says at once that it waits, once, and not when the lock is free", async () => {
+  await withDestination({}, async (dir) => {
+    const told: string[] = [];
+    (await acquireLock(dir, 5000, (m) => told.push(m))).release();
+    assert.equal(told.length, 0);
+    const held = await acquireLock(dir, 0);
+    const started = Date.now();
+    const waiting = acquireLock(dir, 5000, (m) => told.push(`${Date.now() - started} ${m}`));
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.equal(told.length, 1, told.join("\n"));
+    assert.ok(Number(told[0]!.split(" ")[0]) < 200, told[0]);
+    assert.ok(told[0]!.includes(`waiting for another tako run, which holds ${join(dir, ".lock")}`));
+    assert.ok(told[0]!.includes("(at most 5 s)"), told[0]);
+    held.release();
+    (await waiting).release();
+    assert.equal(told.length, 1);
+  });
+});

@@ -1,0 +1,157 @@
+/**
+ * The help texts: the overview, one text per command, and the exit codes each
+ * command can return (docs/exit-codes.md). Pure.
+ *
+ * @module
+ */
+import type { CommandName } from "./cli.ts";
+
+/** Every exit code with what it means in general (docs/exit-codes.md). */
+const EXIT_MEANINGS: Readonly<Record<number, string>> = {
+  0: "success",
+  1: "runtime failure (network, disk, systemctl, busy lock, no compatible image)",
+  2: "usage error (command line; for store also its key, image and version)",
+  3: "configuration error (config file, public key, version pattern)",
+  4: "integrity failure (signature, digest, size, rolled-back history)",
+  70: "internal error (a bug in Tako; TAKO_DEBUG=1 shows the stack trace)",
+};
+
+/** The codes each command can return, with what they mean for it where that is narrower. */
+const COMMAND_EXITS: Record<CommandName, readonly (number | [number, string])[]> = {
+  "fetch": [0, 1, 2, 3, 4, 70],
+  "store": [
+    0,
+    [1, "runtime failure (writing the origin directory)"],
+    [2, "usage error (command line, secret key or key file, image, version, origin directory)"],
+    [4, "integrity failure (the origin's manifest does not verify under the key)"],
+    70,
+  ],
+  "index": [
+    0,
+    [1, "runtime failure (reading or writing the origin directory)"],
+    [2, "usage error (command line, origin directory)"],
+    [4, "integrity failure (an image does not have the digest of its name)"],
+    70,
+  ],
+  "gen-key": [0, [1, "runtime failure (stdout closed before the keys were written)"], [
+    2,
+    "usage error (command line)",
+  ], 70],
+  "status": [
+    0,
+    [1, "runtime failure (a destination missing or unreadable)"],
+    [2, "usage error (command line)"],
+    3,
+    [4, "integrity failure (a stored manifest does not verify)"],
+    70,
+  ],
+  "prune": [
+    0,
+    [1, "runtime failure (disk, busy lock)"],
+    [2, "usage error (command line)"],
+    3,
+    [4, "integrity failure (a stored manifest does not verify)"],
+    70,
+  ],
+};
+
+function exitTable(codes: readonly (number | [number, string])[], several: boolean): string {
+  const lines = codes.map((c) => {
+    const [code, meaning] = typeof c === "number" ? [c, EXIT_MEANINGS[c]!] : c;
+    return `  ${String(code).padEnd(2)} ${meaning}`;
+  });
+  const tail = several ? ["  When several configs fail, the highest code is returned."] : [];
+  return ["Exit codes:", ...lines, ...tail].join("\n");
+}
+
+const EXIT_TABLE = exitTable([0, 1, 2, 3, 4, 70], true);
+
+const MAIN_USAGE = `Tako takes images: it downloads signed, versioned images from a static HTTP
+origin, verifies them, keeps them in a local store and points 'latest' at the
+newest compatible one.
+
+Usage:
+  tako fetch [--init] [--] <config>...     update the images of these configs
+  tako [--if-not-exists] <config>...       the same (original dialect)
+  tako store [-k <key> | -f <file>] -o <dir> [--] <image> <version>
+                                           publish an image to an origin directory
+  tako index -o <dir>                      add chunk indexes to the images of an origin
+  tako gen-key                             make a new key pair
+  tako status [--json] <config>...         show what is stored (no network)
+  tako prune <config>...                   apply KeepImages= and MaxStoreSize=
+  tako --help | tako <command> --help | tako --version
+
+Options for every command:
+  -q, --quiet      only errors
+  -v, --verbose    more detail
+
+${EXIT_TABLE}
+
+Documentation: docs/ in the source tree.`;
+
+const COMMAND_USAGE: Record<CommandName, string> = {
+  "fetch": `Usage: tako fetch [--init] [options] [--] <config>...
+       tako [--if-not-exists] <config>...
+
+For each config: download and verify the origin's manifest, pick the newest
+version that Version= allows, download and verify that image, point 'latest'
+at it and restart the Restart= units if 'latest' changed. One failing config
+does not stop the next; the exit code reports any failure.
+
+Options:
+  --init, --if-not-exists   do nothing (no network, no lock) when the stored
+                            manifest verifies and 'latest' points to a present
+                            image of it that Version= allows; never restart
+                            units (for ExecStartPre=)
+  --connect-timeout <s>     deadline for each response's headers (default 30)
+  --idle-timeout <s>        longest pause within a response body (default 60)
+  --no-delta                download images in full, never by delta from the
+                            local images (docs/delta.md)
+  -q, --quiet | -v, --verbose`,
+  "store": `Usage: tako store [-k <key> | -f <file>] -o <dir> [--] <image> <version>
+
+Copy <image> to <dir>/store/<sha256> (read-only) with its chunk index beside
+it, add '<version> <size> <sha256>' to <dir>/manifest in version order and sign
+the manifest. Storing an identical
+entry again changes nothing; the same version with other contents is refused.
+
+Options:
+  -k, --key <secret-key>    the secret key (SECRET+...)
+  -f, --key-file <file>     read the secret key from a file
+  -o, --output <dir>        the origin directory (must exist)
+The secret key may also come from the environment variable TAKO_SECRET_KEY;
+the options win.`,
+  "index": `Usage: tako index -o <dir>
+
+Write <dir>/store/<sha256>.index (the chunk index that lets clients update by
+delta) for each image in <dir>/store/ without a valid one, checking its digest.
+'tako store' indexes the images it adds. Upload indexes before the manifest.
+
+Options:
+  -o, --output <dir>        the origin directory`,
+  "gen-key": `Usage: tako gen-key
+
+Print a new secret key (for your secret store; never publish it) and its
+public key (for the PublicKey= line of the clients' configs) on stdout.
+Nothing is written to disk.`,
+  "status": `Usage: tako status [--json] <config>...
+
+Show, for each config, the origins, the version pattern, the versions of the
+stored manifest (present / latest / newest compatible), the store size and the
+time of the last successful fetch. Never touches the network.
+
+Options:
+  --json    machine-readable output on stdout (schema in docs/tako-status.md)`,
+  "prune": `Usage: tako prune <config>...
+
+Remove old images from the store according to KeepImages= and MaxStoreSize=.
+The image 'latest' points to and the one before it are always kept; files
+that Tako did not write are never removed.`,
+};
+
+/** The help text for a command, or the overview. */
+export function usage(topic: CommandName | undefined): string {
+  if (topic === undefined) return MAIN_USAGE;
+  const several = topic === "fetch" || topic === "status" || topic === "prune";
+  return `${COMMAND_USAGE[topic]}\n\n${exitTable(COMMAND_EXITS[topic], several)}`;
+}
