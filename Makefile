@@ -7,7 +7,7 @@ PINNED := $(TOOLS)/node_modules/.bin/deno
 DENO := $(shell command -v deno 2>/dev/null || echo $(PINNED))
 export NO_COLOR := 1
 
-.PHONY: all test check lint fmt fmt-check unit build demo torture bench deps clean
+.PHONY: all test check lint fmt fmt-check unit build demo torture bench deps clean man install uninstall
 
 all: test
 
@@ -55,5 +55,42 @@ torture: deps
 bench: deps
 	$(DENO) run --no-prompt -A bench/bench.ts
 
+## make man: the man pages (tako.1, tako-<command>.1) from the --help texts, into $(MANBUILD).
+MANBUILD ?= build/man
+man: | $(DENO)
+	rm -rf $(MANBUILD)
+	$(DENO) run --no-prompt --allow-write=$(MANBUILD) dev/man.ts $(MANBUILD)
+
+## make install [PREFIX=/usr/local] [DESTDIR=]: bin/tako (when built), the man pages, the
+## template units tako@.service and tako@.timer, and the example drop-in for metrics.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+EXAMPLEDIR ?= $(PREFIX)/share/doc/tako/examples
+# The units name the binary where it is installed.
+UNIT_SED := sed 's|/usr/local/bin/tako|$(BINDIR)/tako|g'
+
+install: man
+	@if [ -x bin/tako ]; then \
+	  install -D -m 0755 bin/tako $(DESTDIR)$(BINDIR)/tako; \
+	else \
+	  echo "make install: bin/tako is not built, so it is not installed (run 'make build' first); installing the man pages and units." >&2; \
+	fi
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(EXAMPLEDIR)
+	install -m 0644 $(MANBUILD)/*.1 $(DESTDIR)$(MANDIR)/man1/
+	$(UNIT_SED) 'systemd/tako@.service' > '$(DESTDIR)$(UNITDIR)/tako@.service'
+	$(UNIT_SED) 'systemd/tako@.timer' > '$(DESTDIR)$(UNITDIR)/tako@.timer'
+	$(UNIT_SED) 'systemd/tako@.service.d/prometheus.conf' > '$(DESTDIR)$(EXAMPLEDIR)/prometheus.conf'
+	chmod 0644 '$(DESTDIR)$(UNITDIR)/tako@.service' '$(DESTDIR)$(UNITDIR)/tako@.timer' \
+	  '$(DESTDIR)$(EXAMPLEDIR)/prometheus.conf'
+
+## make uninstall: removes what make install installed (same PREFIX and DESTDIR).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tako $(DESTDIR)$(MANDIR)/man1/tako.1 $(DESTDIR)$(MANDIR)/man1/tako-*.1
+	rm -f '$(DESTDIR)$(UNITDIR)/tako@.service' '$(DESTDIR)$(UNITDIR)/tako@.timer'
+	rm -f '$(DESTDIR)$(EXAMPLEDIR)/prometheus.conf'
+	-rmdir '$(DESTDIR)$(EXAMPLEDIR)' '$(DESTDIR)$(PREFIX)/share/doc/tako' 2>/dev/null
+
 clean:
-	rm -rf bin coverage
+	rm -rf bin coverage build

@@ -11,6 +11,7 @@ import {
   combinedExitCode,
   EXIT_CODES,
   EXIT_OK,
+  printable,
   TakoError,
 } from "./lib/core/errors.ts";
 import { createLog, type Log } from "./lib/core/log.ts";
@@ -100,6 +101,16 @@ async function run(command: Command, log: Log): Promise<number> {
         "./lib/core/keys.ts"
       );
       const key = generateSecretKey();
+      if (command.output !== undefined) {
+        const { keyFilePaths, writeKeyPair } = await import("./lib/shell/key_file.ts");
+        await writeKeyPair(command.output, key);
+        const paths = keyFilePaths(command.output);
+        log.info(
+          `Wrote the secret key to ${printable(paths.secret, 200)} (mode 0600) and the public ` +
+            `key ${formatPublicKey(key.publicKey)} to ${printable(paths.public, 200)}.`,
+        );
+        return EXIT_OK;
+      }
       writeAll(
         Deno.stdout,
         `# Secret key: keep it in a secret store; never publish it or copy it to clients.\n` +
@@ -114,22 +125,38 @@ async function run(command: Command, log: Log): Promise<number> {
       await store({ ...command, envKey: env("TAKO_SECRET_KEY") }, log);
       return EXIT_OK;
     }
+    case "resign": {
+      const { resign } = await import("./lib/commands/resign.ts");
+      await resign({ ...command, envKey: env("TAKO_SECRET_KEY") }, log);
+      return EXIT_OK;
+    }
     case "index": {
       const { indexOrigin } = await import("./lib/commands/index.ts");
       await indexOrigin(command.output, log);
       return EXIT_OK;
     }
     case "fetch": {
-      const { fetchAll, fetchContext } = await import("./lib/commands/fetch.ts");
+      const { fetchEach, fetchContext } = await import("./lib/commands/fetch.ts");
       const { systemctl } = await import("./lib/shell/systemd.ts");
       const ctx = { ...fetchContext(command.net, log, systemctl), delta: command.delta };
-      return outcome(await fetchAll(command.configs, command.init, ctx));
+      const mode = { init: command.init, dryRun: command.dryRun };
+      const result = await fetchEach(command.configs, mode, ctx);
+      if (command.json) {
+        const { formatFetchJson } = await import("./lib/core/fetch_report.ts");
+        stdout(formatFetchJson(command.dryRun, result.entries));
+      }
+      return outcome(result.failures);
     }
     case "status": {
       const { statusAll } = await import("./lib/commands/status.ts");
-      const result = await statusAll(command.configs, { log, json: command.json });
+      const format = command.json ? "json" : command.prometheus ? "prometheus" : "text";
+      const result = await statusAll(command.configs, { log, format });
       stdout(result.output);
       return outcome(result.failures);
+    }
+    case "verify": {
+      const { verifyAll } = await import("./lib/commands/verify.ts");
+      return outcome(await verifyAll(command.configs, { log, lockWaitMs: 60_000 }));
     }
     case "prune": {
       const { pruneAll } = await import("./lib/commands/prune.ts");

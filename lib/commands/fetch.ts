@@ -9,25 +9,32 @@ import { basename, resolve } from "node:path";
 import { asTakoError, printable, shownUrl, TakoError } from "../core/errors.ts";
 import type { NetFlags } from "../core/cli.ts";
 import type { Config } from "../core/config.ts";
-import { sha256Of } from "../core/digest.ts";
+import { dryRunText, type FetchEntry, fetchEntry, type Outcome } from "../core/fetch_report.ts";
 import { originUrl } from "../core/http_policy.ts";
 import * as plan from "../core/fetch_plan.ts";
 import type { CurrentImage } from "../core/history.ts";
 import type { Log } from "../core/log.ts";
-import { type Entry, MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest.ts";
+import type { Entry } from "../core/manifest.ts";
 import {
-  conditionalHeaders,
-  type DeltaRecord,
+  deltaOf,
   stampMatches,
   stampOf,
   type State,
+  withDownloaded,
   withValidators,
 } from "../core/state.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
-import { lstatOrUndefined, readFileCapped, writeFileAtomic } from "../shell/fs.ts";
+import { lstatOrUndefined, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
-import { DEFAULT_NET_OPTIONS, fetchManifestIfChanged, type NetOptions } from "../shell/http.ts";
+import { DEFAULT_NET_OPTIONS, type NetOptions } from "../shell/http.ts";
 import { updateByDelta } from "../shell/delta_download.ts";
+import {
+  currentImage,
+  fetchVerifiedManifest,
+  fromOrigins,
+  readVerifiedStored,
+  type Source,
+} from "../shell/fetch_inputs.ts";
 import { downloadResumable, dropPartials } from "../shell/partial.ts";
 import { readState, recordFailure, repairStateMode, saveState } from "../shell/state_file.ts";
 import {
@@ -59,44 +66,71 @@ export function fetchContext(net: NetFlags, log: Log, services: ServiceManager):
   return { log, net: options, services, lockWaitMs: 10 * 60_000, now: () => new Date() };
 }
 
-/** One config's run: what every step needs. */
-interface Run extends FetchContext {
+/** One config's run: what every step needs, and its outcome so far (for `--json`). */
+interface Run extends FetchContext, Source {
   readonly config: Config;
-  readonly dest: string;
-  /** The config as messages name it. */
-  readonly where: string;
+  readonly outcome: Outcome;
 }
 
-/** Runs fetch for each config in turn; returns the failures (already logged). */
+/** `--init` (provision) or `--dry-run` (report only); neither for a timer's update. */
+export interface FetchMode {
+  readonly init: boolean;
+  readonly dryRun: boolean;
+}
+
+/** Every config's outcome, in order, and the failures among them (already logged). */
+export interface FetchResult {
+  readonly entries: FetchEntry[];
+  readonly failures: TakoError[];
+}
+
+/** Runs fetch for each config in turn; one failing (even by a bug) does not stop the next. */
+export async function fetchEach(
+  configPaths: readonly string[],
+  mode: FetchMode,
+  ctx: FetchContext,
+): Promise<FetchResult> {
+  const entries: FetchEntry[] = [];
+  const failures: TakoError[] = [];
+  for (const path of configPaths) {
+    const outcome: Outcome = { entries: [], changed: false, bytes: 0, restarted: [] };
+    try {
+      await fetchOne(path, mode, ctx, outcome);
+      entries.push(fetchEntry(path, outcome, undefined));
+      if (mode.dryRun) ctx.log.info(`${shownPath(path)}: ${dryRunText(entries.at(-1)!)}`);
+    } catch (e) {
+      const error = asTakoError(e);
+      ctx.log.error(error.message);
+      failures.push(error);
+      entries.push(fetchEntry(path, outcome, error));
+    }
+  }
+  return { entries, failures };
+}
+
+/** Runs fetch (or, with `init`, provisioning) for each config; returns the failures. */
 export async function fetchAll(
   configPaths: readonly string[],
   init: boolean,
   ctx: FetchContext,
 ): Promise<TakoError[]> {
-  const failures: TakoError[] = [];
-  for (const path of configPaths) {
-    try {
-      await fetchOne(path, init, ctx);
-    } catch (e) {
-      // Even a bug in one config's run must not stop the next config.
-      const error = asTakoError(e);
-      ctx.log.error(error.message);
-      failures.push(error);
-    }
-  }
-  return failures;
+  return (await fetchEach(configPaths, { init, dryRun: false }, ctx)).failures;
 }
 
 /** Fetches one config's image; throws TakoError naming the config on failure. */
-async function fetchOne(configPath: string, init: boolean, ctx: FetchContext): Promise<void> {
+async function fetchOne(
+  configPath: string,
+  mode: FetchMode,
+  ctx: FetchContext,
+  outcome: Outcome,
+): Promise<void> {
+  const init = mode.init;
   try {
     const config = await loadConfig(configPath);
-    const run: Run = {
-      ...ctx,
-      config,
-      dest: resolve(config.destination),
-      where: shownPath(config.file),
-    };
+    const dest = resolve(config.destination);
+    outcome.destination = dest;
+    const run: Run = { ...ctx, config, dest, where: shownPath(config.file), outcome };
+    if (mode.dryRun) return await dryRun(run);
     if (init && await alreadyProvisioned(run)) return;
     await prepareDestination(run.dest);
     const waiting = (message: string) => run.log.info(`${run.where}: ${message}`);
@@ -107,7 +141,7 @@ async function fetchOne(configPath: string, init: boolean, ctx: FetchContext): P
       await update(run, init);
     } catch (e) {
       // For `tako status`: when and why the last run failed (under the lock, like every write).
-      await recordFailure(run.dest, asTakoError(e).message, ctx.now());
+      await recordFailure(run.dest, asTakoError(e).message, ctx.now(), outcome.bytes);
       throw e;
     }
   } catch (e) {
@@ -115,21 +149,30 @@ async function fetchOne(configPath: string, init: boolean, ctx: FetchContext): P
   }
 }
 
-/** Reads the stored manifest; undefined when there is none yet. */
-async function readStoredManifest(run: Run): Promise<plan.Verified | undefined> {
-  const path = `${run.dest}/manifest`;
-  const bytes = await readFileCapped(path, MAX_MANIFEST_BYTES);
-  if (bytes === undefined) return undefined;
-  try {
-    const entries = verifyManifest(bytes, run.config.publicKeys, path);
-    return { bytes, sha256: sha256Of(bytes), entries };
-  } catch (e) {
-    if (!(e instanceof TakoError)) throw e;
-    throw new TakoError(
-      "integrity",
-      `${e.message} (The stored manifest must verify under a PublicKey= of the config: keep the old key listed during a key rotation, or remove ${path}: the next fetch then takes the origin's manifest if it lists the image latest points to.)`,
-    );
+/**
+ * `--dry-run`: the origins' manifest, verified as fetch verifies it, and what
+ * fetch would do with it. No lock, no image request, no restart, no write.
+ */
+async function dryRun(run: Run): Promise<void> {
+  const { config, dest, outcome } = run;
+  const state = await readState(dest);
+  const stored = await readVerifiedStored(run);
+  const anchor = stored === undefined ? await readAnchor(dest) : undefined;
+  const remote = await fetchVerifiedManifest(run, stored, anchor, state);
+  const current = await currentImage(dest);
+  Object.assign(outcome, { entries: remote.entries, before: current, after: current });
+  const offer = plan.planOffer(remote.entries, config.pattern, current);
+  const chosen = offer.candidates[0];
+  if (chosen === undefined) await keepCurrent(run, remote.entries, offer, current);
+  else {
+    const info = await lstatOrUndefined(`${dest}/store/${chosen.sha256}`);
+    const present = info?.isFile === true && BigInt(info.size) === chosen.size;
+    const bytes = present ? 0 : plan.downloadSize(chosen);
+    Object.assign(outcome, { after: chosen.sha256, changed: chosen.sha256 !== current, bytes });
   }
+  const restarts = plan.restartsUnits(false, config.restartUnits);
+  const after = plan.stateAfterSwap(state, current, outcome.changed, restarts);
+  if (after.restartPending) outcome.restarted = config.restartUnits;
 }
 
 /**
@@ -139,7 +182,7 @@ async function readStoredManifest(run: Run): Promise<plan.Verified | undefined> 
  */
 async function alreadyProvisioned(run: Run): Promise<boolean> {
   try {
-    const stored = await readStoredManifest(run);
+    const stored = await readVerifiedStored(run);
     const latest = await readLatest(run.dest);
     if (stored === undefined || typeof latest !== "string") return false;
     // Only an image that Version= allows counts: after a pin to go back, --init must act.
@@ -152,6 +195,7 @@ async function alreadyProvisioned(run: Run): Promise<boolean> {
     run.log.info(
       `${run.where}: ${printable(entry.version)} is already in place; nothing to do (--init).`,
     );
+    Object.assign(run.outcome, { entries: stored.entries, before: latest, after: latest });
     return true;
   } catch {
     // Anything amiss is for the full procedure to find and explain.
@@ -163,7 +207,7 @@ async function alreadyProvisioned(run: Run): Promise<boolean> {
 async function update(run: Run, init: boolean): Promise<void> {
   const { config, dest } = run;
   const state = await readState(dest);
-  const stored = await readStoredManifest(run);
+  const stored = await readVerifiedStored(run);
   // Without a stored manifest, the image latest points to anchors the history (SPEC §7).
   const anchor = stored === undefined ? await readAnchor(dest) : undefined;
   const remote = await fetchVerifiedManifest(run, stored, anchor, state);
@@ -175,20 +219,21 @@ async function update(run: Run, init: boolean): Promise<void> {
   const { origin, validators, sha256 } = remote;
   const validated = withValidators(state, origin, validators, sha256, config.origins);
   const current = await currentImage(dest);
+  Object.assign(run.outcome, { entries: remote.entries, before: current, after: current });
   const offer = plan.planOffer(remote.entries, config.pattern, current);
   const got = await firstAvailable(run, offer.candidates, state.verified);
   // The chosen image is in place (or none is on offer): any partial download left is stale.
   await dropPartials(`${dest}/store`);
 
-  const { chosen: _chosen, ...kept } = got;
-  const base: State = { ...validated, ...kept };
+  const base: State = { ...validated, verified: got.verified, ...deltaOf(run.outcome.delta) };
   const restarts = plan.restartsUnits(init, config.restartUnits);
   const settled = got.chosen === undefined
     ? await keepCurrent(run, remote.entries, offer, current)
     : await moveLatest(run, got.chosen, { base, current, restarts });
+  Object.assign(run.outcome, { after: got.chosen?.sha256 ?? current, changed: settled.changed });
   const next = plan.stateAfterSwap(base, current, settled.changed, restarts);
   if (next.restartPending) await restart(run, next, settled.inPlace);
-  const final = plan.stateAfterSuccess(next, run.now());
+  const final = withDownloaded(plan.stateAfterSuccess(next, run.now()), run.outcome.bytes);
   await saveState(dest, final);
   // Pruning runs after the state names latest and the previous image, which it keeps.
   await pruneDestination(dest, config, final, run.log);
@@ -200,11 +245,10 @@ function announce(run: Run, stored: plan.Verified | undefined, anchor: CurrentIm
   for (const note of notes) run.log.info(`${run.where}: ${note}`);
 }
 
-/** The candidate put in place (none when all were withdrawn), its stamp, its delta update's cost. */
+/** The candidate put in place (none when every one was withdrawn), and the stamp of what is verified. */
 interface Got {
   readonly chosen: Entry | undefined;
   readonly verified: State["verified"];
-  readonly lastDelta?: DeltaRecord;
 }
 
 /** Puts the first candidate that is not withdrawn (410 Gone) in the store, newest first. */
@@ -215,7 +259,7 @@ async function firstAvailable(
 ): Promise<Got> {
   for (const candidate of candidates) {
     try {
-      return { chosen: candidate, ...await ensureImage(run, candidate, verified) };
+      return { chosen: candidate, verified: await ensureImage(run, candidate, verified) };
     } catch (e) {
       if (!plan.isWithdrawn(e)) throw e;
       const version = printable(candidate.version);
@@ -273,60 +317,8 @@ async function restart(run: Run, pending: State, inPlace: string): Promise<void>
   } catch (e) {
     throw plan.restartFailed(inPlace, e);
   }
+  run.outcome.restarted = run.config.restartUnits;
   run.log.info(`${run.where}: restarted ${run.config.restartUnits.join(" ")}.`);
-}
-
-/** The digest `latest` points to; refuses to go on over a `latest` that Tako did not make. */
-async function currentImage(dest: string): Promise<string | undefined> {
-  const latest = await readLatest(dest);
-  if (typeof latest === "object") {
-    throw new TakoError(
-      "runtime",
-      `${
-        printable(dest, 300)
-      }/latest is ${latest.detail}, not a link into store/; remove it by hand.`,
-    );
-  }
-  return latest;
-}
-
-/**
- * Downloads the manifest from the origins in order, taking the first that
- * verifies and keeps the stored history. An origin with validators for the
- * stored manifest is asked conditionally: its 304 leaves the stored manifest
- * (verified under the config's keys when read) in force.
- */
-function fetchVerifiedManifest(
-  run: Run,
-  stored: plan.Verified | undefined,
-  anchor: CurrentImage | undefined,
-  state: State,
-): Promise<plan.Fetched> {
-  return fromOrigins(run, async (origin) => {
-    // As messages name it: its password masked (the request uses the origin as written).
-    const url = shownUrl(originUrl(origin, "manifest"));
-    const sent = conditionalHeaders(state, origin, stored?.sha256);
-    const answer = await fetchManifestIfChanged(origin, {
-      ...run.net,
-      maxBytes: MAX_MANIFEST_BYTES,
-      validators: sent,
-    });
-    if (answer.notModified) run.log.debug(`${run.where}: ${url} is unchanged (304 Not Modified).`);
-    return plan.takeManifest(
-      answer,
-      { origin, url, sent },
-      stored,
-      run.config.publicKeys,
-      anchor,
-    );
-  });
-}
-
-/** Asks the origins in order (core `fromOrigins`), each failure but the last reported. */
-function fromOrigins<T>(run: Run, ask: (origin: string) => Promise<T>): Promise<T> {
-  const retry = (e: TakoError) =>
-    run.log.warn(`${run.where}: ${e.message} Trying the next origin.`);
-  return plan.fromOrigins(run.config.origins, ask, retry);
 }
 
 /**
@@ -337,8 +329,8 @@ function fromOrigins<T>(run: Run, ask: (origin: string) => Promise<T>): Promise<
 async function ensureImage(
   run: Run,
   entry: Entry,
-  verified: Got["verified"],
-): Promise<Omit<Got, "chosen">> {
+  verified: State["verified"],
+): Promise<State["verified"]> {
   const path = `${run.dest}/store/${entry.sha256}`;
   const info = await lstatOrUndefined(path);
   if (info !== undefined) {
@@ -349,30 +341,33 @@ async function ensureImage(
       );
     }
     const stamp = stampOf(entry.sha256, info);
-    const kept = { verified: stamp };
     // Unchanged since its digest was checked (ctime moves on any write): no re-hash.
-    if (stampMatches(verified, stamp) && BigInt(info.size) === entry.size) return kept;
+    if (stampMatches(verified, stamp) && BigInt(info.size) === entry.size) return stamp;
     const damage = await imageDamage(path, info, entry);
-    if (damage === undefined) return kept;
+    if (damage === undefined) return stamp;
     run.log.warn(
       `${run.where}: ${printable(path, 300)} is damaged (${damage}); downloading again.`,
     );
     // Not removed first: the fresh copy is renamed over it, so latest never dangles.
   }
-  const lastDelta = await download(run, entry);
-  const fresh = stampOf(entry.sha256, await Deno.lstat(path));
-  return lastDelta === undefined ? { verified: fresh } : { verified: fresh, lastDelta };
+  await download(run, entry);
+  return stampOf(entry.sha256, await Deno.lstat(path));
 }
 
-/** Builds an image by delta (docs/delta.md) or downloads it from the origins in order. */
-async function download(run: Run, entry: Entry): Promise<DeltaRecord | undefined> {
+/** Builds an image by delta (docs/delta.md), or downloads it from the origins in order. */
+async function download(run: Run, entry: Entry): Promise<void> {
   const { log, where } = run;
   const size = plan.downloadSize(entry);
   const label = printable(entry.version);
-  const delta = run.delta === false ? undefined : { ...run, origin: run.config.origins[0]! };
-  const cost = delta && await updateByDelta(delta, entry);
-  if (cost !== undefined) return cost;
-  await fromOrigins(run, async (origin) => {
+  const delta = { ...run, origin: run.config.origins[0]! };
+  if (run.delta !== false && await updateByDelta(delta, entry) !== undefined) return;
+  // Bytes received in this run, from the progress reports (which count a resumed part too).
+  let reported = 0;
+  const received = (total: number) => {
+    run.outcome.bytes += total >= reported ? total - reported : total;
+    reported = total;
+  };
+  return fromOrigins(run, async (origin) => {
     const url = shownUrl(originUrl(origin, `store/${entry.sha256}`));
     log.info(`${where}: downloading ${label} (${size} bytes) from ${url}.`);
     try {
@@ -384,9 +379,14 @@ async function download(run: Run, entry: Entry): Promise<DeltaRecord | undefined
         size,
         net: run.net,
         // The progress line names the config's file and the version, fitted to the terminal.
-        onProgress: (received: number, total: number) =>
-          log.progress(`${printable(basename(run.config.file), 40)} ${label}`, received, total),
-        onResume: (offset) => log.info(`${where}: resuming ${label} at byte ${offset}.`),
+        onProgress: (bytes: number, total: number) => {
+          received(bytes);
+          log.progress(`${printable(basename(run.config.file), 40)} ${label}`, bytes, total);
+        },
+        onResume: (offset) => {
+          reported = offset;
+          log.info(`${where}: resuming ${label} at byte ${offset}.`);
+        },
         onRestart: (reason) => log.warn(`${where}: ${reason} Downloading ${label} in full.`),
       });
     } finally {

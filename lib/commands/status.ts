@@ -15,6 +15,7 @@ import type { Config } from "../core/config.ts";
 import { asTakoError, printable, TakoError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import { verifyManifest } from "../core/manifest.ts";
+import { formatMetrics, metricsOf } from "../core/metrics.ts";
 import {
   buildReport,
   formatStatusJson,
@@ -31,8 +32,8 @@ import { listStore, readLatest, readStoredManifest, requireDestination } from ".
 /** What `tako status` gets from its caller. */
 export interface StatusContext {
   readonly log: Log;
-  /** JSON (schema 1) instead of text. */
-  readonly json: boolean;
+  /** Text for people, JSON (schema 1) or the Prometheus text format. */
+  readonly format: "text" | "json" | "prometheus";
   /** The clock for "3 h ago"; defaults to the system clock. */
   readonly now?: () => Date;
 }
@@ -52,7 +53,7 @@ export interface StatusResult {
  * ```ts
  * import type { Log } from "../core/log.ts";
  * declare const log: Log;
- * const { output, failures } = await statusAll(["/etc/tako/app"], { log, json: true });
+ * const { output, failures } = await statusAll(["/etc/tako/app"], { log, format: "json" });
  * console.log(output, failures.length);
  * ```
  */
@@ -70,8 +71,10 @@ export async function statusAll(
     }
     reports.push(buildReport(facts));
   }
-  const output = ctx.json
+  const output = ctx.format === "json"
     ? formatStatusJson(reports)
+    : ctx.format === "prometheus"
+    ? formatMetrics(reports.map(metricsOf))
     : formatStatusText(reports, (ctx.now ?? (() => new Date()))());
   return { output, failures };
 }

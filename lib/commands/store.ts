@@ -5,7 +5,6 @@
  */
 import { copyHashing as copyStreaming, fileSource, flushHandle } from "../shell/copy.ts";
 import { printable, TakoError } from "../core/errors.ts";
-import { parseSecretKey, type SecretKey } from "../core/keys.ts";
 import {
   type Entry,
   insertEntry,
@@ -27,14 +26,11 @@ import {
 } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
 import type { Log } from "../core/log.ts";
+import { type KeySource, loadSecretKey } from "../shell/key_file.ts";
 import { ensureIndex } from "../shell/index_file.ts";
 
 /** What `tako store` was asked to do. */
-export interface StoreRequest {
-  readonly key: string | undefined;
-  readonly keyFile: string | undefined;
-  /** TAKO_SECRET_KEY, if set. */
-  readonly envKey: string | undefined;
+export interface StoreRequest extends KeySource {
   readonly output: string;
   readonly image: string;
   readonly version: string;
@@ -42,43 +38,6 @@ export interface StoreRequest {
 
 /** How long a second `tako store` into the same directory waits for the first. */
 const LOCK_WAIT_MS = 60_000;
-const MAX_KEY_FILE_BYTES = 4096;
-
-/** Warns, as ssh and minisign do, when a key file is readable by group or others. */
-async function warnIfShared(path: string, where: string, log: Log): Promise<void> {
-  const mode = (await Deno.stat(path).catch(() => undefined))?.mode;
-  if (mode === undefined || mode === null || (mode & 0o077) === 0) return;
-  log.warn(
-    `the ${where} is readable by ${(mode & 0o070) !== 0 ? "its group" : "others"}${
-      (mode & 0o070) !== 0 && (mode & 0o007) !== 0 ? " and others" : ""
-    } (mode ${(mode & 0o777).toString(8).padStart(4, "0")}); make it private with 'chmod 600'.`,
-  );
-}
-
-/** The secret key from --key, --key-file or TAKO_SECRET_KEY, in that order. */
-async function loadSecretKey(request: StoreRequest, log: Log): Promise<SecretKey> {
-  if (request.key !== undefined) return parseSecretKey(request.key.trim(), "the --key option");
-  if (request.keyFile !== undefined) {
-    const where = `key file ${printable(request.keyFile, 200)}`;
-    let bytes: Uint8Array | undefined;
-    try {
-      bytes = await readFileCapped(request.keyFile, MAX_KEY_FILE_BYTES);
-    } catch (e) {
-      throw asUsage(e);
-    }
-    if (bytes === undefined) throw new TakoError("usage", `The ${where} does not exist.`);
-    const key = parseSecretKey(new TextDecoder().decode(bytes).trim(), where);
-    await warnIfShared(request.keyFile, where, log);
-    return key;
-  }
-  if (request.envKey !== undefined) {
-    return parseSecretKey(request.envKey.trim(), "the TAKO_SECRET_KEY environment variable");
-  }
-  throw new TakoError(
-    "usage",
-    "No secret key: give --key, --key-file or the TAKO_SECRET_KEY environment variable.",
-  );
-}
 
 /**
  * A file named on the command line that cannot be read is the caller's

@@ -1,5 +1,6 @@
 /**
- * The command line: argv → a {@link Command} value. Pure. The help texts are in help.ts.
+ * The command line: argv → a {@link Command} value (command.ts). Pure. The
+ * help texts are in help.ts.
  *
  * Two dialects are accepted: the current one (`tako fetch [--init] <config>...`)
  * and the original one (`tako [--if-not-exists] <config>...`).
@@ -9,53 +10,16 @@
 import { printable, TakoError } from "./errors.ts";
 import { holdsSecretKey } from "./secrets.ts";
 import { closestWord } from "./suggest.ts";
+import { type Command, type CommandName, COMMANDS, type Verbosity } from "./command.ts";
 
-/** How much Tako says on stderr. */
-export type Verbosity = "quiet" | "normal" | "verbose";
-
-/** Options every command takes. */
-export interface Common {
-  readonly verbosity: Verbosity;
-}
-
-/** Network limits given on the command line, in milliseconds; absent means the default. */
-export interface NetFlags {
-  readonly connectTimeoutMs?: number;
-  readonly idleTimeoutMs?: number;
-}
-
-/** A parsed command line. */
-export type Command =
-  | { readonly name: "help"; readonly topic: CommandName | undefined }
-  | { readonly name: "version" }
-  | Common & { readonly name: "gen-key" }
-  | Common & {
-    readonly name: "store";
-    readonly key: string | undefined;
-    readonly keyFile: string | undefined;
-    readonly output: string;
-    readonly image: string;
-    readonly version: string;
-  }
-  | Common & {
-    readonly name: "fetch";
-    readonly init: boolean;
-    readonly configs: readonly string[];
-    readonly net: NetFlags;
-    /** False with --no-delta: full downloads only. */
-    readonly delta: boolean;
-  }
-  | Common & {
-    readonly name: "status";
-    readonly json: boolean;
-    readonly configs: readonly string[];
-  }
-  | Common & { readonly name: "prune"; readonly configs: readonly string[] }
-  | Common & { readonly name: "index"; readonly output: string };
-
-/** The commands, in the order `--help` lists them. */
-export const COMMANDS = ["fetch", "store", "index", "gen-key", "status", "prune"] as const;
-export type CommandName = typeof COMMANDS[number];
+export {
+  type Command,
+  type CommandName,
+  COMMANDS,
+  type Common,
+  type NetFlags,
+  type Verbosity,
+} from "./command.ts";
 
 interface OptionSpec {
   /** Long name without dashes. */
@@ -73,22 +37,29 @@ const COMMON_OPTIONS: readonly OptionSpec[] = [
   { long: "help", short: "h", value: false },
 ];
 
+/** The options of the commands that sign: the secret key and the origin directory. */
+const KEY_OPTIONS: readonly OptionSpec[] = [
+  { long: "key", short: "k", value: true },
+  { long: "key-file", short: "f", value: true, takes: "the path of a file that holds the key" },
+  { long: "output", short: "o", value: true, takes: "the origin directory" },
+];
+
 const OPTIONS: Record<CommandName, readonly OptionSpec[]> = {
   "fetch": [
     { long: "init", value: false },
     { long: "if-not-exists", value: false },
+    { long: "dry-run", value: false },
+    { long: "json", value: false },
     { long: "connect-timeout", value: true, takes: "a number of seconds" },
     { long: "idle-timeout", value: true, takes: "a number of seconds" },
     { long: "no-delta", value: false },
   ],
-  "store": [
-    { long: "key", short: "k", value: true },
-    { long: "key-file", short: "f", value: true, takes: "the path of a file that holds the key" },
-    { long: "output", short: "o", value: true, takes: "the origin directory" },
-  ],
+  "store": KEY_OPTIONS,
   "index": [{ long: "output", short: "o", value: true, takes: "the origin directory" }],
-  "gen-key": [],
-  "status": [{ long: "json", value: false }],
+  "resign": [...KEY_OPTIONS, { long: "previous-key", value: true, takes: "a public key" }],
+  "gen-key": [{ long: "output", short: "o", value: true, takes: "a file name" }],
+  "status": [{ long: "json", value: false }, { long: "prometheus", value: false }],
+  "verify": [],
   "prune": [],
 };
 
@@ -227,6 +198,19 @@ function secondsOption(
   return Math.round(seconds * 1000);
 }
 
+/** The key and the origin directory of store and resign. */
+function signingOptions(
+  command: CommandName,
+  options: Map<string, string | true>,
+): { key: string | undefined; keyFile: string | undefined; output: string } {
+  const output = stringOption(options, "output");
+  if (output === undefined) throw usageError(command, "Option --output (-o) is required.");
+  if (options.has("key") && options.has("key-file")) {
+    throw usageError(command, "Options --key and --key-file exclude each other.");
+  }
+  return { key: stringOption(options, "key"), keyFile: stringOption(options, "key-file"), output };
+}
+
 function needConfigs(command: CommandName, operands: string[]): string[] {
   if (operands.length === 0) throw usageError(command, "Expected at least one config file.");
   return operands;
@@ -266,30 +250,29 @@ function parseCommand(command: CommandName, args: readonly string[]): Command {
       const idle = secondsOption(command, options, "idle-timeout");
       if (connect !== undefined) net.connectTimeoutMs = connect;
       if (idle !== undefined) net.idleTimeoutMs = idle;
+      const init = options.has("init") || options.has("if-not-exists");
+      if (init && options.has("dry-run")) {
+        throw usageError(command, "Options --init and --dry-run exclude each other.");
+      }
       return {
         name: "fetch",
         verbosity,
-        init: options.has("init") || options.has("if-not-exists"),
+        init,
+        dryRun: options.has("dry-run"),
+        json: options.has("json"),
         configs: needConfigs(command, operands),
         net,
         delta: !options.has("no-delta"),
       };
     }
     case "store": {
-      const output = stringOption(options, "output");
-      if (output === undefined) throw usageError(command, "Option --output (-o) is required.");
       if (operands.length !== 2) {
         throw usageError(command, `Expected <image> <version>, got ${operands.length} operand(s).`);
-      }
-      if (options.has("key") && options.has("key-file")) {
-        throw usageError(command, "Options --key and --key-file exclude each other.");
       }
       return {
         name: "store",
         verbosity,
-        key: stringOption(options, "key"),
-        keyFile: stringOption(options, "key-file"),
-        output,
+        ...signingOptions(command, options),
         image: operands[0]!,
         version: operands[1]!,
       };
@@ -300,16 +283,35 @@ function parseCommand(command: CommandName, args: readonly string[]): Command {
       if (operands.length > 0) throw usageError(command, "index takes no operands.");
       return { name: "index", verbosity, output };
     }
-    case "gen-key":
+    case "resign": {
+      if (operands.length > 0) throw usageError(command, "resign takes no operands.");
+      const previousKey = stringOption(options, "previous-key");
+      if (previousKey === undefined) {
+        throw usageError(command, "Option --previous-key is required.");
+      }
+      return { name: "resign", verbosity, ...signingOptions(command, options), previousKey };
+    }
+    case "gen-key": {
       if (operands.length > 0) throw usageError(command, "gen-key takes no operands.");
-      return { name: "gen-key", verbosity };
+      const output = stringOption(options, "output");
+      if (output === "" || output?.endsWith("/")) {
+        throw usageError(command, "Option --output needs a file name such as keys/app-signing.");
+      }
+      return { name: "gen-key", verbosity, output };
+    }
     case "status":
+      if (options.has("json") && options.has("prometheus")) {
+        throw usageError(command, "Options --json and --prometheus exclude each other.");
+      }
       return {
         name: "status",
         verbosity,
         json: options.has("json"),
+        prometheus: options.has("prometheus"),
         configs: needConfigs(command, operands),
       };
+    case "verify":
+      return { name: "verify", verbosity, configs: needConfigs(command, operands) };
     case "prune":
       return { name: "prune", verbosity, configs: needConfigs(command, operands) };
   }

@@ -185,35 +185,6 @@ export function combineFailures(failures: readonly TakoError[]): TakoError {
   );
 }
 
-/**
- * Asks the origins in order (SPEC §6 Mirrors): the first answer wins; each
- * failure but the last is told to `onRetry`; when all fail, their
- * {@link combineFailures} is thrown.
- *
- * @example
- * ```ts
- * declare const origins: string[], ask: (origin: string) => Promise<Uint8Array>;
- * const bytes = await fromOrigins(origins, ask, (e) => console.warn(`${e.message} Trying the next.`));
- * ```
- */
-export async function fromOrigins<T>(
-  origins: readonly string[],
-  ask: (origin: string) => Promise<T>,
-  onRetry: (failure: TakoError) => void,
-): Promise<T> {
-  const failures: TakoError[] = [];
-  for (const origin of origins) {
-    try {
-      return await ask(origin);
-    } catch (e) {
-      if (!(e instanceof TakoError)) throw e;
-      failures.push(e);
-      if (failures.length < origins.length) onRetry(e);
-    }
-  }
-  throw combineFailures(failures);
-}
-
 /** The image size as a number for the download; refuses one too large to store. */
 export function downloadSize(entry: Entry): number {
   if (entry.size > BigInt(Number.MAX_SAFE_INTEGER)) {

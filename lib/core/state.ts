@@ -41,6 +41,8 @@ export interface State {
   readonly lastFailure?: string;
   /** Its message as printed (secrets already masked), at most {@link MAX_FAILURE_CHARS}. */
   readonly lastFailureMessage?: string;
+  /** Image bytes fetch has received into this destination, ever (a counter for the metrics). */
+  readonly downloadedBytes?: number;
   /** The last image built by a delta update (docs/delta.md), and what it cost. */
   readonly lastDelta?: DeltaRecord;
 }
@@ -164,28 +166,60 @@ export function parseState(text: string | undefined): State {
   if (typeof raw !== "object" || raw === null) return EMPTY_STATE;
   const r = raw as Record<string, unknown>;
   const validators = parseValidatorMap(r.manifestValidators);
-  const failure = typeof r.lastFailure === "string" && !Number.isNaN(Date.parse(r.lastFailure))
-    ? r.lastFailure
-    : undefined;
+  const failure = isoTime(r.lastFailure);
   const message = typeof r.lastFailureMessage === "string" &&
       r.lastFailureMessage.length <= MAX_FAILURE_CHARS
     ? r.lastFailureMessage
     : undefined;
+  const downloaded = r.downloadedBytes;
   const lastDelta = parseDeltaRecord(r.lastDelta);
   return {
     restartPending: r.restartPending === true,
     previous: typeof r.previous === "string" && SHA256_HEX.test(r.previous)
       ? r.previous
       : undefined,
-    lastSuccess: typeof r.lastSuccess === "string" && !Number.isNaN(Date.parse(r.lastSuccess))
-      ? r.lastSuccess
-      : undefined,
+    lastSuccess: isoTime(r.lastSuccess),
     verified: parseStamp(r.verified),
     ...(validators === undefined ? {} : { manifestValidators: validators }),
     ...(failure === undefined ? {} : { lastFailure: failure }),
     ...(failure === undefined || message === undefined ? {} : { lastFailureMessage: message }),
+    ...(typeof downloaded === "number" && Number.isSafeInteger(downloaded) && downloaded >= 0
+      ? { downloadedBytes: downloaded }
+      : {}),
     ...(lastDelta === undefined ? {} : { lastDelta }),
   };
+}
+
+function isoTime(value: unknown): string | undefined {
+  return typeof value === "string" && !Number.isNaN(Date.parse(value)) ? value : undefined;
+}
+
+/**
+ * The state after a fetch received `bytes` of images: the counter grows
+ * (capped at 2^53 − 1, where a JSON number stops being exact).
+ *
+ * @example
+ * ```ts
+ * withDownloaded(EMPTY_STATE, 20).downloadedBytes; // 20
+ * ```
+ */
+export function withDownloaded(state: State, bytes: number): State {
+  if (bytes <= 0) return state;
+  const total = Math.min((state.downloadedBytes ?? 0) + bytes, Number.MAX_SAFE_INTEGER);
+  return { ...state, downloadedBytes: total };
+}
+
+/**
+ * The state field that records a run's delta update, if it made one (what
+ * `tako status` shows as the last delta); none keeps the one recorded before.
+ *
+ * @example
+ * ```ts
+ * const base: State = { ...EMPTY_STATE, ...deltaOf(undefined) }; // no lastDelta
+ * ```
+ */
+export function deltaOf(delta: DeltaRecord | undefined): { lastDelta?: DeltaRecord } {
+  return delta === undefined ? {} : { lastDelta: delta };
 }
 
 /** State → file text. */

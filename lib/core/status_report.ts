@@ -13,6 +13,7 @@
  */
 import type { Config } from "./config.ts";
 import { type ErrorKind, safeText, type TakoError } from "./errors.ts";
+import { asciiJson } from "./ascii_json.ts";
 import { maskUrl } from "./secrets.ts";
 import { patternProblem } from "./offer.ts";
 import { compatibleEntries, type Entry } from "./manifest.ts";
@@ -97,6 +98,8 @@ export interface StatusEntry {
    * the last success. Empty when all is well; the monitoring recipe checks it.
    */
   readonly problems: readonly string[];
+  /** Image bytes fetch has downloaded into the destination, ever; null when none is recorded. */
+  readonly bytes_downloaded: number | null;
   /** The last image built by a delta update, and what it cost; null when none is recorded. */
   readonly last_delta: StatusDelta | null;
   /** The gravest error met while gathering, or null. */
@@ -253,6 +256,7 @@ export function buildReport(facts: StatusFacts): StatusEntry {
       time: state.lastFailure,
       message: safeText(state.lastFailureMessage ?? "(no message recorded)"),
     },
+    bytes_downloaded: state?.downloadedBytes ?? null,
     partials: facts.partials ?? null,
     problems: problemsOf(config, entries, state),
     last_delta: state?.lastDelta === undefined
@@ -327,9 +331,5 @@ function gravest(errors: readonly TakoError[]): StatusEntry["error"] {
  */
 export function formatStatusJson(configs: readonly StatusEntry[]): string {
   const document: StatusDocument = { schema: STATUS_SCHEMA, configs };
-  const text = JSON.stringify(document, undefined, 2);
-  // Strings are escaped by JSON.stringify except printable Unicode and DEL; escape those too.
-  return text.replace(/[^\x20-\x7e\n]/g, (ch) => {
-    return `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`;
-  }) + "\n";
+  return asciiJson(document);
 }

@@ -37,6 +37,7 @@ import {
 import { printable, shownUrl, TakoError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import type { Entry } from "../core/manifest.ts";
+import type { Outcome } from "../core/fetch_report.ts";
 import type { DeltaRecord } from "../core/state.ts";
 import { listStore, readLatest } from "./store.ts";
 import { readState } from "./state_file.ts";
@@ -247,6 +248,8 @@ export interface DeltaRun {
   readonly log: Log;
   /** The config as messages name it. */
   readonly where: string;
+  /** The run's outcome: a delta update adds its bytes and its cost (`delta`). */
+  readonly outcome: Outcome;
 }
 
 /**
@@ -301,7 +304,10 @@ export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaR
     ? " (the index matched wrong local bytes; fetched them from the origin)"
     : "";
   run.log.info(`${run.where}: ${deltaSummary(label, outcome.stats)}${how}.`);
-  return { sha256: entry.sha256, ...outcome.stats };
+  const cost = { sha256: entry.sha256, ...outcome.stats };
+  run.outcome.bytes += cost.downloaded;
+  run.outcome.delta = cost;
+  return cost;
 }
 
 /** The paths of the local images worth scanning, best first (core `localCandidates`). */

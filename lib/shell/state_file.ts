@@ -14,6 +14,7 @@ import {
   serializeState,
   type State,
   STATE_FILE,
+  withDownloaded,
 } from "../core/state.ts";
 
 /** `.state` is a few hundred bytes; the cap keeps a planted huge file from being read. */
@@ -39,7 +40,7 @@ export async function readState(dest: string): Promise<State> {
 
 /**
  * Notes a failed run in `.state` (time and message, bounded) for `tako
- * status`, keeping the rest. Never throws: the failure itself is what the
+ * status`, and the image bytes the run received, keeping the rest. Never throws: the failure itself is what the
  * caller reports, and a full disk must not hide it.
  *
  * @example
@@ -47,9 +48,15 @@ export async function readState(dest: string): Promise<State> {
  * await recordFailure("/var/lib/tako/app", "Cannot reach https://…: timed out.", new Date());
  * ```
  */
-export async function recordFailure(dest: string, message: string, time: Date): Promise<void> {
+export async function recordFailure(
+  dest: string,
+  message: string,
+  time: Date,
+  downloaded = 0,
+): Promise<void> {
   try {
-    const state = await readState(dest);
+    // The image bytes the failed run did receive still count (the metrics' counter).
+    const state = withDownloaded(await readState(dest), downloaded);
     const kept = message.length > MAX_FAILURE_CHARS
       ? `${message.slice(0, MAX_FAILURE_CHARS - 1)}…`
       : message;

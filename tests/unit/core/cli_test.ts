@@ -4,8 +4,27 @@ import { assert, assertTakoError } from "../../support/assert.ts";
 
 const fetchOf = (
   configs: string[],
-  extra: Partial<{ init: boolean; verbosity: string; net: object; delta: boolean }> = {},
-) => ({ name: "fetch", verbosity: "normal", init: false, configs, net: {}, delta: true, ...extra });
+  extra: Partial<
+    {
+      init: boolean;
+      dryRun: boolean;
+      json: boolean;
+      verbosity: string;
+      net: object;
+      delta: boolean;
+    }
+  > = {},
+) => ({
+  name: "fetch",
+  verbosity: "normal",
+  init: false,
+  dryRun: false,
+  delta: true,
+  json: false,
+  configs,
+  net: {},
+  ...extra,
+});
 
 const storeOf = (extra: Partial<Record<string, string | undefined>> = {}) => ({
   name: "store",
@@ -15,6 +34,18 @@ const storeOf = (extra: Partial<Record<string, string | undefined>> = {}) => ({
   output: "out",
   image: "image.raw",
   version: "1.0.0",
+  ...extra,
+});
+
+const statusOf = (
+  configs: string[],
+  extra: Partial<{ json: boolean; prometheus: boolean }> = {},
+) => ({
+  name: "status",
+  verbosity: "normal",
+  json: false,
+  prometheus: false,
+  configs,
   ...extra,
 });
 
@@ -49,6 +80,11 @@ Deno.test("`parseArgs()` reads both dialects of fetch", () => {
     [["-q", "--if-not-exists", "a"], fetchOf(["a"], { init: true, verbosity: "quiet" })],
     [["--init", "a"], fetchOf(["a"], { init: true })],
     [["-"], fetchOf(["-"])],
+    // Dry run and JSON, in either dialect.
+    [["fetch", "--dry-run", "a"], fetchOf(["a"], { dryRun: true })],
+    [["fetch", "--json", "--dry-run", "a"], fetchOf(["a"], { dryRun: true, json: true })],
+    [["--json", "a"], fetchOf(["a"], { json: true })],
+    [["--if-not-exists", "--json", "a"], fetchOf(["a"], { init: true, json: true })],
   ];
   for (const [args, expected] of table) {
     assert.deepEqual(parseArgs(args), expected, args.join(" "));
@@ -115,14 +151,21 @@ Deno.test("`parseArgs()` reads help, version, gen-key, status and prune", () => 
     [["--if-not-exists", "--help"], { name: "help", topic: "fetch" }],
     [["--version"], { name: "version" }],
     [["-V"], { name: "version" }],
-    [["gen-key"], { name: "gen-key", verbosity: "normal" }],
-    [["gen-key", "-q"], { name: "gen-key", verbosity: "quiet" }],
-    [["status", "a"], { name: "status", verbosity: "normal", json: false, configs: ["a"] }],
-    [["status", "--json", "a", "b"], {
-      name: "status",
+    [["gen-key"], { name: "gen-key", verbosity: "normal", output: undefined }],
+    [["gen-key", "-q"], { name: "gen-key", verbosity: "quiet", output: undefined }],
+    [["gen-key", "-o", "k/app"], { name: "gen-key", verbosity: "normal", output: "k/app" }],
+    [["gen-key", "--output=app"], { name: "gen-key", verbosity: "normal", output: "app" }],
+    [["status", "a"], statusOf(["a"])],
+    [["status", "--json", "a", "b"], statusOf(["a", "b"], { json: true })],
+    [["status", "--prometheus", "a"], statusOf(["a"], { prometheus: true })],
+    [["verify", "a", "b"], { name: "verify", verbosity: "normal", configs: ["a", "b"] }],
+    [["resign", "-f", "new.key", "-o", "out", "--previous-key", "PUB"], {
+      name: "resign",
       verbosity: "normal",
-      json: true,
-      configs: ["a", "b"],
+      key: undefined,
+      keyFile: "new.key",
+      output: "out",
+      previousKey: "PUB",
     }],
     [["prune", "a"], { name: "prune", verbosity: "normal", configs: ["a"] }],
     [["index", "-o", "out"], { name: "index", verbosity: "normal", output: "out" }],
@@ -138,7 +181,7 @@ Deno.test("`parseArgs()` refuses every malformed command line with a usage error
     [[], ["Expected a command", "tako --help"]],
     [["--frobnicate"], ["Unknown option '--frobnicate'", "tako --help"]],
     [["-x", "a"], ["Unknown option '-x'"]],
-    [["--json", "a"], ["Unknown option '--json'"]],
+    [["--prometheus", "a"], ["Unknown option '--prometheus'"]],
     [["help", "frobnicate"], ["Unknown command 'frobnicate'"]],
     [["fetch"], ["at least one config", "tako fetch --help"]],
     [["--if-not-exists"], ["at least one config"]],
@@ -148,6 +191,7 @@ Deno.test("`parseArgs()` refuses every malformed command line with a usage error
     [["fetch", "--init=yes", "a"], ["--init", "takes no value"]],
     [["index"], ["--output (-o) is required", "tako index --help"]],
     [["index", "-o", "out", "extra"], ["index takes no operands"]],
+    [["fetch", "--init", "--dry-run", "a"], ["--init", "--dry-run", "exclude"]],
     [["fetch", "--quiet", "--verbose", "a"], ["--quiet", "--verbose"]],
     [["fetch", "-q", "-v", "a"], ["--quiet", "--verbose"]],
     [["fetch", "a", "--connect-timeout"], ["--connect-timeout", "needs a value"]],
@@ -173,6 +217,15 @@ Deno.test("`parseArgs()` refuses every malformed command line with a usage error
     [["gen-key", "--key", "K"], ["Unknown option '--key'"]],
     [["status"], ["at least one config"]],
     [["status", "--json=yes", "a"], ["--json", "takes no value"]],
+    [["status", "--json", "--prometheus", "a"], ["--json", "--prometheus", "exclude"]],
+    [["verify"], ["at least one config"]],
+    [["gen-key", "-o"], ["--output", "needs a value"]],
+    [["gen-key", "-o", ""], ["--output", "file name"]],
+    [["gen-key", "-o", "keys/"], ["--output", "file name"]],
+    [["resign", "-o", "out"], ["--previous-key", "required"]],
+    [["resign", "--previous-key", "P"], ["--output", "required"]],
+    [["resign", "-o", "out", "--previous-key", "P", "extra"], ["no operands"]],
+    [["resign", "-o", "o", "-k", "K", "-f", "F", "--previous-key", "P"], ["--key", "--key-file"]],
     [["prune"], ["at least one config"]],
     [["prune", "--json", "a"], ["Unknown option '--json'"]],
   ];
@@ -241,7 +294,13 @@ Deno.test("`parseArgs()` reads bundled short options", () => {
       ...storeOf({ verbosity: "verbose", keyFile: "k.txt" }),
     }],
     [["-q", "a"], fetchOf(["a"], { verbosity: "quiet" })],
-    [["status", "-q", "a"], { name: "status", verbosity: "quiet", json: false, configs: ["a"] }],
+    [["status", "-q", "a"], {
+      name: "status",
+      verbosity: "quiet",
+      json: false,
+      prometheus: false,
+      configs: ["a"],
+    }],
   ];
   for (const [args, expected] of table) {
     assert.deepEqual(parseArgs(args), expected, args.join(" "));

@@ -8,7 +8,6 @@ import { printable, TakoError } from "../../../lib/core/errors.ts";
 import {
   combineFailures,
   downloadSize,
-  fromOrigins,
   isWithdrawn,
   noCompatibleVersion,
   planOffer,
@@ -419,25 +418,4 @@ Deno.test("`runNotes()` trusts a first contact only once verified, and names a r
   assert.deepEqual(runNotes({ versionGiven: false }, "/d", stored, undefined), [
     "no Version= given; any version is accepted.",
   ]);
-});
-
-Deno.test("`fromOrigins()` takes the first answer, tells each failure but the last, then combines", async () => {
-  const told: string[] = [];
-  const retry = (e: TakoError) => told.push(e.message);
-  const ask = (origin: string) =>
-    origin === "good"
-      ? Promise.resolve(`from ${origin}`)
-      : Promise.reject(new TakoError("runtime", `${origin} is down.`));
-  assert.equal(await fromOrigins(["a", "good", "b"], ask, retry), "from good");
-  assert.deepEqual(told, ["a is down."]);
-  told.length = 0;
-  await assert.rejects(
-    () => fromOrigins(["a", "b"], ask, retry),
-    /all 2 origins failed; the last: b is down/,
-  );
-  assert.deepEqual(told, ["a is down."], "the last failure is thrown, not told");
-  await assert.rejects(
-    () => fromOrigins(["x"], () => Promise.reject(new Error("bug")), retry),
-    /^Error: bug$/,
-  );
 });

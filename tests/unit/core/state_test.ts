@@ -6,6 +6,7 @@ import {
   stampMatches,
   stampOf,
   type State,
+  withDownloaded,
 } from "../../../lib/core/state.ts";
 import { assert } from "../../support/assert.ts";
 
@@ -191,4 +192,22 @@ Deno.test("`parseState()` keeps the last failure's time and bounded message, and
   );
   assert.equal(long.lastFailure, failed.lastFailure);
   assert.equal(long.lastFailureMessage, undefined);
+});
+
+Deno.test("`parseState()` keeps the metrics' download counter when well-formed", () => {
+  const state = parseState(JSON.stringify({ downloadedBytes: 1234 }));
+  assert.equal(state.downloadedBytes, 1234);
+  for (const downloadedBytes of [-1, 1.5, "12", null]) {
+    const damaged = parseState(JSON.stringify({ downloadedBytes }));
+    assert.ok(!("downloadedBytes" in damaged), String(downloadedBytes));
+  }
+  assert.deepEqual(parseState(serializeState(state)), state);
+});
+
+Deno.test("`withDownloaded()` adds to the counter, caps it, and ignores nothing downloaded", () => {
+  assert.equal(withDownloaded(EMPTY_STATE, 20).downloadedBytes, 20);
+  assert.equal(withDownloaded(withDownloaded(EMPTY_STATE, 20), 5).downloadedBytes, 25);
+  assert.equal(withDownloaded(EMPTY_STATE, 0), EMPTY_STATE);
+  const huge = withDownloaded({ ...EMPTY_STATE, downloadedBytes: Number.MAX_SAFE_INTEGER - 1 }, 10);
+  assert.equal(huge.downloadedBytes, Number.MAX_SAFE_INTEGER);
 });

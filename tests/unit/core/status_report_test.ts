@@ -159,6 +159,7 @@ Deno.test("`formatStatusJson()` writes schema 1 with snake_case names, numbers a
     "restart_pending",
     "last_success",
     "last_failure",
+    "bytes_downloaded",
     "partials",
     "problems",
     "last_delta",
