@@ -277,7 +277,13 @@ Deno.test("the next update matches by the index kept beside the image; a tampere
       await buildOrigin(`${dir}/origin`, [V1, V2, { version: "1.2.0", content: third }]);
       await Deno.writeFile(`${dir}/origin/store/${thirdSha}.index`, indexBytes(third));
       origin.clear();
-      assertOutcome(await fetch(), 0, "1.2.0: reused");
+      const result = await fetch("--json");
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, /1\.2\.0: reused/);
+      // `fetch --json` carries the same figures as the log line.
+      const entry = JSON.parse(result.stdout).configs[0];
+      assert.equal(entry.delta.reused + entry.delta.downloaded > third.length, true);
+      assert.equal(entry.bytes_downloaded, entry.delta.downloaded);
       assert.equal(await latestDigest(dest), thirdSha);
       await checkInvariants(dest);
       const image = origin.requestsFor(`/store/${thirdSha}`).reduce((n, r) => n + r.bytesSent, 0);
