@@ -15,7 +15,7 @@ import {
   TakoError,
 } from "./lib/core/errors.ts";
 import { createLog, type Log } from "./lib/core/log.ts";
-import { redactSecrets } from "./lib/core/secrets.ts";
+import { loadKeyCheck, mayHoldKeyBody, redactSecrets } from "./lib/core/secrets.ts";
 
 /** Tako's own version, printed by `tako --version`. */
 export const TAKO_VERSION = "0.1.0";
@@ -97,9 +97,8 @@ async function run(command: Command, log: Log): Promise<number> {
       stdout(`tako ${TAKO_VERSION}\n`);
       return EXIT_OK;
     case "gen-key": {
-      const { formatPublicKey, formatSecretKey, generateSecretKey } = await import(
-        "./lib/core/keys.ts"
-      );
+      const { formatSecretKey, generateSecretKey } = await import("./lib/core/keys.ts");
+      const { formatPublicKey } = await import("./lib/core/public_key.ts");
       const key = generateSecretKey();
       if (command.output !== undefined) {
         const { keyFilePaths, writeKeyPair } = await import("./lib/shell/key_file.ts");
@@ -183,6 +182,8 @@ export async function main(args: readonly string[]): Promise<number> {
   const journal = stderrIsJournal();
   let log = makeLog(undefined, journal);
   try {
+    // The exact check for a secret key without its prefix needs the curve library (secrets.ts).
+    if (args.some(mayHoldKeyBody)) await loadKeyCheck();
     const command = parseArgs(args, { exists });
     log = makeLog(command, journal);
     return await run(command, log);

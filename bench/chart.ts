@@ -107,7 +107,7 @@ export function benchChart(
     "Throughput by tool (MB/s of the median run; page cache warm)",
     `${machine.nproc} × ${machine.model}, Deno ${machine.deno}, ${
       String(machine.date).slice(0, 10)
-    }; loopback from python3 -m http.server; each group on its own scale`,
+    }; loopback from python3 -m http.server and nginx; each group on its own scale`,
     barsOf(cases),
   );
 }

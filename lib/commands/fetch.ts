@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { basename, resolve } from "node:path";
+import { basename, resolve } from "../core/path.ts";
 import { asTakoError, printable, shownUrl, TakoError } from "../core/errors.ts";
 import type { NetFlags } from "../core/cli.ts";
 import type { Config } from "../core/config.ts";
@@ -21,6 +21,7 @@ import {
   stampOf,
   type State,
   withDownloaded,
+  withManifestVerified,
   withValidators,
 } from "../core/state.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
@@ -48,7 +49,7 @@ import {
 import { pruneDestination } from "../shell/store_prune.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
 
-/** What the fetch procedure gets from its caller. */
+/** What the fetch procedure gets from its caller (`delta: false` for `--no-delta`). */
 export interface FetchContext {
   readonly log: Log;
   readonly net: NetOptions;
@@ -56,7 +57,6 @@ export interface FetchContext {
   /** How long to wait for another run's lock on the same destination. */
   readonly lockWaitMs: number;
   readonly now: () => Date;
-  /** Try a delta update before a full download (docs/delta.md); `--no-delta` turns it off. */
   readonly delta?: boolean;
 }
 
@@ -127,7 +127,7 @@ async function fetchOne(
   const init = mode.init;
   try {
     const config = await loadConfig(configPath);
-    const dest = resolve(config.destination);
+    const dest = resolve(Deno.cwd(), config.destination);
     outcome.destination = dest;
     const run: Run = { ...ctx, config, dest, where: shownPath(config.file), outcome };
     if (mode.dryRun) return await dryRun(run);
@@ -156,7 +156,7 @@ async function fetchOne(
 async function dryRun(run: Run): Promise<void> {
   const { config, dest, outcome } = run;
   const state = await readState(dest);
-  const stored = await readVerifiedStored(run);
+  const stored = await readVerifiedStored(run, state);
   const anchor = stored === undefined ? await readAnchor(dest) : undefined;
   const remote = await fetchVerifiedManifest(run, stored, anchor, state);
   const current = await currentImage(dest);
@@ -182,7 +182,7 @@ async function dryRun(run: Run): Promise<void> {
  */
 async function alreadyProvisioned(run: Run): Promise<boolean> {
   try {
-    const stored = await readVerifiedStored(run);
+    const stored = await readVerifiedStored(run, await readState(run.dest));
     const latest = await readLatest(run.dest);
     if (stored === undefined || typeof latest !== "string") return false;
     // Only an image that Version= allows counts: after a pin to go back, --init must act.
@@ -207,7 +207,7 @@ async function alreadyProvisioned(run: Run): Promise<boolean> {
 async function update(run: Run, init: boolean): Promise<void> {
   const { config, dest } = run;
   const state = await readState(dest);
-  const stored = await readVerifiedStored(run);
+  const stored = await readVerifiedStored(run, state);
   // Without a stored manifest, the image latest points to anchors the history (SPEC §7).
   const anchor = stored === undefined ? await readAnchor(dest) : undefined;
   const remote = await fetchVerifiedManifest(run, stored, anchor, state);
@@ -217,7 +217,8 @@ async function update(run: Run, init: boolean): Promise<void> {
   }
   // Saved with the state below, so only ever after the manifest they describe is stored.
   const { origin, validators, sha256 } = remote;
-  const validated = withValidators(state, origin, validators, sha256, config.origins);
+  const kept = withValidators(state, origin, validators, sha256, config.origins);
+  const validated = withManifestVerified(kept, sha256, config.publicKeys);
   const current = await currentImage(dest);
   Object.assign(run.outcome, { entries: remote.entries, before: current, after: current });
   const offer = plan.planOffer(remote.entries, config.pattern, current);
@@ -359,8 +360,7 @@ async function download(run: Run, entry: Entry): Promise<void> {
   const { log, where } = run;
   const size = plan.downloadSize(entry);
   const label = printable(entry.version);
-  const delta = { ...run, origin: run.config.origins[0]! };
-  if (run.delta !== false && await updateByDelta(delta, entry) !== undefined) return;
+  if (await updateByDelta(run, entry) !== undefined) return;
   // Bytes received in this run, from the progress reports (which count a resumed part too).
   let reported = 0;
   const received = (total: number) => {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { resolve } from "node:path";
+import { resolve } from "../core/path.ts";
 import { asTakoError, printable, TakoError } from "../core/errors.ts";
 import { formatBytes, type Log } from "../core/log.ts";
 import { hasLimits, imageCount, limitsOf } from "../core/prune_plan.ts";
@@ -63,7 +63,7 @@ async function pruneOne(configPath: string, ctx: PruneContext): Promise<void> {
     ctx.log.info(`${name}: neither KeepImages= nor MaxStoreSize= is set; nothing to prune.`);
     return;
   }
-  const dest = resolve(config.destination);
+  const dest = resolve(Deno.cwd(), config.destination);
   await requireDestination(dest, configPath);
   using _lock = await acquireLock(
     dest,

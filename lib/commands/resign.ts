@@ -5,7 +5,7 @@
  * @module
  */
 import { printable, TakoError } from "../core/errors.ts";
-import { formatPublicKey, parsePublicKey } from "../core/keys.ts";
+import { formatPublicKey, parsePublicKey } from "../core/public_key.ts";
 import type { Log } from "../core/log.ts";
 import { MAX_MANIFEST_BYTES } from "../core/manifest.ts";
 import { resignManifest } from "../core/resign.ts";

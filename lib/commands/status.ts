@@ -10,11 +10,11 @@
  *
  * @module
  */
-import { join, resolve } from "node:path";
+import { join, resolve } from "../core/path.ts";
 import type { Config } from "../core/config.ts";
 import { asTakoError, printable, TakoError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
-import { verifyManifest } from "../core/manifest.ts";
+import { verifyManifest } from "../core/manifest_signature.ts";
 import { formatMetrics, metricsOf } from "../core/metrics.ts";
 import {
   buildReport,
@@ -105,7 +105,7 @@ async function gatherFacts(configPath: string): Promise<StatusFacts> {
   };
   const config = await attempt(() => loadConfig(configPath));
   if (config === undefined) return { ...unknown, errors };
-  const destination = resolve(config.destination);
+  const destination = resolve(Deno.cwd(), config.destination);
   const known = { ...unknown, config, destination };
   if (
     await attempt(() => requireDestination(destination, configPath).then(() => true)) === undefined

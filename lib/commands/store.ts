@@ -5,13 +5,9 @@
  */
 import { copyHashing as copyStreaming, fileSource, flushHandle } from "../shell/copy.ts";
 import { printable, TakoError } from "../core/errors.ts";
-import {
-  type Entry,
-  insertEntry,
-  MAX_MANIFEST_BYTES,
-  signManifest,
-  verifyManifest,
-} from "../core/manifest.ts";
+import { type Entry, MAX_MANIFEST_BYTES } from "../core/manifest.ts";
+import { insertEntry } from "../core/manifest_history.ts";
+import { signManifest, verifyManifest } from "../core/manifest_signature.ts";
 import { isValidVersion } from "../core/version.ts";
 import {
   attempt,

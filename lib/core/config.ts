@@ -6,9 +6,9 @@
  * @module
  */
 import { printable, TakoError } from "./errors.ts";
-import { parsePublicKey } from "./keys.ts";
+import { parsePublicKey } from "./public_key.ts";
 import { ANY_VERSION, parsePattern, type Pattern } from "./pattern.ts";
-import { holdsSecretKey, maskUrl } from "./secrets.ts";
+import { holdsSecretKey, loadKeyCheck, maskUrl, mayHoldKeyBody } from "./secrets.ts";
 
 /** A checked config file. */
 export interface Config {
@@ -92,6 +92,8 @@ const BYTE_SIZE = /^(0|[1-9][0-9]*)([KMGT]?)$/;
  * ```
  */
 export async function parseConfig(text: string, file: string): Promise<Config> {
+  // The exact check for a secret key without its prefix needs the curve library (secrets.ts).
+  if (mayHoldKeyBody(text)) await loadKeyCheck();
   const name = printable(file, 1000);
   if (text.length > MAX_CONFIG_SIZE) {
     throw new TakoError(

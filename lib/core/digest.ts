@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { printable, TakoError } from "./errors.ts";
 
 /** A SHA-256 digest as Tako writes it: exactly 64 lowercase hex digits. */
@@ -29,9 +28,4 @@ export function requireDigest(sha256: string): void {
       `"${printable(sha256)}" is not a SHA-256 digest; expected 64 lowercase hexadecimal digits.`,
     );
   }
-}
-
-/** The digest of bytes held in memory (a manifest); large files are hashed as they stream. */
-export function sha256Of(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
 }

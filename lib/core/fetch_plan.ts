@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { sha256Of } from "./digest.ts";
 import { printable, TakoError } from "./errors.ts";
-import { checkAppendOnly, compatibleEntries, type Entry, verifyManifest } from "./manifest.ts";
+import { compatibleEntries, type Entry } from "./manifest.ts";
+import { checkAppendOnly } from "./manifest_history.ts";
 import type { Config } from "./config.ts";
 import type { Pattern } from "./pattern.ts";
 import { checkAnchoredHistory, type CurrentImage } from "./history.ts";
@@ -28,21 +28,25 @@ export interface Fetched extends Verified {
   readonly validators: ConditionalHeaders | undefined;
 }
 
-/** How an origin answered the manifest request. */
+/** How an origin answered the manifest request: 304, or fresh bytes already verified. */
 export type ManifestAnswer =
   | { readonly notModified: true }
   | {
     readonly notModified: false;
     readonly bytes: Uint8Array;
+    readonly sha256: string;
+    /** Its entries, the signature verified under the config's keys (manifest_signature.ts). */
+    readonly entries: Entry[];
     readonly validators: ConditionalHeaders | undefined;
   };
 
 /**
  * The manifest an origin's answer leaves in force (SPEC §6 step 2, §7): a
  * 304 (asked with `sent`, validators that exist only for a stored manifest)
- * keeps the stored one, verified when it was read; fresh bytes must verify
- * under `keys` and keep the stored history — or, with no stored manifest,
- * list the image `latest` points to (`anchor`; see history.ts).
+ * keeps the stored one, verified when it was read; fresh bytes, verified by
+ * the caller (which loads the curve library only then), must keep the stored
+ * history — or, with no stored manifest, list the image `latest` points to
+ * (`anchor`; see history.ts).
  */
 export function takeManifest(
   answer: ManifestAnswer,
@@ -52,7 +56,6 @@ export function takeManifest(
     readonly sent: ConditionalHeaders | undefined;
   },
   stored: Verified | undefined,
-  keys: readonly Uint8Array[],
   anchor?: CurrentImage,
 ): Fetched {
   const { origin, url } = asked;
@@ -62,11 +65,10 @@ export function takeManifest(
     }
     return { ...stored, origin, validators: asked.sent };
   }
-  const entries = verifyManifest(answer.bytes, keys, url);
+  const { bytes, sha256, entries, validators } = answer;
   if (stored !== undefined) checkAppendOnly(stored.entries, entries, url);
   else checkAnchoredHistory(entries, anchor, url);
-  const { bytes, validators } = answer;
-  return { bytes, sha256: sha256Of(bytes), entries, origin, validators };
+  return { bytes, sha256, entries, origin, validators };
 }
 
 /**

@@ -1,15 +1,16 @@
 /**
- * Tako keys (SPEC §1): Ed25519 public keys as 44 characters of base64 and
- * secret keys as `SECRET+` followed by base64 of the seed and the public key.
- * Verification is RFC 8032 strict (SPEC §7): non-canonical encodings and
- * small-order public keys never verify, so no universal forgery exists.
+ * Tako secret keys (SPEC §1), `SECRET+` followed by base64 of the seed and the
+ * public key, and Ed25519 signing and verification. Verification is RFC 8032
+ * strict (SPEC §7): non-canonical encodings and small-order public keys never
+ * verify, so no universal forgery exists. Public keys are read by
+ * public_key.ts, which needs no curve library.
  *
  * @module
  */
 import { ed25519 } from "@noble/curves/ed25519";
 import { createHash } from "node:crypto";
 import { decodeBase64Strict, encodeBase64 } from "./base64.ts";
-import { printable, TakoError } from "./errors.ts";
+import { TakoError } from "./errors.ts";
 
 /** A signing key: the 32-byte seed and the public key derived from it. */
 export interface SecretKey {
@@ -20,75 +21,10 @@ export interface SecretKey {
 const KEY_BYTES = 32;
 const SIGNATURE_BYTES = 64;
 const SECRET_PREFIX = "SECRET+";
-/** Base64 length of a public key. */
-const PUBLIC_KEY_CHARS = 44;
 /** Base64 length of the current secret key form: seed, public key, public key. */
 const SECRET_CHARS = 128;
 /** Base64 length of the older secret key form: seed, public key. */
 const OLD_SECRET_CHARS = 88;
-
-/**
- * Whether `bytes` encode an Ed25519 point that is canonical (y < p, no
- * negative zero) and not of small order: under the eight small-order points
- * one signature verifies for every message. A point with a small-order
- * component (the seed README's example key is one) is accepted, as SPEC §7
- * asks: no real signer has such a key, and strict verification still
- * refuses every signature that its owner could not have made.
- */
-function isStrictPublicKey(bytes: Uint8Array): boolean {
-  try {
-    const point = ed25519.Point.fromBytes(bytes, false);
-    return !point.isSmallOrder();
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Parses a public key: 44 characters of strict base64 encoding a canonical
- * Ed25519 point that is not of small order. Throws a config error naming
- * `where` otherwise.
- *
- * @example
- * ```ts
- * parsePublicKey("l0D28J2fiIXvWPbeZP7wkaq+dB55Gl2ysigl9mQH29k=", "/etc/tako/app line 2");
- * ```
- */
-export function parsePublicKey(text: string, where: string): Uint8Array {
-  const bytes = decodeBase64Strict(text, KEY_BYTES);
-  if (bytes === undefined) {
-    // Quoted only at a public key's length: a longer text may be part of a secret key.
-    const found = text.length === PUBLIC_KEY_CHARS
-      ? `'${printable(text)}'`
-      : `a text of ${text.length} characters`;
-    throw new TakoError(
-      "config",
-      `${where}: ${found} is not a public key; expected ${PUBLIC_KEY_CHARS} characters of standard base64, such as the public key that 'tako gen-key' prints.`,
-    );
-  }
-  if (!isStrictPublicKey(bytes)) {
-    throw new TakoError(
-      "config",
-      `${where}: '${
-        printable(text)
-      }' is not a usable Ed25519 public key (non-canonical or of small order, which would accept forged signatures).`,
-    );
-  }
-  return bytes;
-}
-
-/**
- * Formats a public key as 44 characters of base64.
- *
- * @example
- * ```ts
- * declare const seed: Uint8Array;
- * formatPublicKey(generateSecretKey(seed).publicKey); // "l0D28J2f…29k="
- * ```
- */
-export function formatPublicKey(publicKey: Uint8Array): string {
-  return encodeBase64(publicKey);
-}
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((byte, i) => byte === b[i]);
@@ -159,7 +95,7 @@ export function formatSecretKey(key: SecretKey): string {
  * @example
  * ```ts
  * const key = generateSecretKey();
- * console.log(formatSecretKey(key), formatPublicKey(key.publicKey));
+ * console.log(formatSecretKey(key));
  * ```
  */
 export function generateSecretKey(seed?: Uint8Array): SecretKey {

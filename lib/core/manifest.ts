@@ -3,17 +3,18 @@
  * images, one `<version> <size> <sha256>` line each, in ascending version
  * order, followed by an Ed25519 signature over every byte before it.
  *
- * Reading follows SPEC §7: verify the signature over the exact bytes first,
- * parse only then, and accept only the one canonical spelling of every entry.
+ * Reading follows SPEC §7: verify the signature over the exact bytes first
+ * (manifest_signature.ts, which needs the curve library), parse only then,
+ * and accept only the one canonical spelling of every entry. This module
+ * needs no cryptography, so a run that need not verify never loads it.
  *
  * @module
  */
-import { decodeBase64Strict, encodeBase64 } from "./base64.ts";
+import { decodeBase64Strict } from "./base64.ts";
 import { SHA256_HEX } from "./digest.ts";
 import { printable, TakoError } from "./errors.ts";
-import { type SecretKey, sign, verify } from "./keys.ts";
 import type { Pattern } from "./pattern.ts";
-import { compareVersions, compareVersionsInPlace, hasPart, isValidVersion } from "./version.ts";
+import { compareVersions, isValidVersion } from "./version.ts";
 
 /** One published image: its version as spelled by the publisher, its length and SHA-256. */
 export interface Entry {
@@ -41,46 +42,48 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const HEADER_BYTES = encoder.encode(MANIFEST_HEADER);
 
+/** A manifest that passed the structural checks: its signed part and its signature. */
+export interface SplitManifest {
+  /** Every byte before the signature line: what the signature covers. */
+  readonly signed: Uint8Array;
+  /** The 64 bytes of the Ed25519 signature. */
+  readonly signature: Uint8Array;
+}
+
 /**
- * Verifies a manifest and returns its entries (SPEC §2, §7). The file must be
- * at most {@link MAX_MANIFEST_BYTES}; its signature must verify under at
- * least one of `publicKeys` (key rotation); only then are the entries parsed,
- * and they must be in canonical form, in ascending version order and pairwise
- * unequal. Throws a TakoError of kind "integrity" whose message starts with
- * `source` for anything else, and never anything other than TakoError.
+ * The structural checks of SPEC §7 that come before the signature: the size
+ * limit, the header, the final line feed and a last line of exactly one
+ * signature in base64. Throws an integrity error starting with `source`.
+ * The signature itself is checked by manifest_signature.ts.
  *
  * @example
  * ```ts
- * declare const bytes: Uint8Array, publicKey: Uint8Array;
- * const entries = verifyManifest(bytes, [publicKey], "https://example.com/app/manifest");
+ * declare const bytes: Uint8Array;
+ * const { signed, signature } = splitManifest(bytes, "https://example.com/app/manifest");
  * ```
  */
-export function verifyManifest(
-  bytes: Uint8Array,
-  publicKeys: readonly Uint8Array[],
-  source: string,
-  /** How the failure names `publicKeys`; `tako store` has no config. */
-  keysName = "the configured public key(s)",
-): Entry[] {
-  const invalid = (problem: string) => new TakoError("integrity", `${source}: ${problem}`);
-  // Before the signature verifies, a carriage return is the likeliest reason
-  // for any failure (a copy with CRLF line ends), so say so; a whole-file scan
-  // only on failure keeps it off the path of every good manifest.
-  const rejected = (problem: string) => invalid(carriageReturnProblem(bytes) ?? problem);
+export function splitManifest(bytes: Uint8Array, source: string): SplitManifest {
   if (bytes.length > MAX_MANIFEST_BYTES) {
-    throw invalid(
-      `the manifest is larger than ${MAX_MANIFEST_BYTES} bytes, the most Tako accepts.`,
+    throw new TakoError(
+      "integrity",
+      `${source}: the manifest is larger than ${MAX_MANIFEST_BYTES} bytes, the most Tako accepts.`,
     );
   }
   if (!startsWithHeader(bytes)) {
-    throw rejected(`not a Tako manifest; expected the first line 'Tako Manifest 1'.`);
+    throw rejectedManifest(
+      bytes,
+      source,
+      `not a Tako manifest; expected the first line 'Tako Manifest 1'.`,
+    );
   }
   if (bytes[bytes.length - 1] !== LF) {
-    throw rejected("the manifest does not end with a line feed after the signature.");
+    throw rejectedManifest(
+      bytes,
+      source,
+      "the manifest does not end with a line feed after the signature.",
+    );
   }
-
   const signatureStart = bytes.lastIndexOf(LF, bytes.length - 2) + 1;
-  const signed = bytes.subarray(0, signatureStart);
   const signature = bytes.length - 1 - signatureStart === SIGNATURE_CHARS
     ? decodeBase64Strict(
       decoder.decode(bytes.subarray(signatureStart, bytes.length - 1)),
@@ -88,16 +91,43 @@ export function verifyManifest(
     )
     : undefined;
   if (signature === undefined) {
-    throw rejected(
+    throw rejectedManifest(
+      bytes,
+      source,
       `line ${
         lineOf(bytes, signatureStart)
       }: expected the signature (${SIGNATURE_CHARS} characters of standard base64) as the last line, and nothing after it.`,
     );
   }
-  if (!publicKeys.some((key) => verify(signature, signed, key))) {
-    throw rejected(`the signature does not verify under ${keysName}.`);
-  }
-  return parseSigned(signed, invalid);
+  return { signed: bytes.subarray(0, signatureStart), signature };
+}
+
+/**
+ * The error for a manifest refused before its signature verified. A carriage
+ * return is then the likeliest reason for any failure (a copy with CRLF line
+ * ends), so it is named instead; the whole-file scan runs only on failure,
+ * off the path of every good manifest.
+ */
+export function rejectedManifest(bytes: Uint8Array, source: string, problem: string): TakoError {
+  return new TakoError("integrity", `${source}: ${carriageReturnProblem(bytes) ?? problem}`);
+}
+
+/**
+ * The entries of a manifest's signed part (SPEC §2), which must be in
+ * canonical form, in ascending version order and pairwise unequal. Only for
+ * bytes whose signature verified (SPEC §7: verify first, parse only then), or
+ * the very bytes verified when they were stored (the SHA-256 recorded in
+ * `.state`, see docs/performance.md). Throws an integrity error starting
+ * with `source`, and never anything other than TakoError.
+ *
+ * @example
+ * ```ts
+ * declare const bytes: Uint8Array, path: string;
+ * const entries = parseEntries(splitManifest(bytes, path).signed, path);
+ * ```
+ */
+export function parseEntries(signed: Uint8Array, source: string): Entry[] {
+  return parseSigned(signed, (problem) => new TakoError("integrity", `${source}: ${problem}`));
 }
 
 function carriageReturnProblem(bytes: Uint8Array): string | undefined {
@@ -116,34 +146,51 @@ function lineOf(bytes: Uint8Array, index: number): number {
   return line;
 }
 
-/** Parses the signed part (header through the blank line after the entries), already verified. */
+const SPACE = 0x20;
+const DIGIT_ZERO = 0x30;
+const DIGIT_NINE = 0x39;
+const SHA256_CHARS = 64;
+
+/**
+ * Parses the signed part (header through the blank line after the entries),
+ * already verified. One pass over the text by index: no line array, and each
+ * field checked where it stands (a regex per field of 100,000 entries cost more
+ * than the signature, see docs/performance.md).
+ */
 function parseSigned(signed: Uint8Array, invalid: (problem: string) => TakoError): Entry[] {
-  const nonAscii = findNonPrintable(signed);
-  if (nonAscii >= 0) {
-    const byte = signed[nonAscii]!;
+  const at = findNonPrintable(signed);
+  if (at >= 0) {
+    const byte = signed[at]!;
     const problem = byte === CR
       ? CARRIAGE_RETURN
       : `byte 0x${byte.toString(16).padStart(2, "0")} is not printable ASCII.`;
-    throw invalid(`line ${lineOf(signed, nonAscii)}: ${problem}`);
+    throw invalid(`line ${lineOf(signed, at)}: ${problem}`);
   }
+  // Printable ASCII: an index into the text is an index into the bytes.
   const text = decoder.decode(signed);
-  // The text ends with a line feed, so the last element of the split is empty.
-  const lines = text.split("\n");
-  const blankBeforeSignature = lines.length - 2;
-  if (lines[1] !== "") throw invalid("line 2: expected a blank line after the header.");
-  if (blankBeforeSignature < 2 || lines[blankBeforeSignature] !== "") {
-    throw invalid(`line ${blankBeforeSignature + 1}: expected a blank line before the signature.`);
+  // The header and its line feed were compared byte for byte; line 2 starts here.
+  const lineTwo = HEADER_BYTES.length;
+  if (text.length > lineTwo && text.charCodeAt(lineTwo) !== LF) {
+    throw invalid("line 2: expected a blank line after the header.");
+  }
+  // The text ends with a line feed: the blank line before the signature starts just before it.
+  const blankStart = text.length - 1;
+  if (blankStart <= lineTwo || text.charCodeAt(blankStart - 1) !== LF) {
+    throw invalid(
+      `line ${lineOf(signed, signed.length) - 1}: expected a blank line before the signature.`,
+    );
   }
 
   const entries: Entry[] = [];
-  let previous: Entry | undefined;
-  for (let i = 2; i < blankBeforeSignature; i++) {
-    const lineNumber = i + 1;
-    const entry = parseEntryLine(lines[i]!, lineNumber, invalid);
+  let previous: string | undefined;
+  let lineNumber = 3;
+  for (let start = lineTwo + 1; start < blankStart; lineNumber++) {
+    const end = signed.indexOf(LF, start);
+    const entry = parseEntryLine(signed, text, start, end, lineNumber, invalid);
     // Neighbours only: ascending order makes every pair ordered and unequal.
     if (previous !== undefined) {
-      const order = compareVersionsInPlace(previous.version, entry.version);
-      const [lower, higher] = [printable(previous.version), printable(entry.version)];
+      const order = compareVersions(previous, entry.version);
+      const [lower, higher] = [printable(previous), printable(entry.version)];
       if (order === 0) {
         throw invalid(
           `line ${lineNumber}: versions ${lower} and ${higher} are equal; each version may be listed once.`,
@@ -156,51 +203,111 @@ function parseSigned(signed: Uint8Array, invalid: (problem: string) => TakoError
       }
     }
     entries.push(entry);
-    previous = entry;
+    previous = entry.version;
+    start = end + 1;
   }
   return entries;
 }
 
+/** 1 for a line feed and the bytes of printable ASCII, 0 for every other byte. */
+const PRINTABLE_OR_LF = new Uint8Array(256).fill(1, 0x20, 0x7f);
+PRINTABLE_OR_LF[LF] = 1;
+
 /** The index of the first byte that is neither a line feed nor printable ASCII, or -1. */
 function findNonPrintable(bytes: Uint8Array): number {
-  for (let i = 0; i < bytes.length; i++) {
-    const byte = bytes[i]!;
-    if (byte !== LF && (byte < 0x20 || byte > 0x7e)) return i;
-  }
-  return -1;
+  // A branchless pass first: every good manifest takes only this one.
+  let all = 1;
+  for (let i = 0; i < bytes.length; i++) all &= PRINTABLE_OR_LF[bytes[i]!]!;
+  if (all === 1) return -1;
+  return bytes.findIndex((byte) => PRINTABLE_OR_LF[byte] === 0);
 }
 
-/** Parses `<version> <size> <sha256>`: split at spaces, then linear checks of each field. */
+/**
+ * Parses the line `[start, end)` of the signed bytes and their `text`,
+ * `<version> <size> <sha256>`: split at its two spaces, then a linear check of
+ * each field over the bytes (faster than over the string), which are
+ * printable ASCII.
+ */
 function parseEntryLine(
-  line: string,
+  bytes: Uint8Array,
+  text: string,
+  start: number,
+  end: number,
   lineNumber: number,
   invalid: (problem: string) => TakoError,
 ): Entry {
-  const firstSpace = line.indexOf(" ");
-  const secondSpace = firstSpace < 0 ? -1 : line.indexOf(" ", firstSpace + 1);
-  if (secondSpace < 0 || line.indexOf(" ", secondSpace + 1) >= 0) {
+  const firstSpace = bytes.indexOf(SPACE, start);
+  const secondSpace = firstSpace < 0 || firstSpace >= end
+    ? -1
+    : bytes.indexOf(SPACE, firstSpace + 1);
+  if (secondSpace < 0 || secondSpace >= end || spaceWithin(bytes, secondSpace + 1, end)) {
+    const line = text.slice(start, end);
     throw invalid(`line ${lineNumber}: expected ${ENTRY_SHAPE}, found '${printable(line)}'.`);
   }
-  const version = line.slice(0, firstSpace);
-  const size = line.slice(firstSpace + 1, secondSpace);
-  const sha256 = line.slice(secondSpace + 1);
-  // The text is printable ASCII and the version holds no space, so it is valid
-  // (isValidVersion) exactly when it has a part; this spares parsing it.
+  // Printable ASCII without a space is a valid version (isValidVersion) exactly
+  // when it has a part; this spares the regex.
+  const version = text.slice(start, firstSpace);
   const problem = (hasPart(version) ? undefined : versionProblem(version)) ??
-    sizeProblem(size) ?? sha256Problem(sha256);
+    (isCanonicalSize(bytes, firstSpace + 1, secondSpace)
+      ? undefined
+      : sizeProblem(text.slice(firstSpace + 1, secondSpace))) ??
+    (isSha256(bytes, secondSpace + 1, end)
+      ? undefined
+      : sha256Problem(text.slice(secondSpace + 1, end)));
   if (problem !== undefined) throw invalid(`line ${lineNumber}: ${problem}`);
-  const entry = { version, size: BigInt(size), sha256 };
   // Canonical form (SPEC §7): writing the entries back must give the signed
   // bytes. The header and blank lines were compared exactly, each line holds
-  // exactly two spaces, and version and digest are the line's own text, so
-  // what remains to hold is that the size written back is its text.
-  if (String(entry.size) !== size) {
-    throw invalid(`line ${lineNumber}: the size ${printable(size)} is not in canonical form.`);
-  }
-  return entry;
+  // exactly two spaces, version and digest are the line's own text, and a size
+  // of digits without a leading zero is what writing its value gives.
+  return {
+    version,
+    size: BigInt(text.slice(firstSpace + 1, secondSpace)),
+    sha256: text.slice(secondSpace + 1, end),
+  };
 }
 
-function versionProblem(version: string): string | undefined {
+function spaceWithin(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (bytes[i] === SPACE) return true;
+  return false;
+}
+
+/** Decimal digits without sign or leading zeros (a lone 0 is fine). */
+function isCanonicalSize(bytes: Uint8Array, start: number, end: number): boolean {
+  if (end <= start || (end - start > 1 && bytes[start] === DIGIT_ZERO)) return false;
+  for (let i = start; i < end; i++) {
+    const code = bytes[i]!;
+    if (code < DIGIT_ZERO || code > DIGIT_NINE) return false;
+  }
+  return true;
+}
+
+/** 1 for the bytes of lowercase hex digits, 0 for every other byte. */
+const HEX_DIGIT = new Uint8Array(256);
+for (const code of encoder.encode("0123456789abcdef")) HEX_DIGIT[code] = 1;
+
+/** 64 lowercase hex digits (a table lookup per byte, no branch: the hottest loop of a large read). */
+function isSha256(bytes: Uint8Array, start: number, end: number): boolean {
+  if (end - start !== SHA256_CHARS) return false;
+  let all = 1;
+  for (let i = start; i < end; i++) all &= HEX_DIGIT[bytes[i]!]!;
+  return all === 1;
+}
+
+const DOT = 0x2e;
+const DASH = 0x2d;
+const UNDERSCORE = 0x5f;
+
+/** Whether a version has at least one part, that is a character other than a separator. */
+function hasPart(version: string): boolean {
+  for (let i = 0; i < version.length; i++) {
+    const code = version.charCodeAt(i);
+    if (code !== DOT && code !== DASH && code !== UNDERSCORE) return true;
+  }
+  return false;
+}
+
+/** Why `version` cannot be published, or undefined when it can. */
+export function versionProblem(version: string): string | undefined {
   return isValidVersion(version)
     ? undefined
     : `'${
@@ -217,7 +324,8 @@ function sizeProblem(size: string): string | undefined {
     }' is not a size; expected a decimal number of bytes without sign or leading zeros.`;
 }
 
-function sha256Problem(sha256: string): string | undefined {
+/** Why `sha256` is not a digest as Tako writes it, or undefined when it is one. */
+export function sha256Problem(sha256: string): string | undefined {
   return SHA256_HEX.test(sha256)
     ? undefined
     : `'${printable(sha256)}' is not a SHA-256; expected 64 lowercase hexadecimal digits.`;
@@ -240,117 +348,6 @@ export function serializeEntries(entries: readonly Entry[]): string {
 /** One entry line, without its line feed. */
 function serializeEntry(entry: Entry): string {
   return `${entry.version} ${entry.size} ${entry.sha256}`;
-}
-
-/**
- * Writes and signs a whole manifest. Like minisign, it verifies its own
- * output before returning, so a wrong key or an invalid entry list (unsorted,
- * equal versions, a malformed field) throws instead of being published.
- *
- * @example
- * ```ts
- * import type { SecretKey } from "./keys.ts";
- * declare const entries: Entry[], key: SecretKey;
- * await Deno.writeFile("manifest", signManifest(entries, key));
- * ```
- */
-export function signManifest(entries: readonly Entry[], key: SecretKey): Uint8Array {
-  const signed = encoder.encode(serializeEntries(entries));
-  const signature = encodeBase64(sign(key, signed));
-  const bytes = new Uint8Array(signed.length + signature.length + 1);
-  bytes.set(signed, 0);
-  bytes.set(encoder.encode(signature), signed.length);
-  bytes[bytes.length - 1] = LF;
-  verifyManifest(bytes, [key.publicKey], "the manifest being signed");
-  return bytes;
-}
-
-/**
- * Inserts `entry` in version order into a sorted entry list. An identical
- * entry already present leaves the list as it is (`changed: false`); a
- * version that is present, by spelling or by equality under SPEC §3, with
- * another spelling, size or digest is refused with a usage error.
- *
- * @example
- * ```ts
- * declare const entries: Entry[], sha256: string;
- * const { entries: next, changed } = insertEntry(entries, { version: "1.1.0", size: 20n, sha256 });
- * ```
- */
-export function insertEntry(
-  entries: readonly Entry[],
-  entry: Entry,
-): { entries: Entry[]; changed: boolean } {
-  const problem = versionProblem(entry.version) ??
-    (entry.size < 0n ? `${entry.size} is not a size; expected a number of bytes.` : undefined) ??
-    sha256Problem(entry.sha256);
-  if (problem !== undefined) throw new TakoError("usage", `Cannot add an entry: ${problem}`);
-
-  // Binary search: the first index whose version is not lower than entry's.
-  let low = 0;
-  let high = entries.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (compareVersions(entries[middle]!.version, entry.version) < 0) low = middle + 1;
-    else high = middle;
-  }
-  const present = entries[low];
-  if (present !== undefined && compareVersions(present.version, entry.version) === 0) {
-    if (sameEntry(present, entry)) return { entries: [...entries], changed: false };
-    throw new TakoError(
-      "usage",
-      present.version === entry.version
-        ? `Version ${
-          printable(entry.version)
-        } is already published with another size or digest; published versions never change, so choose a new version.`
-        : `Version ${printable(entry.version)} equals the published version ${
-          printable(present.version)
-        } under Tako's version order; choose a new version.`,
-    );
-  }
-  return { entries: [...entries.slice(0, low), entry, ...entries.slice(low)], changed: true };
-}
-
-function sameEntry(a: Entry, b: Entry): boolean {
-  return a.version === b.version && a.size === b.size && a.sha256 === b.sha256;
-}
-
-/**
- * Enforces the append-only history (SPEC §2): every entry of `old` must
- * appear in `next` unchanged. Throws an integrity error starting with
- * `source` that names the first entry missing or changed.
- *
- * @example
- * ```ts
- * declare const localEntries: Entry[], downloadedEntries: Entry[];
- * checkAppendOnly(localEntries, downloadedEntries, "https://example.com/app/manifest");
- * ```
- */
-export function checkAppendOnly(
-  old: readonly Entry[],
-  next: readonly Entry[],
-  source: string,
-): void {
-  const byVersion = new Map(next.map((e) => [e.version, e]));
-  for (const entry of old) {
-    const found = byVersion.get(entry.version);
-    if (found === undefined) {
-      throw new TakoError(
-        "integrity",
-        `${source}: version ${
-          printable(entry.version)
-        } of the local manifest is missing; published versions are never removed, so this looks like a rollback.`,
-      );
-    }
-    if (!sameEntry(found, entry)) {
-      throw new TakoError(
-        "integrity",
-        `${source}: version ${
-          printable(entry.version)
-        } has another size or digest than in the local manifest; published versions never change.`,
-      );
-    }
-  }
 }
 
 /**

@@ -16,7 +16,7 @@
 // @ts-types="@types/semver"
 import type semverApi from "semver";
 import { printable, TakoError } from "./errors.ts";
-import { compareVersions, hasPrefix, isValidVersion, parseParts } from "./version.ts";
+import { compareVersions, hasVersionPrefix, isValidVersion } from "./version.ts";
 
 /** A parsed `Version=` pattern. */
 export interface Pattern {
@@ -44,6 +44,8 @@ const SEPARATOR_THEN_STAR = /[.\-_]\*$/;
 /** SemVer 2.0 as given on semver.org: no leading `v`, no leading zeros; build metadata allowed. */
 const STRICT_SEMVER =
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
+/** A SemVer release: three numbers without leading zeros, small enough for the library. */
+const PLAIN_RELEASE = /^(?:0|[1-9]\d{0,14})\.(?:0|[1-9]\d{0,14})\.(?:0|[1-9]\d{0,14})$/;
 const EXAMPLES =
   "a version such as 1.2.0, a wildcard such as 1.*, bounds such as '1.0 <= v < 2.0' or a SemVer range such as ^1.4";
 
@@ -129,11 +131,10 @@ function wildcardPattern(text: string): Pattern {
   if (!wellFormed) {
     throw invalid(text, "'*' must be the whole last part, as in * or 1.* or 1.0.*.");
   }
-  const parts = parseParts(prefix);
   return {
     text,
     kind: "wildcard",
-    matches: (version) => hasPrefix(parseParts(version), parts),
+    matches: (version) => hasVersionPrefix(version, prefix),
     compare: compareVersions,
   };
 }
@@ -191,6 +192,19 @@ function semverPattern(text: string, semver: Semver): Pattern {
   /** Only strict SemVer 2.0 versions are candidates; the library would accept `v1.2.3`. */
   const candidate = (version: string): SemVerValue | null =>
     STRICT_SEMVER.test(version) ? semver.parse(version) : null;
+  // One SemVer reused for every release version (three numbers, nothing else): the
+  // range reads only its numbers and its empty pre-release, and a 100,000-entry
+  // manifest would otherwise make 100,000 objects to test (docs/performance.md).
+  const release = new semver.SemVer("0.0.0");
+  const releaseMatches = (version: string): boolean => {
+    const first = version.indexOf(".");
+    const second = version.indexOf(".", first + 1);
+    release.major = Number(version.slice(0, first));
+    release.minor = Number(version.slice(first + 1, second));
+    release.patch = Number(version.slice(second + 1));
+    release.raw = release.version = version;
+    return range.test(release);
+  };
   return {
     text,
     kind: "semver",
@@ -198,10 +212,14 @@ function semverPattern(text: string, semver: Semver): Pattern {
       ? "'1.4 <= v < 2' or '1.*'"
       : `'${printable(lowest.version, 40)} <= v < ${lowest.major + 1}' or '${lowest.major}.*'`,
     matches(version) {
+      if (PLAIN_RELEASE.test(version)) return releaseMatches(version);
       const parsed = candidate(version);
       return parsed !== null && range.test(parsed);
     },
     compare(a, b) {
+      // Two release versions (no pre-release, no build) compare in SemVer as in Tako order:
+      // the three numbers by value. Most sorts of a large manifest need nothing else.
+      if (PLAIN_RELEASE.test(a) && PLAIN_RELEASE.test(b)) return compareVersions(a, b);
       const x = candidate(a);
       const y = candidate(b);
       // Non-candidates never match; ordering them first keeps compare a total preorder.

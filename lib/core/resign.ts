@@ -6,7 +6,8 @@
  */
 import { encodeBase64 } from "./base64.ts";
 import { type SecretKey, sign } from "./keys.ts";
-import { type Entry, verifyManifest } from "./manifest.ts";
+import type { Entry } from "./manifest.ts";
+import { verifyManifest } from "./manifest_signature.ts";
 
 const LF = 0x0a;
 

@@ -12,9 +12,16 @@
  * other text glued to one side. Both forms that `tako gen-key` has printed
  * (96 and 64 bytes) are recognised. Masking takes linear time on any text.
  *
+ * The derivation needs the curve library, which most runs never load
+ * (docs/performance.md): it is loaded by {@link loadKeyCheck}, which the
+ * readers of local input (the command line, config files) call first when
+ * the text has a run of base64 long enough to be a key body. Until it is
+ * loaded, such a run is taken for a key body whenever it decodes to one's
+ * length: masked, and refused where a key does not belong. That is only ever
+ * more cautious, never less.
+ *
  * @module
  */
-import { ed25519 } from "@noble/curves/ed25519";
 import { decodeBase64Strict } from "./base64.ts";
 
 /** What a masked secret key reads as. */
@@ -26,6 +33,8 @@ export const HIDDEN_PASSWORD = "***";
 const PREFIXED = /SECRET\+[A-Za-z0-9+/=]*/gi;
 /** A run of base64 long enough to hold a key body without its prefix (88 or 128 characters). */
 const BASE64_RUN = /[A-Za-z0-9+/]{86,}={0,2}/g;
+/** The start of such a run (no global state: for a plain test). */
+const BASE64_RUN_START = /[A-Za-z0-9+/]{86}/;
 /** Body lengths in characters and the bytes they encode: seed and public key (twice or once). */
 const BODY_FORMS: readonly (readonly [chars: number, bytes: number])[] = [[128, 96], [88, 64]];
 /** Characters that end a URL's authority, looking back from its `@`. */
@@ -35,13 +44,47 @@ const MAX_USERINFO = 256;
 /** What comes right before a URL's user name: `//`, or a scheme's `:` (and any slashes: a path made of a URL has one). */
 const BEFORE_USER = /(?:\/\/|[A-Za-z][A-Za-z0-9+.-]{0,31}:[/\\]*)$/;
 
+/** Derives an Ed25519 public key from its seed, once {@link loadKeyCheck} loaded the curve library. */
+let derivePublicKey: ((seed: Uint8Array) => Uint8Array) | undefined;
+
+/**
+ * Loads the curve library for the exact check of key bodies without their
+ * prefix (see the module's comment). Idempotent.
+ *
+ * @example
+ * ```ts
+ * declare const configText: string;
+ * if (mayHoldKeyBody(configText)) await loadKeyCheck();
+ * ```
+ */
+export async function loadKeyCheck(): Promise<void> {
+  if (derivePublicKey !== undefined) return;
+  const { ed25519 } = await import("@noble/curves/ed25519");
+  derivePublicKey = (seed) => ed25519.getPublicKey(seed);
+}
+
+/**
+ * Whether `text` has a run of base64 long enough to hold a key body without
+ * its prefix: the only text whose check needs {@link loadKeyCheck}.
+ *
+ * @example
+ * ```ts
+ * mayHoldKeyBody("Destination=/var/lib/images/app"); // false
+ * ```
+ */
+export function mayHoldKeyBody(text: string): boolean {
+  return BASE64_RUN_START.test(text);
+}
+
 /** Whether `body` is the base64 of a seed followed by the public key that seed gives. */
 function isKeyBody(body: string): boolean {
   for (const [chars, bytes] of BODY_FORMS) {
     if (body.length !== chars) continue;
     const decoded = decodeBase64Strict(body, bytes);
     if (decoded === undefined) return false;
-    const derived = ed25519.getPublicKey(decoded.subarray(0, 32));
+    // Without the curve library, anything shaped like a key body counts as one.
+    if (derivePublicKey === undefined) return true;
+    const derived = derivePublicKey(decoded.subarray(0, 32));
     return derived.every((byte, i) => byte === decoded[32 + i]);
   }
   return false;

@@ -11,6 +11,7 @@
  * @module
  */
 import { SHA256_HEX } from "./digest.ts";
+import { formatPublicKey } from "./public_key.ts";
 
 /** File-system identity of an image at the moment its digest was checked. */
 export interface ImageStamp {
@@ -43,8 +44,23 @@ export interface State {
   readonly lastFailureMessage?: string;
   /** Image bytes fetch has received into this destination, ever (a counter for the metrics). */
   readonly downloadedBytes?: number;
+  /**
+   * The stored manifest as it was when its signature verified: its SHA-256
+   * and the config's public keys (base64) at the time, one of which it
+   * verified under. A later run that finds the very same bytes under a
+   * config still listing all those keys need not verify them again
+   * ({@link isManifestTrusted}).
+   */
+  readonly manifestVerified?: ManifestVerified;
   /** The last image built by a delta update (docs/delta.md), and what it cost. */
   readonly lastDelta?: DeltaRecord;
+}
+
+/** What `.state` records of the stored manifest's verification. */
+export interface ManifestVerified {
+  readonly sha256: string;
+  /** The config's PublicKey= values (base64) when the manifest verified under one of them. */
+  readonly publicKeys: readonly string[];
 }
 
 /** What a delta update cost: the image's digest and size, bytes reused and fetched, requests. */
@@ -87,6 +103,10 @@ export const EMPTY_STATE: State = {
   verified: undefined,
 };
 
+/** A public key as `formatPublicKey` writes it: 32 bytes of standard base64. */
+const PUBLIC_KEY_BASE64 = /^[A-Za-z0-9+/]{43}=$/;
+/** More keys than any config lists: a bound on what a damaged file can make us keep. */
+const MAX_RECORDED_KEYS = 64;
 /** A header value that is safe to send back: printable ASCII, bounded. */
 const HEADER_VALUE = /^[\x20-\x7e]{1,256}$/;
 /** More origins than any config lists: a bound on what a damaged file can make us keep. */
@@ -154,6 +174,18 @@ function parseValidatorMap(value: unknown): Record<string, ManifestValidators> |
   return count === 0 ? undefined : map;
 }
 
+function parseManifestVerified(value: unknown): ManifestVerified | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof v.sha256 !== "string" || !SHA256_HEX.test(v.sha256)) return undefined;
+  const keys = v.publicKeys;
+  if (!Array.isArray(keys) || keys.length === 0 || keys.length > MAX_RECORDED_KEYS) {
+    return undefined;
+  }
+  if (!keys.every((k) => typeof k === "string" && PUBLIC_KEY_BASE64.test(k))) return undefined;
+  return { sha256: v.sha256, publicKeys: keys };
+}
+
 /** Reads state text; anything unreadable yields {@link EMPTY_STATE} field by field. */
 export function parseState(text: string | undefined): State {
   if (text === undefined) return EMPTY_STATE;
@@ -172,6 +204,7 @@ export function parseState(text: string | undefined): State {
     ? r.lastFailureMessage
     : undefined;
   const downloaded = r.downloadedBytes;
+  const manifestVerified = parseManifestVerified(r.manifestVerified);
   const lastDelta = parseDeltaRecord(r.lastDelta);
   return {
     restartPending: r.restartPending === true,
@@ -186,6 +219,7 @@ export function parseState(text: string | undefined): State {
     ...(typeof downloaded === "number" && Number.isSafeInteger(downloaded) && downloaded >= 0
       ? { downloadedBytes: downloaded }
       : {}),
+    ...(manifestVerified === undefined ? {} : { manifestVerified }),
     ...(lastDelta === undefined ? {} : { lastDelta }),
   };
 }
@@ -314,4 +348,48 @@ export function withValidators(
   }
   const { manifestValidators: _old, ...rest } = state;
   return Object.keys(map).length === 0 ? rest : { ...rest, manifestValidators: map };
+}
+
+/**
+ * Whether the stored manifest, whose bytes have SHA-256 `sha256`, need not
+ * be verified again under `publicKeys` (the config's, base64): `.state`
+ * records that these very bytes verified under one of a set of keys that the
+ * config still lists in full, so verifying them again could only give the
+ * same answer. Anything else (no record, other bytes, a key dropped from the
+ * config, a damaged state) means verifying. The reasoning, and why a record
+ * anyone could write is no weaker than the stored manifest itself, is in
+ * docs/performance.md.
+ *
+ * @example
+ * ```ts
+ * declare const state: State, storedSha256: string, configKeys: string[];
+ * if (!isManifestTrusted(state, storedSha256, configKeys)) console.log("verify it");
+ * ```
+ */
+export function isManifestTrusted(
+  state: State,
+  sha256: string,
+  publicKeys: readonly string[],
+): boolean {
+  const record = state.manifestVerified;
+  return record !== undefined && record.sha256 === sha256 &&
+    record.publicKeys.every((key) => publicKeys.includes(key));
+}
+
+/**
+ * The state after the manifest with SHA-256 `sha256` verified under one of
+ * `publicKeys` (the config's) and was stored.
+ *
+ * @example
+ * ```ts
+ * declare const state: State, sha256: string, configKeys: Uint8Array[];
+ * const next = withManifestVerified(state, sha256, configKeys);
+ * ```
+ */
+export function withManifestVerified(
+  state: State,
+  sha256: string,
+  publicKeys: readonly Uint8Array[],
+): State {
+  return { ...state, manifestVerified: { sha256, publicKeys: publicKeys.map(formatPublicKey) } };
 }

@@ -1,9 +1,10 @@
 /**
  * The one hashing copy pump behind every large copy: an image downloaded by
  * `tako fetch` (an HTTP body, see http.ts) and an image copied by `tako store`
- * (a local file, {@link fileSource}). One pass over the data: each buffer is
- * hashed (node:crypto) and written whole while the other buffer fills, so
- * reading, hashing and writing overlap; one write in flight at a time, looping
+ * (a local file, {@link fileSource}). One pass over the data: each chunk is
+ * hashed (node:crypto) as it arrives, and each buffer written whole while the
+ * other buffer fills, so reading, hashing and writing overlap; one write in
+ * flight at a time, looping
  * on short write counts (a full disk first answers with one); and an
  * fdatasync every {@link FLUSH_EVERY} bytes in the background through a second
  * handle of the target, so that the caller's final flush finds little left.
@@ -11,7 +12,7 @@
  *
  * @module
  */
-import { createHash, type Hash } from "node:crypto";
+import type { Hash } from "node:crypto";
 import { fileError, writeAll, type Writer } from "./fs.ts";
 
 /**
@@ -194,7 +195,8 @@ export async function copyHashing(
   const limit = options.limit ?? Infinity;
   const bufferSize = Math.max(1, Math.min(BUFFER_SIZE, limit));
   const buffers = [new ArrayBuffer(bufferSize), new ArrayBuffer(bufferSize)];
-  const hash = options.hash ?? createHash("sha256");
+  // Loaded on first use: the periodic check copies nothing (docs/performance.md).
+  const hash = options.hash ?? (await import("node:crypto")).createHash("sha256");
   const flush = new BackgroundFlush(target.flusher, target.path);
   let writing: Promise<void> = Promise.resolve();
   let received = 0;
@@ -213,6 +215,10 @@ export async function copyHashing(
           end = true;
           break;
         }
+        // Hashed as it arrives, not once the buffer is full: a fetch body's reads run on this
+        // thread, and while a whole buffer is hashed (3 ms) the sender fills the socket's buffer
+        // and stalls; a chunk at a time, the next one arrives while this one is hashed.
+        hash.update(new Uint8Array(buffer, filled, got.n));
         filled += got.n;
         received += got.n;
         options.onProgress?.(received);
@@ -220,7 +226,6 @@ export async function copyHashing(
       buffers[which] = buffer;
       if (filled === 0) continue;
       const data = new Uint8Array(buffer, 0, filled);
-      hash.update(data);
       await writing;
       writing = writeAll(target.file, data, target.path).then(() => flush.wrote(filled));
       // A failed write surfaces at the next await; until then it must not count as unhandled.

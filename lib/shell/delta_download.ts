@@ -243,7 +243,10 @@ export function httpDeltaSource(
 /** What {@link updateByDelta} needs to know about the run. */
 export interface DeltaRun {
   readonly dest: string;
-  readonly origin: string;
+  /** The config's origins: a delta update asks the first. */
+  readonly config: { readonly origins: readonly string[] };
+  /** False with `--no-delta`: no delta update at all. */
+  readonly delta?: boolean;
   readonly net: NetOptions;
   readonly log: Log;
   /** The config as messages name it. */
@@ -267,18 +270,20 @@ export interface DeltaRun {
  * ```
  */
 export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaRecord | undefined> {
+  const origin = run.config.origins[0];
+  if (run.delta === false || origin === undefined) return undefined;
   const size = Number(entry.size);
   const storeDir = `${run.dest}/store`;
   const locals = await localImages(run, entry.sha256);
   // A file: origin is read as fast as a local image: nothing to save.
-  if (locals.length === 0 || size === 0 || run.origin.startsWith("file:")) return undefined;
+  if (locals.length === 0 || size === 0 || origin.startsWith("file:")) return undefined;
   const label = printable(entry.version);
   run.log.debug(
     `${run.where}: updating ${label} by delta from ${locals.length} local image(s) and ${
-      shownUrl(originUrl(run.origin, indexPath(entry.sha256)))
+      shownUrl(originUrl(origin, indexPath(entry.sha256)))
     }.`,
   );
-  const source = httpDeltaSource(run.origin, entry.sha256, size, run.net);
+  const source = httpDeltaSource(origin, entry.sha256, size, run.net);
   let outcome: DeltaOutcome;
   try {
     outcome = await downloadDelta(

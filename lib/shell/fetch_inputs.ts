@@ -7,17 +7,17 @@
  *
  * @module
  */
-import { sha256Of } from "../core/digest.ts";
 import { printable, shownUrl, TakoError } from "../core/errors.ts";
 import type { Config } from "../core/config.ts";
 import type { CurrentImage } from "../core/history.ts";
 import * as plan from "../core/fetch_plan.ts";
 import { originUrl } from "../core/http_policy.ts";
 import type { Log } from "../core/log.ts";
-import { MAX_MANIFEST_BYTES, verifyManifest } from "../core/manifest.ts";
+import { MAX_MANIFEST_BYTES } from "../core/manifest.ts";
 import { conditionalHeaders, type State } from "../core/state.ts";
 import { readFileCapped } from "./fs.ts";
 import { fetchManifestIfChanged, type NetOptions } from "./http.ts";
+import { sha256Hex, storedManifestEntries, verifiedManifest } from "./manifest_read.ts";
 import { readLatest } from "./store.ts";
 
 /** What asking the origins needs: the config, how to reach them and where to report. */
@@ -30,14 +30,24 @@ export interface Source {
   readonly where: string;
 }
 
-/** Reads the stored manifest; undefined when there is none yet. */
-export async function readVerifiedStored(source: Source): Promise<plan.Verified | undefined> {
+/** The stored manifest, verified or vouched for by `.state`; undefined when there is none yet. */
+export async function readVerifiedStored(
+  source: Source,
+  state: State,
+): Promise<plan.Verified | undefined> {
   const path = `${source.dest}/manifest`;
   const bytes = await readFileCapped(path, MAX_MANIFEST_BYTES);
   if (bytes === undefined) return undefined;
+  const sha256 = await sha256Hex(bytes);
   try {
-    const entries = verifyManifest(bytes, source.config.publicKeys, path);
-    return { bytes, sha256: sha256Of(bytes), entries };
+    const entries = await storedManifestEntries(
+      bytes,
+      sha256,
+      source.config.publicKeys,
+      state,
+      path,
+    );
+    return { bytes, sha256, entries };
   } catch (e) {
     if (!(e instanceof TakoError)) throw e;
     throw new TakoError(
@@ -71,8 +81,11 @@ export function fetchVerifiedManifest(
     if (answer.notModified) {
       source.log.debug(`${source.where}: ${url} is unchanged (304 Not Modified).`);
     }
-    const keys = source.config.publicKeys;
-    return plan.takeManifest(answer, { origin, url, sent }, stored, keys, anchor);
+    // Only fresh bytes need the curve library, loaded on first use.
+    const taken = answer.notModified
+      ? answer
+      : { ...answer, ...await verifiedManifest(answer.bytes, source.config.publicKeys, url) };
+    return plan.takeManifest(taken, { origin, url, sent }, stored, anchor);
   });
 }
 

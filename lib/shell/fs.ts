@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { createHash, type Hash } from "node:crypto";
-import { dirname, join } from "node:path";
+import type { Hash } from "node:crypto";
+import { dirname, join } from "../core/path.ts";
 import { printable, TakoError } from "../core/errors.ts";
 
 /** Prefix of every temporary name; the destination's housekeeping removes what carries it. */
@@ -227,6 +227,8 @@ export async function hashOpenFile(
   /** Also shown each piece read, in order (a chunk index is built in the same pass). */
   onData?: (piece: Uint8Array) => void,
 ): Promise<{ hash: Hash; size: number }> {
+  // Loaded on first use: most runs hash no file (docs/performance.md, start-up).
+  const { createHash } = await import("node:crypto");
   return await attempt("read", path, async () => {
     const hash = createHash("sha256");
     const buffer = new Uint8Array(Math.min(HASH_CHUNK, Math.max(1, length)));

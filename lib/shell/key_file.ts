@@ -7,7 +7,8 @@
  */
 import { dirname } from "node:path";
 import { printable, TakoError } from "../core/errors.ts";
-import { formatPublicKey, formatSecretKey, parseSecretKey, type SecretKey } from "../core/keys.ts";
+import { formatSecretKey, parseSecretKey, type SecretKey } from "../core/keys.ts";
+import { formatPublicKey } from "../core/public_key.ts";
 import type { Log } from "../core/log.ts";
 import { createTemp, fileError, readFileCapped, writeAll } from "./fs.ts";
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "../core/path.ts";
 import { printable, TakoError } from "../core/errors.ts";
 import { attempt, fileError, kindOf, lstatOrUndefined } from "./fs.ts";
 import { keepPrivate, PRIVATE_MODE } from "./private_mode.ts";

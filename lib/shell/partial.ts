@@ -21,7 +21,7 @@
  * @module
  */
 import type { Hash } from "node:crypto";
-import { join } from "node:path";
+import { join } from "../core/path.ts";
 import { requireDigest, SHA256_HEX } from "../core/digest.ts";
 import { printable, TakoError } from "../core/errors.ts";
 import { checkReceived, originUrl } from "../core/http_policy.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "../core/path.ts";
 import { readFileCapped, writeFileAtomic } from "./fs.ts";
 import { keepPrivateIfPresent, PRIVATE_MODE } from "./private_mode.ts";
 import {

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { dirname, join } from "node:path";
+import { dirname, join } from "../core/path.ts";
 import { printable, TakoError } from "../core/errors.ts";
 import { requireDigest, SHA256_HEX } from "../core/digest.ts";
 import { MAX_MANIFEST_BYTES } from "../core/manifest.ts";

@@ -10,11 +10,11 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "../core/path.ts";
 import type { Config } from "../core/config.ts";
 import { printable, TakoError } from "../core/errors.ts";
 import { formatBytes, type Log } from "../core/log.ts";
-import { type Entry, verifyManifest } from "../core/manifest.ts";
+import { type Entry } from "../core/manifest.ts";
 import {
   candidatesFrom,
   hasLimits,
@@ -26,6 +26,7 @@ import {
   type PruneLimits,
 } from "../core/prune_plan.ts";
 import type { State } from "../core/state.ts";
+import { sha256Hex, storedManifestEntries } from "./manifest_read.ts";
 import { listStore, readLatest, readStoredManifest, removeImage } from "./store.ts";
 
 /** What one prune removed. */
@@ -74,7 +75,7 @@ export async function pruneDestination(
         `nothing is pruned while the image in use is unknown.`,
     );
   }
-  const entries = await readStoredEntries(dest, config);
+  const entries = await readStoredEntries(dest, config, state);
   const candidates = candidatesFrom(await listStore(dest), entries);
   const plan = planPrune(candidates, { latest, previous: state.previous }, limits);
   const name = printable(config.file, 300);
@@ -111,12 +112,17 @@ function describe(image: PruneCandidate): string {
     : `${printable(image.version)} (${where})`;
 }
 
-/** The stored manifest's entries; none when there is no manifest yet. */
-async function readStoredEntries(dest: string, config: Config): Promise<Entry[]> {
+/**
+ * The stored manifest's entries; none when there is no manifest yet. Not
+ * verified again when `state` records these very bytes as verified.
+ */
+async function readStoredEntries(dest: string, config: Config, state: State): Promise<Entry[]> {
   const stored = await readStoredManifest(dest);
   if (stored === undefined) return [];
+  const source = printable(stored.path, 300);
   try {
-    return verifyManifest(stored.bytes, config.publicKeys, printable(stored.path, 300));
+    const sha256 = await sha256Hex(stored.bytes);
+    return await storedManifestEntries(stored.bytes, sha256, config.publicKeys, state, source);
   } catch (e) {
     if (!(e instanceof TakoError)) throw e;
     throw new TakoError(

@@ -6,8 +6,9 @@
  */
 import { join } from "node:path";
 import { runTako } from "../../dev/run_tako.ts";
-import { formatSecretKey, parsePublicKey, parseSecretKey } from "../../lib/core/keys.ts";
-import { verifyManifest } from "../../lib/core/manifest.ts";
+import { formatSecretKey, parseSecretKey } from "../../lib/core/keys.ts";
+import { parsePublicKey } from "../../lib/core/public_key.ts";
+import { verifyManifest } from "../../lib/core/manifest_signature.ts";
 import { assert } from "../support/assert.ts";
 import { assertOutcome, OTHER_KEY, publicKeyOf, TEST_KEY, withSetup } from "../support/publish.ts";
 import { TEST_PUBLIC_KEY, TEST_SECRET_KEY } from "../support/vectors.ts";

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { runTako, takoCommand, type TakoResult } from "../../dev/run_tako.ts";
 import { acquireLock } from "../../lib/shell/lock.ts";
 import { generateSecretKey, parseSecretKey, type SecretKey } from "../../lib/core/keys.ts";
-import { type Entry, signManifest } from "../../lib/core/manifest.ts";
+import { type Entry } from "../../lib/core/manifest.ts";
+import { signManifest } from "../../lib/core/manifest_signature.ts";
 import { assert } from "../support/assert.ts";
 import { TEST_PUBLIC_KEY, TEST_SECRET_KEY } from "../support/vectors.ts";
 

@@ -8,7 +8,8 @@
  */
 import { join } from "node:path";
 import { runTako } from "../../dev/run_tako.ts";
-import { parsePublicKey, parseSecretKey } from "../../lib/core/keys.ts";
+import { parseSecretKey } from "../../lib/core/keys.ts";
+import { parsePublicKey } from "../../lib/core/public_key.ts";
 import { assert } from "../support/assert.ts";
 import {
   assertFails,

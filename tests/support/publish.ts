@@ -16,13 +16,10 @@
  */
 import { createHash } from "node:crypto";
 import { encodeBase64 } from "../../lib/core/base64.ts";
-import { formatPublicKey, generateSecretKey, type SecretKey, sign } from "../../lib/core/keys.ts";
-import {
-  type Entry,
-  serializeEntries,
-  signManifest,
-  verifyManifest,
-} from "../../lib/core/manifest.ts";
+import { generateSecretKey, type SecretKey, sign } from "../../lib/core/keys.ts";
+import { formatPublicKey } from "../../lib/core/public_key.ts";
+import { type Entry, serializeEntries } from "../../lib/core/manifest.ts";
+import { signManifest, verifyManifest } from "../../lib/core/manifest_signature.ts";
 import { runTako, type TakoResult } from "../../dev/run_tako.ts";
 import { parseArgs } from "../../lib/core/cli.ts";
 import { combinedExitCode, TakoError } from "../../lib/core/errors.ts";

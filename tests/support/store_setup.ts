@@ -12,7 +12,7 @@ import { parseArgs } from "../../lib/core/cli.ts";
 import { TakoError } from "../../lib/core/errors.ts";
 import { formatSecretKey, generateSecretKey } from "../../lib/core/keys.ts";
 import { createLog } from "../../lib/core/log.ts";
-import { signManifest } from "../../lib/core/manifest.ts";
+import { signManifest } from "../../lib/core/manifest_signature.ts";
 import { assert } from "./assert.ts";
 import { TEST_SECRET_KEY, TEST_SECRET_KEY_64, TEST_SEED, THREE_IMAGES } from "./vectors.ts";
 

@@ -11,15 +11,12 @@
 import fc from "fast-check";
 import { type ErrorKind, TakoError } from "../../lib/core/errors.ts";
 import { parseConfig } from "../../lib/core/config.ts";
-import { formatPublicKey, parsePublicKey, parseSecretKey } from "../../lib/core/keys.ts";
-import { serializeEntries, verifyManifest } from "../../lib/core/manifest.ts";
+import { parseSecretKey } from "../../lib/core/keys.ts";
+import { formatPublicKey, parsePublicKey } from "../../lib/core/public_key.ts";
+import { serializeEntries } from "../../lib/core/manifest.ts";
+import { verifyManifest } from "../../lib/core/manifest_signature.ts";
 import { parsePattern } from "../../lib/core/pattern.ts";
-import {
-  checkVersion,
-  compareVersions,
-  isValidVersion,
-  parseParts,
-} from "../../lib/core/version.ts";
+import { checkVersion, compareVersions, isValidVersion } from "../../lib/core/version.ts";
 import { assert } from "../support/assert.ts";
 import { signRaw, TEST_KEY } from "../support/publish.ts";
 import { TEST_PUBLIC_KEY } from "../support/vectors.ts";
@@ -112,7 +109,7 @@ Deno.test(`fuzz: the version parser takes ${RUNS} inputs without a stray excepti
         await cleanly("config", () => checkVersion(a, "fuzz"));
         assert.equal(
           isValidVersion(a),
-          !CONTROL.test(a) && /^[\x21-\x7e]+$/.test(a) && parseParts(a).length > 0,
+          !CONTROL.test(a) && /^[\x21-\x7e]+$/.test(a) && /[^._-]/.test(a),
         );
         const ab = compareVersions(a, b);
         assert.equal(Math.sign(ab), -Math.sign(compareVersions(b, a)) || 0);

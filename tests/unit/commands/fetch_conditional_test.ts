@@ -16,6 +16,8 @@ import {
   latestDigest,
   OTHER_KEY,
   publicKeyOf,
+  sha256Hex,
+  TEST_KEY,
   withSetup,
 } from "../../support/publish.ts";
 import type { RequestRecord } from "../../support/origin_server.ts";
@@ -85,7 +87,24 @@ Deno.test("`fetchAll()` run again asks conditionally, gets 304 and requests noth
     }
     assert.deepEqual(await Deno.readFile(`${s.dest}/manifest`), stored);
     assert.equal(await latestDigest(s.dest), V200.sha256);
+    // What was verified is on record, so the 304 runs need not verify it again.
+    const after = JSON.parse(await Deno.readTextFile(`${s.dest}/.state`));
+    assert.deepEqual(after.manifestVerified, {
+      sha256: sha256Hex(stored),
+      publicKeys: [publicKeyOf(TEST_KEY)],
+    });
     await checkInvariants(s.dest);
+  });
+});
+
+Deno.test("`fetchAll()` verifies a stored manifest again when the config's keys no longer include the recorded ones", async () => {
+  await withSetup([V100, V110, V200], async (s) => {
+    await ageManifest(s);
+    await firstFetch(s);
+    // Rotated to a key that never signed the stored manifest: it must be verified, and fails.
+    await s.writeConfig({ publicKeys: [publicKeyOf(OTHER_KEY)] });
+    assertOutcome(await s.fetchHere(), 4, "stored manifest must verify under a PublicKey=");
+    assert.equal(s.origin.requests.length, 0, "refused before asking the origin");
   });
 });
 

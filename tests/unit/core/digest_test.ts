@@ -1,4 +1,4 @@
-import { requireDigest, SHA256_HEX, sha256Of } from "../../../lib/core/digest.ts";
+import { requireDigest, SHA256_HEX } from "../../../lib/core/digest.ts";
 import { assert, assertTakoError } from "../../support/assert.ts";
 
 const DIGEST = "81b9783a13d6822dfb3d1413ae5654228b04fa8790c5d6a5b79ba889f184cce5";
@@ -11,14 +11,4 @@ Deno.test("`requireDigest()` accepts 64 lowercase hex digits and nothing else, a
     assertTakoError(() => requireDigest(bad), "integrity", "not a SHA-256 digest", "64 lowercase");
   }
   assertTakoError(() => requireDigest("a\x1b[2J"), "integrity", '"a\\u{1b}[2J"');
-});
-
-Deno.test("`sha256Of()` gives the lowercase hex SHA-256 of bytes", () => {
-  const cases: [string, string][] = [
-    ["", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"],
-    ["abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"],
-  ];
-  for (const [text, digest] of cases) {
-    assert.equal(sha256Of(new TextEncoder().encode(text)), digest);
-  }
 });

@@ -3,14 +3,13 @@ import { ed25519 } from "@noble/curves/ed25519";
 import { decodeBase64Strict, encodeBase64 } from "../../../lib/core/base64.ts";
 import { TakoError } from "../../../lib/core/errors.ts";
 import {
-  formatPublicKey,
   formatSecretKey,
   generateSecretKey,
-  parsePublicKey,
   parseSecretKey,
   sign,
   verify,
 } from "../../../lib/core/keys.ts";
+import { formatPublicKey, parsePublicKey } from "../../../lib/core/public_key.ts";
 import { assert, assertTakoError } from "../../support/assert.ts";
 import {
   TEST_PUBLIC_KEY,
@@ -196,6 +195,46 @@ Deno.test("`parsePublicKey()` accepts a key with a small-order component, and ve
   const signature = sign(key, message);
   assert.equal(verify(signature, message, key.publicKey), true);
   assert.equal(verify(signature, message, mixed), false);
+});
+
+Deno.test("`parsePublicKey()` accepts exactly the points noble decodes strictly and finds not of small order", () => {
+  const strictByNoble = (bytes: Uint8Array) => {
+    try {
+      return !ed25519.Point.fromBytes(bytes, false).isSmallOrder();
+    } catch {
+      return false;
+    }
+  };
+  const accepted = (bytes: Uint8Array) => {
+    try {
+      parsePublicKey(encodeBase64(bytes), "k");
+      return true;
+    } catch (e) {
+      if (!(e instanceof TakoError)) throw e;
+      return false;
+    }
+  };
+  // Random bytes are a point about half the time; generated keys plus a torsion
+  // point, and torsion points with the sign bit, cover the edges.
+  const candidates = fc.oneof(
+    fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    fc.tuple(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat({ max: 7 })).map(
+      ([seed, i]) =>
+        ed25519.Point.fromBytes(generateSecretKey(seed).publicKey)
+          .add(ed25519.Point.fromBytes(SMALL_ORDER_POINTS[i]!, false)).toBytes(),
+    ),
+    fc.tuple(fc.nat({ max: 7 }), fc.boolean()).map(([i, flip]) => {
+      const point = SMALL_ORDER_POINTS[i]!.slice();
+      if (flip) point[31]! ^= 0x80;
+      return point;
+    }),
+  );
+  fc.assert(
+    fc.property(candidates, (bytes) => {
+      assert.equal(accepted(bytes), strictByNoble(bytes), toHex(bytes));
+    }),
+    { numRuns: scaledFuzzRuns(500) },
+  );
 });
 
 Deno.test("`parsePublicKey()` accepts every generated key", () => {

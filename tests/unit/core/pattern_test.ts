@@ -439,3 +439,38 @@ Deno.test("`compare()` of a SemVer range is a total preorder", async () => {
     { numRuns: fuzzRuns() },
   );
 });
+
+Deno.test("SemVer ranges match and order strict SemVer versions exactly as the library does", async () => {
+  const semver = (await import("semver")).default;
+  const ranges = [
+    "^3.4.0",
+    "~1.2.3",
+    ">=1.0.0 <2.0.0-0",
+    "1.2.3 - 2.3",
+    "^0.0.3 || >=5",
+    "<1.0.0-rc.1",
+    ">=0.0.0-0",
+  ];
+  const number = fc.oneof(fc.constantFrom(0, 1, 2, 3, 4, 5), fc.nat({ max: 99 }));
+  const version = fc
+    .tuple(
+      number,
+      number,
+      number,
+      fc.constantFrom("", "", "-0", "-rc.1", "-alpha"),
+      fc.constantFrom("", "", "+b7"),
+    )
+    .map(([x, y, z, pre, build]) => `${x}.${y}.${z}${pre}${build}`);
+  const patterns = await Promise.all(ranges.map((r) => parsePattern(r)));
+  fc.assert(
+    fc.property(fc.nat({ max: ranges.length - 1 }), version, version, (i, a, b) => {
+      const range = ranges[i]!;
+      const pattern = patterns[i]!;
+      assert.equal(pattern.matches(a), semver.satisfies(a, range), `${a} in ${range}`);
+      const order = Math.sign(pattern.compare(a, b)) + 0;
+      const library = Math.sign(semver.compare(a, b));
+      if (library !== 0) assert.equal(order, library, `${a} vs ${b}`);
+    }),
+    { numRuns: fuzzRuns() },
+  );
+});

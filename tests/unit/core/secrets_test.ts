@@ -3,14 +3,19 @@ import { formatSecretKey, generateSecretKey } from "../../../lib/core/keys.ts";
 import {
   HIDDEN_KEY,
   holdsSecretKey,
+  loadKeyCheck,
   maskUrl,
   maskUrlPasswords,
+  mayHoldKeyBody,
   redactSecrets,
 } from "../../../lib/core/secrets.ts";
 import { printable, shownUrl } from "../../../lib/core/errors.ts";
 import { assert } from "../../support/assert.ts";
 import { fuzzRuns } from "../../support/fuzz.ts";
 import { TEST_PUBLIC_KEY, TEST_SECRET_KEY, TEST_SECRET_KEY_64 } from "../../support/vectors.ts";
+
+// The tests below hold the exact check; the one after them, the cautious one before it loads.
+await loadKeyCheck();
 
 const BODY = TEST_SECRET_KEY.slice("SECRET+".length);
 const BODY_64 = TEST_SECRET_KEY_64.slice("SECRET+".length);
@@ -143,4 +148,27 @@ Deno.test("`redactSecrets()` takes linear time on any text", () => {
     const ms = performance.now() - started;
     assert.ok(ms < 2000, `${ms} ms for ${JSON.stringify(text.slice(0, 12))}…`);
   }
+});
+
+Deno.test("before loadKeyCheck(), text shaped like a key body counts as one; after it, only a real one", async () => {
+  // A process of its own: in this one the curve library is loaded already.
+  const secrets = new URL("../../../lib/core/secrets.ts", import.meta.url).href;
+  const config = new URL("../../../deno.json", import.meta.url).pathname;
+  const zeros = "A".repeat(128); // base64 of 96 zero bytes: shaped like a key body, not one
+  const code = `import { holdsSecretKey, loadKeyCheck, redactSecrets } from "${secrets}";
+const text = "x ${zeros} y";
+const before = [holdsSecretKey(text), redactSecrets(text)];
+await loadKeyCheck();
+console.log(JSON.stringify([before, [holdsSecretKey(text), redactSecrets(text)]]));`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--cached-only", "--config", config, code],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const [before, after] = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert.deepEqual(before, [true, `x ${HIDDEN_KEY} y`]);
+  assert.deepEqual(after, [false, `x ${zeros} y`]);
+  assert.equal(mayHoldKeyBody(zeros), true);
+  assert.equal(mayHoldKeyBody(`PublicKey=${TEST_PUBLIC_KEY}`), false);
 });

@@ -1,0 +1,127 @@
+/**
+ * How `make bench` measures one run of a command, and what it records beside
+ * the time so that a reader can judge the figure: the command's own CPU time,
+ * its peak RSS, the CPU time of the server it talked to, and how much CPU
+ * every other process on the machine used meanwhile (the load the run
+ * competed with).
+ *
+ * - wall time: `performance.now()` from spawning the process to its exit;
+ * - peak RSS and own CPU: GNU time (`%M`, `%U + %S`) of the process tree
+ *   (the largest RSS of it and its waited-for children);
+ * - the others' CPU: busy time of all CPUs (/proc/stat: user, nice, system,
+ *   irq, softirq, steal) over the run, less the command's own CPU, the
+ *   server's (/proc/<pid>/stat) and this benchmark process's, divided by the
+ *   wall time: in CPUs (0 = nothing else ran, 2 = both CPUs busy elsewhere).
+ *   Its resolution is the kernel's clock tick (10 ms), so it means little for
+ *   a run of a few milliseconds; the summaries add up a case's runs.
+ *
+ * @module
+ */
+
+export const TIME = "/usr/bin/time";
+/** USER_HZ: the unit of the CPU times in /proc. */
+const TICKS_PER_SECOND = 100;
+
+/** One measured run. */
+export interface Run {
+  readonly seconds: number;
+  /** Peak RSS of the process tree, KiB (GNU time %M); null without GNU time. */
+  readonly rssKb: number | null;
+  /** User + system CPU seconds of the process tree; null without GNU time. */
+  readonly cpuSeconds: number | null;
+  /** CPU seconds the server used during the run; null when there was none. */
+  readonly serverCpuSeconds: number | null;
+  /** CPU seconds every other process used during the run. */
+  readonly othersCpuSeconds: number;
+  /** The 1-minute load average when the run started. */
+  readonly loadavg1: number;
+}
+
+export interface MeasureOptions {
+  readonly env?: Record<string, string>;
+  readonly cwd?: string;
+  /** The server process whose CPU time is the command's doing, not other load. */
+  readonly serverPid?: number;
+  /** Where GNU time writes its figures; GNU time is not used when undefined. */
+  readonly timeFile?: string;
+}
+
+/** The busy CPU seconds of the whole machine since boot (/proc/stat). */
+async function machineBusySeconds(): Promise<number> {
+  const text = await Deno.readTextFile("/proc/stat");
+  const fields = text.slice(0, text.indexOf("\n")).trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+  return (user + nice + system + irq + softirq + steal) / TICKS_PER_SECOND;
+}
+
+/** User + system CPU seconds of one process (/proc/<pid>/stat), 0 when it is gone. */
+export async function processCpuSeconds(pid: number | "self"): Promise<number> {
+  try {
+    const text = await Deno.readTextFile(`/proc/${pid}/stat`);
+    // The command name (field 2) is in parentheses and may hold spaces.
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
+/** Runs `argv` once to its end and measures it; throws with its stderr when it fails. */
+export async function measure(argv: readonly string[], options: MeasureOptions = {}): Promise<Run> {
+  const timed = options.timeFile !== undefined;
+  const full = timed ? [TIME, "-f", "%M %U %S", "-o", options.timeFile!, ...argv] : [...argv];
+  const loadavg1 = Deno.loadavg()[0] ?? 0;
+  const serverBefore = options.serverPid === undefined
+    ? 0
+    : await processCpuSeconds(options.serverPid);
+  const selfBefore = await processCpuSeconds("self");
+  const busyBefore = await machineBusySeconds();
+  const started = performance.now();
+  const out = await new Deno.Command(full[0]!, {
+    args: full.slice(1),
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    ...(options.env === undefined ? {} : { env: options.env }),
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+  }).output();
+  const seconds = (performance.now() - started) / 1000;
+  const busy = await machineBusySeconds() - busyBefore;
+  const self = await processCpuSeconds("self") - selfBefore;
+  const server = options.serverPid === undefined
+    ? null
+    : await processCpuSeconds(options.serverPid) - serverBefore;
+  if (!out.success) {
+    throw new Error(`${argv.join(" ")} failed:\n${new TextDecoder().decode(out.stderr)}`);
+  }
+  let rssKb: number | null = null;
+  let cpuSeconds: number | null = null;
+  if (timed) {
+    const last = (await Deno.readTextFile(options.timeFile!)).trim().split("\n").at(-1) ?? "";
+    const [rss, user, system] = last.split(" ").map(Number);
+    rssKb = rss ?? null;
+    cpuSeconds = (user ?? 0) + (system ?? 0);
+  }
+  const others = Math.max(0, busy - (cpuSeconds ?? 0) - (server ?? 0) - self);
+  return {
+    seconds,
+    rssKb,
+    cpuSeconds,
+    serverCpuSeconds: server,
+    othersCpuSeconds: others,
+    loadavg1,
+  };
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** The CPUs other processes kept busy over a set of runs: their CPU time over the wall time. */
+export function othersCpus(runs: readonly Run[]): number {
+  const wall = runs.reduce((sum, r) => sum + r.seconds, 0);
+  const others = runs.reduce((sum, r) => sum + r.othersCpuSeconds, 0);
+  return wall === 0 ? 0 : others / wall;
+}
