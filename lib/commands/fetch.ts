@@ -5,17 +5,17 @@
  *
  * @module
  */
-import { basename, resolve } from "../core/path.ts";
-import { asTakoError, printable, shownUrl, TakoError } from "../core/errors.ts";
+import { resolve } from "../core/path.ts";
+import { asTakoError, printable, TakoError } from "../core/errors.ts";
 import type { NetFlags } from "../core/cli.ts";
 import type { Config } from "../core/config.ts";
 import { dryRunText, type FetchEntry, fetchEntry, type Outcome } from "../core/fetch_report.ts";
-import { originUrl } from "../core/http_policy.ts";
 import * as plan from "../core/fetch_plan.ts";
 import type { CurrentImage } from "../core/history.ts";
 import type { Log } from "../core/log.ts";
 import type { Entry } from "../core/manifest.ts";
 import {
+  deltaOf,
   stampMatches,
   stampOf,
   type State,
@@ -27,14 +27,15 @@ import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
 import { lstatOrUndefined, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
 import { DEFAULT_NET_OPTIONS, type NetOptions } from "../shell/http.ts";
+import { updateByDelta } from "../shell/delta_download.ts";
 import {
   currentImage,
   fetchVerifiedManifest,
-  fromOrigins,
   readVerifiedStored,
   type Source,
 } from "../shell/fetch_inputs.ts";
-import { downloadResumable, dropPartials } from "../shell/partial.ts";
+import { dropPartials } from "../shell/partial.ts";
+import { downloadImage } from "../shell/image_download.ts";
 import { readState, recordFailure, repairStateMode, saveState } from "../shell/state_file.ts";
 import {
   cleanTemporaries,
@@ -46,8 +47,10 @@ import {
 } from "../shell/store.ts";
 import { pruneDestination } from "../shell/store_prune.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
+import * as switching from "../shell/switch.ts";
+import { type PhasedOffer, withRollout } from "../core/rollout.ts";
 
-/** What the fetch procedure gets from its caller. */
+/** What the fetch procedure gets from its caller (`delta: false` for `--no-delta`). */
 export interface FetchContext {
   readonly log: Log;
   readonly net: NetOptions;
@@ -55,6 +58,8 @@ export interface FetchContext {
   /** How long to wait for another run's lock on the same destination. */
   readonly lockWaitMs: number;
   readonly now: () => Date;
+  readonly skipSpread?: boolean; // --now: no wait for this host's turn in a phased rollout
+  readonly delta?: boolean;
 }
 
 /** A run's context: the command line's network options over the defaults, a 10-minute lock wait. */
@@ -159,8 +164,9 @@ async function dryRun(run: Run): Promise<void> {
   const current = await currentImage(dest);
   Object.assign(outcome, { entries: remote.entries, before: current, after: current });
   const offer = plan.planOffer(remote.entries, config.pattern, current);
-  const chosen = offer.candidates[0];
-  if (chosen === undefined) await keepCurrent(run, remote.entries, offer, current);
+  const phased = await switching.phasedOffer(config, state, offer.candidates, current, run);
+  const chosen = phased.eligible[0];
+  if (chosen === undefined) await keepCurrent(run, remote.entries, offer, current, phased);
   else {
     const info = await lstatOrUndefined(`${dest}/store/${chosen.sha256}`);
     const present = info?.isFile === true && BigInt(info.size) === chosen.size;
@@ -203,7 +209,7 @@ async function alreadyProvisioned(run: Run): Promise<boolean> {
 /** Steps 2 to 6 of SPEC §6, under the destination's lock. */
 async function update(run: Run, init: boolean): Promise<void> {
   const { config, dest } = run;
-  const state = await readState(dest);
+  const state = await switching.recoverSwitch(run, await readState(dest), init);
   const stored = await readVerifiedStored(run, state);
   // Without a stored manifest, the image latest points to anchors the history (SPEC §7).
   const anchor = stored === undefined ? await readAnchor(dest) : undefined;
@@ -219,22 +225,33 @@ async function update(run: Run, init: boolean): Promise<void> {
   const current = await currentImage(dest);
   Object.assign(run.outcome, { entries: remote.entries, before: current, after: current });
   const offer = plan.planOffer(remote.entries, config.pattern, current);
-  const got = await firstAvailable(run, offer.candidates, state.verified);
+  const phased = await switching.phasedOffer(config, state, offer.candidates, current, run);
+  const got = await firstAvailable(run, phased.eligible, state.verified);
   // The chosen image is in place (or none is on offer): any partial download left is stale.
   await dropPartials(`${dest}/store`);
-
-  const base: State = { ...validated, verified: got.verified };
-  const restarts = plan.restartsUnits(init, config.restartUnits);
+  const built = deltaOf(run.outcome.delta);
+  const base = withRollout({ ...validated, verified: got.verified, ...built }, phased.rollout);
+  const judged = !init && switching.isJudged(config);
+  if (judged && got.chosen !== undefined && got.chosen.sha256 !== current) {
+    return await finish(run, await switching.switchJudged(run, base, got.chosen, offer.current));
+  }
+  const restarts = plan.restartsUnits(init, config.restartUnits) && !judged;
   const settled = got.chosen === undefined
-    ? await keepCurrent(run, remote.entries, offer, current)
+    ? await keepCurrent(run, remote.entries, offer, current, phased)
     : await moveLatest(run, got.chosen, { base, current, restarts });
   Object.assign(run.outcome, { after: got.chosen?.sha256 ?? current, changed: settled.changed });
   const next = plan.stateAfterSwap(base, current, settled.changed, restarts);
-  if (next.restartPending) await restart(run, next, settled.inPlace);
-  const final = withDownloaded(plan.stateAfterSuccess(next, run.now()), run.outcome.bytes);
-  await saveState(dest, final);
-  // Pruning runs after the state names latest and the previous image, which it keeps.
-  await pruneDestination(dest, config, final, run.log);
+  if (next.restartPending) {
+    run.outcome.restarted = await switching.restartPending(run, next, settled.inPlace);
+  }
+  await finish(run, next);
+}
+
+/** Saves the state of a successful run, then prunes (which keeps latest and the previous image). */
+async function finish(run: Run, state: State): Promise<void> {
+  const final = withDownloaded(plan.stateAfterSuccess(state, run.now()), run.outcome.bytes);
+  await saveState(run.dest, final);
+  await pruneDestination(run.dest, run.config, final, run.log);
 }
 
 /** The notes of a run, once the manifest was received and verified (fetch_plan.runNotes). */
@@ -281,14 +298,16 @@ async function keepCurrent(
   entries: readonly Entry[],
   offer: plan.Offer,
   current: string | undefined,
+  phased: PhasedOffer,
 ): Promise<Settled> {
   const message = plan.noCompatibleVersion(run.config.pattern, entries, offer);
   const present = current !== undefined && await isRegularFile(`${run.dest}/store/${current}`);
   if (!present) throw new TakoError("runtime", message);
-  run.log.warn(`${run.where}: ${message} Keeping the current image.`);
   const inPlace = offer.current === undefined
     ? "The current image"
     : printable(offer.current.version);
+  if (phased.heldBack) run.log.debug(`${run.where}: keeping ${inPlace}.`);
+  else run.log.warn(`${run.where}: ${message} Keeping the current image.`);
   return { changed: false, inPlace };
 }
 
@@ -305,18 +324,6 @@ async function moveLatest(
   if (changed) log.info(`${where}: latest is now ${inPlace} (${chosen.sha256}).`);
   else log.debug(`${where}: ${inPlace} is up to date.`);
   return { changed, inPlace };
-}
-
-/** Restarts the units, with the pending restart recorded first so a run killed during it retries. */
-async function restart(run: Run, pending: State, inPlace: string): Promise<void> {
-  await saveState(run.dest, pending);
-  try {
-    await run.services.restart(run.config.restartUnits);
-  } catch (e) {
-    throw plan.restartFailed(inPlace, e);
-  }
-  run.outcome.restarted = run.config.restartUnits;
-  run.log.info(`${run.where}: restarted ${run.config.restartUnits.join(" ")}.`);
 }
 
 /**
@@ -348,47 +355,9 @@ async function ensureImage(
     );
     // Not removed first: the fresh copy is renamed over it, so latest never dangles.
   }
-  await download(run, entry);
+  // By delta from the local images when the origin has an index (docs/delta.md), else in full.
+  if (await updateByDelta(run, entry) === undefined) await downloadImage(run, entry);
   return stampOf(entry.sha256, await Deno.lstat(path));
-}
-
-/** Downloads an image from the origins in order into a temporary file, then commits it. */
-function download(run: Run, entry: Entry): Promise<void> {
-  const { log, where } = run;
-  const size = plan.downloadSize(entry);
-  const label = printable(entry.version);
-  // Bytes received in this run, from the progress reports (which count a resumed part too).
-  let reported = 0;
-  const received = (total: number) => {
-    run.outcome.bytes += total >= reported ? total - reported : total;
-    reported = total;
-  };
-  return fromOrigins(run, async (origin) => {
-    const url = shownUrl(originUrl(origin, `store/${entry.sha256}`));
-    log.info(`${where}: downloading ${label} (${size} bytes) from ${url}.`);
-    try {
-      // Into store/.partial-<sha256>: a broken-off download is continued by the next run.
-      await downloadResumable({
-        storeDir: `${run.dest}/store`,
-        origin,
-        sha256: entry.sha256,
-        size,
-        net: run.net,
-        // The progress line names the config's file and the version, fitted to the terminal.
-        onProgress: (bytes: number, total: number) => {
-          received(bytes);
-          log.progress(`${printable(basename(run.config.file), 40)} ${label}`, bytes, total);
-        },
-        onResume: (offset) => {
-          reported = offset;
-          log.info(`${where}: resuming ${label} at byte ${offset}.`);
-        },
-        onRestart: (reason) => log.warn(`${where}: ${reason} Downloading ${label} in full.`),
-      });
-    } finally {
-      log.endProgress();
-    }
-  });
 }
 
 async function isRegularFile(path: string): Promise<boolean> {

@@ -27,6 +27,7 @@ import { formatStatusText } from "../core/status_text.ts";
 import { inContext, loadConfig } from "../shell/config_file.ts";
 import { listPartials } from "../shell/partial.ts";
 import { readState } from "../shell/state_file.ts";
+import { hostPlace } from "../shell/systemd.ts";
 import { listStore, readLatest, readStoredManifest, requireDestination } from "../shell/store.ts";
 
 /** What `tako status` gets from its caller. */
@@ -118,7 +119,9 @@ async function gatherFacts(configPath: string): Promise<StatusFacts> {
   const state = await readState(destination);
   const manifest = await attempt(() => readManifest(destination, config));
   if (manifest?.problem !== undefined) errors.push(inContext(configPath, manifest.problem));
-  return { ...known, store, partials, latest, state, manifest: manifest?.facts, errors };
+  // Only for when a waiting version will be installed; fetch reports a missing machine id.
+  const place = config.rolloutSpreadMs > 0 ? await hostPlace().catch(() => undefined) : undefined;
+  return { ...known, store, partials, latest, state, manifest: manifest?.facts, place, errors };
 }
 
 async function readLatestFacts(dest: string): Promise<LatestFacts> {

@@ -23,6 +23,7 @@ import {
 import { acquireLock } from "../shell/lock.ts";
 import type { Log } from "../core/log.ts";
 import { type KeySource, loadSecretKey } from "../shell/key_file.ts";
+import { ensureIndex } from "../shell/index_file.ts";
 
 /** What `tako store` was asked to do. */
 export interface StoreRequest extends KeySource {
@@ -175,6 +176,8 @@ export async function store(
     result = insertEntry(entries, entry);
     await placeImage(temp, `${storeDir}/${image.sha256}`, image);
   }
+  // Beside the image before the manifest names it, so a client never sees one without the other.
+  await ensureIndex(storeDir, entry.sha256, Number(entry.size));
   if (result.changed) {
     await writeFileAtomic(dir, "manifest", signManifest(result.entries, key), 0o444);
     log.info(

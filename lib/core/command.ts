@@ -51,8 +51,12 @@ export type Command =
     readonly dryRun: boolean;
     /** One JSON document with every config's outcome on stdout. */
     readonly json: boolean;
+    /** Skip the wait of a phased rollout (RolloutSpreadSec=). */
+    readonly now: boolean;
     readonly configs: readonly string[];
     readonly net: NetFlags;
+    /** False with --no-delta: full downloads only (docs/delta.md). */
+    readonly delta: boolean;
   }
   | Common & {
     readonly name: "status";
@@ -61,16 +65,26 @@ export type Command =
     readonly configs: readonly string[];
   }
   | Common & { readonly name: "verify"; readonly configs: readonly string[] }
-  | Common & { readonly name: "prune"; readonly configs: readonly string[] };
+  | Common & { readonly name: "prune"; readonly configs: readonly string[] }
+  /** `clear`: instead of rolling back, clear the rejection of this version (or digest). */
+  | Common & {
+    readonly name: "rollback";
+    readonly clear?: string;
+    readonly configs: readonly string[];
+  }
+  /** Write the chunk indexes an origin's images lack (docs/delta.md). */
+  | Common & { readonly name: "index"; readonly output: string };
 
 /** The commands, in the order `--help` lists them. */
 export const COMMANDS = [
   "fetch",
   "store",
+  "index",
   "resign",
   "gen-key",
   "status",
   "verify",
   "prune",
+  "rollback",
 ] as const;
 export type CommandName = typeof COMMANDS[number];

@@ -8,10 +8,11 @@
 import { printable, TakoError } from "./errors.ts";
 import { parsePublicKey } from "./public_key.ts";
 import { ANY_VERSION, parsePattern, type Pattern } from "./pattern.ts";
+import * as rollout from "./rollout_keys.ts";
 import { holdsSecretKey, loadKeyCheck, maskUrl, mayHoldKeyBody } from "./secrets.ts";
 
 /** A checked config file. */
-export interface Config {
+export interface Config extends rollout.RolloutSettings {
   /** The config file's path as given (for messages). */
   readonly file: string;
   /** Origin URLs in order (Origin= repeated = mirrors), each without trailing "/". */
@@ -46,6 +47,7 @@ const KEYS = {
   RestartUnit: "RestartUnit=<unit> [<unit>...]",
   KeepImages: "KeepImages=<number of images>",
   MaxStoreSize: "MaxStoreSize=<bytes, optionally with K, M, G or T>",
+  ...rollout.ROLLOUT_KEYS,
 } as const;
 type Key = keyof typeof KEYS;
 
@@ -63,6 +65,7 @@ const TAKES: Record<Key, string> = {
   RestartUnit: "unit names",
   KeepImages: "a number of images",
   MaxStoreSize: "a size",
+  ...rollout.ROLLOUT_TAKES,
 };
 /** A scheme and "//": a URL, which Destination= must not be. */
 const URL_START = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
@@ -162,6 +165,7 @@ class ConfigBuilder {
   #pattern: Pattern | undefined;
   #keepImages: number | undefined;
   #maxStoreSize: bigint | undefined;
+  #rollout: Partial<rollout.RolloutSettings> = {};
 
   constructor(name: string) {
     this.#name = name;
@@ -200,6 +204,7 @@ class ConfigBuilder {
       restartUnits: [...this.#restartUnits],
       keepImages: this.#keepImages,
       maxStoreSize: this.#maxStoreSize,
+      ...rollout.rolloutSettings(this.#rollout, this.#restartUnits.size > 0),
     };
   }
 
@@ -221,7 +226,7 @@ class ConfigBuilder {
     const first = this.#firstLine.get(key);
     if (first === undefined) {
       this.#firstLine.set(key, line);
-    } else if (SINGLE_KEYS.includes(key)) {
+    } else if (SINGLE_KEYS.includes(key) || key in rollout.ROLLOUT_KEYS) {
       this.#fail(where, `${key}= is repeated (first set on line ${first}); expected it once`);
     }
   }
@@ -248,6 +253,8 @@ class ConfigBuilder {
       case "MaxStoreSize":
         this.#maxStoreSize = this.#parseMaxStoreSize(value, where);
         return;
+      default:
+        this.#rollout = { ...this.#rollout, ...rollout.parseRolloutValue(key, value, where) };
     }
   }
 

@@ -27,6 +27,13 @@ const COMMAND_EXITS: Record<CommandName, readonly (number | [number, string])[]>
     [4, "integrity failure (the origin's manifest does not verify under the key)"],
     70,
   ],
+  "index": [
+    0,
+    [1, "runtime failure (reading or writing the origin directory)"],
+    [2, "usage error (command line, origin directory)"],
+    [4, "integrity failure (an image does not have the digest of its name)"],
+    70,
+  ],
   "resign": [
     0,
     [1, "runtime failure (writing the origin directory, a busy lock)"],
@@ -64,6 +71,13 @@ const COMMAND_EXITS: Record<CommandName, readonly (number | [number, string])[]>
     [4, "integrity failure (a stored manifest does not verify)"],
     70,
   ],
+  "rollback": [
+    0,
+    [1, "runtime failure (no previous image, a unit that does not come back, busy lock)"],
+    [2, "usage error (command line)"],
+    3,
+    70,
+  ],
 };
 
 function exitTable(codes: readonly (number | [number, string])[], several: boolean): string {
@@ -81,11 +95,13 @@ const EXIT_TABLE = exitTable([0, 1, 2, 3, 4, 70], true);
 export const SUMMARIES: Record<CommandName, string> = {
   "fetch": "update the images of these configs",
   "store": "publish an image to an origin directory",
+  "index": "add chunk indexes to the images of an origin",
   "resign": "re-sign an origin's manifest with a new key",
   "gen-key": "make a new key pair",
   "status": "show what is stored (no network)",
   "verify": "re-hash every stored image",
   "prune": "apply KeepImages= and MaxStoreSize=",
+  "rollback": "go back to the previous image (no network)",
 };
 
 const MAIN_USAGE = `Tako takes images: it downloads signed, versioned images from a static HTTP
@@ -98,6 +114,7 @@ Usage:
   tako [--if-not-exists] <config>...       the same (original dialect)
   tako store [-k <key> | -f <file>] -o <dir> [--] <image> <version>
                                            ${SUMMARIES.store}
+  tako index -o <dir>                      ${SUMMARIES.index}
   tako resign [-k <key> | -f <file>] -o <dir> --previous-key <public key>
                                            ${SUMMARIES.resign}
   tako gen-key [-o <name>]                 ${SUMMARIES["gen-key"]}
@@ -105,6 +122,7 @@ Usage:
                                            ${SUMMARIES.status}
   tako verify <config>...                  ${SUMMARIES.verify}
   tako prune <config>...                   ${SUMMARIES.prune}
+  tako rollback <config>...                ${SUMMARIES.rollback}
   tako --help | tako <command> --help | tako --version
 
 Options for every command:
@@ -127,14 +145,18 @@ const COMMAND_USAGE: Record<CommandName, string> = {
 
 For each config: download and verify the origin's manifest, pick the newest
 version that Version= allows, download and verify that image, point 'latest'
-at it and restart the Restart= units if 'latest' changed. One failing config
-does not stop the next; the exit code reports any failure.
+at it and restart the Restart= units if 'latest' changed; with a health check
+(HealthCheckSec=, HealthCommand=), watch them and roll back to the previous
+image when they do not stay healthy. One failing config does not stop the
+next; the exit code reports any failure.
 
 Options:
   --init, --if-not-exists   do nothing (no network, no lock) when the stored
                             manifest verifies and 'latest' points to a present
                             image of it that Version= allows; never restart
                             units (for ExecStartPre=)
+  --now                     install a new version at once, without waiting for
+                            this host's place in RolloutSpreadSec=
   --dry-run                 fetch and verify the manifest only; say which
                             version a fetch would install, how many bytes it
                             would download and which units it would restart;
@@ -143,17 +165,28 @@ Options:
                             every config (schema in docs/tako-fetch.md)
   --connect-timeout <s>     deadline for each response's headers (default 30)
   --idle-timeout <s>        longest pause within a response body (default 60)
+  --no-delta                download images in full, never by delta from the
+                            local images (docs/delta.md)
   -q, --quiet | -v, --verbose`,
   "store": `Usage: tako store [-k <key> | -f <file>] -o <dir> [--] <image> <version>
 
-Copy <image> to <dir>/store/<sha256> (read-only), add '<version> <size> <sha256>'
-to <dir>/manifest in version order and sign the manifest. Storing an identical
+Copy <image> to <dir>/store/<sha256> (read-only) with its chunk index beside
+it, add '<version> <size> <sha256>' to <dir>/manifest in version order and sign
+the manifest. Storing an identical
 entry again changes nothing; the same version with other contents is refused.
 
 Options:
 ${KEY_OPTIONS}
   -o, --output <dir>        the origin directory (must exist)
 ${ENV_KEY}`,
+  "index": `Usage: tako index -o <dir>
+
+Write <dir>/store/<sha256>.index (the chunk index that lets clients update by
+delta) for each image in <dir>/store/ without a valid one, checking its digest.
+'tako store' indexes the images it adds. Upload indexes before the manifest.
+
+Options:
+  -o, --output <dir>        the origin directory`,
   "resign": `Usage: tako resign [-k <key> | -f <file>] -o <dir> --previous-key <public key>
 
 Re-sign <dir>/manifest with a new secret key, for key rotation: the manifest
@@ -193,6 +226,17 @@ in store/, verify the stored manifest under the config's keys and check that
 'latest' points to a present image of it. Every image whose bytes no longer
 match their digest is named; the next fetch downloads it again. Never touches
 the network and changes nothing.`,
+  "rollback": `Usage: tako rollback <config>...
+       tako rollback --clear <version> <config>...
+
+Point 'latest' back at the image it pointed to before, restart the Restart=
+units by the same rules as fetch (running and failed units; stopped ones stay
+stopped), run the health check, and mark the version rolled back from as
+rejected: fetch never installs it again. No network; under the lock.
+
+Options:
+  --clear <version>   instead, clear the rejection of <version> (or its
+                      sha256), so that fetch may install it again`,
   "prune": `Usage: tako prune <config>...
 
 Remove old images from the store according to KeepImages= and MaxStoreSize=.
@@ -204,6 +248,7 @@ that Tako did not write are never removed.`,
 export function usage(topic: CommandName | undefined): string {
   if (topic === undefined) return MAIN_USAGE;
   const several = topic === "fetch" || topic === "status" || topic === "verify" ||
-    topic === "prune";
+    topic === "prune" ||
+    topic === "rollback";
   return `${COMMAND_USAGE[topic]}\n\n${exitTable(COMMAND_EXITS[topic], several)}`;
 }

@@ -12,6 +12,7 @@
  */
 import { SHA256_HEX } from "./digest.ts";
 import { formatPublicKey } from "./public_key.ts";
+import { isEmptyRollout, parseRolloutState, type RolloutState } from "./rollout_state.ts";
 
 /** File-system identity of an image at the moment its digest was checked. */
 export interface ImageStamp {
@@ -38,6 +39,8 @@ export interface State {
    * `If-Modified-Since`) on the next run.
    */
   readonly manifestValidators?: Readonly<Record<string, ManifestValidators>>;
+  /** Rejected versions, first sightings and a switch in progress (absent: none). */
+  readonly rollout?: RolloutState;
   /** When the last fetch that failed under the lock ended (ISO 8601). */
   readonly lastFailure?: string;
   /** Its message as printed (secrets already masked), at most {@link MAX_FAILURE_CHARS}. */
@@ -52,6 +55,8 @@ export interface State {
    * ({@link isManifestTrusted}).
    */
   readonly manifestVerified?: ManifestVerified;
+  /** The last image built by a delta update (docs/delta.md), and what it cost. */
+  readonly lastDelta?: DeltaRecord;
 }
 
 /** What `.state` records of the stored manifest's verification. */
@@ -59,6 +64,16 @@ export interface ManifestVerified {
   readonly sha256: string;
   /** The config's PublicKey= values (base64) when the manifest verified under one of them. */
   readonly publicKeys: readonly string[];
+}
+
+/** What a delta update cost: the image's digest and size, bytes reused and fetched, requests. */
+export interface DeltaRecord {
+  readonly sha256: string;
+  readonly size: number;
+  readonly reused: number;
+  /** Bytes fetched, the index included. */
+  readonly downloaded: number;
+  readonly requests: number;
 }
 
 /** The longest failure message kept: the log's bound on a message. */
@@ -119,6 +134,21 @@ function parseStamp(value: unknown): ImageStamp | undefined {
   };
 }
 
+function parseDeltaRecord(value: unknown): DeltaRecord | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof v.sha256 !== "string" || !SHA256_HEX.test(v.sha256)) return undefined;
+  const count = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+  if (![v.size, v.reused, v.downloaded, v.requests].every(count)) return undefined;
+  return {
+    sha256: v.sha256,
+    size: v.size as number,
+    reused: v.reused as number,
+    downloaded: v.downloaded as number,
+    requests: v.requests as number,
+  };
+}
+
 function optionalHeader(value: unknown): string | undefined {
   return typeof value === "string" && HEADER_VALUE.test(value) ? value : undefined;
 }
@@ -171,6 +201,7 @@ export function parseState(text: string | undefined): State {
   if (typeof raw !== "object" || raw === null) return EMPTY_STATE;
   const r = raw as Record<string, unknown>;
   const validators = parseValidatorMap(r.manifestValidators);
+  const rollout = parseRolloutState(r.rollout);
   const failure = isoTime(r.lastFailure);
   const message = typeof r.lastFailureMessage === "string" &&
       r.lastFailureMessage.length <= MAX_FAILURE_CHARS
@@ -178,6 +209,7 @@ export function parseState(text: string | undefined): State {
     : undefined;
   const downloaded = r.downloadedBytes;
   const manifestVerified = parseManifestVerified(r.manifestVerified);
+  const lastDelta = parseDeltaRecord(r.lastDelta);
   return {
     restartPending: r.restartPending === true,
     previous: typeof r.previous === "string" && SHA256_HEX.test(r.previous)
@@ -186,12 +218,14 @@ export function parseState(text: string | undefined): State {
     lastSuccess: isoTime(r.lastSuccess),
     verified: parseStamp(r.verified),
     ...(validators === undefined ? {} : { manifestValidators: validators }),
+    ...(isEmptyRollout(rollout) ? {} : { rollout }),
     ...(failure === undefined ? {} : { lastFailure: failure }),
     ...(failure === undefined || message === undefined ? {} : { lastFailureMessage: message }),
     ...(typeof downloaded === "number" && Number.isSafeInteger(downloaded) && downloaded >= 0
       ? { downloadedBytes: downloaded }
       : {}),
     ...(manifestVerified === undefined ? {} : { manifestVerified }),
+    ...(lastDelta === undefined ? {} : { lastDelta }),
   };
 }
 
@@ -212,6 +246,19 @@ export function withDownloaded(state: State, bytes: number): State {
   if (bytes <= 0) return state;
   const total = Math.min((state.downloadedBytes ?? 0) + bytes, Number.MAX_SAFE_INTEGER);
   return { ...state, downloadedBytes: total };
+}
+
+/**
+ * The state field that records a run's delta update, if it made one (what
+ * `tako status` shows as the last delta); none keeps the one recorded before.
+ *
+ * @example
+ * ```ts
+ * const base: State = { ...EMPTY_STATE, ...deltaOf(undefined) }; // no lastDelta
+ * ```
+ */
+export function deltaOf(delta: DeltaRecord | undefined): { lastDelta?: DeltaRecord } {
+  return delta === undefined ? {} : { lastDelta: delta };
 }
 
 /** State → file text. */

@@ -18,6 +18,12 @@ import { maskUrl } from "./secrets.ts";
 import { patternProblem } from "./offer.ts";
 import { compatibleEntries, type Entry } from "./manifest.ts";
 import type { State } from "./state.ts";
+import {
+  rolloutReport,
+  type StatusPendingSwitch,
+  type StatusRejection,
+  type StatusWaiting,
+} from "./status_rollout.ts";
 
 /** The version of the JSON schema; raised only for changes that break readers. */
 const STATUS_SCHEMA = 1;
@@ -49,6 +55,8 @@ export interface StatusFacts {
   readonly partials: readonly StatusPartial[] | undefined;
   readonly latest: LatestFacts | undefined;
   readonly state: State | undefined;
+  /** This host's place for a version in RolloutSpreadSec=, when needed and known. */
+  readonly place?: ((version: string) => number) | undefined;
   /** What went wrong, in any order; the report shows the gravest. */
   readonly errors: readonly TakoError[];
 }
@@ -100,6 +108,14 @@ export interface StatusEntry {
   readonly problems: readonly string[];
   /** Image bytes fetch has downloaded into the destination, ever; null when none is recorded. */
   readonly bytes_downloaded: number | null;
+  /** Versions fetch never installs again (failed health check or `tako rollback`), oldest first. */
+  readonly rejected: readonly StatusRejection[] | null;
+  /** The newest version waiting for this host's place in RolloutSpreadSec=, if any. */
+  readonly waiting: StatusWaiting | null;
+  /** A switch an earlier run left unjudged (killed); the next fetch finishes it. */
+  readonly pending_switch: StatusPendingSwitch | null;
+  /** The last image built by a delta update, and what it cost; null when none is recorded. */
+  readonly last_delta: StatusDelta | null;
   /** The gravest error met while gathering, or null. */
   readonly error: { readonly kind: ErrorKind; readonly message: string } | null;
 }
@@ -141,6 +157,18 @@ export interface StatusImage {
 export interface StatusLatest extends StatusImage {
   /** What `latest` is when it is not a link into `store/`, else null. */
   readonly foreign: string | null;
+}
+
+/** A delta update (docs/delta.md): bytes copied from local images and fetched, requests. */
+export interface StatusDelta {
+  readonly sha256: string;
+  /** null when not listed in a verified manifest. */
+  readonly version: string | null;
+  readonly size: number;
+  readonly reused: number;
+  /** Bytes fetched, the index included. */
+  readonly downloaded: number;
+  readonly requests: number;
 }
 
 /** An image of `store/` and the newest manifest version with its digest. */
@@ -245,6 +273,10 @@ export function buildReport(facts: StatusFacts): StatusEntry {
     bytes_downloaded: state?.downloadedBytes ?? null,
     partials: facts.partials ?? null,
     problems: problemsOf(config, entries, state),
+    ...rolloutReport(facts.config, facts.state, facts.place, entries, latestSha),
+    last_delta: state?.lastDelta === undefined
+      ? null
+      : { ...state.lastDelta, version: versionOf.get(state.lastDelta.sha256) ?? null },
     error: gravest(facts.errors),
   };
 }
@@ -266,6 +298,14 @@ function problemsOf(
     const why = state?.lastFailureMessage;
     problems.push(
       `the last fetch failed (${failure})${why === undefined ? "." : `: ${safeText(why)}`}`,
+    );
+  }
+  const pending = state?.rollout?.pending;
+  if (pending !== undefined) {
+    problems.push(
+      `the switch to ${
+        safeText(pending.toVersion)
+      } was interrupted before its health check ended; the next fetch finishes it.`,
     );
   }
   return problems;

@@ -9,7 +9,9 @@
 import { printable, shownUrl } from "./errors.ts";
 import { formatBytes } from "./log.ts";
 import { imageCount } from "./prune_plan.ts";
-import type { StatusEntry, StatusImage, StatusVersion } from "./status_report.ts";
+import type { StatusDelta, StatusEntry, StatusImage, StatusVersion } from "./status_report.ts";
+import { deltaSummary } from "./delta_plan.ts";
+import { formatSpan } from "./timespan.ts";
 
 /** Above this many versions the text table shows only the rows that matter. */
 const MAX_TEXT_ROWS = 20;
@@ -56,9 +58,31 @@ function formatOne(r: StatusEntry, now: Date): string {
     field("partial", `store/${shortDigest(partial.sha256)} ${formatBytes(partial.bytes)} kept`);
   }
   for (const problem of r.problems) field("problem", problem);
+  for (const [i, x] of (r.rejected ?? []).entries()) {
+    field(
+      i === 0 ? "rejected" : "",
+      `${printable(x.version)} (${timeText(x.at, now)}): ${printable(x.reason, 300)}`,
+    );
+  }
+  if (r.waiting !== null) {
+    const at = Date.parse(r.waiting.eligible_at);
+    const when = at <= now.getTime()
+      ? "at the next fetch"
+      : `from ${r.waiting.eligible_at} (in ${formatSpan(at - now.getTime())})`;
+    field(
+      "waiting",
+      `${printable(r.waiting.version)}: this host's turn in the rollout comes ${when}`,
+    );
+  }
+  if (r.last_delta !== null) field("last delta", deltaText(r.last_delta));
   const table = versionTable(r);
   if (table.length > 0) lines.push("", ...table.map((row) => `  ${row}`));
   return lines.join("\n") + "\n";
+}
+
+function deltaText(d: StatusDelta): string {
+  const name = d.version === null ? d.sha256.slice(0, SHORT_DIGEST) : printable(d.version);
+  return deltaSummary(name, d);
 }
 
 function patternText(r: StatusEntry): string {

@@ -26,6 +26,7 @@ import { combinedExitCode, TakoError } from "../../lib/core/errors.ts";
 import { createLog } from "../../lib/core/log.ts";
 import { fetchAll, fetchContext } from "../../lib/commands/fetch.ts";
 import type { ServiceManager } from "../../lib/shell/systemd.ts";
+import type { UnitState } from "../../lib/core/unit_health.ts";
 import { assert } from "./assert.ts";
 import { type RequestRecord, startOrigin, type TestOrigin } from "./origin_server.ts";
 import { TEST_SEED } from "./vectors.ts";
@@ -147,9 +148,18 @@ export function configText(spec: ConfigSpec): string {
     ...(spec.version === undefined ? [] : [`Version=${spec.version}`]),
     ...(spec.restart ?? []).map((u) => `Restart=${u}`),
     ...(spec.restartUnit ?? []).map((u) => `RestartUnit=${u}`),
+    // The stand-in systemctl reports every unit as running but cannot be watched over time:
+    // without a HealthCheckSec= of their own, configs with units do without the watch.
+    ...(hasUnits(spec) && !(spec.extra ?? []).some((l) => l.startsWith("HealthCheckSec="))
+      ? ["HealthCheckSec=0"]
+      : []),
     ...(spec.extra ?? []),
   ];
   return lines.join("\n") + "\n";
+}
+
+function hasUnits(spec: ConfigSpec): boolean {
+  return (spec.restart?.length ?? 0) + (spec.restartUnit?.length ?? 0) > 0;
 }
 
 /** Writes a config file; returns its path. */
@@ -158,7 +168,10 @@ export async function writeConfig(path: string, spec: ConfigSpec): Promise<strin
   return path;
 }
 
-/** A stand-in `systemctl` on PATH that appends its arguments, one call per line, to a log. */
+/**
+ * A stand-in `systemctl` on PATH: `show` reports each unit loaded and running;
+ * every other call appends its arguments, one call per line, to a log.
+ */
 export interface FakeSystemctl {
   /** The directory to put first on PATH. */
   readonly bin: string;
@@ -184,6 +197,14 @@ export async function fakeSystemctl(dir: string): Promise<FakeSystemctl> {
       `  echo "Failed to restart $*: Unit not found." >&2`,
       "  exit 1",
       "fi",
+      'if [ "$1" = show ]; then',
+      '  seen=""; for unit in "$@"; do',
+      '    if [ -n "$seen" ]; then',
+      '      printf "Id=%s\\nLoadState=loaded\\nActiveState=active\\nSubState=running\\nResult=success\\nMainPID=1\\nNRestarts=0\\n\\n" "$unit"',
+      '    elif [ "$unit" = -- ]; then seen=1; fi',
+      "  done",
+      "  exit 0",
+      "fi",
       `printf '%s\\n' "$*" >> '${log}'`,
       "",
     ].join("\n"),
@@ -208,13 +229,34 @@ export async function fakeSystemctl(dir: string): Promise<FakeSystemctl> {
 }
 
 /**
- * The fetch procedure's service-manager stand-in for in-process runs: records
- * the units of each restart that succeeds; fails like systemctl on demand.
+ * The fetch procedure's service-manager stand-in for in-process runs: reports
+ * every unit loaded and running, records the units of each restart that
+ * succeeds; fails like systemctl on demand.
  */
 export class StandInServices implements ServiceManager {
   /** The units of each successful restart call, joined by single spaces. */
   readonly calls: string[] = [];
   failing = false;
+
+  show(units: readonly string[]): Promise<UnitState[]> {
+    if (this.failing) {
+      return Promise.reject(
+        new TakoError(
+          "runtime",
+          `systemctl show ${units.join(" ")} failed with exit code 1: Unit not found.`,
+        ),
+      );
+    }
+    return Promise.resolve(units.map((name) => ({
+      name,
+      loadState: "loaded",
+      activeState: "active",
+      subState: "running",
+      result: "success",
+      mainPid: 1,
+      nRestarts: 0,
+    })));
+  }
 
   restart(units: readonly string[]): Promise<void> {
     if (this.failing) {
@@ -252,7 +294,7 @@ export async function fetchInProcess(
   const failures = await fetchAll(
     command.configs,
     command.init,
-    fetchContext(command.net, log, services),
+    { ...fetchContext(command.net, log, services), skipSpread: command.now },
   );
   return { code: combinedExitCode(failures), stdout: "", stderr };
 }
@@ -437,7 +479,7 @@ export function assertOutcome(result: TakoResult, code: number, ...stderrParts: 
   }
 }
 
-/** Requests the origin received for images (`/store/...`). */
+/** Requests the origin received for images (`/store/<sha256>`, not their chunk indexes). */
 export function imageRequests(origin: TestOrigin): RequestRecord[] {
-  return origin.requests.filter((r) => r.path.startsWith("/store/"));
+  return origin.requests.filter((r) => r.path.startsWith("/store/") && !r.path.endsWith(".index"));
 }

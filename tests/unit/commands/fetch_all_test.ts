@@ -26,7 +26,7 @@ Deno.test("`fetchAll()` reports a bug in one config's run as internal and goes o
         write: (t) => lines.push(t),
       }),
       net: DEFAULT_NET_OPTIONS,
-      services: { restart: () => Promise.resolve() },
+      services: { show: () => Promise.resolve([]), restart: () => Promise.resolve() },
       lockWaitMs: 0,
       now: () => {
         if (clock++ === 0) throw new TypeError("Cannot read properties of undefined");

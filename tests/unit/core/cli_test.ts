@@ -5,13 +5,23 @@ import { assert, assertTakoError } from "../../support/assert.ts";
 const fetchOf = (
   configs: string[],
   extra: Partial<
-    { init: boolean; dryRun: boolean; json: boolean; verbosity: string; net: object }
+    {
+      init: boolean;
+      now: boolean;
+      dryRun: boolean;
+      json: boolean;
+      verbosity: string;
+      net: object;
+      delta: boolean;
+    }
   > = {},
 ) => ({
   name: "fetch",
   verbosity: "normal",
   init: false,
+  now: false,
   dryRun: false,
+  delta: true,
   json: false,
   configs,
   net: {},
@@ -47,6 +57,7 @@ Deno.test("`parseArgs()` reads both dialects of fetch", () => {
     [["fetch", "--init", "a", "b"], fetchOf(["a", "b"], { init: true })],
     [["fetch", "a", "--init", "b"], fetchOf(["a", "b"], { init: true })],
     [["fetch", "--if-not-exists", "a"], fetchOf(["a"], { init: true })],
+    [["fetch", "--now", "a"], fetchOf(["a"], { now: true })],
     // The original dialect: no command word.
     [["a"], fetchOf(["a"])],
     [["a", "b"], fetchOf(["a", "b"])],
@@ -66,6 +77,8 @@ Deno.test("`parseArgs()` reads both dialects of fetch", () => {
     // Verbosity in either dialect.
     [["fetch", "-q", "a"], fetchOf(["a"], { verbosity: "quiet" })],
     [["fetch", "--verbose", "a"], fetchOf(["a"], { verbosity: "verbose" })],
+    [["fetch", "--no-delta", "a"], fetchOf(["a"], { delta: false })],
+    [["--no-delta", "a"], fetchOf(["a"], { delta: false })],
     [["--verbose", "a"], fetchOf(["a"], { verbosity: "verbose" })],
     [["-q", "--if-not-exists", "a"], fetchOf(["a"], { init: true, verbosity: "quiet" })],
     [["--init", "a"], fetchOf(["a"], { init: true })],
@@ -158,6 +171,19 @@ Deno.test("`parseArgs()` reads help, version, gen-key, status and prune", () => 
       previousKey: "PUB",
     }],
     [["prune", "a"], { name: "prune", verbosity: "normal", configs: ["a"] }],
+    [["rollback", "a", "b"], {
+      name: "rollback",
+      verbosity: "normal",
+      configs: ["a", "b"],
+    }],
+    [["rollback", "--clear", "1.2.0", "a"], {
+      name: "rollback",
+      verbosity: "normal",
+      clear: "1.2.0",
+      configs: ["a"],
+    }],
+    [["index", "-o", "out"], { name: "index", verbosity: "normal", output: "out" }],
+    [["index", "--output=out", "-q"], { name: "index", verbosity: "quiet", output: "out" }],
   ];
   for (const [args, expected] of table) {
     assert.deepEqual(parseArgs(args), expected, args.join(" "));
@@ -177,6 +203,8 @@ Deno.test("`parseArgs()` refuses every malformed command line with a usage error
     [["fetch", "--key", "k", "a"], ["Unknown option '--key'"]],
     [["fetch", "--init", "--init", "a"], ["--init", "twice"]],
     [["fetch", "--init=yes", "a"], ["--init", "takes no value"]],
+    [["index"], ["--output (-o) is required", "tako index --help"]],
+    [["index", "-o", "out", "extra"], ["index takes no operands"]],
     [["fetch", "--init", "--dry-run", "a"], ["--init", "--dry-run", "exclude"]],
     [["fetch", "--quiet", "--verbose", "a"], ["--quiet", "--verbose"]],
     [["fetch", "-q", "-v", "a"], ["--quiet", "--verbose"]],
@@ -214,6 +242,9 @@ Deno.test("`parseArgs()` refuses every malformed command line with a usage error
     [["resign", "-o", "o", "-k", "K", "-f", "F", "--previous-key", "P"], ["--key", "--key-file"]],
     [["prune"], ["at least one config"]],
     [["prune", "--json", "a"], ["Unknown option '--json'"]],
+    [["rollback"], ["at least one config"]],
+    [["rollback", "--clear"], ["--clear needs a value"]],
+    [["rollback", "--now", "a"], ["Unknown option '--now'"]],
   ];
   for (const [args, parts] of table) {
     const e = assertTakoError(() => parseArgs(args), "usage", ...parts);

@@ -164,6 +164,10 @@ const ENTRY: StatusEntry = {
   bytes_downloaded: 10,
   partials: [],
   problems: [],
+  rejected: [],
+  waiting: null,
+  pending_switch: null,
+  last_delta: null,
   error: null,
 };
 

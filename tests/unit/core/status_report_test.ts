@@ -1,6 +1,9 @@
 import { TakoError } from "../../../lib/core/errors.ts";
 import { EMPTY_STATE } from "../../../lib/core/state.ts";
 import { buildReport, formatStatusJson } from "../../../lib/core/status_report.ts";
+import { createHash } from "node:crypto";
+import { rolloutPlace, withRollout } from "../../../lib/core/rollout.ts";
+import { formatStatusText } from "../../../lib/core/status_text.ts";
 import { assert } from "../../support/assert.ts";
 import { broken, config, healthy, ONE, ONE_ONE, TWO } from "./_status_facts.ts";
 
@@ -161,6 +164,10 @@ Deno.test("`formatStatusJson()` writes schema 1 with snake_case names, numbers a
     "bytes_downloaded",
     "partials",
     "problems",
+    "rejected",
+    "waiting",
+    "pending_switch",
+    "last_delta",
     "error",
   ]);
   assert.deepEqual(ok.origins, [
@@ -212,4 +219,69 @@ Deno.test("`formatStatusJson()` writes printable ASCII only and round-trips othe
   const json = formatStatusJson([buildReport(broken(path, new TakoError("config", "x")))]);
   assert.match(json, /^[\x20-\x7e\n]*$/);
   assert.equal(JSON.parse(json).configs[0].config, path);
+});
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest();
+
+Deno.test("`buildReport()` lists rejections, the version waiting for its turn and an unjudged switch", async () => {
+  const seen = "2024-05-01T10:00:00.000Z";
+  const state = withRollout(EMPTY_STATE, {
+    rejected: [{ version: "2.0.0", sha256: TWO.sha256, at: seen, reason: "app.service failed" }],
+    firstSeen: { [ONE_ONE.sha256]: seen },
+    pending: {
+      phase: "watch",
+      to: ONE_ONE.sha256,
+      toVersion: "1.1.0",
+      from: ONE.sha256,
+      fromVersion: "1.0.0",
+      since: seen,
+    },
+  });
+  const facts = await healthy({
+    config: await config("Version=1.*\nRolloutSpreadSec=10h\n"),
+    latest: { kind: "image", sha256: ONE.sha256 },
+    state,
+    place: (version: string) => rolloutPlace("host-a", version, sha256),
+  });
+  const report = buildReport(facts);
+  assert.deepEqual(report.rejected, [
+    { version: "2.0.0", sha256: TWO.sha256, at: seen, reason: "app.service failed" },
+  ]);
+  const due = Date.parse(seen) +
+    Math.floor(10 * 3_600_000 * rolloutPlace("host-a", "1.1.0", sha256));
+  assert.deepEqual(report.waiting, {
+    version: "1.1.0",
+    sha256: ONE_ONE.sha256,
+    first_seen: seen,
+    eligible_at: new Date(due).toISOString(),
+  });
+  assert.deepEqual(report.pending_switch, {
+    phase: "watch",
+    to_version: "1.1.0",
+    from_version: "1.0.0",
+    since: seen,
+  });
+  assert.ok(
+    report.problems.includes(
+      "the switch to 1.1.0 was interrupted before its health check ended; the next fetch finishes it.",
+    ),
+    report.problems.join("\n"),
+  );
+  // Without a machine id (or a spread) nothing can say when; without a state, nothing is known.
+  assert.equal(buildReport({ ...facts, place: undefined }).waiting, null);
+  const none = buildReport(await healthy({ state: undefined }));
+  assert.deepEqual([none.rejected, none.waiting, none.pending_switch], [null, null, null]);
+  assert.deepEqual(buildReport(await healthy()).rejected, []);
+});
+
+Deno.test("`buildReport()` shows the last delta update with its version, in JSON and text", async () => {
+  const facts = await healthy();
+  const lastDelta = { sha256: TWO.sha256, size: 1000, reused: 900, downloaded: 120, requests: 3 };
+  const report = buildReport({ ...facts, state: { ...facts.state!, lastDelta } });
+  assert.deepEqual(report.last_delta, { ...lastDelta, version: "2.0.0" });
+  assert.equal(buildReport(facts).last_delta, null);
+  assert.match(
+    formatStatusText([report], new Date("2024-05-01T10:00:00Z")),
+    /last delta {3}2\.0\.0: reused 900 B from local images, downloaded 120 B \(12\.0 %\) in 3 requests\n/,
+  );
 });

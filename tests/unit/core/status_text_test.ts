@@ -118,3 +118,44 @@ Deno.test("`formatStatusText()` shows the last failure, partial downloads and pr
   assert.match(text, /^ {2}problem {6}no version matches Version=3\.\* /m);
   assert.match(text, /^ {2}problem {6}the last fetch failed \(2024-05-01T11:00:00\.000Z\)/m);
 });
+
+Deno.test("`formatStatusText()` shows rejections and the version waiting for this host's turn", async () => {
+  const seen = "2024-05-01T10:00:00.000Z";
+  const entry = buildReport(await healthy());
+  const text = formatStatusText([{
+    ...entry,
+    rejected: [{
+      version: "2.0.0",
+      sha256: "a".repeat(64),
+      at: seen,
+      reason: "app.service failed",
+    }],
+    waiting: {
+      version: "1.1.0",
+      sha256: "b".repeat(64),
+      first_seen: seen,
+      eligible_at: "2024-05-01T14:30:00.000Z",
+    },
+  }], NOW);
+  for (
+    const expected of [
+      "  rejected     2.0.0 (2024-05-01T10:00:00.000Z (2 h ago)): app.service failed",
+      "  waiting      1.1.0: this host's turn in the rollout comes from 2024-05-01T14:30:00.000Z (in 2 h 30 min)",
+    ]
+  ) {
+    assert.ok(
+      text.split("\n").includes(expected),
+      `missing ${JSON.stringify(expected)} in\n${text}`,
+    );
+  }
+  const due = formatStatusText([{
+    ...entry,
+    waiting: {
+      version: "1.1.0",
+      sha256: "b".repeat(64),
+      first_seen: seen,
+      eligible_at: seen,
+    },
+  }], NOW);
+  assert.ok(due.includes("comes at the next fetch"), due);
+});
