@@ -7,7 +7,7 @@ PINNED := $(TOOLS)/node_modules/.bin/deno
 DENO := $(shell command -v deno 2>/dev/null || echo $(PINNED))
 export NO_COLOR := 1
 
-.PHONY: all test check lint fmt fmt-check unit build demo torture bench deps clean man install uninstall
+.PHONY: all test check lint fmt fmt-check unit build demo torture bench bench-delta bench-delta-quick deps clean man install uninstall
 
 all: test
 
@@ -94,3 +94,11 @@ uninstall:
 
 clean:
 	rm -rf bin coverage build
+
+## make bench-delta: Tako's delta update against zsync and casync on real images (docs/performance.md).
+bench-delta: deps
+	$(DENO) run --no-prompt -A bench/delta_bench.ts
+
+## make bench-delta-quick: the same on an 80 MB tree, one run, no large images.
+bench-delta-quick: deps
+	BENCH_DELTA_TREE_MB=80 BENCH_DELTA_RUNS=1 BENCH_DELTA_LARGE_MB= $(DENO) run --no-prompt -A bench/delta_bench.ts

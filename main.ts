@@ -129,10 +129,19 @@ async function run(command: Command, log: Log): Promise<number> {
       await resign({ ...command, envKey: env("TAKO_SECRET_KEY") }, log);
       return EXIT_OK;
     }
+    case "index": {
+      const { indexOrigin } = await import("./lib/commands/index.ts");
+      await indexOrigin(command.output, log);
+      return EXIT_OK;
+    }
     case "fetch": {
       const { fetchEach, fetchContext } = await import("./lib/commands/fetch.ts");
       const { systemctl } = await import("./lib/shell/systemd.ts");
-      const ctx = { ...fetchContext(command.net, log, systemctl), skipSpread: command.now };
+      const ctx = {
+        ...fetchContext(command.net, log, systemctl),
+        skipSpread: command.now,
+        delta: command.delta,
+      };
       const mode = { init: command.init, dryRun: command.dryRun };
       const result = await fetchEach(command.configs, mode, ctx);
       if (command.json) {

@@ -5,17 +5,17 @@
  *
  * @module
  */
-import { basename, resolve } from "../core/path.ts";
-import { asTakoError, printable, shownUrl, TakoError } from "../core/errors.ts";
+import { resolve } from "../core/path.ts";
+import { asTakoError, printable, TakoError } from "../core/errors.ts";
 import type { NetFlags } from "../core/cli.ts";
 import type { Config } from "../core/config.ts";
 import { dryRunText, type FetchEntry, fetchEntry, type Outcome } from "../core/fetch_report.ts";
-import { originUrl } from "../core/http_policy.ts";
 import * as plan from "../core/fetch_plan.ts";
 import type { CurrentImage } from "../core/history.ts";
 import type { Log } from "../core/log.ts";
 import type { Entry } from "../core/manifest.ts";
 import {
+  deltaOf,
   stampMatches,
   stampOf,
   type State,
@@ -27,14 +27,15 @@ import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
 import { lstatOrUndefined, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
 import { DEFAULT_NET_OPTIONS, type NetOptions } from "../shell/http.ts";
+import { updateByDelta } from "../shell/delta_download.ts";
 import {
   currentImage,
   fetchVerifiedManifest,
-  fromOrigins,
   readVerifiedStored,
   type Source,
 } from "../shell/fetch_inputs.ts";
-import { downloadResumable, dropPartials } from "../shell/partial.ts";
+import { dropPartials } from "../shell/partial.ts";
+import { downloadImage } from "../shell/image_download.ts";
 import { readState, recordFailure, repairStateMode, saveState } from "../shell/state_file.ts";
 import {
   cleanTemporaries,
@@ -49,7 +50,7 @@ import type { ServiceManager } from "../shell/systemd.ts";
 import * as switching from "../shell/switch.ts";
 import { type PhasedOffer, withRollout } from "../core/rollout.ts";
 
-/** What the fetch procedure gets from its caller. */
+/** What the fetch procedure gets from its caller (`delta: false` for `--no-delta`). */
 export interface FetchContext {
   readonly log: Log;
   readonly net: NetOptions;
@@ -58,6 +59,7 @@ export interface FetchContext {
   readonly lockWaitMs: number;
   readonly now: () => Date;
   readonly skipSpread?: boolean; // --now: no wait for this host's turn in a phased rollout
+  readonly delta?: boolean;
 }
 
 /** A run's context: the command line's network options over the defaults, a 10-minute lock wait. */
@@ -227,7 +229,8 @@ async function update(run: Run, init: boolean): Promise<void> {
   const got = await firstAvailable(run, phased.eligible, state.verified);
   // The chosen image is in place (or none is on offer): any partial download left is stale.
   await dropPartials(`${dest}/store`);
-  const base = withRollout({ ...validated, verified: got.verified }, phased.rollout);
+  const built = deltaOf(run.outcome.delta);
+  const base = withRollout({ ...validated, verified: got.verified, ...built }, phased.rollout);
   const judged = !init && switching.isJudged(config);
   if (judged && got.chosen !== undefined && got.chosen.sha256 !== current) {
     return await finish(run, await switching.switchJudged(run, base, got.chosen, offer.current));
@@ -352,47 +355,9 @@ async function ensureImage(
     );
     // Not removed first: the fresh copy is renamed over it, so latest never dangles.
   }
-  await download(run, entry);
+  // By delta from the local images when the origin has an index (docs/delta.md), else in full.
+  if (await updateByDelta(run, entry) === undefined) await downloadImage(run, entry);
   return stampOf(entry.sha256, await Deno.lstat(path));
-}
-
-/** Downloads an image from the origins in order into a temporary file, then commits it. */
-function download(run: Run, entry: Entry): Promise<void> {
-  const { log, where } = run;
-  const size = plan.downloadSize(entry);
-  const label = printable(entry.version);
-  // Bytes received in this run, from the progress reports (which count a resumed part too).
-  let reported = 0;
-  const received = (total: number) => {
-    run.outcome.bytes += total >= reported ? total - reported : total;
-    reported = total;
-  };
-  return fromOrigins(run, async (origin) => {
-    const url = shownUrl(originUrl(origin, `store/${entry.sha256}`));
-    log.info(`${where}: downloading ${label} (${size} bytes) from ${url}.`);
-    try {
-      // Into store/.partial-<sha256>: a broken-off download is continued by the next run.
-      await downloadResumable({
-        storeDir: `${run.dest}/store`,
-        origin,
-        sha256: entry.sha256,
-        size,
-        net: run.net,
-        // The progress line names the config's file and the version, fitted to the terminal.
-        onProgress: (bytes: number, total: number) => {
-          received(bytes);
-          log.progress(`${printable(basename(run.config.file), 40)} ${label}`, bytes, total);
-        },
-        onResume: (offset) => {
-          reported = offset;
-          log.info(`${where}: resuming ${label} at byte ${offset}.`);
-        },
-        onRestart: (reason) => log.warn(`${where}: ${reason} Downloading ${label} in full.`),
-      });
-    } finally {
-      log.endProgress();
-    }
-  });
 }
 
 async function isRegularFile(path: string): Promise<boolean> {

@@ -24,6 +24,7 @@ import { acquireLock } from "../shell/lock.ts";
 import { ORIGIN_LOCK_WAIT_MS, originDirectory } from "../shell/origin_dir.ts";
 import type { Log } from "../core/log.ts";
 import { type KeySource, loadSecretKey } from "../shell/key_file.ts";
+import { ensureIndex } from "../shell/index_file.ts";
 
 /** What `tako store` was asked to do. */
 export interface StoreRequest extends KeySource {
@@ -156,6 +157,8 @@ export async function store(
     result = insertEntry(entries, entry);
     await placeImage(temp, `${storeDir}/${image.sha256}`, image);
   }
+  // Beside the image before the manifest names it, so a client never sees one without the other.
+  await ensureIndex(storeDir, entry.sha256, Number(entry.size));
   if (result.changed) {
     await writeFileAtomic(dir, "manifest", signManifest(result.entries, key), 0o444);
     log.info(

@@ -11,6 +11,7 @@ import { printable, TakoError } from "./errors.ts";
 import { holdsSecretKey } from "./secrets.ts";
 import { closestWord } from "./suggest.ts";
 import { type Command, type CommandName, COMMANDS, type Verbosity } from "./command.ts";
+import { COMMON_OPTIONS, OPTIONS, type OptionSpec } from "./cli_options.ts";
 
 export {
   type Command,
@@ -20,48 +21,6 @@ export {
   type NetFlags,
   type Verbosity,
 } from "./command.ts";
-
-interface OptionSpec {
-  /** Long name without dashes. */
-  readonly long: string;
-  readonly short?: string;
-  /** Whether the option takes a value. */
-  readonly value: boolean;
-  /** What the value is, for messages ("the path of a key file"). */
-  readonly takes?: string;
-}
-
-const COMMON_OPTIONS: readonly OptionSpec[] = [
-  { long: "quiet", short: "q", value: false },
-  { long: "verbose", short: "v", value: false },
-  { long: "help", short: "h", value: false },
-];
-
-/** The options of the commands that sign: the secret key and the origin directory. */
-const KEY_OPTIONS: readonly OptionSpec[] = [
-  { long: "key", short: "k", value: true },
-  { long: "key-file", short: "f", value: true, takes: "the path of a file that holds the key" },
-  { long: "output", short: "o", value: true, takes: "the origin directory" },
-];
-
-const OPTIONS: Record<CommandName, readonly OptionSpec[]> = {
-  "fetch": [
-    { long: "init", value: false },
-    { long: "if-not-exists", value: false },
-    { long: "now", value: false },
-    { long: "dry-run", value: false },
-    { long: "json", value: false },
-    { long: "connect-timeout", value: true, takes: "a number of seconds" },
-    { long: "idle-timeout", value: true, takes: "a number of seconds" },
-  ],
-  "store": KEY_OPTIONS,
-  "resign": [...KEY_OPTIONS, { long: "previous-key", value: true, takes: "a public key" }],
-  "gen-key": [{ long: "output", short: "o", value: true, takes: "a file name" }],
-  "status": [{ long: "json", value: false }, { long: "prometheus", value: false }],
-  "verify": [],
-  "prune": [],
-  "rollback": [{ long: "clear", value: true }],
-};
 
 interface Parsed {
   readonly options: Map<string, string | true>;
@@ -263,6 +222,7 @@ function parseCommand(command: CommandName, args: readonly string[]): Command {
         now: options.has("now"),
         configs: needConfigs(command, operands),
         net,
+        delta: !options.has("no-delta"),
       };
     }
     case "store": {
@@ -276,6 +236,12 @@ function parseCommand(command: CommandName, args: readonly string[]): Command {
         image: operands[0]!,
         version: operands[1]!,
       };
+    }
+    case "index": {
+      const output = stringOption(options, "output");
+      if (output === undefined) throw usageError(command, "Option --output (-o) is required.");
+      if (operands.length > 0) throw usageError(command, "index takes no operands.");
+      return { name: "index", verbosity, output };
     }
     case "resign": {
       if (operands.length > 0) throw usageError(command, "resign takes no operands.");

@@ -55,6 +55,8 @@ export type Command =
     readonly now: boolean;
     readonly configs: readonly string[];
     readonly net: NetFlags;
+    /** False with --no-delta: full downloads only (docs/delta.md). */
+    readonly delta: boolean;
   }
   | Common & {
     readonly name: "status";
@@ -69,12 +71,15 @@ export type Command =
     readonly name: "rollback";
     readonly clear?: string;
     readonly configs: readonly string[];
-  };
+  }
+  /** Write the chunk indexes an origin's images lack (docs/delta.md). */
+  | Common & { readonly name: "index"; readonly output: string };
 
 /** The commands, in the order `--help` lists them. */
 export const COMMANDS = [
   "fetch",
   "store",
+  "index",
   "resign",
   "gen-key",
   "status",

@@ -9,6 +9,7 @@
 import { asciiJson } from "./ascii_json.ts";
 import { type ErrorKind, printable, safeText, type TakoError } from "./errors.ts";
 import type { Entry } from "./manifest.ts";
+import type { DeltaRecord } from "./state.ts";
 
 /** The version of the JSON schema; raised only for changes that break readers. */
 export const FETCH_SCHEMA = 1;
@@ -36,6 +37,16 @@ export interface FetchEntry {
   readonly bytes_downloaded: number;
   /** Units restarted (dry run: that a fetch would restart), in order. */
   readonly units_restarted: readonly string[];
+  /**
+   * The delta update that built the image (docs/delta.md): bytes copied from
+   * local images, bytes fetched (the index included; also counted in
+   * `bytes_downloaded`) and requests made; null when there was none.
+   */
+  readonly delta: {
+    readonly reused: number;
+    readonly downloaded: number;
+    readonly requests: number;
+  } | null;
   /** What failed; null on success. */
   readonly error: { readonly kind: ErrorKind; readonly message: string } | null;
 }
@@ -60,6 +71,8 @@ export interface Outcome {
   /** Image bytes received (would be, in a dry run). */
   bytes: number;
   restarted: readonly string[];
+  /** What the delta update that built the image cost, when one did (docs/delta.md). */
+  delta?: DeltaRecord;
 }
 
 /**
@@ -89,6 +102,11 @@ export function fetchEntry(
     changed: outcome.changed,
     bytes_downloaded: outcome.bytes,
     units_restarted: [...outcome.restarted],
+    delta: outcome.delta === undefined ? null : {
+      reused: outcome.delta.reused,
+      downloaded: outcome.delta.downloaded,
+      requests: outcome.delta.requests,
+    },
     error: error === undefined ? null : { kind: error.kind, message: safeText(error.message) },
   };
 }

@@ -27,6 +27,13 @@ const COMMAND_EXITS: Record<CommandName, readonly (number | [number, string])[]>
     [4, "integrity failure (the origin's manifest does not verify under the key)"],
     70,
   ],
+  "index": [
+    0,
+    [1, "runtime failure (reading or writing the origin directory)"],
+    [2, "usage error (command line, origin directory)"],
+    [4, "integrity failure (an image does not have the digest of its name)"],
+    70,
+  ],
   "resign": [
     0,
     [1, "runtime failure (writing the origin directory, a busy lock)"],
@@ -88,6 +95,7 @@ const EXIT_TABLE = exitTable([0, 1, 2, 3, 4, 70], true);
 export const SUMMARIES: Record<CommandName, string> = {
   "fetch": "update the images of these configs",
   "store": "publish an image to an origin directory",
+  "index": "add chunk indexes to the images of an origin",
   "resign": "re-sign an origin's manifest with a new key",
   "gen-key": "make a new key pair",
   "status": "show what is stored (no network)",
@@ -106,6 +114,7 @@ Usage:
   tako [--if-not-exists] <config>...       the same (original dialect)
   tako store [-k <key> | -f <file>] -o <dir> [--] <image> <version>
                                            ${SUMMARIES.store}
+  tako index -o <dir>                      ${SUMMARIES.index}
   tako resign [-k <key> | -f <file>] -o <dir> --previous-key <public key>
                                            ${SUMMARIES.resign}
   tako gen-key [-o <name>]                 ${SUMMARIES["gen-key"]}
@@ -156,17 +165,28 @@ Options:
                             every config (schema in docs/tako-fetch.md)
   --connect-timeout <s>     deadline for each response's headers (default 30)
   --idle-timeout <s>        longest pause within a response body (default 60)
+  --no-delta                download images in full, never by delta from the
+                            local images (docs/delta.md)
   -q, --quiet | -v, --verbose`,
   "store": `Usage: tako store [-k <key> | -f <file>] -o <dir> [--] <image> <version>
 
-Copy <image> to <dir>/store/<sha256> (read-only), add '<version> <size> <sha256>'
-to <dir>/manifest in version order and sign the manifest. Storing an identical
+Copy <image> to <dir>/store/<sha256> (read-only) with its chunk index beside
+it, add '<version> <size> <sha256>' to <dir>/manifest in version order and sign
+the manifest. Storing an identical
 entry again changes nothing; the same version with other contents is refused.
 
 Options:
 ${KEY_OPTIONS}
   -o, --output <dir>        the origin directory (must exist)
 ${ENV_KEY}`,
+  "index": `Usage: tako index -o <dir>
+
+Write <dir>/store/<sha256>.index (the chunk index that lets clients update by
+delta) for each image in <dir>/store/ without a valid one, checking its digest.
+'tako store' indexes the images it adds. Upload indexes before the manifest.
+
+Options:
+  -o, --output <dir>        the origin directory`,
   "resign": `Usage: tako resign [-k <key> | -f <file>] -o <dir> --previous-key <public key>
 
 Re-sign <dir>/manifest with a new secret key, for key rotation: the manifest

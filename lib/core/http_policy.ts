@@ -152,9 +152,18 @@ export function conditionalHeaders(validators: Validators | undefined): Record<s
   return headers;
 }
 
-/** The request headers asking for the bytes from `offset` on, if `ifRange` still holds. */
-export function rangeHeaders(offset: number, ifRange: string | undefined): Record<string, string> {
-  const headers: Record<string, string> = { range: `bytes=${offset}-` };
+/**
+ * The request headers asking for the bytes from `offset` on (up to `end`,
+ * exclusive, when given), if `ifRange` still holds.
+ */
+export function rangeHeaders(
+  offset: number,
+  ifRange: string | undefined,
+  end?: number,
+): Record<string, string> {
+  const headers: Record<string, string> = {
+    range: `bytes=${offset}-${end === undefined ? "" : end - 1}`,
+  };
   if (ifRange !== undefined && isHeaderValue(ifRange)) headers["if-range"] = ifRange;
   return headers;
 }
@@ -243,9 +252,10 @@ export function checkFullAnswer(url: URL, headers: HeaderLookup, size: number): 
 }
 
 /**
- * Checks the headers of an answer to a request for the bytes from `offset`
- * on of an image of `size` bytes: a 206 must hold exactly those bytes; 416
- * means the origin's copy does not reach them. Throws an integrity TakoError.
+ * Checks the headers of an answer to a request for the bytes `[offset, end)`
+ * (end: default the size) of an image of `size` bytes: a 206 must hold exactly
+ * those bytes; 416 means the origin's copy does not reach them. Throws an
+ * integrity TakoError.
  */
 export function checkPartialAnswer(
   url: URL,
@@ -253,36 +263,36 @@ export function checkPartialAnswer(
   headers: HeaderLookup,
   offset: number,
   size: number,
+  end = size,
 ): void {
+  const asked = end === size ? `bytes ${offset} onwards` : `bytes ${offset}-${end - 1}`;
   if (status === 416) {
     throw new TakoError(
       "integrity",
       `${
         shownUrl(url)
-      } cannot serve bytes ${offset} onwards (416): its copy is shorter than the ${size} bytes the manifest lists.`,
+      } cannot serve ${asked} (416): its copy is shorter than the ${size} bytes the manifest lists.`,
     );
   }
   const raw = headers.get("content-range") ?? "";
   const range = parseContentRange(raw);
-  const expected = `bytes ${offset}-${size - 1}/${size}`;
+  const expected = `bytes ${offset}-${end - 1}/${size}`;
   if (
-    range === undefined || range.first !== BigInt(offset) || range.last !== BigInt(size - 1) ||
+    range === undefined || range.first !== BigInt(offset) || range.last !== BigInt(end - 1) ||
     range.size !== BigInt(size)
   ) {
     throw new TakoError(
       "integrity",
-      `${shownUrl(url)} answered the request for bytes ${offset} onwards with Content-Range "${
+      `${shownUrl(url)} answered the request for ${asked} with Content-Range "${
         printable(raw, 80)
       }"; expected "${expected}".`,
     );
   }
   const declared = declaredLength(headers.get("content-length"));
-  if (declared !== undefined && declared !== BigInt(size - offset)) {
+  if (declared !== undefined && declared !== BigInt(end - offset)) {
     throw new TakoError(
       "integrity",
-      `${
-        shownUrl(url)
-      } announces ${declared} bytes for bytes ${offset} onwards of an image of ${size}.`,
+      `${shownUrl(url)} announces ${declared} bytes for ${asked} of an image of ${size}.`,
     );
   }
 }

@@ -55,6 +55,8 @@ export interface State {
    * ({@link isManifestTrusted}).
    */
   readonly manifestVerified?: ManifestVerified;
+  /** The last image built by a delta update (docs/delta.md), and what it cost. */
+  readonly lastDelta?: DeltaRecord;
 }
 
 /** What `.state` records of the stored manifest's verification. */
@@ -62,6 +64,16 @@ export interface ManifestVerified {
   readonly sha256: string;
   /** The config's PublicKey= values (base64) when the manifest verified under one of them. */
   readonly publicKeys: readonly string[];
+}
+
+/** What a delta update cost: the image's digest and size, bytes reused and fetched, requests. */
+export interface DeltaRecord {
+  readonly sha256: string;
+  readonly size: number;
+  readonly reused: number;
+  /** Bytes fetched, the index included. */
+  readonly downloaded: number;
+  readonly requests: number;
 }
 
 /** The longest failure message kept: the log's bound on a message. */
@@ -119,6 +131,21 @@ function parseStamp(value: unknown): ImageStamp | undefined {
     ino: optionalNumber(v.ino),
     mtimeMs: optionalNumber(v.mtimeMs),
     ctimeMs: optionalNumber(v.ctimeMs),
+  };
+}
+
+function parseDeltaRecord(value: unknown): DeltaRecord | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof v.sha256 !== "string" || !SHA256_HEX.test(v.sha256)) return undefined;
+  const count = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+  if (![v.size, v.reused, v.downloaded, v.requests].every(count)) return undefined;
+  return {
+    sha256: v.sha256,
+    size: v.size as number,
+    reused: v.reused as number,
+    downloaded: v.downloaded as number,
+    requests: v.requests as number,
   };
 }
 
@@ -182,6 +209,7 @@ export function parseState(text: string | undefined): State {
     : undefined;
   const downloaded = r.downloadedBytes;
   const manifestVerified = parseManifestVerified(r.manifestVerified);
+  const lastDelta = parseDeltaRecord(r.lastDelta);
   return {
     restartPending: r.restartPending === true,
     previous: typeof r.previous === "string" && SHA256_HEX.test(r.previous)
@@ -197,6 +225,7 @@ export function parseState(text: string | undefined): State {
       ? { downloadedBytes: downloaded }
       : {}),
     ...(manifestVerified === undefined ? {} : { manifestVerified }),
+    ...(lastDelta === undefined ? {} : { lastDelta }),
   };
 }
 
@@ -217,6 +246,19 @@ export function withDownloaded(state: State, bytes: number): State {
   if (bytes <= 0) return state;
   const total = Math.min((state.downloadedBytes ?? 0) + bytes, Number.MAX_SAFE_INTEGER);
   return { ...state, downloadedBytes: total };
+}
+
+/**
+ * The state field that records a run's delta update, if it made one (what
+ * `tako status` shows as the last delta); none keeps the one recorded before.
+ *
+ * @example
+ * ```ts
+ * const base: State = { ...EMPTY_STATE, ...deltaOf(undefined) }; // no lastDelta
+ * ```
+ */
+export function deltaOf(delta: DeltaRecord | undefined): { lastDelta?: DeltaRecord } {
+  return delta === undefined ? {} : { lastDelta: delta };
 }
 
 /** State → file text. */

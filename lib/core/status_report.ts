@@ -18,7 +18,12 @@ import { maskUrl } from "./secrets.ts";
 import { patternProblem } from "./offer.ts";
 import { compatibleEntries, type Entry } from "./manifest.ts";
 import type { State } from "./state.ts";
-import { rolloutOf, waitingVersion } from "./rollout.ts";
+import {
+  rolloutReport,
+  type StatusPendingSwitch,
+  type StatusRejection,
+  type StatusWaiting,
+} from "./status_rollout.ts";
 
 /** The version of the JSON schema; raised only for changes that break readers. */
 const STATUS_SCHEMA = 1;
@@ -109,6 +114,8 @@ export interface StatusEntry {
   readonly waiting: StatusWaiting | null;
   /** A switch an earlier run left unjudged (killed); the next fetch finishes it. */
   readonly pending_switch: StatusPendingSwitch | null;
+  /** The last image built by a delta update, and what it cost; null when none is recorded. */
+  readonly last_delta: StatusDelta | null;
   /** The gravest error met while gathering, or null. */
   readonly error: { readonly kind: ErrorKind; readonly message: string } | null;
 }
@@ -136,33 +143,6 @@ export interface StatusVersion {
   readonly newest_compatible: boolean;
 }
 
-/** A rejected version: when and why. */
-export interface StatusRejection {
-  readonly version: string;
-  readonly sha256: string;
-  /** ISO 8601. */
-  readonly at: string;
-  readonly reason: string;
-}
-
-/** A version on offer that waits for this host's turn. */
-export interface StatusWaiting {
-  readonly version: string;
-  readonly sha256: string;
-  /** When this destination first saw it (ISO 8601). */
-  readonly first_seen: string;
-  /** When a fetch will install it (ISO 8601); `tako fetch --now` does at once. */
-  readonly eligible_at: string;
-}
-
-/** An unjudged switch: its step, the versions and when it began. */
-export interface StatusPendingSwitch {
-  readonly phase: "restart" | "watch" | "rollback";
-  readonly to_version: string;
-  readonly from_version: string | null;
-  readonly since: string;
-}
-
 /** An image the state names. */
 export interface StatusImage {
   /** null when `latest` is not a link into `store/`. */
@@ -177,6 +157,18 @@ export interface StatusImage {
 export interface StatusLatest extends StatusImage {
   /** What `latest` is when it is not a link into `store/`, else null. */
   readonly foreign: string | null;
+}
+
+/** A delta update (docs/delta.md): bytes copied from local images and fetched, requests. */
+export interface StatusDelta {
+  readonly sha256: string;
+  /** null when not listed in a verified manifest. */
+  readonly version: string | null;
+  readonly size: number;
+  readonly reused: number;
+  /** Bytes fetched, the index included. */
+  readonly downloaded: number;
+  readonly requests: number;
 }
 
 /** An image of `store/` and the newest manifest version with its digest. */
@@ -281,44 +273,11 @@ export function buildReport(facts: StatusFacts): StatusEntry {
     bytes_downloaded: state?.downloadedBytes ?? null,
     partials: facts.partials ?? null,
     problems: problemsOf(config, entries, state),
-    ...rolloutReport(facts, entries, latestSha),
+    ...rolloutReport(facts.config, facts.state, facts.place, entries, latestSha),
+    last_delta: state?.lastDelta === undefined
+      ? null
+      : { ...state.lastDelta, version: versionOf.get(state.lastDelta.sha256) ?? null },
     error: gravest(facts.errors),
-  };
-}
-
-/** The rollout part of an entry: rejections, a waiting version, an unjudged switch. */
-function rolloutReport(
-  facts: StatusFacts,
-  entries: readonly Entry[] | undefined,
-  latestSha: string | undefined,
-): Pick<StatusEntry, "rejected" | "waiting" | "pending_switch"> {
-  const { config, state } = facts;
-  if (state === undefined) return { rejected: null, waiting: null, pending_switch: null };
-  const rollout = rolloutOf(state);
-  const current = entries?.findLast((e) => e.sha256 === latestSha);
-  const newer = config === undefined || entries === undefined
-    ? []
-    : compatibleEntries(entries, config.pattern).filter((e) =>
-      current === undefined || config.pattern.compare(e.version, current.version) > 0
-    );
-  const waiting = facts.place === undefined || config === undefined
-    ? undefined
-    : waitingVersion(rollout, newer, config.rolloutSpreadMs, facts.place);
-  const pending = rollout.pending;
-  return {
-    rejected: rollout.rejected.map((r) => ({ ...r })),
-    waiting: waiting === undefined ? null : {
-      version: waiting.entry.version,
-      sha256: waiting.entry.sha256,
-      first_seen: waiting.firstSeen,
-      eligible_at: new Date(waiting.eligibleAtMs).toISOString(),
-    },
-    pending_switch: pending === undefined ? null : {
-      phase: pending.phase,
-      to_version: pending.toVersion,
-      from_version: pending.fromVersion ?? null,
-      since: pending.since,
-    },
   };
 }
 

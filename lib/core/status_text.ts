@@ -9,7 +9,8 @@
 import { printable, shownUrl } from "./errors.ts";
 import { formatBytes } from "./log.ts";
 import { imageCount } from "./prune_plan.ts";
-import type { StatusEntry, StatusImage, StatusVersion } from "./status_report.ts";
+import type { StatusDelta, StatusEntry, StatusImage, StatusVersion } from "./status_report.ts";
+import { deltaSummary } from "./delta_plan.ts";
 import { formatSpan } from "./timespan.ts";
 
 /** Above this many versions the text table shows only the rows that matter. */
@@ -73,9 +74,15 @@ function formatOne(r: StatusEntry, now: Date): string {
       `${printable(r.waiting.version)}: this host's turn in the rollout comes ${when}`,
     );
   }
+  if (r.last_delta !== null) field("last delta", deltaText(r.last_delta));
   const table = versionTable(r);
   if (table.length > 0) lines.push("", ...table.map((row) => `  ${row}`));
   return lines.join("\n") + "\n";
+}
+
+function deltaText(d: StatusDelta): string {
+  const name = d.version === null ? d.sha256.slice(0, SHORT_DIGEST) : printable(d.version);
+  return deltaSummary(name, d);
 }
 
 function patternText(r: StatusEntry): string {

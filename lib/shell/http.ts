@@ -115,12 +115,12 @@ const RANGE_ANSWERS = new Set([200, 206, 416]);
  */
 export async function fetchManifestIfChanged(
   origin: string,
-  options: NetOptions & { maxBytes: number; validators?: Validators | undefined },
+  options: NetOptions & { maxBytes: number; validators?: Validators | undefined; path?: string },
 ): Promise<ManifestAnswer> {
   const conditions = conditionalHeaders(options.validators);
   const conditional = Object.keys(conditions).length > 0;
   const opened = await open(
-    parseOrigin(origin, "manifest"),
+    parseOrigin(origin, options.path ?? "manifest"),
     options,
     false,
     conditions,
@@ -183,16 +183,18 @@ export async function requestImage(
   size: number,
   options: {
     readonly net: NetOptions;
-    readonly resume?: { readonly offset: number; readonly ifRange: string | undefined } | undefined;
+    /** The bytes `[offset, end)`; `end` defaults to the size. */
+    readonly resume?: { offset: number; end?: number; ifRange: string | undefined } | undefined;
   },
 ): Promise<ImageAnswer> {
   const resume = options.resume;
-  const ranged = resume !== undefined && resume.offset > 0 && resume.offset < size;
+  const end = resume?.end ?? size;
+  const ranged = resume !== undefined && resume.offset < end && (resume.offset > 0 || end < size);
   const opened = await open(
     parseOrigin(origin, `store/${sha256}`),
     options.net,
     true,
-    ranged ? rangeHeaders(resume.offset, resume.ifRange) : {},
+    ranged ? rangeHeaders(resume.offset, resume.ifRange, end < size ? end : undefined) : {},
     ranged ? RANGE_ANSWERS : OK,
   );
   const { response, url } = opened;
@@ -203,8 +205,8 @@ export async function requestImage(
     const body = watchedSource(reader, idle);
     const common = { url, body, [Symbol.asyncDispose]: dispose };
     if (ranged && response.status !== 200) {
-      checkPartialAnswer(url, response.status, response.headers, resume.offset, size);
-      return { kind: "partial", offset: resume.offset, length: size - resume.offset, ...common };
+      checkPartialAnswer(url, response.status, response.headers, resume.offset, size, end);
+      return { kind: "partial", offset: resume.offset, length: end - resume.offset, ...common };
     }
     checkFullAnswer(url, response.headers, size);
     return { kind: "full", validator: rangeValidator(response.headers), length: size, ...common };

@@ -382,5 +382,10 @@ export async function listStore(dir: string): Promise<{ sha256: string; size: nu
 export async function removeImage(dir: string, sha256: string): Promise<void> {
   requireDigest(sha256);
   const store = join(dir, STORE);
-  if (await removeIfPresent(join(store, sha256), "remove")) await syncDirectory(store);
+  // The image's kept chunk index (docs/delta.md) goes with it, first: it is useless alone. Only
+  // a file: anything else by that name is not Tako's, and is left alone.
+  const indexPath = join(store, sha256 + ".index");
+  const index = (await lstatOrUndefined(indexPath))?.isFile === true &&
+    await removeIfPresent(indexPath, "remove");
+  if (await removeIfPresent(join(store, sha256), "remove") || index) await syncDirectory(store);
 }

@@ -18,6 +18,8 @@ import {
   assertOk,
   IMAGE_ONE,
   IMAGE_ONE_ONE,
+  IMAGE_TWO,
+  INDEX_NAME,
   manifestOf,
   modeOf,
   OTHER_SECRET_KEY,
@@ -99,6 +101,49 @@ Deno.test("`tako store` of the three SPEC images gives the SPEC manifest byte fo
       await assertNoTemporaries(dir);
     });
   }
+});
+
+Deno.test("`tako store` writes each image's chunk index beside it; `tako index` adds missing ones", async () => {
+  await withOrigin(async (dir) => {
+    for (const image of THREE_IMAGES) assertOk(await store(dir, image.version), image.version);
+    const indexes = async () =>
+      (await Array.fromAsync(Deno.readDir(join(dir, "out", "store")))).map((e) => e.name)
+        .filter((name) => INDEX_NAME.test(name)).sort();
+    assert.deepEqual(await indexes(), THREE_IMAGES.map((i) => `${i.sha256}.index`).sort());
+    for (const image of THREE_IMAGES) {
+      const path = join(dir, "out", "store", `${image.sha256}.index`);
+      const bytes = await Deno.readFile(path);
+      assert.equal(new TextDecoder().decode(bytes.subarray(0, 8)), "TAKOINDX");
+      assert.equal(bytes.length, 56 + 8, "one block");
+      assert.equal(await modeOf(path), 0o444);
+    }
+    // Images stored without one (by an older Tako or by hand) get theirs from `tako index`.
+    const removed = join(dir, "out", "store", `${IMAGE_TWO.sha256}.index`);
+    await Deno.remove(removed);
+    const result = await runTako(["index", "-o", "out"], { cwd: dir });
+    assertOk(result, "tako index");
+    assert.match(result.stderr, /1 index\(es\) written, 2 already in place/);
+    assert.equal((await Deno.readFile(removed)).length, 64);
+    // A damaged image gets no index, and the run says which and fails.
+    await Deno.remove(removed);
+    const damaged = join(dir, "out", "store", IMAGE_TWO.sha256);
+    await Deno.chmod(damaged, 0o644);
+    await Deno.writeTextFile(damaged, "not image two\n");
+    assertFails(
+      await runTako(["index", "-q", "-o", "out"], { cwd: dir }),
+      4,
+      IMAGE_TWO.sha256,
+      "damaged",
+    );
+    await assert.rejects(() => Deno.stat(removed), Deno.errors.NotFound);
+    await assertNoTemporaries(dir);
+    assertFails(
+      await runTako(["index", "-o", "nowhere"], { cwd: dir }),
+      2,
+      "nowhere",
+      "does not exist",
+    );
+  });
 });
 
 Deno.test("`tako store` reports what it stored on stderr, and nothing when --quiet", async () => {

@@ -33,6 +33,8 @@ export interface Nginx extends AsyncDisposable {
   readonly pid: number;
   /** The access log so far: one line per request, `<status> <bytes sent> "<request line>"`. */
   requests(): string[];
+  /** Bytes on the wire per request so far, headers included (benchmarks count these). */
+  wireBytes(): number[];
   /** Stops nginx, waits for it and removes its prefix directory. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -81,6 +83,8 @@ events { worker_connections 256; }
 http {
   log_format tako '$status $body_bytes_sent "$request"';
   access_log ${q(`${prefix}/access.log`)} tako;
+  log_format wire '$bytes_sent';
+  access_log ${q(`${prefix}/wire.log`)} wire;
   client_body_temp_path ${q(`${prefix}/client_body`)};
   proxy_temp_path ${q(`${prefix}/proxy`)};
   fastcgi_temp_path ${q(`${prefix}/fastcgi`)};
@@ -169,6 +173,14 @@ async function answering(port: number, child: Deno.ChildProcess, timeoutMs: numb
   return `no answer on port ${port} within ${timeoutMs} ms`;
 }
 
+function logLines(path: string): string[] {
+  try {
+    return Deno.readTextFileSync(path).split("\n").filter((l) => l !== "");
+  } catch {
+    return [];
+  }
+}
+
 function running(child: Deno.ChildProcess, prefix: string, port: number): Nginx {
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -184,13 +196,8 @@ function running(child: Deno.ChildProcess, prefix: string, port: number): Nginx 
     url: `http://127.0.0.1:${port}`,
     port,
     pid: child.pid,
-    requests() {
-      try {
-        return Deno.readTextFileSync(`${prefix}/access.log`).split("\n").filter((l) => l !== "");
-      } catch {
-        return [];
-      }
-    },
+    requests: () => logLines(`${prefix}/access.log`),
+    wireBytes: () => logLines(`${prefix}/wire.log`).map(Number),
     close,
     [Symbol.asyncDispose]: close,
   };

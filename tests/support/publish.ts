@@ -478,7 +478,7 @@ export function assertOutcome(result: TakoResult, code: number, ...stderrParts: 
   }
 }
 
-/** Requests the origin received for images (`/store/...`). */
+/** Requests the origin received for images (`/store/<sha256>`, not their chunk indexes). */
 export function imageRequests(origin: TestOrigin): RequestRecord[] {
-  return origin.requests.filter((r) => r.path.startsWith("/store/"));
+  return origin.requests.filter((r) => r.path.startsWith("/store/") && !r.path.endsWith(".index"));
 }

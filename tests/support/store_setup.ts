@@ -27,6 +27,8 @@ export const [IMAGE_ONE, IMAGE_ONE_ONE, IMAGE_TWO] = THREE_IMAGES as [
   (typeof THREE_IMAGES)[0],
   (typeof THREE_IMAGES)[0],
 ];
+/** The name of an image's chunk index beside it. */
+export const INDEX_NAME = /^[0-9a-f]{64}\.index$/;
 
 /** An origin directory `out/` and the three images as files `<version>.img`, in a fresh dir. */
 export async function withOrigin(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -60,10 +62,11 @@ export async function readManifest(dir: string): Promise<string> {
   return await Deno.readTextFile(join(dir, "out", "manifest"));
 }
 
+/** The names in out/store/ other than chunk indexes (`<sha256>.index`, checked on their own). */
 export async function storeNames(dir: string): Promise<string[]> {
   try {
     return (await Array.fromAsync(Deno.readDir(join(dir, "out", "store")))).map((e) => e.name)
-      .sort();
+      .filter((name) => !INDEX_NAME.test(name)).sort();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return [];
     throw e;

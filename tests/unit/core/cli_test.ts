@@ -5,7 +5,15 @@ import { assert, assertTakoError } from "../../support/assert.ts";
 const fetchOf = (
   configs: string[],
   extra: Partial<
-    { init: boolean; now: boolean; dryRun: boolean; json: boolean; verbosity: string; net: object }
+    {
+      init: boolean;
+      now: boolean;
+      dryRun: boolean;
+      json: boolean;
+      verbosity: string;
+      net: object;
+      delta: boolean;
+    }
   > = {},
 ) => ({
   name: "fetch",
@@ -13,6 +21,7 @@ const fetchOf = (
   init: false,
   now: false,
   dryRun: false,
+  delta: true,
   json: false,
   configs,
   net: {},
@@ -68,6 +77,8 @@ Deno.test("`parseArgs()` reads both dialects of fetch", () => {
     // Verbosity in either dialect.
     [["fetch", "-q", "a"], fetchOf(["a"], { verbosity: "quiet" })],
     [["fetch", "--verbose", "a"], fetchOf(["a"], { verbosity: "verbose" })],
+    [["fetch", "--no-delta", "a"], fetchOf(["a"], { delta: false })],
+    [["--no-delta", "a"], fetchOf(["a"], { delta: false })],
     [["--verbose", "a"], fetchOf(["a"], { verbosity: "verbose" })],
     [["-q", "--if-not-exists", "a"], fetchOf(["a"], { init: true, verbosity: "quiet" })],
     [["--init", "a"], fetchOf(["a"], { init: true })],
@@ -171,6 +182,8 @@ Deno.test("`parseArgs()` reads help, version, gen-key, status and prune", () => 
       clear: "1.2.0",
       configs: ["a"],
     }],
+    [["index", "-o", "out"], { name: "index", verbosity: "normal", output: "out" }],
+    [["index", "--output=out", "-q"], { name: "index", verbosity: "quiet", output: "out" }],
   ];
   for (const [args, expected] of table) {
     assert.deepEqual(parseArgs(args), expected, args.join(" "));
@@ -190,6 +203,8 @@ Deno.test("`parseArgs()` refuses every malformed command line with a usage error
     [["fetch", "--key", "k", "a"], ["Unknown option '--key'"]],
     [["fetch", "--init", "--init", "a"], ["--init", "twice"]],
     [["fetch", "--init=yes", "a"], ["--init", "takes no value"]],
+    [["index"], ["--output (-o) is required", "tako index --help"]],
+    [["index", "-o", "out", "extra"], ["index takes no operands"]],
     [["fetch", "--init", "--dry-run", "a"], ["--init", "--dry-run", "exclude"]],
     [["fetch", "--quiet", "--verbose", "a"], ["--quiet", "--verbose"]],
     [["fetch", "-q", "-v", "a"], ["--quiet", "--verbose"]],

@@ -25,6 +25,7 @@ const UPDATED: FetchEntry = {
   changed: true,
   bytes_downloaded: 20,
   units_restarted: ["app.service"],
+  delta: null,
   error: null,
 };
 
@@ -122,4 +123,8 @@ Deno.test("`fetchEntry()` names digests by the newest version listing them", () 
   );
   assert.equal(early.destination, null);
   assert.equal(early.before, null);
+  assert.equal(early.delta, null);
+  const delta = { sha256: NEW.sha256, size: 20, reused: 12, downloaded: 72, requests: 2 };
+  const built = fetchEntry("/etc/tako/app", { ...outcome, delta }, undefined);
+  assert.deepEqual(built.delta, { reused: 12, downloaded: 72, requests: 2 });
 });

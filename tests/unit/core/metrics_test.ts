@@ -152,6 +152,7 @@ const ENTRY: StatusEntry = {
   rejected: [],
   waiting: null,
   pending_switch: null,
+  last_delta: null,
   error: null,
 };
 

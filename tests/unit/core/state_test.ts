@@ -38,6 +38,7 @@ Deno.test("`serializeState()` and `parseState()` round-trip", () => {
     { ...FULL, verified: { ...STAMP, ino: null, mtimeMs: null, ctimeMs: null } },
     { ...FULL, verified: { ...STAMP, size: 0 } },
     { ...FULL, verified: { ...STAMP, size: Number.MAX_SAFE_INTEGER } },
+    { ...FULL, lastDelta: { sha256: IMAGE_ONE, size: 10, reused: 6, downloaded: 68, requests: 2 } },
   ];
   for (const state of table) {
     const text = serializeState(state);
@@ -161,6 +162,19 @@ Deno.test("`stampMatches()` needs every field equal and known", () => {
   }
   const unknown = { ...STAMP, ino: null, mtimeMs: null, ctimeMs: null };
   assert.ok(!stampMatches(unknown, unknown), "unknown fields never match, even each other");
+});
+
+Deno.test("`parseState()` drops a damaged delta record", () => {
+  const good = { sha256: IMAGE_ONE, size: 10, reused: 6, downloaded: 68, requests: 2 };
+  for (
+    const bad of [null, 5, { ...good, sha256: "x" }, { ...good, reused: -1 }, {
+      ...good,
+      requests: 1.5,
+    }]
+  ) {
+    const text = JSON.stringify({ ...FULL, lastDelta: bad });
+    assert.deepEqual(parseState(text), FULL, text);
+  }
 });
 
 Deno.test("`parseState()` keeps the last failure's time and bounded message, and drops bad ones", () => {

@@ -3,6 +3,7 @@ import { EMPTY_STATE } from "../../../lib/core/state.ts";
 import { buildReport, formatStatusJson } from "../../../lib/core/status_report.ts";
 import { createHash } from "node:crypto";
 import { rolloutPlace, withRollout } from "../../../lib/core/rollout.ts";
+import { formatStatusText } from "../../../lib/core/status_text.ts";
 import { assert } from "../../support/assert.ts";
 import { broken, config, healthy, ONE, ONE_ONE, TWO } from "./_status_facts.ts";
 
@@ -166,6 +167,7 @@ Deno.test("`formatStatusJson()` writes schema 1 with snake_case names, numbers a
     "rejected",
     "waiting",
     "pending_switch",
+    "last_delta",
     "error",
   ]);
   assert.deepEqual(ok.origins, [
@@ -270,4 +272,16 @@ Deno.test("`buildReport()` lists rejections, the version waiting for its turn an
   const none = buildReport(await healthy({ state: undefined }));
   assert.deepEqual([none.rejected, none.waiting, none.pending_switch], [null, null, null]);
   assert.deepEqual(buildReport(await healthy()).rejected, []);
+});
+
+Deno.test("`buildReport()` shows the last delta update with its version, in JSON and text", async () => {
+  const facts = await healthy();
+  const lastDelta = { sha256: TWO.sha256, size: 1000, reused: 900, downloaded: 120, requests: 3 };
+  const report = buildReport({ ...facts, state: { ...facts.state!, lastDelta } });
+  assert.deepEqual(report.last_delta, { ...lastDelta, version: "2.0.0" });
+  assert.equal(buildReport(facts).last_delta, null);
+  assert.match(
+    formatStatusText([report], new Date("2024-05-01T10:00:00Z")),
+    /last delta {3}2\.0\.0: reused 900 B from local images, downloaded 120 B \(12\.0 %\) in 3 requests\n/,
+  );
 });

@@ -267,6 +267,21 @@ Deno.test("`removeImage()` removes an image, tolerates one already gone, refuses
   });
 });
 
+Deno.test("`removeImage()` removes the image's cached chunk index with it, and nothing else", async () => {
+  await withDestination({ [IMAGE_ONE]: "image one\n", [IMAGE_TWO]: "image two\n" }, async (dir) => {
+    await Deno.writeTextFile(join(dir, "store", `${IMAGE_ONE}.index`), "index");
+    await Deno.writeTextFile(join(dir, "store", `${IMAGE_TWO}.index`), "index");
+    await removeImage(dir, IMAGE_ONE);
+    assert.deepEqual(await names(join(dir, "store")), [IMAGE_TWO, `${IMAGE_TWO}.index`]);
+    // A directory by that name is not an index of Tako's: it stays, and the image still goes.
+    await Deno.remove(join(dir, "store", `${IMAGE_TWO}.index`));
+    await Deno.mkdir(join(dir, "store", `${IMAGE_TWO}.index`));
+    await Deno.writeTextFile(join(dir, "store", `${IMAGE_TWO}.index`, "x"), "x");
+    await removeImage(dir, IMAGE_TWO);
+    assert.deepEqual(await names(join(dir, "store")), [`${IMAGE_TWO}.index`]);
+  });
+});
+
 Deno.test("`removeImage()` reports what it cannot remove", async () => {
   await withDestination({}, async (dir) => {
     const path = join(dir, "store", IMAGE_ONE);

@@ -1,0 +1,66 @@
+/**
+ * `tako index`: adds chunk indexes (docs/formats.md) to the images already in
+ * an origin directory, for clients to update by delta. `tako store` writes
+ * the index of each image it adds; this is for images stored before that, or
+ * by other tools. No key is needed: indexes are not signed.
+ *
+ * @module
+ */
+import { printable, TakoError } from "../core/errors.ts";
+import { formatBytes, type Log } from "../core/log.ts";
+import { acquireLock } from "../shell/lock.ts";
+import { listStore } from "../shell/store.ts";
+import { ensureIndex } from "../shell/index_file.ts";
+
+/** How long `tako index` waits for a `tako store` into the same directory. */
+const LOCK_WAIT_MS = 60_000;
+
+/** What one run did, by image count. */
+export interface IndexResult {
+  readonly written: number;
+  readonly present: number;
+  readonly tooLarge: number;
+}
+
+/**
+ * Writes the missing or invalid indexes of every image in `<output>/store/`.
+ * Each image is read and its digest checked; a damaged image fails the run
+ * (after the others are done) and gets no index.
+ */
+export async function indexOrigin(output: string, log: Log): Promise<IndexResult> {
+  const dir = output.replace(/\/+$/, "") || "/";
+  const shown = printable(dir, 300);
+  const info = await Deno.stat(dir).catch(() => undefined);
+  if (info === undefined) {
+    throw new TakoError("usage", `The origin directory ${shown} does not exist.`);
+  }
+  if (!info.isDirectory) throw new TakoError("usage", `${shown} is not a directory.`);
+  using _lock = await acquireLock(dir, LOCK_WAIT_MS);
+  const counts = { written: 0, present: 0, tooLarge: 0 };
+  const failures: TakoError[] = [];
+  for (const image of await listStore(dir)) {
+    try {
+      const outcome = await ensureIndex(`${dir}/store`, image.sha256, image.size);
+      if (outcome === "written") {
+        counts.written++;
+        log.info(`Indexed store/${image.sha256} (${formatBytes(image.size)}).`);
+      } else if (outcome === "present") counts.present++;
+      else {
+        counts.tooLarge++;
+        log.warn(
+          `store/${image.sha256} is too large for a chunk index; clients download it whole.`,
+        );
+      }
+    } catch (e) {
+      if (!(e instanceof TakoError)) throw e;
+      failures.push(e);
+    }
+  }
+  log.info(
+    `${shown}: ${counts.written} index(es) written, ${counts.present} already in place.`,
+  );
+  // Each failure is reported; the last one is thrown, so main prints it and picks the exit code.
+  for (const f of failures.slice(0, -1)) log.error(f.message);
+  if (failures.length > 0) throw failures[failures.length - 1];
+  return counts;
+}

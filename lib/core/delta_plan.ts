@@ -1,0 +1,275 @@
+/**
+ * The plan of a delta update: which byte ranges of the new image are copied
+ * from local images and which are fetched from the origin, in image order,
+ * so that the assembly writes (and hashes) the new image front to back in one
+ * pass. Pure.
+ *
+ * Requests cost more than their bytes (a round trip, headers), so
+ * neighbouring fetched blocks become one range, a short stretch of local
+ * blocks between two fetched ranges is fetched too ({@link PlanLimits.bridgeBytes}),
+ * and when that still leaves more than {@link PlanLimits.maxRequests} ranges
+ * the shortest stretches are bridged as long as the extra bytes stay within
+ * {@link PlanLimits.maxBridgedFraction} of the image. The fetched bytes never
+ * exceed the image's size: the segments partition it.
+ *
+ * @module
+ */
+import type { Matches } from "./block_match.ts";
+import { formatBytes } from "./log.ts";
+
+/** One stretch of the new image, `[at, at + length)`. */
+export type Segment =
+  /** Copied from local image number `image`, starting at its byte `from`. */
+  | {
+    readonly kind: "local";
+    readonly at: number;
+    readonly length: number;
+    readonly image: number;
+    readonly from: number;
+  }
+  /** Fetched from the origin with one Range request. */
+  | { readonly kind: "remote"; readonly at: number; readonly length: number };
+
+/** A plan: segments in image order, covering it exactly, and its totals. */
+export interface DeltaPlan {
+  readonly size: number;
+  readonly segments: readonly Segment[];
+  /** Bytes copied from local images. */
+  readonly localBytes: number;
+  /** Bytes fetched (the sum of the remote segments). */
+  readonly remoteBytes: number;
+  /** Range requests: one per remote segment. */
+  readonly requests: number;
+}
+
+/** How the plan trades bytes for requests. */
+export interface PlanLimits {
+  /** A stretch of local bytes this short between two fetched ranges is fetched too. */
+  readonly bridgeBytes: number;
+  /** More ranges than this are merged, shortest stretches first, within the byte budget below. */
+  readonly maxRequests: number;
+  /** The most bytes bridging beyond `bridgeBytes` may add, as a fraction of the image. */
+  readonly maxBridgedFraction: number;
+}
+
+/**
+ * The defaults: a request costs about a round trip, worth some KiB on any
+ * real link, so gaps up to 16 KiB are bridged; beyond 64 requests, gaps are
+ * bridged up to 0.5 % more bytes.
+ */
+export const DEFAULT_LIMITS: PlanLimits = Object.freeze({
+  bridgeBytes: 16 * 1024,
+  maxRequests: 64,
+  maxBridgedFraction: 0.005,
+});
+
+/**
+ * The plan for an image of `size` bytes in blocks of `blockSize`, given where
+ * the blocks were found.
+ *
+ * @example
+ * ```ts
+ * import type { BlockMatcher } from "./block_match.ts";
+ * import type { ChunkIndex } from "./chunk_index.ts";
+ * declare const index: ChunkIndex, matcher: BlockMatcher;
+ * const plan = planDelta(index.size, index.blockSize, matcher);
+ * plan.remoteBytes <= index.size; // true
+ * ```
+ */
+export function planDelta(
+  size: number,
+  blockSize: number,
+  matches: Matches,
+  limits: PlanLimits = DEFAULT_LIMITS,
+): DeltaPlan {
+  const raw = rawSegments(size, blockSize, matches);
+  const bridged = bridge(raw, size, limits);
+  let localBytes = 0;
+  let remoteBytes = 0;
+  let requests = 0;
+  for (const s of bridged) {
+    if (s.kind === "local") localBytes += s.length;
+    else {
+      remoteBytes += s.length;
+      requests++;
+    }
+  }
+  return { size, segments: bridged, localBytes, remoteBytes, requests };
+}
+
+/** Per block, then merged: consecutive local blocks of one image at consecutive offsets, and remote runs. */
+function rawSegments(size: number, blockSize: number, matches: Matches): Segment[] {
+  const segments: Segment[] = [];
+  const count = Math.ceil(size / blockSize);
+  for (let j = 0; j < count; j++) {
+    const at = j * blockSize;
+    const length = Math.min(blockSize, size - at);
+    const image = matches.image[j]!;
+    const last = segments[segments.length - 1];
+    if (image < 0) {
+      if (last?.kind === "remote") {
+        segments[segments.length - 1] = { ...last, length: last.length + length };
+      } else segments.push({ kind: "remote", at, length });
+      continue;
+    }
+    const from = matches.offset[j]!;
+    if (last?.kind === "local" && last.image === image && last.from + last.length === from) {
+      segments[segments.length - 1] = { ...last, length: last.length + length };
+    } else segments.push({ kind: "local", at, length, image, from });
+  }
+  return segments;
+}
+
+/** A maximal stretch of local segments between two remote ones: `[first, last]` indices. */
+interface Gap {
+  readonly first: number;
+  readonly last: number;
+  readonly bytes: number;
+}
+
+function bridge(segments: Segment[], size: number, limits: PlanLimits): Segment[] {
+  const gaps: Gap[] = [];
+  let remoteRuns = 0;
+  for (let i = 0; i < segments.length; i++) {
+    if (segments[i]!.kind === "remote") {
+      remoteRuns++;
+      continue;
+    }
+    let j = i;
+    let bytes = 0;
+    while (j < segments.length && segments[j]!.kind === "local") bytes += segments[j++]!.length;
+    // Only a stretch with fetched ranges on both sides is a gap worth bridging.
+    if (i > 0 && j < segments.length) gaps.push({ first: i, last: j - 1, bytes });
+    i = j - 1;
+  }
+  const bridged = new Set<Gap>();
+  for (const gap of gaps) if (gap.bytes <= limits.bridgeBytes) bridged.add(gap);
+  let runs = remoteRuns - bridged.size;
+  let budget = limits.maxBridgedFraction * size;
+  if (runs > limits.maxRequests) {
+    const rest = gaps.filter((g) => !bridged.has(g)).sort((x, y) => x.bytes - y.bytes);
+    for (const gap of rest) {
+      if (runs <= limits.maxRequests || gap.bytes > budget) break;
+      bridged.add(gap);
+      budget -= gap.bytes;
+      runs--;
+    }
+  }
+  const fetched = new Uint8Array(segments.length);
+  for (const gap of bridged) fetched.fill(1, gap.first, gap.last + 1);
+  const out: Segment[] = [];
+  for (const [i, s] of segments.entries()) {
+    const remote = s.kind === "remote" || fetched[i] === 1;
+    const last = out[out.length - 1];
+    if (remote && last?.kind === "remote") {
+      out[out.length - 1] = { ...last, length: last.length + s.length };
+    } else out.push(remote ? { kind: "remote", at: s.at, length: s.length } : s);
+  }
+  return out;
+}
+
+/**
+ * The plan that mends an assembly whose digest did not match: every stretch
+ * that was copied from a local image is fetched, every stretch that was
+ * fetched is copied from the first assembly (local image number `first`).
+ * Only origin bytes then make up the image, and the two passes together fetch
+ * the image's size once.
+ *
+ * @example
+ * ```ts
+ * declare const plan: DeltaPlan;
+ * const again = repairPlan(plan, 0); // image 0: the first attempt's temporary file
+ * ```
+ */
+export function repairPlan(plan: DeltaPlan, first: number): DeltaPlan {
+  const segments: Segment[] = plan.segments.map((s) =>
+    s.kind === "local"
+      ? { kind: "remote", at: s.at, length: s.length }
+      : { kind: "local", at: s.at, length: s.length, image: first, from: s.at }
+  );
+  return {
+    size: plan.size,
+    segments,
+    localBytes: plan.remoteBytes,
+    remoteBytes: plan.localBytes,
+    requests: segments.filter((s) => s.kind === "remote").length,
+  };
+}
+
+/** At most this many local images are scanned for one update. */
+export const MAX_LOCAL_IMAGES = 4;
+
+/**
+ * The local images worth scanning for the image `target`, in order: the one
+ * `latest` points to, the previous one, then the other stored images, newest
+ * first (by the caller's order of `stored`); never the target itself, at most
+ * {@link MAX_LOCAL_IMAGES}.
+ *
+ * @example
+ * ```ts
+ * localCandidates("new", "cur", "old", ["x", "cur", "old", "new"]); // ["cur", "old", "x"]
+ * ```
+ */
+export function localCandidates(
+  target: string,
+  latest: string | undefined,
+  previous: string | undefined,
+  stored: readonly string[],
+): string[] {
+  const present = new Set(stored);
+  const order = [latest, previous, ...stored].filter((d): d is string =>
+    d !== undefined && d !== target && present.has(d)
+  );
+  return [...new Set(order)].slice(0, MAX_LOCAL_IMAGES);
+}
+
+/** What a delta update cost, for the log and `status`. */
+export interface DeltaStats {
+  readonly size: number;
+  /** Bytes copied from local images. */
+  readonly reused: number;
+  /** Bytes fetched, the index included. */
+  readonly downloaded: number;
+  /** Requests made, the index's included. */
+  readonly requests: number;
+}
+
+/**
+ * The log line of a delta update.
+ *
+ * @example
+ * ```ts
+ * deltaSummary("1.2.0", { size: 2048, reused: 1024, downloaded: 1088, requests: 2 });
+ * // "1.2.0: reused 1.0 KiB from local images, downloaded 1.1 KiB (53.1 %) in 2 requests"
+ * ```
+ */
+export function deltaSummary(version: string, stats: DeltaStats): string {
+  const bytes = formatBytes;
+  const percent = stats.size === 0 ? 0 : (100 * stats.downloaded) / stats.size;
+  return `${version}: reused ${bytes(stats.reused)} from local images, downloaded ${
+    bytes(stats.downloaded)
+  } (${percent.toFixed(1)} %) in ${stats.requests} request${stats.requests === 1 ? "" : "s"}`;
+}
+
+/**
+ * Above this share of the new image's blocks still missing after the cached
+ * indexes of the local images were joined, the local images are scanned
+ * byte by byte too. Block filesystems (ext4, erofs) keep their blocks
+ * aligned, and the join finds nearly all a scan would; packed formats
+ * (squashfs, tar) shift after a change and leave most blocks missing.
+ */
+export const SCAN_ABOVE = 0.1;
+
+/**
+ * Whether a byte-by-byte scan of the local images is worth its time, with
+ * `missing` of `count` blocks not found yet.
+ *
+ * @example
+ * ```ts
+ * worthScanning(3, 100); // false: the aligned blocks were found
+ * worthScanning(94, 100); // true: a packed format, shifted
+ * ```
+ */
+export function worthScanning(missing: number, count: number): boolean {
+  return missing > 0 && missing > SCAN_ABOVE * count;
+}

@@ -1,0 +1,78 @@
+/**
+ * Writing chunk indexes (lib/core/chunk_index.ts) beside the images of an
+ * origin directory: `store/<sha256>.index`, read-only, written atomically.
+ * The image is read once, hashed and indexed in the same pass, so an index is
+ * never written for bytes other than those its name and header promise.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { printable, TakoError } from "../core/errors.ts";
+import {
+  INDEX_SUFFIX,
+  indexable,
+  IndexBuilder,
+  indexLength,
+  parseIndex,
+} from "../core/chunk_index.ts";
+import { attempt, hashOpenFile, readFileCapped, writeFileAtomic } from "./fs.ts";
+
+/** What {@link ensureIndex} did. */
+export type IndexOutcome = "written" | "present" | "too large";
+
+/**
+ * Makes `storeDir/<sha256>.index` the index of `storeDir/<sha256>` (`size`
+ * bytes): keeps a present index that is valid for it, else reads the image,
+ * checks its digest and writes the index. An image too large for an index
+ * (over 32 GiB) gets none. A damaged image is an integrity error; nothing is
+ * written then.
+ *
+ * @example
+ * ```ts
+ * declare const sha256: string, size: number;
+ * await ensureIndex("/srv/origin/app/store", sha256, size);
+ * ```
+ */
+export async function ensureIndex(
+  storeDir: string,
+  sha256: string,
+  size: number,
+): Promise<IndexOutcome> {
+  if (!indexable(size)) return "too large";
+  const name = sha256 + INDEX_SUFFIX;
+  if (await validIndex(join(storeDir, name), sha256, size)) return "present";
+  const imagePath = join(storeDir, sha256);
+  const built = await indexFile(imagePath);
+  if (built.sha256 !== sha256 || built.size !== size) {
+    throw new TakoError(
+      "integrity",
+      `${
+        printable(imagePath, 300)
+      } is damaged (its digest is ${built.sha256}); store it again before indexing it.`,
+    );
+  }
+  await writeFileAtomic(storeDir, name, built.index, 0o444);
+  return "written";
+}
+
+async function validIndex(path: string, sha256: string, size: number): Promise<boolean> {
+  try {
+    const bytes = await readFileCapped(path, indexLength(size));
+    if (bytes === undefined) return false;
+    parseIndex(bytes, size, sha256, path);
+    return true;
+  } catch {
+    return false; // unreadable, damaged or another image's: written anew
+  }
+}
+
+/** Reads a file once: its SHA-256, its size and its chunk index. */
+async function indexFile(
+  path: string,
+): Promise<{ sha256: string; size: number; index: Uint8Array }> {
+  using file = await attempt("read", path, () => Deno.open(path, { read: true }));
+  const builder = new IndexBuilder();
+  const { hash, size } = await hashOpenFile(file, path, Infinity, (piece) => builder.push(piece));
+  const sha256 = hash.digest("hex");
+  return { sha256, size, index: builder.finish(sha256) };
+}

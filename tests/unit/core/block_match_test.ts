@@ -1,0 +1,209 @@
+import fc from "fast-check";
+import { createHash } from "node:crypto";
+import { BlockMatcher } from "../../../lib/core/block_match.ts";
+import { BLOCK_SIZE, IndexBuilder, parseIndex } from "../../../lib/core/chunk_index.ts";
+import { type DeltaPlan, planDelta } from "../../../lib/core/delta_plan.ts";
+import { assert } from "../../support/assert.ts";
+import { fuzzRuns } from "../../support/fuzz.ts";
+
+const KiB = 1024;
+
+/** Deterministic bytes that do not repeat (a linear congruential generator). */
+function noise(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed | 1;
+  for (let i = 0; i < length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) | 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * The whole client procedure in memory: index the new image, scan the local
+ * ones through buffers of `bufferSize`, plan, and assemble from the local
+ * images and the new image's bytes (standing in for Range requests).
+ */
+function delta(locals: Uint8Array[], target: Uint8Array, bufferSize = 64 * KiB) {
+  const builder = new IndexBuilder();
+  builder.push(target);
+  const sha256 = createHash("sha256").update(target).digest("hex");
+  const index = parseIndex(builder.finish(sha256), target.length, sha256, "test");
+  const matcher = new BlockMatcher(index);
+  for (const [n, local] of locals.entries()) {
+    if (matcher.missing === 0) break;
+    matcher.begin(n, local.length);
+    let base = 0;
+    let from = 0;
+    for (;;) {
+      const buffer = local.subarray(base, Math.min(local.length, base + bufferSize));
+      from = matcher.scan(buffer, base, from);
+      if (base + buffer.length >= local.length) break;
+      const next = matcher.keepFrom(from);
+      assert.ok(next > base || buffer.length < bufferSize, "the scan makes progress");
+      base = next;
+    }
+  }
+  const plan = planDelta(index.size, index.blockSize, matcher);
+  return { plan, assembled: assemble(plan, locals, target) };
+}
+
+function assemble(plan: DeltaPlan, locals: Uint8Array[], target: Uint8Array): Uint8Array {
+  const out = new Uint8Array(plan.size);
+  let at = 0;
+  for (const s of plan.segments) {
+    assert.equal(s.at, at, "segments are in order and contiguous");
+    out.set(
+      s.kind === "local"
+        ? locals[s.image]!.subarray(s.from, s.from + s.length)
+        : target.subarray(s.at, s.at + s.length),
+      s.at,
+    );
+    at += s.length;
+  }
+  assert.equal(at, plan.size, "segments cover the image");
+  return out;
+}
+
+function fetchedFraction(plan: DeltaPlan): number {
+  return plan.remoteBytes / plan.size;
+}
+
+Deno.test("identical images: nothing is fetched, the short last block included", () => {
+  for (const length of [BLOCK_SIZE, 10 * BLOCK_SIZE, 10 * BLOCK_SIZE + 777]) {
+    const image = noise(length, 7);
+    const { plan, assembled } = delta([image], image);
+    assert.deepEqual(assembled, image);
+    assert.equal(plan.remoteBytes, 0);
+    assert.equal(plan.segments.length, 1);
+  }
+});
+
+Deno.test("an empty image and images smaller than one block", () => {
+  const empty = delta([noise(5000, 1)], new Uint8Array(0));
+  assert.equal(empty.plan.segments.length, 0);
+  assert.equal(empty.assembled.length, 0);
+  const small = noise(100, 3);
+  // Held as the end of a local image: found; elsewhere: fetched.
+  assert.equal(delta([concat(noise(9000, 4), small)], small).plan.remoteBytes, 0);
+  const elsewhere = delta([concat(small, noise(9000, 4))], small);
+  assert.deepEqual(elsewhere.assembled, small);
+  assert.equal(elsewhere.plan.remoteBytes, 100);
+  // A local image smaller than a block still yields the new image.
+  const tiny = delta([noise(10, 5)], noise(5000, 6));
+  assert.deepEqual(tiny.assembled, noise(5000, 6));
+});
+
+Deno.test("bytes inserted near the start shift everything: only about a block is fetched", () => {
+  const old = noise(256 * KiB, 11);
+  const target = concat(old.subarray(0, 1000), noise(37, 12), old.subarray(1000));
+  const { plan, assembled } = delta([old], target);
+  assert.deepEqual(assembled, target);
+  assert.ok(plan.remoteBytes <= 2 * BLOCK_SIZE, `fetched ${plan.remoteBytes}`);
+});
+
+Deno.test("bytes deleted, changed at the start and at the end", () => {
+  const old = noise(200 * KiB, 21);
+  const cases = [
+    concat(old.subarray(0, 50_000), old.subarray(50_123)),
+    concat(noise(10, 22), old.subarray(10)),
+    concat(old.subarray(0, old.length - 10), noise(10, 23)),
+    concat(old.subarray(0, old.length - 5000)),
+  ];
+  for (const target of cases) {
+    const { plan, assembled } = delta([old], target);
+    assert.deepEqual(assembled, target);
+    assert.ok(plan.remoteBytes <= 3 * BLOCK_SIZE, `fetched ${plan.remoteBytes}`);
+  }
+});
+
+Deno.test("blocks come from several local images, in the order given", () => {
+  const a = noise(64 * KiB, 31);
+  const b = noise(64 * KiB, 32);
+  const target = concat(b.subarray(0, 20_000), a.subarray(5, 40_000), b.subarray(30_000));
+  const { plan, assembled } = delta([a, b], target);
+  assert.deepEqual(assembled, target);
+  assert.ok(fetchedFraction(plan) < 0.2, `fetched ${plan.remoteBytes} of ${plan.size}`);
+  const images = new Set(plan.segments.flatMap((s) => s.kind === "local" ? [s.image] : []));
+  assert.deepEqual([...images].sort(), [0, 1]);
+});
+
+Deno.test("repeated blocks (zero fill) are found once and copied everywhere", () => {
+  const old = concat(new Uint8Array(64 * KiB), noise(64 * KiB, 41));
+  const target = concat(noise(64 * KiB, 41), new Uint8Array(128 * KiB), noise(3, 42));
+  const { plan, assembled } = delta([old], target);
+  assert.deepEqual(assembled, target);
+  assert.ok(plan.remoteBytes <= BLOCK_SIZE, `fetched ${plan.remoteBytes}`);
+});
+
+Deno.test("block-aligned changes (a block filesystem) fetch only the changed blocks", () => {
+  const old = noise(1024 * KiB, 51);
+  const target = old.slice();
+  for (const block of [3, 100, 101, 200]) target.set(noise(BLOCK_SIZE, block), block * BLOCK_SIZE);
+  const { plan, assembled } = delta([old], target);
+  assert.deepEqual(assembled, target);
+  // Blocks 100 and 101 are one range; the 16 KiB bridge may join the others.
+  assert.ok(plan.remoteBytes <= 4 * BLOCK_SIZE + 16 * KiB, `fetched ${plan.remoteBytes}`);
+});
+
+Deno.test("property: any edit of any image is assembled exactly, whatever the buffer size", () => {
+  const edit = fc.record({
+    at: fc.nat(),
+    remove: fc.nat({ max: 3 * BLOCK_SIZE }),
+    insert: fc.nat({ max: 3 * BLOCK_SIZE }),
+    seed: fc.integer(),
+  });
+  fc.assert(
+    fc.property(
+      fc.nat({ max: 24 * BLOCK_SIZE }),
+      fc.array(edit, { maxLength: 4 }),
+      fc.integer({ min: BLOCK_SIZE, max: 5 * BLOCK_SIZE }),
+      (length, edits, bufferSize) => {
+        const old = noise(length, length + 1);
+        let target = old;
+        for (const e of edits) {
+          const at = target.length === 0 ? 0 : e.at % (target.length + 1);
+          target = concat(
+            target.subarray(0, at),
+            noise(e.insert, e.seed),
+            target.subarray(Math.min(target.length, at + e.remove)),
+          );
+        }
+        const { plan, assembled } = delta([old], target, bufferSize);
+        assert.deepEqual(assembled, target);
+        assert.ok(plan.remoteBytes <= target.length);
+      },
+    ),
+    { numRuns: fuzzRuns(150) },
+  );
+});
+
+Deno.test("join() finds by a local image's own index what a scan finds at aligned offsets", () => {
+  const old = noise(256 * KiB + 100, 61);
+  const target = old.slice();
+  for (const block of [0, 7, 30]) target.set(noise(BLOCK_SIZE, 70 + block), block * BLOCK_SIZE);
+  const indexOf = (bytes: Uint8Array) => {
+    const builder = new IndexBuilder();
+    builder.push(bytes);
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    return parseIndex(builder.finish(sha256), bytes.length, sha256, "test");
+  };
+  const joined = new BlockMatcher(indexOf(target));
+  joined.join(0, indexOf(old));
+  const plan = planDelta(target.length, BLOCK_SIZE, joined);
+  // The three changed blocks, and the short last block, which a join leaves to a scan.
+  assert.equal(plan.remoteBytes, 3 * BLOCK_SIZE + 100);
+  assert.deepEqual(assemble(plan, [old], target), target);
+  const scanned = delta([old], target).plan;
+  assert.ok(scanned.remoteBytes <= plan.remoteBytes);
+});

@@ -1,0 +1,153 @@
+import { createHash } from "node:crypto";
+import {
+  BLOCK_SIZE,
+  blockCount,
+  indexable,
+  IndexBuilder,
+  indexLength,
+  MAX_INDEX_BYTES,
+  parseIndex,
+  strongSum,
+  weakSum,
+} from "../../../lib/core/chunk_index.ts";
+import { assert, assertTakoError } from "../../support/assert.ts";
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+function indexOf(image: Uint8Array, pieces = [image.length]): Uint8Array {
+  const builder = new IndexBuilder();
+  let at = 0;
+  for (const n of pieces) {
+    builder.push(image.subarray(at, at + n));
+    at += n;
+  }
+  builder.push(image.subarray(at));
+  return builder.finish(sha256(image));
+}
+
+function image(length: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed;
+  for (let i = 0; i < length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) | 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+Deno.test("weakSum() is rsync's checksum: b·2^16 + a", () => {
+  assert.equal(weakSum(new Uint8Array([1, 2, 3]), 0, 3), (10 << 16) | 6);
+  assert.equal(weakSum(new Uint8Array(0), 0, 0), 0);
+  // a and b wrap at 2^16.
+  assert.equal(weakSum(new Uint8Array(300).fill(255), 0, 300), 0xada22ad4);
+});
+
+Deno.test("strongSum() is XXH32 with seed 0 (vectors from libxxhash), at any offset", () => {
+  const table: [string, number][] = [
+    ["", 0x02cc5d05],
+    ["a", 0x550d7456],
+    ["abc", 0x32d153ff],
+    ["0123456789abcdef", 0xc2c45b69],
+    ["0123456789abcdefg", 0xcc79b217],
+  ];
+  for (const [text, expected] of table) {
+    const bytes = new TextEncoder().encode(`xyz${text}`);
+    assert.equal(strongSum(bytes, 3, bytes.length), expected, text);
+  }
+});
+
+Deno.test("the index file is laid out as docs/formats.md says", () => {
+  const bytes = image(BLOCK_SIZE + 10);
+  const index = indexOf(bytes);
+  assert.equal(index.length, 56 + 2 * 8);
+  assert.equal(new TextDecoder().decode(index.subarray(0, 8)), "TAKOINDX");
+  const view = new DataView(index.buffer);
+  assert.equal(view.getUint16(8), 1);
+  assert.equal(view.getUint8(10), 4);
+  assert.equal(view.getUint8(11), 4);
+  assert.equal(view.getUint32(12), 4096);
+  assert.equal(view.getBigUint64(16), BigInt(bytes.length));
+  assert.equal(
+    Array.from(index.subarray(24, 56), (b) => b.toString(16).padStart(2, "0")).join(""),
+    sha256(bytes),
+  );
+  assert.equal(view.getUint32(56), weakSum(bytes, 0, BLOCK_SIZE));
+  assert.equal(view.getUint32(60), strongSum(bytes, 0, BLOCK_SIZE));
+  // The last, short block is summed over its own length.
+  assert.equal(view.getUint32(64), weakSum(bytes, BLOCK_SIZE, bytes.length));
+  assert.equal(view.getUint32(68), strongSum(bytes, BLOCK_SIZE, bytes.length));
+});
+
+Deno.test("the index of `image one\\n` is the example of docs/formats.md", () => {
+  const bytes = new TextEncoder().encode("image one\n");
+  const hex = Array.from(indexOf(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+  assert.equal(
+    hex,
+    "54414b4f494e4458" + "0001" + "04" + "04" + "00001000" + "000000000000000a" +
+      "81b9783a13d6822dfb3d1413ae5654228b04fa8790c5d6a5b79ba889f184cce5" + "14a0036f" + "5f242efe",
+  );
+});
+
+Deno.test("IndexBuilder gives the same index whatever the pieces", () => {
+  const bytes = image(5 * BLOCK_SIZE + 123);
+  const whole = indexOf(bytes);
+  assert.deepEqual(indexOf(bytes, [1, 4095, 4097, 3, 9000]), whole);
+  assert.deepEqual(indexOf(bytes, [0, 100, 0, 20000]), whole);
+});
+
+Deno.test("parseIndex() reads back what IndexBuilder wrote, empty images too", () => {
+  for (const length of [0, 1, BLOCK_SIZE - 1, BLOCK_SIZE, 3 * BLOCK_SIZE + 1]) {
+    const bytes = image(length);
+    const parsed = parseIndex(indexOf(bytes), length, sha256(bytes), "test");
+    assert.equal(parsed.count, blockCount(length));
+    assert.equal(parsed.size, length);
+    assert.equal(indexLength(length), 56 + 8 * parsed.count);
+    if (length > 0) assert.equal(parsed.weak[0], weakSum(bytes, 0, Math.min(length, BLOCK_SIZE)));
+  }
+});
+
+Deno.test("parseIndex() refuses an index that does not belong or is malformed", () => {
+  const bytes = image(2 * BLOCK_SIZE);
+  const digest = sha256(bytes);
+  const good = indexOf(bytes);
+  const src = "http://o/store/x.index";
+  const patched = (at: number, values: number[]) => {
+    const copy = good.slice();
+    copy.set(values, at);
+    return copy;
+  };
+  const cases: [Uint8Array, number, string, string][] = [
+    [good.subarray(0, 55), bytes.length, digest, "fewer than its 56-byte header"],
+    [good.subarray(0, good.length - 1), bytes.length, digest, "an index of 2 blocks has 72"],
+    [new Uint8Array([...good, 0]), bytes.length, digest, "has 73 bytes"],
+    [
+      patched(0, [0x54, 0x41, 0x4b, 0x4f, 0x49, 0x4e, 0x44, 0x59]),
+      bytes.length,
+      digest,
+      "TAKOINDX",
+    ],
+    [patched(8, [0, 2]), bytes.length, digest, "format version 2"],
+    [patched(10, [8]), bytes.length, digest, "8+4-byte checksums"],
+    [patched(12, [0, 0, 0x20, 0]), bytes.length, digest, "blocks of 8192 bytes"],
+    [good, bytes.length + 1, digest, "manifest lists 8193"],
+    [good, bytes.length, "0".repeat(64), `describes the image ${digest}`],
+    [patched(16, [0xff]), bytes.length, digest, "manifest lists 8192"],
+  ];
+  for (const [input, size, sha, part] of cases) {
+    assertTakoError(() => parseIndex(input, size, sha, src), "integrity", src, part);
+  }
+});
+
+Deno.test("indexable() bounds the index at 64 MiB (images up to 32 GiB)", () => {
+  assert.equal(indexable(0), true);
+  assert.equal(indexable(32 * 1024 ** 3 - 65536), true);
+  assert.equal(indexLength(32 * 1024 ** 3 - 65536) <= MAX_INDEX_BYTES, true);
+  assert.equal(indexable(32 * 1024 ** 3), false);
+  assert.equal(indexable(Number.MAX_SAFE_INTEGER + 1), false);
+});
+
+Deno.test("the index is 0.2 % of the image", () => {
+  assert.equal(indexLength(1024 ** 3) / 1024 ** 3 < 0.002, true);
+});
