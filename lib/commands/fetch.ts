@@ -48,6 +48,7 @@ import {
 import { pruneDestination } from "../shell/store_prune.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
 import * as switching from "../shell/switch.ts";
+import { phasedOffer } from "../shell/phased_offer.ts";
 import { type PhasedOffer, withRollout } from "../core/rollout.ts";
 
 /** What the fetch procedure gets from its caller (`delta: false` for `--no-delta`). */
@@ -164,7 +165,7 @@ async function dryRun(run: Run): Promise<void> {
   const current = await currentImage(dest);
   Object.assign(outcome, { entries: remote.entries, before: current, after: current });
   const offer = plan.planOffer(remote.entries, config.pattern, current);
-  const phased = await switching.phasedOffer(config, state, offer.candidates, current, run);
+  const phased = await phasedOffer(config, state, offer.candidates, current, run);
   const chosen = phased.eligible[0];
   if (chosen === undefined) await keepCurrent(run, remote.entries, offer, current, phased);
   else {
@@ -209,6 +210,8 @@ async function alreadyProvisioned(run: Run): Promise<boolean> {
 /** Steps 2 to 6 of SPEC §6, under the destination's lock. */
 async function update(run: Run, init: boolean): Promise<void> {
   const { config, dest } = run;
+  // Known before a recovery that may end in a rollback, so that `--json` reports where it began.
+  run.outcome.before = await currentImage(dest);
   const state = await switching.recoverSwitch(run, await readState(dest), init);
   const stored = await readVerifiedStored(run, state);
   // Without a stored manifest, the image latest points to anchors the history (SPEC §7).
@@ -225,7 +228,7 @@ async function update(run: Run, init: boolean): Promise<void> {
   const current = await currentImage(dest);
   Object.assign(run.outcome, { entries: remote.entries, before: current, after: current });
   const offer = plan.planOffer(remote.entries, config.pattern, current);
-  const phased = await switching.phasedOffer(config, state, offer.candidates, current, run);
+  const phased = await phasedOffer(config, state, offer.candidates, current, run);
   const got = await firstAvailable(run, phased.eligible, state.verified);
   // The chosen image is in place (or none is on offer): any partial download left is stale.
   await dropPartials(`${dest}/store`);

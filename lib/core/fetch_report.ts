@@ -47,8 +47,22 @@ export interface FetchEntry {
     readonly downloaded: number;
     readonly requests: number;
   } | null;
+  /** The health check that failed in this run and the rollback it caused; null when none. */
+  readonly rollback: FetchRollback | null;
   /** What failed; null on success. */
   readonly error: { readonly kind: ErrorKind; readonly message: string } | null;
+}
+
+/** A switch judged unhealthy: the version rejected, why, and where `latest` went back to. */
+export interface FetchRollback {
+  /** The image whose switch failed; fetch never installs it again. */
+  readonly rejected: { readonly sha256: string; readonly version: string };
+  /** What the health check saw (the reason `status` lists for the rejection). */
+  readonly reason: string;
+  /** The image `latest` went back to; null when there was none and the rejected one stays. */
+  readonly back_to: FetchImage | null;
+  /** Why the units did not come back on `back_to`; null when they did (or there was none). */
+  readonly back_problem: string | null;
 }
 
 /** The document `fetch --json` prints. */
@@ -73,6 +87,24 @@ export interface Outcome {
   restarted: readonly string[];
   /** What the delta update that built the image cost, when one did (docs/delta.md). */
   delta?: DeltaRecord;
+  /** Set when a health check failed and the switch was rolled back (or could not be). */
+  rollback?: RollbackRecord;
+}
+
+/** What a switch reports into the outcome (shell/switch.ts). */
+export type SwitchOutcome = Pick<
+  Outcome,
+  "before" | "after" | "changed" | "restarted" | "rollback"
+>;
+
+/** A rolled-back switch, by digest; {@link fetchEntry} names the image gone back to. */
+export interface RollbackRecord {
+  readonly rejected: string;
+  readonly rejectedVersion: string;
+  readonly reason: string;
+  /** The digest `latest` went back to; undefined when there was none. */
+  readonly backTo: string | undefined;
+  readonly backProblem: string | undefined;
 }
 
 /**
@@ -94,6 +126,7 @@ export function fetchEntry(
     const version = outcome.entries.findLast((e) => e.sha256 === sha256)?.version ?? null;
     return { sha256, version };
   };
+  const rollback = outcome.rollback;
   return {
     config,
     destination: outcome.destination ?? null,
@@ -106,6 +139,12 @@ export function fetchEntry(
       reused: outcome.delta.reused,
       downloaded: outcome.delta.downloaded,
       requests: outcome.delta.requests,
+    },
+    rollback: rollback === undefined ? null : {
+      rejected: { sha256: rollback.rejected, version: rollback.rejectedVersion },
+      reason: safeText(rollback.reason),
+      back_to: image(rollback.backTo),
+      back_problem: rollback.backProblem === undefined ? null : safeText(rollback.backProblem),
     },
     error: error === undefined ? null : { kind: error.kind, message: safeText(error.message) },
   };
