@@ -19,7 +19,7 @@
  * Then, for memory: a random image of 1 GiB and of 4 GiB with three 100 KiB
  * regions changed, fetched as a delta under GNU time (peak RSS).
  *
- * Environment: BENCH_DELTA_TREE_MB (default 600), BENCH_DELTA_RUNS (wall
+ * Environment: BENCH_DELTA_TREE_MB (default 300), BENCH_DELTA_RUNS (wall
  * time runs per case, default 3), BENCH_DELTA_LARGE_MB (default "1024,4096";
  * "" skips), BENCH_KEEP=1 keeps the work directory. `make bench-delta-quick`
  * is an 80 MB tree, one run, no large images. A run with the defaults writes
@@ -40,7 +40,7 @@ import { type DeltaCase, deltaChart, deltaChecks, deltaTable } from "./delta/rep
 const ROOT = new URL("..", import.meta.url).pathname;
 const MB = 1_000_000;
 const env = (name: string, fallback: string) => Deno.env.get(name) ?? fallback;
-const TREE_MB = Number(env("BENCH_DELTA_TREE_MB", "600"));
+const TREE_MB = Number(env("BENCH_DELTA_TREE_MB", "300"));
 const RUNS = Math.max(1, Number(env("BENCH_DELTA_RUNS", "3")));
 const LARGE_MB = env("BENCH_DELTA_LARGE_MB", "1024,4096").split(",").map(Number).filter((n) =>
   n > 0
