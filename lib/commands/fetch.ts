@@ -49,7 +49,7 @@ import { pruneDestination } from "../shell/store_prune.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
 import * as switching from "../shell/switch.ts";
 import { phasedOffer } from "../shell/phased_offer.ts";
-import { type PhasedOffer, withRollout } from "../core/rollout.ts";
+import { isRejected, type PhasedOffer, rolloutOf, withRollout } from "../core/rollout.ts";
 
 /** What the fetch procedure gets from its caller (`delta: false` for `--no-delta`). */
 export interface FetchContext {
@@ -100,7 +100,9 @@ export async function fetchEach(
     try {
       await fetchOne(path, mode, ctx, outcome);
       entries.push(fetchEntry(path, outcome, undefined));
-      if (mode.dryRun) ctx.log.info(`${shownPath(path)}: ${dryRunText(entries.at(-1)!)}`);
+      if (mode.dryRun) {
+        ctx.log.info(`${shownPath(path)}: ${dryRunText(entries.at(-1)!, outcome.passedOver)}`);
+      }
     } catch (e) {
       const error = asTakoError(e);
       ctx.log.error(error.message);
@@ -167,6 +169,10 @@ async function dryRun(run: Run): Promise<void> {
   const offer = plan.planOffer(remote.entries, config.pattern, current);
   const phased = await phasedOffer(config, state, offer.candidates, current, run);
   const chosen = phased.eligible[0];
+  // Newer versions the destination rejected: the sentence says why they are passed over.
+  const end = chosen === undefined ? undefined : offer.candidates.indexOf(chosen);
+  const rejected = (c: Entry) => isRejected(rolloutOf(state), c.sha256);
+  outcome.passedOver = offer.candidates.slice(0, end).filter(rejected).map((c) => c.version);
   if (chosen === undefined) await keepCurrent(run, remote.entries, offer, current, phased);
   else {
     const info = await lstatOrUndefined(`${dest}/store/${chosen.sha256}`);

@@ -89,6 +89,8 @@ export interface Outcome {
   delta?: DeltaRecord;
   /** Set when a health check failed and the switch was rolled back (or could not be). */
   rollback?: RollbackRecord;
+  /** Dry run: the newer compatible versions left out as rejected, newest first. */
+  passedOver?: readonly string[];
 }
 
 /** What a switch reports into the outcome (shell/switch.ts). */
@@ -173,7 +175,7 @@ function imageText(image: FetchImage): string {
 /**
  * The dry run's sentence for one config that did not fail: which version a
  * fetch would install, how many bytes it would download, which units it would
- * restart.
+ * restart, and which newer versions it passes over as rejected.
  *
  * @example
  * ```ts
@@ -181,10 +183,16 @@ function imageText(image: FetchImage): string {
  * dryRunText(entry); // "would install 1.1.0 (e8e9c3cf85d5…) in place of 1.0.0 (…), downloading 20 bytes; would restart app.service."
  * ```
  */
-export function dryRunText(entry: FetchEntry): string {
-  const restart = entry.units_restarted.length === 0
+export function dryRunText(entry: FetchEntry, passedOver: readonly string[] = []): string {
+  const units = entry.units_restarted.length === 0
     ? "would restart nothing"
     : `would restart ${entry.units_restarted.map((u) => printable(u)).join(" ")}`;
+  const rejected = passedOver.length === 0
+    ? ""
+    : `; ${passedOver.map((v) => printable(v)).join(", ")} ${
+      passedOver.length === 1 ? "is" : "are"
+    } rejected (never installed again)`;
+  const restart = units + rejected;
   if (entry.after === null) return `no image to install; ${restart}.`;
   const download = entry.bytes_downloaded === 0
     ? "with nothing to download (the image is in store/)"

@@ -2,7 +2,8 @@
  * `fetchEach()` in this process with the service-manager stand-in and a real
  * HealthCommand= script that fails on one image: the `--json` entry of a run
  * whose health check fails says what was rejected, why, and where `latest`
- * went back to (docs/tako-fetch.md). tests/cli/rollout_test.ts checks the
+ * went back to (docs/tako-fetch.md), and the dry run after it passes over
+ * the rejected version. tests/cli/rollout_test.ts checks the
  * rollback itself against a real systemd.
  */
 import { fetchEach } from "../../../lib/commands/fetch.ts";
@@ -29,8 +30,14 @@ Deno.test("a fetch whose health check fails reports the rollback and the rejecte
         restart: ["app.service"],
         extra: [`HealthCommand=${check} ${s.dir}/${dest}/latest`],
       });
+    const lines: string[] = [];
     const ctx = {
-      log: createLog({ verbosity: "quiet", journal: false, terminal: false, write: () => {} }),
+      log: createLog({
+        verbosity: "normal",
+        journal: false,
+        terminal: false,
+        write: (t) => lines.push(t),
+      }),
       net: DEFAULT_NET_OPTIONS,
       services: s.services,
       lockWaitMs: 0,
@@ -63,5 +70,14 @@ Deno.test("a fetch whose health check fails reports the rollback and the rejecte
     assert.equal(stays.rollback?.back_to, null);
     assert.deepEqual([stays.before, stays.after?.sha256, stays.changed], [null, bad, true]);
     assert.deepEqual(await fetchJsonProblems(JSON.parse(formatFetchJson(false, entries))), []);
+
+    // The dry run passes over the rejected version, and says so.
+    lines.length = 0;
+    const dry = await fetchEach([app], { init: false, dryRun: true }, ctx);
+    assert.deepEqual([dry.failures, dry.entries[0]!.after?.sha256], [[], good]);
+    assert.ok(
+      lines.join("").includes("; 2.0.0 is rejected (never installed again)."),
+      lines.join(""),
+    );
   });
 });

@@ -104,6 +104,11 @@ Deno.test("`dryRunText()` says which version, how many bytes and which units", (
     "no image to install; would restart nothing.",
   );
   assert.ok(!dryRunText({ ...UPDATED, after: { ...NEW, version: "1\x1b[2J" } }).includes("\x1b"));
+  assert.ok(
+    dryRunText({ ...UPDATED, after: OLD, changed: false }, ["1.2.0", "1.1.0\x1b"]).endsWith(
+      "is up to date; would restart app.service; 1.2.0, 1.1.0\\u{1b} are rejected (never installed again).",
+    ),
+  );
 });
 
 Deno.test("`fetchEntry()` names digests by the newest version listing them", () => {
