@@ -48,7 +48,8 @@ import {
 import { pruneDestination } from "../shell/store_prune.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
 import * as switching from "../shell/switch.ts";
-import { type PhasedOffer, withRollout } from "../core/rollout.ts";
+import { phasedOffer } from "../shell/phased_offer.ts";
+import { isRejected, type PhasedOffer, rolloutOf, withRollout } from "../core/rollout.ts";
 
 /** What the fetch procedure gets from its caller (`delta: false` for `--no-delta`). */
 export interface FetchContext {
@@ -99,7 +100,9 @@ export async function fetchEach(
     try {
       await fetchOne(path, mode, ctx, outcome);
       entries.push(fetchEntry(path, outcome, undefined));
-      if (mode.dryRun) ctx.log.info(`${shownPath(path)}: ${dryRunText(entries.at(-1)!)}`);
+      if (mode.dryRun) {
+        ctx.log.info(`${shownPath(path)}: ${dryRunText(entries.at(-1)!, outcome.passedOver)}`);
+      }
     } catch (e) {
       const error = asTakoError(e);
       ctx.log.error(error.message);
@@ -164,8 +167,12 @@ async function dryRun(run: Run): Promise<void> {
   const current = await currentImage(dest);
   Object.assign(outcome, { entries: remote.entries, before: current, after: current });
   const offer = plan.planOffer(remote.entries, config.pattern, current);
-  const phased = await switching.phasedOffer(config, state, offer.candidates, current, run);
+  const phased = await phasedOffer(config, state, offer.candidates, current, run);
   const chosen = phased.eligible[0];
+  // Newer versions the destination rejected: the sentence says why they are passed over.
+  const end = chosen === undefined ? undefined : offer.candidates.indexOf(chosen);
+  const rejected = (c: Entry) => isRejected(rolloutOf(state), c.sha256);
+  outcome.passedOver = offer.candidates.slice(0, end).filter(rejected).map((c) => c.version);
   if (chosen === undefined) await keepCurrent(run, remote.entries, offer, current, phased);
   else {
     const info = await lstatOrUndefined(`${dest}/store/${chosen.sha256}`);
@@ -209,6 +216,8 @@ async function alreadyProvisioned(run: Run): Promise<boolean> {
 /** Steps 2 to 6 of SPEC §6, under the destination's lock. */
 async function update(run: Run, init: boolean): Promise<void> {
   const { config, dest } = run;
+  // Known before a recovery that may end in a rollback, so that `--json` reports where it began.
+  run.outcome.before = await currentImage(dest);
   const state = await switching.recoverSwitch(run, await readState(dest), init);
   const stored = await readVerifiedStored(run, state);
   // Without a stored manifest, the image latest points to anchors the history (SPEC §7).
@@ -225,7 +234,7 @@ async function update(run: Run, init: boolean): Promise<void> {
   const current = await currentImage(dest);
   Object.assign(run.outcome, { entries: remote.entries, before: current, after: current });
   const offer = plan.planOffer(remote.entries, config.pattern, current);
-  const phased = await switching.phasedOffer(config, state, offer.candidates, current, run);
+  const phased = await phasedOffer(config, state, offer.candidates, current, run);
   const got = await firstAvailable(run, phased.eligible, state.verified);
   // The chosen image is in place (or none is on offer): any partial download left is stale.
   await dropPartials(`${dest}/store`);

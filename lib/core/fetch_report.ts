@@ -47,8 +47,22 @@ export interface FetchEntry {
     readonly downloaded: number;
     readonly requests: number;
   } | null;
+  /** The health check that failed in this run and the rollback it caused; null when none. */
+  readonly rollback: FetchRollback | null;
   /** What failed; null on success. */
   readonly error: { readonly kind: ErrorKind; readonly message: string } | null;
+}
+
+/** A switch judged unhealthy: the version rejected, why, and where `latest` went back to. */
+export interface FetchRollback {
+  /** The image whose switch failed; fetch never installs it again. */
+  readonly rejected: { readonly sha256: string; readonly version: string };
+  /** What the health check saw (the reason `status` lists for the rejection). */
+  readonly reason: string;
+  /** The image `latest` went back to; null when there was none and the rejected one stays. */
+  readonly back_to: FetchImage | null;
+  /** Why the units did not come back on `back_to`; null when they did (or there was none). */
+  readonly back_problem: string | null;
 }
 
 /** The document `fetch --json` prints. */
@@ -73,6 +87,26 @@ export interface Outcome {
   restarted: readonly string[];
   /** What the delta update that built the image cost, when one did (docs/delta.md). */
   delta?: DeltaRecord;
+  /** Set when a health check failed and the switch was rolled back (or could not be). */
+  rollback?: RollbackRecord;
+  /** Dry run: the newer compatible versions left out as rejected, newest first. */
+  passedOver?: readonly string[];
+}
+
+/** What a switch reports into the outcome (shell/switch.ts). */
+export type SwitchOutcome = Pick<
+  Outcome,
+  "before" | "after" | "changed" | "restarted" | "rollback"
+>;
+
+/** A rolled-back switch, by digest; {@link fetchEntry} names the image gone back to. */
+export interface RollbackRecord {
+  readonly rejected: string;
+  readonly rejectedVersion: string;
+  readonly reason: string;
+  /** The digest `latest` went back to; undefined when there was none. */
+  readonly backTo: string | undefined;
+  readonly backProblem: string | undefined;
 }
 
 /**
@@ -94,6 +128,7 @@ export function fetchEntry(
     const version = outcome.entries.findLast((e) => e.sha256 === sha256)?.version ?? null;
     return { sha256, version };
   };
+  const rollback = outcome.rollback;
   return {
     config,
     destination: outcome.destination ?? null,
@@ -106,6 +141,12 @@ export function fetchEntry(
       reused: outcome.delta.reused,
       downloaded: outcome.delta.downloaded,
       requests: outcome.delta.requests,
+    },
+    rollback: rollback === undefined ? null : {
+      rejected: { sha256: rollback.rejected, version: rollback.rejectedVersion },
+      reason: safeText(rollback.reason),
+      back_to: image(rollback.backTo),
+      back_problem: rollback.backProblem === undefined ? null : safeText(rollback.backProblem),
     },
     error: error === undefined ? null : { kind: error.kind, message: safeText(error.message) },
   };
@@ -134,7 +175,7 @@ function imageText(image: FetchImage): string {
 /**
  * The dry run's sentence for one config that did not fail: which version a
  * fetch would install, how many bytes it would download, which units it would
- * restart.
+ * restart, and which newer versions it passes over as rejected.
  *
  * @example
  * ```ts
@@ -142,10 +183,16 @@ function imageText(image: FetchImage): string {
  * dryRunText(entry); // "would install 1.1.0 (e8e9c3cf85d5…) in place of 1.0.0 (…), downloading 20 bytes; would restart app.service."
  * ```
  */
-export function dryRunText(entry: FetchEntry): string {
-  const restart = entry.units_restarted.length === 0
+export function dryRunText(entry: FetchEntry, passedOver: readonly string[] = []): string {
+  const units = entry.units_restarted.length === 0
     ? "would restart nothing"
     : `would restart ${entry.units_restarted.map((u) => printable(u)).join(" ")}`;
+  const rejected = passedOver.length === 0
+    ? ""
+    : `; ${passedOver.map((v) => printable(v)).join(", ")} ${
+      passedOver.length === 1 ? "is" : "are"
+    } rejected (never installed again)`;
+  const restart = units + rejected;
   if (entry.after === null) return `no image to install; ${restart}.`;
   const download = entry.bytes_downloaded === 0
     ? "with nothing to download (the image is in store/)"

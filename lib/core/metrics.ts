@@ -27,6 +27,12 @@ export interface ConfigMetrics {
   readonly restartPending: boolean | null;
   /** Total size of the images in store/. */
   readonly storeBytes: number | null;
+  /** How many versions fetch never installs again (docs/safe-rollouts.md). */
+  readonly rejectedVersions: number | null;
+  /** ISO 8601 time of the latest rejection; null when none (or unknown). */
+  readonly lastRejection: string | null;
+  /** The version waiting for this host's place in RolloutSpreadSec=, and when it will be installed. */
+  readonly waiting: { readonly version: string; readonly eligibleAt: string } | null;
   /** Whether status met no error for this config. */
   readonly ok: boolean;
 }
@@ -94,6 +100,27 @@ const FAMILIES: readonly Family[] = [
     sample: (m) => number(m.storeBytes),
   },
   {
+    name: "tako_rejected_versions",
+    type: "gauge",
+    help: "How many versions fetch never installs again (a health check failed, or tako rollback).",
+    sample: (m) => number(m.rejectedVersions),
+  },
+  {
+    name: "tako_last_rejection_timestamp_seconds",
+    type: "gauge",
+    help: "When the latest of the rejected versions was rejected, in seconds since the epoch.",
+    sample: (m) => seconds(m.lastRejection),
+  },
+  {
+    name: "tako_rollout_eligible_timestamp_seconds",
+    type: "gauge",
+    help: "When fetch will install the version waiting for this host's turn (version label).",
+    sample: (m) => {
+      const at = m.waiting === null ? null : seconds(m.waiting.eligibleAt);
+      return at === null ? null : { labels: [["version", m.waiting!.version]], value: at.value };
+    },
+  },
+  {
     name: "tako_status_ok",
     type: "gauge",
     help: "1 when tako status found no error for this config (see its stderr otherwise).",
@@ -144,7 +171,8 @@ export function formatMetrics(configs: readonly ConfigMetrics[]): string {
 
 /**
  * The metrics of one `tako status` entry. An update is pending when the
- * newest compatible version comes after the installed one in the manifest
+ * newest compatible version that is not rejected (fetch never installs a
+ * rejected one) comes after the installed one in the manifest
  * (whose entries are in ascending version order), or nothing is installed.
  *
  * @example
@@ -156,7 +184,8 @@ export function formatMetrics(configs: readonly ConfigMetrics[]): string {
  */
 export function metricsOf(entry: StatusEntry): ConfigMetrics {
   const versions = entry.versions ?? [];
-  const newest = versions.findIndex((v) => v.newest_compatible);
+  const rejected = new Set((entry.rejected ?? []).map((r) => r.sha256));
+  const newest = versions.findLastIndex((v) => v.compatible && !rejected.has(v.sha256));
   const installed = versions.findLastIndex((v) => v.latest);
   const latest = entry.latest;
   return {
@@ -169,6 +198,20 @@ export function metricsOf(entry: StatusEntry): ConfigMetrics {
     restartPending: entry.restart_pending,
     // A size beyond 2^53 − 1 comes as a decimal string; a float is what Prometheus keeps anyway.
     storeBytes: entry.store_size === null ? null : Number(entry.store_size),
+    rejectedVersions: entry.rejected?.length ?? null,
+    lastRejection: latestTime((entry.rejected ?? []).map((r) => r.at)),
+    waiting: entry.waiting === null
+      ? null
+      : { version: entry.waiting.version, eligibleAt: entry.waiting.eligible_at },
     ok: entry.error === null,
   };
+}
+
+/** The latest of these ISO 8601 times (unreadable ones left out); null when there is none. */
+function latestTime(times: readonly string[]): string | null {
+  const readable = times.filter((t) => !Number.isNaN(Date.parse(t)));
+  return readable.reduce<string | null>(
+    (max, t) => max === null || Date.parse(t) > Date.parse(max) ? t : max,
+    null,
+  );
 }

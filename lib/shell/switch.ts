@@ -11,16 +11,13 @@
  */
 import type { Config } from "../core/config.ts";
 import { printable, TakoError } from "../core/errors.ts";
+import type { SwitchOutcome } from "../core/fetch_report.ts";
 import type { Log } from "../core/log.ts";
-import type { Entry } from "../core/manifest.ts";
 import {
   isRejected,
-  type PhasedOffer,
-  phaseOffer,
   recoveryOf,
   reject,
   rolloutOf,
-  waitingSentence,
   withPending,
   withRollout,
 } from "../core/rollout.ts";
@@ -32,7 +29,7 @@ import { restartFailed } from "../core/fetch_plan.ts";
 import { currentImage } from "./fetch_inputs.ts";
 import { pointLatest } from "./store.ts";
 import { saveState } from "./state_file.ts";
-import { hostPlace, type ServiceManager, type Unhealthy, watchUnits } from "./systemd.ts";
+import { type ServiceManager, type Unhealthy, watchUnits } from "./systemd.ts";
 
 /** An image by digest, with its version for messages. */
 export interface ImageRef {
@@ -45,14 +42,14 @@ export interface SwitchContext {
   readonly log: Log;
   readonly services: ServiceManager;
   readonly now: () => Date;
+  /** Where a judged switch reports what it did (fetch's outcome, for `--json`). */
+  readonly outcome?: SwitchOutcome;
 }
 
 /** A run of fetch: its context, its destination and its config. */
 export interface Run extends SwitchContext {
   readonly dest: string;
   readonly config: UnitSettings;
-  /** Where a judged switch reports what it did (fetch's outcome, for `--json`). */
-  readonly outcome?: { after?: string | undefined; changed: boolean; restarted: readonly string[] };
 }
 
 /** The parts of a config that a switch reads. */
@@ -241,6 +238,21 @@ async function failWithRollback(
 ): Promise<never> {
   const rejected = `${printable(pending.toVersion)} is rejected: ${problem}`;
   const back = await rollBack(dest, config, state, pending, ctx);
+  if (ctx.outcome) {
+    const after = pending.from ?? pending.to;
+    Object.assign(ctx.outcome, {
+      after,
+      changed: after !== ctx.outcome.before,
+      restarted: back.restarted,
+      rollback: {
+        rejected: pending.to,
+        rejectedVersion: pending.toVersion,
+        reason: problem,
+        backTo: pending.from,
+        backProblem: back.problem,
+      },
+    });
+  }
   if (back.target === undefined) {
     throw new TakoError(
       "runtime",
@@ -262,6 +274,8 @@ export interface RollbackOutcome {
   readonly target: string | undefined;
   /** Why the units did not come back on the old image; undefined when they did. */
   readonly problem: string | undefined;
+  /** The units restarted onto the old image. */
+  readonly restarted: readonly string[];
 }
 
 /**
@@ -277,19 +291,22 @@ export async function rollBack(
   ctx: SwitchContext,
 ): Promise<RollbackOutcome> {
   if (pending.from === undefined) {
-    return { state: await record(dest, state, undefined), target: undefined, problem: undefined };
+    const done = await record(dest, state, undefined);
+    return { state: done, target: undefined, problem: undefined, restarted: [] };
   }
   await pointLatest(dest, pending.from);
   ctx.log.warn(
     `${named(config)}: latest is back at ${printable(pending.fromVersion ?? pending.from)}.`,
   );
   let problem: string | undefined;
+  let restarted: readonly string[] = [];
   if (config.restartUnits.length > 0) {
     try {
       const plan = await planRestart(config, ctx);
       if (plan.restart.length > 0) {
         const restartedAtMs = performance.now();
         await ctx.services.restart(plan.restart, config.unitScope);
+        restarted = plan.restart;
         problem = (await watchUnits(ctx.services, plan.restart, config.unitScope, {
           windowMs: config.healthCheckMs,
           command: config.healthCommand,
@@ -304,7 +321,7 @@ export async function rollBack(
   }
   // The image gone back to is now latest; the rejected one need not be kept.
   const done = await record(dest, { ...state, previous: undefined }, undefined);
-  return { state: done, target: pending.fromVersion ?? pending.from, problem };
+  return { state: done, target: pending.fromVersion ?? pending.from, problem, restarted };
 }
 
 /**
@@ -341,35 +358,6 @@ export async function recoverSwitch(ctx: Run, state: State, init: boolean): Prom
   const plan = await planRestart(config, ctx);
   if (plan.restart.length === 0) return await record(dest, state, undefined);
   return await judge(dest, config, state, pending, plan.restart, recovery.kind === "restart", ctx);
-}
-
-/**
- * The rollout rules over fetch's candidates (SPEC §6): notes first sightings,
- * leaves out rejected versions and, with RolloutSpreadSec=, those whose place
- * for this host (from its machine id) has not come; logs
- * when a waiting version will be installed.
- */
-export async function phasedOffer(
-  config: Pick<Config, "file" | "rolloutSpreadMs">,
-  state: State,
-  candidates: readonly Entry[],
-  current: string | undefined,
-  ctx: Pick<SwitchContext, "log" | "now"> & { readonly skipSpread?: boolean },
-): Promise<PhasedOffer> {
-  // `--now` skips the wait; the first image of an empty destination never waits.
-  const immediate = ctx.skipSpread === true || current === undefined;
-  const spreadMs = config.rolloutSpreadMs;
-  const nowMs = ctx.now().getTime();
-  const phased = phaseOffer(rolloutOf(state), candidates, {
-    spreadMs,
-    place: spreadMs > 0 && !immediate ? await hostPlace() : () => 0,
-    nowMs,
-    immediate,
-  });
-  if (phased.waiting !== undefined) {
-    ctx.log.info(`${named(config)}: ${waitingSentence(phased.waiting, nowMs)}`);
-  }
-  return phased;
 }
 
 /**

@@ -106,6 +106,8 @@ export async function fetchJsonProblems(document: unknown): Promise<string[]> {
     entry: keyTable(section, "An `entry`:"),
     image: keyTable(section, "An `image`:"),
     error: keyTable(section, "An `error`:"),
+    delta: keyTable(section, "A `delta`,"),
+    rollback: keyTable(section, "A `rollback`,"),
   };
   const problems = validate(document, keyTable(section, "The document:"), objects);
   const d = document as { schema?: unknown; configs?: { error?: { kind?: unknown } | null }[] };

@@ -26,6 +26,7 @@ const UPDATED: FetchEntry = {
   bytes_downloaded: 20,
   units_restarted: ["app.service"],
   delta: null,
+  rollback: null,
   error: null,
 };
 
@@ -35,10 +36,17 @@ Deno.test("`formatFetchJson()` writes the documented schema, ASCII only", async 
     { entries: [], changed: false, bytes: 0, restarted: [] },
     new TakoError("config", "bad \u2028 line"),
   );
+  const rolledBack: FetchEntry = {
+    ...UPDATED,
+    after: OLD,
+    changed: false,
+    delta: { reused: 12, downloaded: 72, requests: 2 },
+    rollback: { rejected: NEW, reason: "app.service failed", back_to: OLD, back_problem: null },
+  };
   const text = formatFetchJson(false, [UPDATED, failed, {
     ...UPDATED,
     after: { ...NEW, version: null },
-  }]);
+  }, rolledBack]);
   assert.ok(text.endsWith("}\n"));
   assert.ok(/^[\x20-\x7e\n]*$/.test(text), "ASCII only");
   const document = JSON.parse(text);
@@ -57,6 +65,8 @@ Deno.test("the documentation-driven validator finds missing, extra and mistyped 
     { ...document, configs: [{ ...UPDATED, before: { sha256: OLD.sha256 } }] },
     { ...document, configs: [{ ...UPDATED, units_restarted: [1] }] },
     { ...document, configs: [{ ...UPDATED, error: { kind: "oops", message: "m" } }] },
+    { ...document, configs: [{ ...UPDATED, delta: { reused: 1, downloaded: 2 } }] },
+    { ...document, configs: [{ ...UPDATED, rollback: { rejected: NEW, reason: "r" } }] },
     { schema: 1, configs: [] },
   ];
   for (const value of broken) {
@@ -94,6 +104,11 @@ Deno.test("`dryRunText()` says which version, how many bytes and which units", (
     "no image to install; would restart nothing.",
   );
   assert.ok(!dryRunText({ ...UPDATED, after: { ...NEW, version: "1\x1b[2J" } }).includes("\x1b"));
+  assert.ok(
+    dryRunText({ ...UPDATED, after: OLD, changed: false }, ["1.2.0", "1.1.0\x1b"]).endsWith(
+      "is up to date; would restart app.service; 1.2.0, 1.1.0\\u{1b} are rejected (never installed again).",
+    ),
+  );
 });
 
 Deno.test("`fetchEntry()` names digests by the newest version listing them", () => {
@@ -127,4 +142,25 @@ Deno.test("`fetchEntry()` names digests by the newest version listing them", () 
   const delta = { sha256: NEW.sha256, size: 20, reused: 12, downloaded: 72, requests: 2 };
   const built = fetchEntry("/etc/tako/app", { ...outcome, delta }, undefined);
   assert.deepEqual(built.delta, { reused: 12, downloaded: 72, requests: 2 });
+  assert.equal(built.rollback, null);
+  const rollback = {
+    rejected: NEW.sha256,
+    rejectedVersion: "1.1.0",
+    reason: "app.service failed\x1b[2J",
+    backTo: OLD.sha256,
+    backProblem: "app.service is not active",
+  };
+  const back = fetchEntry("/etc/tako/app", { ...outcome, rollback }, undefined);
+  assert.deepEqual(back.rollback, {
+    rejected: NEW,
+    reason: "app.service failed\\u{1b}[2J",
+    back_to: { sha256: OLD.sha256, version: "1.0.1" },
+    back_problem: "app.service is not active",
+  });
+  const stays = fetchEntry(
+    "x",
+    { ...outcome, rollback: { ...rollback, backTo: undefined } },
+    undefined,
+  );
+  assert.equal(stays.rollback?.back_to, null);
 });

@@ -20,6 +20,9 @@ const FULL: ConfigMetrics = {
   updatePending: true,
   restartPending: false,
   storeBytes: 30,
+  rejectedVersions: 2,
+  lastRejection: "2024-05-01T08:30:00.000Z",
+  waiting: { version: "1.2.0", eligibleAt: "2024-05-01T10:00:00.000Z" },
   ok: true,
 };
 
@@ -32,6 +35,9 @@ const UNKNOWN: ConfigMetrics = {
   updatePending: null,
   restartPending: null,
   storeBytes: null,
+  rejectedVersions: null,
+  lastRejection: null,
+  waiting: null,
   ok: false,
 };
 
@@ -61,6 +67,15 @@ Deno.test("`formatMetrics()` writes the Prometheus text format, one family per m
   assert.equal(value("tako_restart_pending"), 0);
   assert.equal(value("tako_store_bytes"), 30);
   assert.equal(value("tako_status_ok"), 1);
+  assert.equal(value("tako_rejected_versions"), 2);
+  assert.equal(value("tako_last_rejection_timestamp_seconds"), 1714552200);
+  assert.deepEqual(families.get("tako_rollout_eligible_timestamp_seconds")?.samples, [
+    {
+      name: "tako_rollout_eligible_timestamp_seconds",
+      labels: { config: FULL.config, version: "1.2.0" },
+      value: 1714557600,
+    },
+  ]);
   for (const [name, family] of families) {
     assert.ok(family.help !== undefined && family.type !== undefined, name);
   }
@@ -68,6 +83,7 @@ Deno.test("`formatMetrics()` writes the Prometheus text format, one family per m
   const unknownConfig = families.get("tako_status_ok")!.samples[1]!.labels.config!;
   assert.equal(value("tako_status_ok", unknownConfig), 0);
   assert.equal(value("tako_store_bytes", unknownConfig), undefined);
+  assert.equal(value("tako_rejected_versions", unknownConfig), undefined);
   assert.equal(families.get("tako_image_info")!.samples.length, 1);
 
   const checked = await promtool(text);
@@ -194,4 +210,42 @@ Deno.test("`metricsOf()` reads a status entry: installed image, pending update, 
   assert.equal(metricsOf({ ...ENTRY, error: { kind: "integrity", message: "m" } }).ok, false);
   const failed = { ...ENTRY, last_failure: { time: "2024-05-01T08:45:00.000Z", message: "m" } };
   assert.equal(metricsOf(failed).lastFailure, "2024-05-01T08:45:00.000Z");
+});
+
+Deno.test("`metricsOf()` counts rejected versions and reads the waiting version", () => {
+  assert.deepEqual(
+    [metricsOf(ENTRY).rejectedVersions, metricsOf(ENTRY).lastRejection, metricsOf(ENTRY).waiting],
+    [0, null, null],
+  );
+  const rejection = (version: string, at: string) => ({
+    version,
+    sha256: version.padEnd(64, "0"),
+    at,
+    reason: "app.service failed",
+  });
+  const rejected = {
+    ...ENTRY,
+    rejected: [
+      rejection("1.2.0", "2024-05-02T10:00:00.000Z"),
+      rejection("1.1.0", "2024-05-01T10:00:00.000+05:00"),
+      rejection("1.0.5", "not a time"),
+    ],
+    waiting: {
+      version: "1.3.0",
+      sha256: "13".padEnd(64, "0"),
+      first_seen: "2024-05-02T11:00:00.000Z",
+      eligible_at: "2024-05-02T12:00:00.000Z",
+    },
+  };
+  const m = metricsOf(rejected);
+  assert.equal(m.rejectedVersions, 3);
+  assert.equal(m.lastRejection, "2024-05-02T10:00:00.000Z");
+  assert.deepEqual(m.waiting, { version: "1.3.0", eligibleAt: "2024-05-02T12:00:00.000Z" });
+  // 1.1.0 is newer than the installed 1.0.0; once rejected, fetch will not install it.
+  assert.equal(metricsOf(ENTRY).updatePending, true);
+  const newerRejected = rejection("1.1.0", "2024-05-02T10:00:00.000Z");
+  const held = { ...ENTRY, rejected: [{ ...newerRejected, sha256: version("1.1.0").sha256 }] };
+  assert.equal(metricsOf(held).updatePending, false);
+  // A destination that could not be read: unknown, so the sample is left out.
+  assert.equal(metricsOf({ ...ENTRY, rejected: null }).rejectedVersions, null);
 });
