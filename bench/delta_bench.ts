@@ -273,17 +273,23 @@ async function benchLarge(mb: number): Promise<void> {
   await Deno.mkdir(`${work}/hosts`, { recursive: true });
   await writeConfig(`${work}/large.conf`, `${nginx.url}/tako/large-${mb}`, host, "1.0.0");
   await run([...tako, "fetch", `${work}/large.conf`]);
+  const hostBase = `${host}-base`;
+  await run(["cp", "-a", host, hostBase]);
   await writeConfig(`${work}/large.conf`, `${nginx.url}/tako/large-${mb}`, host, "1.1.0");
   const expected = await sha256(next);
   await measure(
     { format: `random ${mb} MiB`, change: "3 × 100 KiB", tool: "tako delta", imageBytes: size },
-    () => Promise.resolve(),
+    async () => {
+      await Deno.remove(host, { recursive: true });
+      await run(["cp", "-a", hostBase, host]);
+    },
     () => timed([...tako, "fetch", `${work}/large.conf`]),
     `${host}/latest`,
     expected,
   );
   await Deno.remove(origin, { recursive: true });
   await Deno.remove(host, { recursive: true });
+  await Deno.remove(hostBase, { recursive: true });
   await Deno.remove(base);
   await Deno.remove(next);
 }
