@@ -60,6 +60,25 @@ function ext4Blocks(treeBytes: number): string {
   return String(Math.ceil((treeBytes * 1.35 + 64 * 1024 * 1024) / 4096));
 }
 
+/** erofs, plain or compressed (`extra` holds the compressor option). */
+function erofs(name: string, extra: readonly string[]): Format {
+  return {
+    name,
+    pkg: "erofs-utils",
+    args: (tree, image) => [
+      "mkfs.erofs",
+      "--quiet",
+      "--all-root",
+      "--preserve-mtime",
+      ...extra,
+      `-U${UUID}`,
+      image,
+      tree,
+    ],
+    env: { SOURCE_DATE_EPOCH: EROFS_EPOCH },
+  };
+}
+
 export const FORMATS: readonly Format[] = [
   {
     name: "squashfs-gzip",
@@ -78,35 +97,8 @@ export const FORMATS: readonly Format[] = [
       "-quiet",
     ],
   },
-  {
-    name: "erofs",
-    pkg: "erofs-utils",
-    args: (tree, image) => [
-      "mkfs.erofs",
-      "--quiet",
-      "--all-root",
-      "--preserve-mtime",
-      `-U${UUID}`,
-      image,
-      tree,
-    ],
-    env: { SOURCE_DATE_EPOCH: EROFS_EPOCH },
-  },
-  {
-    name: "erofs-lz4hc",
-    pkg: "erofs-utils",
-    args: (tree, image) => [
-      "mkfs.erofs",
-      "--quiet",
-      "--all-root",
-      "--preserve-mtime",
-      "-zlz4hc",
-      `-U${UUID}`,
-      image,
-      tree,
-    ],
-    env: { SOURCE_DATE_EPOCH: EROFS_EPOCH },
-  },
+  erofs("erofs", []),
+  erofs("erofs-lz4hc", ["-zlz4hc"]),
   {
     name: "ext4",
     pkg: "e2fsprogs",
