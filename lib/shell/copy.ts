@@ -62,6 +62,12 @@ export interface CopyOptions {
   readonly limit?: number;
   /** Told the bytes read so far after every read. */
   readonly onProgress?: (received: number) => void;
+  /**
+   * Shown each piece read, in order, right after the hash took it in (`tako
+   * store` builds the chunk index in the same pass); the view is valid only
+   * during the call.
+   */
+  readonly onData?: (piece: Uint8Array) => void;
 }
 
 /**
@@ -218,7 +224,9 @@ export async function copyHashing(
         // Hashed as it arrives, not once the buffer is full: a fetch body's reads run on this
         // thread, and while a whole buffer is hashed (3 ms) the sender fills the socket's buffer
         // and stalls; a chunk at a time, the next one arrives while this one is hashed.
-        hash.update(new Uint8Array(buffer, filled, got.n));
+        const piece = new Uint8Array(buffer, filled, got.n);
+        hash.update(piece);
+        options.onData?.(piece);
         filled += got.n;
         received += got.n;
         options.onProgress?.(received);
