@@ -98,6 +98,30 @@ Deno.test("`copyHashing()` stops at its limit, continues a hash it is given and 
   assert.ok(progress.every((r, i) => i === 0 || r > progress[i - 1]!), "progress must grow");
 });
 
+Deno.test("`copyHashing()` reads a file ahead but never past its limit", async () => {
+  await withDir(async (dir) => {
+    const data = noise(9 * MIB + 5);
+    await Deno.writeFile(`${dir}/source`, data);
+    // Past two full buffers, the third read ahead cut to the limit; and a limit at a buffer's end.
+    for (const limit of [8 * MIB + 3, 8 * MIB]) {
+      using source = await Deno.open(`${dir}/source`);
+      using target = await Deno.open(`${dir}/t-${limit}`, { write: true, createNew: true });
+      const { received, hash } = await copyHashing(
+        fileSource(source, `${dir}/source`),
+        { file: target, path: `${dir}/t-${limit}` },
+        { limit },
+      );
+      assert.equal(received, limit);
+      assert.equal(await source.seek(0, Deno.SeekMode.Current), limit, "read no further");
+      assert.equal(hash.digest("hex"), sha256(data.subarray(0, limit)));
+      assert.equal(
+        sha256(await Deno.readFile(`${dir}/t-${limit}`)),
+        sha256(data.subarray(0, limit)),
+      );
+    }
+  });
+});
+
 Deno.test("`copyHashing()` names the file that cannot be read or written", async () => {
   await withDir(async (dir) => {
     await Deno.writeFile(`${dir}/source`, noise(1000));
