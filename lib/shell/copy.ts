@@ -3,9 +3,9 @@
  * `tako fetch` (an HTTP body, see http.ts) and an image copied by `tako store`
  * (a local file, {@link fileSource}). One pass over the data: each chunk is
  * hashed (node:crypto) as it arrives, and each buffer written whole while the
- * next one fills, its first read started before the last piece of the full
- * buffer is hashed, so reading, hashing and writing overlap; one write in
- * flight at a time, looping
+ * next one fills (from a file, its first read is started before the full
+ * buffer's last piece is hashed), so reading, hashing and writing overlap;
+ * one write in flight at a time, looping
  * on short write counts (a full disk first answers with one); and an
  * fdatasync every {@link FLUSH_EVERY} bytes in the background through a second
  * handle of the target, so that the caller's final flush finds little left.
@@ -17,7 +17,7 @@ import type { Hash } from "node:crypto";
 import { fileError, writeAll, type Writer } from "./fs.ts";
 
 /**
- * The size of each of the three buffers. Large writes are what make a copy fast
+ * The size of each buffer. Large writes are what make a copy fast
  * (per network chunk of ~60 KiB, a 1 GiB fetch took 3.6 s; with whole buffers
  * 1.5 s). Quick benchmark runs with 512 MiB found 4 MiB as fast as 8 MiB, with
  * a peak RSS about 10 MB lower (docs/performance.md).
@@ -32,6 +32,12 @@ const FLUSH_EVERY = 64 * 1024 * 1024;
 
 /** Reads into a caller's buffer. BYOB reads hand back the (transferred) buffer holding the data. */
 export interface ByteSource {
+  /**
+   * Whether the pump starts a read before it hashes the piece before (a file: its reads run on
+   * Deno's I/O threads meanwhile). A stream's reads are served by this thread's event loop, which
+   * is busy while it hashes: reading ahead took more CPU and no less time (docs/performance.md).
+   */
+  readonly readAhead?: boolean;
   read(
     buffer: ArrayBuffer,
     offset: number,
@@ -94,6 +100,7 @@ export function fileSource(file: Deno.FsFile, path: string): ByteSource {
       return n === null ? { buffer, n: 0, end: true } : { buffer, n, end: false };
     },
     cancel: () => Promise.resolve(),
+    readAhead: true,
   };
 }
 
@@ -201,8 +208,9 @@ export async function copyHashing(
 ): Promise<{ received: number; hash: Hash }> {
   const limit = options.limit ?? Infinity;
   const bufferSize = Math.max(1, Math.min(BUFFER_SIZE, limit));
-  // One being written, one being hashed, one being read into ahead.
-  const buffers = Array.from({ length: 3 }, () => new ArrayBuffer(bufferSize));
+  // One being written and one being filled and hashed; a third being read into ahead.
+  const count = source.readAhead ? 3 : 2;
+  const buffers = Array.from({ length: count }, () => new ArrayBuffer(bufferSize));
   // Loaded on first use: the periodic check copies nothing (docs/performance.md).
   const hash = options.hash ?? (await import("node:crypto")).createHash("sha256");
   const flush = new BackgroundFlush(target.flusher, target.path);
@@ -212,7 +220,7 @@ export async function copyHashing(
   let end = false;
   let failure: unknown;
   try {
-    for (let which = 0; !end && received < limit; which = (which + 1) % 3) {
+    for (let which = 0; !end && received < limit; which = (which + 1) % count) {
       // Before this buffer is filled again, its previous write finished: the write after it
       // was only started once that one was awaited.
       let buffer = buffers[which]!;
@@ -229,10 +237,9 @@ export async function copyHashing(
         const piece = new Uint8Array(buffer, filled, got.n);
         filled += got.n;
         received += got.n;
-        if (filled === want && received < limit) {
-          // This buffer is full: the next one's first read (on Deno's I/O threads for a file)
-          // runs while this piece is hashed.
-          const next = buffers[(which + 1) % 3]!;
+        if (count === 3 && filled === want && received < limit) {
+          // This buffer is full: the next one's first read runs while this piece is hashed.
+          const next = buffers[(which + 1) % count]!;
           ahead = source.read(next, 0, Math.min(bufferSize, limit - received));
           ahead.catch(() => {}); // awaited in the next round, or below after a failure
         }
