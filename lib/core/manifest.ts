@@ -190,23 +190,24 @@ function parseSigned(signed: Uint8Array, invalid: (problem: string) => TakoError
     // Neighbours only: ascending order makes every pair ordered and unequal.
     if (previous !== undefined) {
       const order = compareVersions(previous, entry.version);
-      const [lower, higher] = [printable(previous), printable(entry.version)];
-      if (order === 0) {
-        throw invalid(
-          `line ${lineNumber}: versions ${lower} and ${higher} are equal; each version may be listed once.`,
-        );
-      }
-      if (order > 0) {
-        throw invalid(
-          `line ${lineNumber}: version ${higher} is lower than ${lower} above it; entries must be in ascending version order.`,
-        );
-      }
+      if (order >= 0) throw invalid(orderProblem(lineNumber, previous, entry.version, order));
     }
     entries.push(entry);
     previous = entry.version;
     start = end + 1;
   }
   return entries;
+}
+
+/**
+ * Why two neighbouring entries are out of order (`order` ≥ 0). Only on failure: the versions
+ * are made printable here, never for each of the lines of a good manifest.
+ */
+function orderProblem(lineNumber: number, previous: string, version: string, order: number) {
+  const [lower, higher] = [printable(previous), printable(version)];
+  return order === 0
+    ? `line ${lineNumber}: versions ${lower} and ${higher} are equal; each version may be listed once.`
+    : `line ${lineNumber}: version ${higher} is lower than ${lower} above it; entries must be in ascending version order.`;
 }
 
 /** 1 for a line feed and the bytes of printable ASCII, 0 for every other byte. */
