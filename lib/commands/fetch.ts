@@ -27,7 +27,6 @@ import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
 import { lstatOrUndefined, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
 import { DEFAULT_NET_OPTIONS, type NetOptions } from "../shell/http.ts";
-import { updateByDelta } from "../shell/delta_download.ts";
 import {
   currentImage,
   fetchVerifiedManifest,
@@ -35,7 +34,6 @@ import {
   type Source,
 } from "../shell/fetch_inputs.ts";
 import { dropPartials } from "../shell/partial.ts";
-import { downloadImage } from "../shell/image_download.ts";
 import { readState, recordFailure, repairStateMode, saveState } from "../shell/state_file.ts";
 import {
   cleanTemporaries,
@@ -365,7 +363,12 @@ async function ensureImage(
     // Not removed first: the fresh copy is renamed over it, so latest never dangles.
   }
   // By delta from the local images when the origin has an index (docs/delta.md), else in full.
-  if (await updateByDelta(run, entry) === undefined) await downloadImage(run, entry);
+  // Loaded only here: a run that finds its image in place never needs them (docs/performance.md).
+  const { updateByDelta } = await import("../shell/delta_download.ts");
+  if (await updateByDelta(run, entry) === undefined) {
+    const { downloadImage } = await import("../shell/image_download.ts");
+    await downloadImage(run, entry);
+  }
   return stampOf(entry.sha256, await Deno.lstat(path));
 }
 
