@@ -153,44 +153,42 @@ const SHA256_CHARS = 64;
 
 /**
  * Parses the signed part (header through the blank line after the entries),
- * already verified. One pass over the text by index: no line array, and each
- * field checked where it stands (a regex per field of 100,000 entries cost more
- * than the signature, see docs/performance.md).
+ * already verified. One pass over the bytes by index: no line array, and each
+ * field checked where it stands by table lookups (a regex per field of 100,000
+ * entries cost more than the signature, see docs/performance.md). Every byte of
+ * an entry line is checked by its field, so a good manifest is scanned once; a
+ * byte that is not printable ASCII anywhere is the error named first.
  */
 function parseSigned(signed: Uint8Array, invalid: (problem: string) => TakoError): Entry[] {
-  const at = findNonPrintable(signed);
-  if (at >= 0) {
-    const byte = signed[at]!;
-    const problem = byte === CR
-      ? CARRIAGE_RETURN
-      : `byte 0x${byte.toString(16).padStart(2, "0")} is not printable ASCII.`;
-    throw invalid(`line ${lineOf(signed, at)}: ${problem}`);
-  }
-  // Printable ASCII: an index into the text is an index into the bytes.
-  const text = decoder.decode(signed);
-  // The header and its line feed were compared byte for byte; line 2 starts here.
+  const fail = (problem: string) => invalid(nonPrintableProblem(signed) ?? problem);
+  // The header and its line feed were compared byte for byte by splitManifest; line 2 starts here.
   const lineTwo = HEADER_BYTES.length;
-  if (text.length > lineTwo && text.charCodeAt(lineTwo) !== LF) {
-    throw invalid("line 2: expected a blank line after the header.");
+  if (signed.length > lineTwo && signed[lineTwo] !== LF) {
+    throw fail("line 2: expected a blank line after the header.");
   }
-  // The text ends with a line feed: the blank line before the signature starts just before it.
-  const blankStart = text.length - 1;
-  if (blankStart <= lineTwo || text.charCodeAt(blankStart - 1) !== LF) {
-    throw invalid(
+  // The part ends with a line feed: the blank line before the signature starts just before it.
+  const blankStart = signed.length - 1;
+  if (blankStart <= lineTwo || signed[blankStart - 1] !== LF) {
+    throw fail(
       `line ${lineOf(signed, signed.length) - 1}: expected a blank line before the signature.`,
     );
   }
-
+  // The bytes outside the entry lines that no comparison above checked.
+  const outside = [signed.subarray(0, lineTwo), signed.subarray(blankStart)];
+  if (outside.some((bytes) => findNonPrintable(bytes) >= 0)) throw fail("");
+  // Every line before the one being read is printable ASCII (else it failed): up to there an
+  // index into the text is an index into the bytes.
+  const text = decoder.decode(signed);
   const entries: Entry[] = [];
   let previous: string | undefined;
   let lineNumber = 3;
   for (let start = lineTwo + 1; start < blankStart; lineNumber++) {
     const end = signed.indexOf(LF, start);
-    const entry = parseEntryLine(signed, text, start, end, lineNumber, invalid);
+    const entry = parseEntryLine(signed, text, start, end, lineNumber, fail);
     // Neighbours only: ascending order makes every pair ordered and unequal.
     if (previous !== undefined) {
       const order = compareVersions(previous, entry.version);
-      if (order >= 0) throw invalid(orderProblem(lineNumber, previous, entry.version, order));
+      if (order >= 0) throw fail(orderProblem(lineNumber, previous, entry.version, order));
     }
     entries.push(entry);
     previous = entry.version;
@@ -216,18 +214,25 @@ PRINTABLE_OR_LF[LF] = 1;
 
 /** The index of the first byte that is neither a line feed nor printable ASCII, or -1. */
 function findNonPrintable(bytes: Uint8Array): number {
-  // A branchless pass first: every good manifest takes only this one.
-  let all = 1;
-  for (let i = 0; i < bytes.length; i++) all &= PRINTABLE_OR_LF[bytes[i]!]!;
-  if (all === 1) return -1;
   return bytes.findIndex((byte) => PRINTABLE_OR_LF[byte] === 0);
+}
+
+/** The problem of the first byte that is neither a line feed nor printable ASCII, if any. */
+function nonPrintableProblem(bytes: Uint8Array): string | undefined {
+  const at = findNonPrintable(bytes);
+  if (at < 0) return undefined;
+  const byte = bytes[at]!;
+  const problem = byte === CR
+    ? CARRIAGE_RETURN
+    : `byte 0x${byte.toString(16).padStart(2, "0")} is not printable ASCII.`;
+  return `line ${lineOf(bytes, at)}: ${problem}`;
 }
 
 /**
  * Parses the line `[start, end)` of the signed bytes and their `text`,
  * `<version> <size> <sha256>`: split at its two spaces, then a linear check of
- * each field over the bytes (faster than over the string), which are
- * printable ASCII.
+ * each field over the bytes (faster than over the string); the text is sliced
+ * only once the line's bytes are known to be printable ASCII.
  */
 function parseEntryLine(
   bytes: Uint8Array,
@@ -241,28 +246,34 @@ function parseEntryLine(
   const secondSpace = firstSpace < 0 || firstSpace >= end
     ? -1
     : bytes.indexOf(SPACE, firstSpace + 1);
-  if (secondSpace < 0 || secondSpace >= end || spaceWithin(bytes, secondSpace + 1, end)) {
-    const line = text.slice(start, end);
-    throw invalid(`line ${lineNumber}: expected ${ENTRY_SHAPE}, found '${printable(line)}'.`);
+  // 64 hex digits hold no space: the check for a third space is needed only when they fail.
+  const sha256Ok = secondSpace >= 0 && secondSpace < end && isSha256(bytes, secondSpace + 1, end);
+  if (
+    secondSpace < 0 || secondSpace >= end ||
+    (!sha256Ok && spaceWithin(bytes, secondSpace + 1, end))
+  ) {
+    throw invalid(
+      `line ${lineNumber}: expected ${ENTRY_SHAPE}, found '${printable(text.slice(start, end))}'.`,
+    );
   }
-  // Printable ASCII without a space is a valid version (isValidVersion) exactly
-  // when it has a part; this spares the regex.
-  const version = text.slice(start, firstSpace);
-  const problem = (hasPart(version) ? undefined : versionProblem(version)) ??
-    (isCanonicalSize(bytes, firstSpace + 1, secondSpace)
-      ? undefined
-      : sizeProblem(text.slice(firstSpace + 1, secondSpace))) ??
-    (isSha256(bytes, secondSpace + 1, end)
-      ? undefined
-      : sha256Problem(text.slice(secondSpace + 1, end)));
-  if (problem !== undefined) throw invalid(`line ${lineNumber}: ${problem}`);
+  const versionOk = isVersionBytes(bytes, start, firstSpace);
+  const size = canonicalSize(bytes, firstSpace + 1, secondSpace);
+  if (!versionOk || size < 0 || !sha256Ok) {
+    // Only now is the line sliced for the message: the first field at fault is named.
+    const problem = (versionOk ? undefined : versionProblem(text.slice(start, firstSpace))) ??
+      (size >= 0 ? undefined : sizeProblem(text.slice(firstSpace + 1, secondSpace))) ??
+      sha256Problem(text.slice(secondSpace + 1, end));
+    throw invalid(`line ${lineNumber}: ${problem}`);
+  }
   // Canonical form (SPEC §7): writing the entries back must give the signed
   // bytes. The header and blank lines were compared exactly, each line holds
   // exactly two spaces, version and digest are the line's own text, and a size
   // of digits without a leading zero is what writing its value gives.
   return {
-    version,
-    size: BigInt(text.slice(firstSpace + 1, secondSpace)),
+    version: text.slice(start, firstSpace),
+    size: size <= Number.MAX_SAFE_INTEGER
+      ? BigInt(size)
+      : BigInt(text.slice(firstSpace + 1, secondSpace)),
     sha256: text.slice(secondSpace + 1, end),
   };
 }
@@ -272,14 +283,20 @@ function spaceWithin(bytes: Uint8Array, start: number, end: number): boolean {
   return false;
 }
 
-/** Decimal digits without sign or leading zeros (a lone 0 is fine). */
-function isCanonicalSize(bytes: Uint8Array, start: number, end: number): boolean {
-  if (end <= start || (end - start > 1 && bytes[start] === DIGIT_ZERO)) return false;
+/**
+ * The value of decimal digits without sign or leading zeros (a lone 0 is fine),
+ * inexact above 2^53 (the caller reads such a size from its text); -1 when the
+ * bytes are not such digits.
+ */
+function canonicalSize(bytes: Uint8Array, start: number, end: number): number {
+  if (end <= start || (end - start > 1 && bytes[start] === DIGIT_ZERO)) return -1;
+  let value = 0;
   for (let i = start; i < end; i++) {
     const code = bytes[i]!;
-    if (code < DIGIT_ZERO || code > DIGIT_NINE) return false;
+    if (code < DIGIT_ZERO || code > DIGIT_NINE) return -1;
+    value = value * 10 + (code - DIGIT_ZERO);
   }
-  return true;
+  return value;
 }
 
 /** 1 for the bytes of lowercase hex digits, 0 for every other byte. */
@@ -298,13 +315,22 @@ const DOT = 0x2e;
 const DASH = 0x2d;
 const UNDERSCORE = 0x5f;
 
-/** Whether a version has at least one part, that is a character other than a separator. */
-function hasPart(version: string): boolean {
-  for (let i = 0; i < version.length; i++) {
-    const code = version.charCodeAt(i);
-    if (code !== DOT && code !== DASH && code !== UNDERSCORE) return true;
+/** 1 for printable ASCII but space, the bytes a version may hold (isValidVersion); 2 for those of a part. */
+const VERSION_BYTE = new Uint8Array(256).fill(2, 0x21, 0x7f);
+for (const separator of [DOT, DASH, UNDERSCORE]) VERSION_BYTE[separator] = 1;
+
+/**
+ * Whether the bytes are a valid version (isValidVersion): printable ASCII
+ * without spaces and at least one character other than a separator.
+ */
+function isVersionBytes(bytes: Uint8Array, start: number, end: number): boolean {
+  let part = false;
+  for (let i = start; i < end; i++) {
+    const kind = VERSION_BYTE[bytes[i]!]!;
+    if (kind === 0) return false;
+    if (kind === 2) part = true;
   }
-  return false;
+  return part;
 }
 
 /** Why `version` cannot be published, or undefined when it can. */
