@@ -183,14 +183,15 @@ function parseSigned(signed: Uint8Array, invalid: (problem: string) => TakoError
   let previous: string | undefined;
   let lineNumber = 3;
   for (let start = lineTwo + 1; start < blankStart; lineNumber++) {
-    const end = signed.indexOf(LF, start);
-    const entry = parseEntryLine(signed, text, start, end, lineNumber, fail);
+    // A well-formed line in one pass; any other is refused with the problem of its first bad field.
+    const end = scanEntryLine(signed, text, start, entries);
+    if (end < 0) throw fail(entryLineProblem(text, start, signed.indexOf(LF, start), lineNumber));
+    const entry = entries[entries.length - 1]!;
     // Neighbours only: ascending order makes every pair ordered and unequal.
     if (previous !== undefined) {
       const order = compareVersions(previous, entry.version);
       if (order >= 0) throw fail(orderProblem(lineNumber, previous, entry.version, order));
     }
-    entries.push(entry);
     previous = entry.version;
     start = end + 1;
   }
@@ -229,74 +230,56 @@ function nonPrintableProblem(bytes: Uint8Array): string | undefined {
 }
 
 /**
- * Parses the line `[start, end)` of the signed bytes and their `text`,
- * `<version> <size> <sha256>`: split at its two spaces, then a linear check of
- * each field over the bytes (faster than over the string); the text is sliced
- * only once the line's bytes are known to be printable ASCII.
+ * Why the line `[start, end)` of `text` is not `<version> <size> <sha256>` in
+ * canonical form: a line scanEntryLine refused. Only on failure, so plain
+ * string checks; the first field at fault is named.
  */
-function parseEntryLine(
-  bytes: Uint8Array,
-  text: string,
-  start: number,
-  end: number,
-  lineNumber: number,
-  invalid: (problem: string) => TakoError,
-): Entry {
-  const firstSpace = bytes.indexOf(SPACE, start);
-  const secondSpace = firstSpace < 0 || firstSpace >= end
-    ? -1
-    : bytes.indexOf(SPACE, firstSpace + 1);
-  // 64 hex digits hold no space: the check for a third space is needed only when they fail.
-  const sha256Ok = secondSpace >= 0 && secondSpace < end && isSha256(bytes, secondSpace + 1, end);
-  if (
-    secondSpace < 0 || secondSpace >= end ||
-    (!sha256Ok && spaceWithin(bytes, secondSpace + 1, end))
-  ) {
-    throw invalid(
-      `line ${lineNumber}: expected ${ENTRY_SHAPE}, found '${printable(text.slice(start, end))}'.`,
-    );
+function entryLineProblem(text: string, start: number, end: number, lineNumber: number): string {
+  const line = text.slice(start, end);
+  const fields = line.split(" ");
+  if (fields.length !== 3) {
+    return `line ${lineNumber}: expected ${ENTRY_SHAPE}, found '${printable(line)}'.`;
   }
-  const versionOk = isVersionBytes(bytes, start, firstSpace);
-  const size = canonicalSize(bytes, firstSpace + 1, secondSpace);
-  if (!versionOk || size < 0 || !sha256Ok) {
-    // Only now is the line sliced for the message: the first field at fault is named.
-    const problem = (versionOk ? undefined : versionProblem(text.slice(start, firstSpace))) ??
-      (size >= 0 ? undefined : sizeProblem(text.slice(firstSpace + 1, secondSpace))) ??
-      sha256Problem(text.slice(secondSpace + 1, end));
-    throw invalid(`line ${lineNumber}: ${problem}`);
+  const [version, size, sha256] = fields as [string, string, string];
+  const problem = versionProblem(version) ?? sizeProblem(size) ?? sha256Problem(sha256);
+  return `line ${lineNumber}: ${problem ?? `expected ${ENTRY_SHAPE}.`}`;
+}
+
+/**
+ * Reads the line starting at `start` in one pass over its bytes, by table
+ * lookups, when it is exactly `<version> <size> <sha256>` in canonical form
+ * (SPEC §7: a version of printable ASCII with a part, a size without sign or
+ * leading zeros, 64 lowercase hex digits): adds its entry to `entries` and
+ * returns the index of its line feed; -1, adding nothing, for any other line.
+ * The signed part ends with a line feed, which no field holds, so every loop
+ * stops there.
+ */
+function scanEntryLine(bytes: Uint8Array, text: string, start: number, entries: Entry[]): number {
+  let at = start;
+  let part = false;
+  for (let kind = VERSION_BYTE[bytes[at]!]!; kind !== 0; kind = VERSION_BYTE[bytes[++at]!]!) {
+    if (kind === 2) part = true;
   }
-  // Canonical form (SPEC §7): writing the entries back must give the signed
-  // bytes. The header and blank lines were compared exactly, each line holds
-  // exactly two spaces, version and digest are the line's own text, and a size
-  // of digits without a leading zero is what writing its value gives.
-  return {
+  const firstSpace = at;
+  if (!part || bytes[firstSpace] !== SPACE) return -1;
+  let size = 0;
+  for (let code = bytes[++at]!; code >= DIGIT_ZERO && code <= DIGIT_NINE; code = bytes[++at]!) {
+    size = size * 10 + (code - DIGIT_ZERO);
+  }
+  const secondSpace = at;
+  const digits = secondSpace - firstSpace - 1;
+  if (digits === 0 || (digits > 1 && bytes[firstSpace + 1] === DIGIT_ZERO)) return -1;
+  const end = secondSpace + 1 + SHA256_CHARS;
+  if (bytes[secondSpace] !== SPACE || end >= bytes.length || bytes[end] !== LF) return -1;
+  if (!isSha256(bytes, secondSpace + 1, end)) return -1;
+  entries.push({
     version: text.slice(start, firstSpace),
     size: size <= Number.MAX_SAFE_INTEGER
       ? BigInt(size)
       : BigInt(text.slice(firstSpace + 1, secondSpace)),
     sha256: text.slice(secondSpace + 1, end),
-  };
-}
-
-function spaceWithin(bytes: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (bytes[i] === SPACE) return true;
-  return false;
-}
-
-/**
- * The value of decimal digits without sign or leading zeros (a lone 0 is fine),
- * inexact above 2^53 (the caller reads such a size from its text); -1 when the
- * bytes are not such digits.
- */
-function canonicalSize(bytes: Uint8Array, start: number, end: number): number {
-  if (end <= start || (end - start > 1 && bytes[start] === DIGIT_ZERO)) return -1;
-  let value = 0;
-  for (let i = start; i < end; i++) {
-    const code = bytes[i]!;
-    if (code < DIGIT_ZERO || code > DIGIT_NINE) return -1;
-    value = value * 10 + (code - DIGIT_ZERO);
-  }
-  return value;
+  });
+  return end;
 }
 
 /** 1 for the bytes of lowercase hex digits, 0 for every other byte. */
@@ -315,23 +298,12 @@ const DOT = 0x2e;
 const DASH = 0x2d;
 const UNDERSCORE = 0x5f;
 
-/** 1 for printable ASCII but space, the bytes a version may hold (isValidVersion); 2 for those of a part. */
+/**
+ * The bytes a version may hold (isValidVersion: printable ASCII but space): 1 for a separator,
+ * 2 for a byte of a part; 0 for every other byte.
+ */
 const VERSION_BYTE = new Uint8Array(256).fill(2, 0x21, 0x7f);
 for (const separator of [DOT, DASH, UNDERSCORE]) VERSION_BYTE[separator] = 1;
-
-/**
- * Whether the bytes are a valid version (isValidVersion): printable ASCII
- * without spaces and at least one character other than a separator.
- */
-function isVersionBytes(bytes: Uint8Array, start: number, end: number): boolean {
-  let part = false;
-  for (let i = start; i < end; i++) {
-    const kind = VERSION_BYTE[bytes[i]!]!;
-    if (kind === 0) return false;
-    if (kind === 2) part = true;
-  }
-  return part;
-}
 
 /** Why `version` cannot be published, or undefined when it can. */
 export function versionProblem(version: string): string | undefined {
