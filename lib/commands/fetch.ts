@@ -240,7 +240,8 @@ async function update(run: Run, init: boolean): Promise<void> {
   const base = withRollout({ ...validated, verified: got.verified, ...built }, phased.rollout);
   const judged = !init && switching.isJudged(config);
   if (judged && got.chosen !== undefined && got.chosen.sha256 !== current) {
-    return await finish(run, await switching.switchJudged(run, base, got.chosen, offer.current));
+    const judgedState = await switching.switchJudged(run, base, got.chosen, offer.current);
+    return await finish(run, judgedState, remote.entries);
   }
   const restarts = plan.restartsUnits(init, config.restartUnits) && !judged;
   const settled = got.chosen === undefined
@@ -251,14 +252,17 @@ async function update(run: Run, init: boolean): Promise<void> {
   if (next.restartPending) {
     run.outcome.restarted = await switching.restartPending(run, next, settled.inPlace);
   }
-  await finish(run, next);
+  await finish(run, next, remote.entries);
 }
 
-/** Saves the state of a successful run, then prunes (which keeps latest and the previous image). */
-async function finish(run: Run, state: State): Promise<void> {
+/**
+ * Saves the state of a successful run, then prunes (which keeps latest and the previous image)
+ * by the entries of the manifest the run stored, which need no second read.
+ */
+async function finish(run: Run, state: State, entries: readonly Entry[]): Promise<void> {
   const final = withDownloaded(plan.stateAfterSuccess(state, run.now()), run.outcome.bytes);
   await saveState(run.dest, final);
-  await pruneDestination(run.dest, run.config, final, run.log);
+  await pruneDestination(run.dest, run.config, final, run.log, entries);
 }
 
 /** The notes of a run, once the manifest was received and verified (fetch_plan.runNotes). */
