@@ -17,12 +17,14 @@ import type { Hash } from "node:crypto";
 import { fileError, writeAll, type Writer } from "./fs.ts";
 
 /**
- * The size of each buffer. Large writes are what make a copy fast
- * (per network chunk of ~60 KiB, a 1 GiB fetch took 3.6 s; with whole buffers
- * 1.5 s). Quick benchmark runs with 512 MiB found 4 MiB as fast as 8 MiB, with
- * a peak RSS about 10 MB lower (docs/performance.md).
+ * The size of each buffer: 1 MiB. Whole-buffer writes make a copy fast (per
+ * network chunk of ~60 KiB, a 1 GiB fetch took 3.6 s; with whole buffers
+ * 1.5 s), but on the 2-core machines measured 4 MiB writes cost the kernel two to four
+ * times the system time of 1 MiB ones (`dd bs=4M` 1.2–3.3 s against 0.4 s per
+ * GiB; `tako store` of 1 GiB 3.6–4.2 s with 4 MiB buffers, 1.8–2.2 s with
+ * 1 MiB; docs/performance.md "Buffer size").
  */
-const BUFFER_SIZE = 4 * 1024 * 1024;
+const BUFFER_SIZE = 1024 * 1024;
 /**
  * Bytes written between two background flushes: often enough that the final
  * flush of a 1 GiB image took 0–40 ms instead of 0.6–0.7 s, seldom enough that
