@@ -9,7 +9,8 @@
  * Speed: after a match the next block of the new image is tried at the next
  * block of the local one (one strong checksum per 4 KiB), so only bytes between runs
  * of matches are rolled byte by byte, each roll one probe of a table that
- * holds only the blocks still missing.
+ * holds only the blocks still missing. A run of one byte value (zeros) is
+ * the same window at every offset: it is checked once, not once per byte.
  *
  * @module
  */
@@ -71,6 +72,15 @@ export class BlockMatcher implements Matches {
   readonly #sums = new Int32Array(2);
   /** The weak checksums as int32 (so that V8 compares small integers, not doubles). */
   readonly #weak: Int32Array;
+  /**
+   * Per byte value: 1 once a window of only that byte was found to be no
+   * missing block. Stays true, as blocks are only ever found, never lost:
+   * without it, a missing block whose weak checksum is a fill's (0 for
+   * zeros) cost a strong checksum at every byte of every run of that fill.
+   */
+  readonly #spentFills = new Uint8Array(256);
+  /** Strong checksums computed so far (the costly step: 4 KiB of work each). */
+  #strongChecks = 0;
 
   constructor(index: ChunkIndex) {
     this.#index = index;
@@ -82,6 +92,11 @@ export class BlockMatcher implements Matches {
     this.offset = new Float64Array(index.count);
     this.#next = new Int32Array(index.count).fill(NONE);
     this.#missing = index.count;
+  }
+
+  /** Strong checksums computed so far, by scans: what a scan cost, whatever the machine's speed. */
+  get strongChecks(): number {
+    return this.#strongChecks;
   }
 
   /** Blocks not found yet. */
@@ -170,6 +185,7 @@ export class BlockMatcher implements Matches {
     if (at + length > buffer.length) return false;
     // Within a run the strong checksum alone decides (one XXH32 per 4 KiB, no weak sum):
     // a false continuation has odds of 2^-32 per block, and the image's digest catches it.
+    this.#strongChecks++;
     if (strongSum(buffer, at, at + length) !== this.#index.strong[j]) return false;
     this.#found(j, pos);
     this.#expect = j + 1;
@@ -201,12 +217,17 @@ export class BlockMatcher implements Matches {
         this.#filter,
       );
       if (at < 0) return base + last + 1;
-      const slot = this.#slotOf(sums);
-      const found = this.#strongMatch(buffer, at, slot, base + at);
-      if (found !== NONE) {
-        this.#expect = found + 1;
-        return base + at + block;
+      const fill = fillByte(buffer, at, block);
+      if (fill === NONE || !this.#spentFills[fill]) {
+        const found = this.#strongMatch(buffer, at, this.#slotOf(sums), base + at);
+        if (found !== NONE) {
+          this.#expect = found + 1;
+          return base + at + block;
+        }
+        if (fill !== NONE) this.#spentFills[fill] = 1;
       }
+      // A run of one byte value (zeros, free space) is the same window at every offset: checked once.
+      if (fill !== NONE) { while (at < last && buffer[at + block] === fill) at++; }
       if (at >= last) return base + at + 1;
       rollOne(buffer, at, block, sums);
       at++;
@@ -238,6 +259,7 @@ export class BlockMatcher implements Matches {
     // A chain with nothing left to find stays in the table as a tombstone: probes pass it.
     this.#slots[slot] = head === NONE ? SPENT : head;
     if (head === NONE) return NONE;
+    this.#strongChecks++;
     const strong = strongSum(buffer, at, at + this.#block);
     let first = NONE;
     for (let j = head, previous = NONE; j !== NONE; j = next[j]!) {
@@ -315,6 +337,14 @@ export class BlockMatcher implements Matches {
       }
     }
   }
+}
+
+/** The byte value the window `buffer[at, at + block)` holds throughout, or -1 when it holds several. */
+function fillByte(buffer: Uint8Array, at: number, block: number): number {
+  const value = buffer[at]!;
+  if (buffer[at + block - 1] !== value) return NONE;
+  for (let i = at + 1; i < at + block - 1; i++) if (buffer[i] !== value) return NONE;
+  return value;
 }
 
 /** Sets `sums` to rsync's a and b of the window `buffer[at, at + block)`. */

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { createHash } from "node:crypto";
 import { BlockMatcher } from "../../../lib/core/block_match.ts";
-import { BLOCK_SIZE, IndexBuilder, parseIndex } from "../../../lib/core/chunk_index.ts";
+import { BLOCK_SIZE, IndexBuilder, parseIndex, weakSum } from "../../../lib/core/chunk_index.ts";
 import { type DeltaPlan, planDelta } from "../../../lib/core/delta_plan.ts";
 import { assert } from "../../support/assert.ts";
 import { fuzzRuns } from "../../support/fuzz.ts";
@@ -55,7 +55,7 @@ function delta(locals: Uint8Array[], target: Uint8Array, bufferSize = 64 * KiB) 
     }
   }
   const plan = planDelta(index.size, index.blockSize, matcher);
-  return { plan, assembled: assemble(plan, locals, target) };
+  return { plan, assembled: assemble(plan, locals, target), matcher };
 }
 
 function assemble(plan: DeltaPlan, locals: Uint8Array[], target: Uint8Array): Uint8Array {
@@ -144,6 +144,48 @@ Deno.test("repeated blocks (zero fill) are found once and copied everywhere", ()
   const { plan, assembled } = delta([old], target);
   assert.deepEqual(assembled, target);
   assert.ok(plan.remoteBytes <= BLOCK_SIZE, `fetched ${plan.remoteBytes}`);
+});
+
+/**
+ * A block that is not zeros but has the weak checksum of zeros (0): 512 bytes
+ * of 128 sum to 65536 (a ≡ 0), at offsets whose weights 4096 − i sum to a
+ * multiple of 512 (b ≡ 0).
+ */
+function zeroWeakBlock(): Uint8Array {
+  const block = new Uint8Array(BLOCK_SIZE);
+  let weights = 0;
+  for (let i = 0; i < 2 * 511; i += 2) {
+    block[i] = 128;
+    weights += BLOCK_SIZE - i;
+  }
+  const need = (512 - (weights % 512)) % 512;
+  let last = BLOCK_SIZE - 1;
+  while ((BLOCK_SIZE - last) % 512 !== need) last--;
+  block[last] = 128;
+  return block;
+}
+
+Deno.test("a missing block with the weak checksum of zeros costs no strong checksum per zero byte", () => {
+  const decoy = zeroWeakBlock();
+  assert.equal(weakSum(decoy, 0, BLOCK_SIZE), 0);
+  // Zero runs of the local image, between data, at offsets no block boundary aligns.
+  const old = concat(
+    noise(5000, 81),
+    new Uint8Array(512 * KiB),
+    noise(70 * KiB, 82),
+    new Uint8Array(256 * KiB + 3),
+  );
+  const target = concat(
+    noise(5000, 81).subarray(0, 4096),
+    decoy,
+    new Uint8Array(64 * KiB),
+    noise(70 * KiB, 82),
+  );
+  const { plan, assembled, matcher } = delta([old], target);
+  assert.deepEqual(assembled, target);
+  assert.ok(plan.remoteBytes <= 2 * BLOCK_SIZE, `fetched ${plan.remoteBytes}`);
+  // One check per block of the target and a few per zero run, not one per zero byte (768 Ki).
+  assert.ok(matcher.strongChecks < 200, `${matcher.strongChecks} strong checksums`);
 });
 
 Deno.test("block-aligned changes (a block filesystem) fetch only the changed blocks", () => {
