@@ -16,11 +16,16 @@
  */
 import { type ChunkIndex, strongSum, weakSum } from "./chunk_index.ts";
 
-const NONE = -1;
-/** A table slot whose chain has no missing block left. */
-const SPENT = -2;
-const GOLDEN = 0x9e3779b1 | 0;
-const FILTER_MIX = 0x85ebca6b | 0;
+import {
+  fillByte,
+  FILTER_MIX,
+  GOLDEN,
+  NONE,
+  rollOne,
+  rollToCandidate,
+  SPENT,
+  sumWindow,
+} from "./rolling_sum.ts";
 
 /** Where each block of the new image can be copied from. */
 export interface Matches {
@@ -72,14 +77,8 @@ export class BlockMatcher implements Matches {
   readonly #sums = new Int32Array(2);
   /** The weak checksums as int32 (so that V8 compares small integers, not doubles). */
   readonly #weak: Int32Array;
-  /**
-   * Per byte value: 1 once a window of only that byte was found to be no
-   * missing block. Stays true, as blocks are only ever found, never lost:
-   * without it, a missing block whose weak checksum is a fill's (0 for
-   * zeros) cost a strong checksum at every byte of every run of that fill.
-   */
+  /** Per byte value: 1 once a window of only that byte matched no missing block (stays so). */
   readonly #spentFills = new Uint8Array(256);
-  /** Strong checksums computed so far (the costly step: 4 KiB of work each). */
   #strongChecks = 0;
 
   constructor(index: ChunkIndex) {
@@ -94,7 +93,7 @@ export class BlockMatcher implements Matches {
     this.#missing = index.count;
   }
 
-  /** Strong checksums computed so far, by scans: what a scan cost, whatever the machine's speed. */
+  /** Strong checksums computed so far (4 KiB of work each): what scans cost, on any machine. */
   get strongChecks(): number {
     return this.#strongChecks;
   }
@@ -336,75 +335,5 @@ export class BlockMatcher implements Matches {
         slot = (slot + 1) & this.#mask;
       }
     }
-  }
-}
-
-/** The byte value the window `buffer[at, at + block)` holds throughout, or -1 when it holds several. */
-function fillByte(buffer: Uint8Array, at: number, block: number): number {
-  const value = buffer[at]!;
-  if (buffer[at + block - 1] !== value) return NONE;
-  for (let i = at + 1; i < at + block - 1; i++) if (buffer[i] !== value) return NONE;
-  return value;
-}
-
-/** Sets `sums` to rsync's a and b of the window `buffer[at, at + block)`. */
-function sumWindow(buffer: Uint8Array, at: number, block: number, sums: Int32Array): void {
-  let a = 0;
-  let b = 0;
-  for (let i = at; i < at + block; i++) {
-    a = (a + buffer[i]!) | 0;
-    b = (b + a) | 0;
-  }
-  sums[0] = a;
-  sums[1] = b;
-}
-
-/** Moves the window of `sums` one byte on, from `at` to `at + 1`. */
-function rollOne(buffer: Uint8Array, at: number, block: number, sums: Int32Array): void {
-  const out = buffer[at]!;
-  const a = (sums[0]! + buffer[at + block]! - out) | 0;
-  sums[0] = a;
-  sums[1] = (sums[1]! + a - Math.imul(block, out)) | 0;
-}
-
-/**
- * The hot loop: rolls from the window at `at` (whose sums are in `sums`) to
- * the first window, up to `last`, whose weak checksum heads a chain of the
- * table; returns its offset with its sums in `sums`, or -1 after `last`.
- * Int32 arithmetic only, one table probe per byte.
- */
-function rollToCandidate(
-  buffer: Uint8Array,
-  from: number,
-  last: number,
-  block: number,
-  sums: Int32Array,
-  slots: Int32Array,
-  shift: number,
-  weakOfBlock: Int32Array,
-  filter: Int32Array,
-): number {
-  const mask = slots.length - 1;
-  const filterShift = 32 - Math.log2(filter.length * 32);
-  let a = sums[0]!;
-  let b = sums[1]!;
-  for (let at = from;; at++) {
-    const weak = (b << 16) | (a & 0xffff);
-    const bit = Math.imul(weak, FILTER_MIX) >>> filterShift;
-    let slot = Math.imul(weak, GOLDEN) >>> shift;
-    let head = (filter[bit >>> 5]! & (1 << (bit & 31))) === 0 ? NONE : slots[slot]!;
-    while (head !== NONE) {
-      if (head !== SPENT && weakOfBlock[head] === weak) {
-        sums[0] = a;
-        sums[1] = b;
-        return at;
-      }
-      slot = (slot + 1) & mask;
-      head = slots[slot]!;
-    }
-    if (at >= last) return -1;
-    const out = buffer[at]!;
-    a = (a + buffer[at + block]! - out) | 0;
-    b = (b + a - Math.imul(block, out)) | 0;
   }
 }
