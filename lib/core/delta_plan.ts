@@ -19,13 +19,19 @@ import { formatBytes } from "./log.ts";
 
 /** One stretch of the new image, `[at, at + length)`. */
 export type Segment =
-  /** Copied from local image number `image`, starting at its byte `from`. */
+  /**
+   * Copied from local image number `image`: its bytes `[from, from + span)`,
+   * written over and over until `length` is filled. `span` is `length` for a
+   * plain copy and one block for a run of identical blocks (zero fill), which
+   * would otherwise be one segment per block.
+   */
   | {
     readonly kind: "local";
     readonly at: number;
     readonly length: number;
     readonly image: number;
     readonly from: number;
+    readonly span: number;
   }
   /** Fetched from the origin with one Range request. */
   | { readonly kind: "remote"; readonly at: number; readonly length: number };
@@ -97,7 +103,11 @@ export function planDelta(
   return { size, segments: bridged, localBytes, remoteBytes, requests };
 }
 
-/** Per block, then merged: consecutive local blocks of one image at consecutive offsets, and remote runs. */
+/**
+ * Per block, then merged: remote runs; local blocks of one image at
+ * consecutive offsets; and runs of blocks found at one and the same offset
+ * (identical blocks) as one repeated block.
+ */
 function rawSegments(size: number, blockSize: number, matches: Matches): Segment[] {
   const segments: Segment[] = [];
   const count = Math.ceil(size / blockSize);
@@ -113,9 +123,21 @@ function rawSegments(size: number, blockSize: number, matches: Matches): Segment
       continue;
     }
     const from = matches.offset[j]!;
-    if (last?.kind === "local" && last.image === image && last.from + last.length === from) {
-      segments[segments.length - 1] = { ...last, length: last.length + length };
-    } else segments.push({ kind: "local", at, length, image, from });
+    if (last?.kind === "local" && last.image === image) {
+      if (last.span === last.length && last.from + last.length === from) {
+        segments[segments.length - 1] = {
+          ...last,
+          length: last.length + length,
+          span: last.span + length,
+        };
+        continue;
+      }
+      if (last.span === blockSize && length === blockSize && last.from === from) {
+        segments[segments.length - 1] = { ...last, length: last.length + length };
+        continue;
+      }
+    }
+    segments.push({ kind: "local", at, length, image, from, span: length });
   }
   return segments;
 }
@@ -185,7 +207,7 @@ export function repairPlan(plan: DeltaPlan, first: number): DeltaPlan {
   const segments: Segment[] = plan.segments.map((s) =>
     s.kind === "local"
       ? { kind: "remote", at: s.at, length: s.length }
-      : { kind: "local", at: s.at, length: s.length, image: first, from: s.at }
+      : { kind: "local", at: s.at, length: s.length, image: first, from: s.at, span: s.length }
   );
   return {
     size: plan.size,

@@ -63,16 +63,21 @@ function assemble(plan: DeltaPlan, locals: Uint8Array[], target: Uint8Array): Ui
   let at = 0;
   for (const s of plan.segments) {
     assert.equal(s.at, at, "segments are in order and contiguous");
-    out.set(
-      s.kind === "local"
-        ? locals[s.image]!.subarray(s.from, s.from + s.length)
-        : target.subarray(s.at, s.at + s.length),
-      s.at,
-    );
+    if (s.kind === "remote") out.set(target.subarray(s.at, s.at + s.length), s.at);
+    else {
+      const span = locals[s.image]!.subarray(s.from, s.from + s.span);
+      assert.equal(span.length, s.span, "the local stretch is in the local image");
+      for (let i = 0; i < s.length; i += s.span) out.set(span.subarray(0, s.length - i), s.at + i);
+    }
     at += s.length;
   }
   assert.equal(at, plan.size, "segments cover the image");
   return out;
+}
+
+/** Equality without a diff of megabytes when it fails. */
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function fetchedFraction(plan: DeltaPlan): number {
@@ -108,7 +113,7 @@ Deno.test("bytes inserted near the start shift everything: only about a block is
   const old = noise(256 * KiB, 11);
   const target = concat(old.subarray(0, 1000), noise(37, 12), old.subarray(1000));
   const { plan, assembled } = delta([old], target);
-  assert.deepEqual(assembled, target);
+  assert.ok(equalBytes(assembled, target));
   assert.ok(plan.remoteBytes <= 2 * BLOCK_SIZE, `fetched ${plan.remoteBytes}`);
 });
 
@@ -122,7 +127,7 @@ Deno.test("bytes deleted, changed at the start and at the end", () => {
   ];
   for (const target of cases) {
     const { plan, assembled } = delta([old], target);
-    assert.deepEqual(assembled, target);
+    assert.ok(equalBytes(assembled, target));
     assert.ok(plan.remoteBytes <= 3 * BLOCK_SIZE, `fetched ${plan.remoteBytes}`);
   }
 });
@@ -132,7 +137,7 @@ Deno.test("blocks come from several local images, in the order given", () => {
   const b = noise(64 * KiB, 32);
   const target = concat(b.subarray(0, 20_000), a.subarray(5, 40_000), b.subarray(30_000));
   const { plan, assembled } = delta([a, b], target);
-  assert.deepEqual(assembled, target);
+  assert.ok(equalBytes(assembled, target));
   assert.ok(fetchedFraction(plan) < 0.2, `fetched ${plan.remoteBytes} of ${plan.size}`);
   const images = new Set(plan.segments.flatMap((s) => s.kind === "local" ? [s.image] : []));
   assert.deepEqual([...images].sort(), [0, 1]);
@@ -142,8 +147,18 @@ Deno.test("repeated blocks (zero fill) are found once and copied everywhere", ()
   const old = concat(new Uint8Array(64 * KiB), noise(64 * KiB, 41));
   const target = concat(noise(64 * KiB, 41), new Uint8Array(128 * KiB), noise(3, 42));
   const { plan, assembled } = delta([old], target);
-  assert.deepEqual(assembled, target);
+  assert.ok(equalBytes(assembled, target));
   assert.ok(plan.remoteBytes <= BLOCK_SIZE, `fetched ${plan.remoteBytes}`);
+  // The 32 zero blocks are one block read once and written 32 times, not 32 segments.
+  assert.equal(plan.segments.length, 3);
+  assert.deepEqual(plan.segments[1], {
+    kind: "local",
+    at: 64 * KiB,
+    length: 128 * KiB,
+    image: 0,
+    from: 0,
+    span: BLOCK_SIZE,
+  });
 });
 
 /**
@@ -182,7 +197,7 @@ Deno.test("a missing block with the weak checksum of zeros costs no strong check
     noise(70 * KiB, 82),
   );
   const { plan, assembled, matcher } = delta([old], target);
-  assert.deepEqual(assembled, target);
+  assert.ok(equalBytes(assembled, target));
   assert.ok(plan.remoteBytes <= 2 * BLOCK_SIZE, `fetched ${plan.remoteBytes}`);
   // One check per block of the target and a few per zero run, not one per zero byte (768 Ki).
   assert.ok(matcher.strongChecks < 200, `${matcher.strongChecks} strong checksums`);
@@ -193,7 +208,7 @@ Deno.test("block-aligned changes (a block filesystem) fetch only the changed blo
   const target = old.slice();
   for (const block of [3, 100, 101, 200]) target.set(noise(BLOCK_SIZE, block), block * BLOCK_SIZE);
   const { plan, assembled } = delta([old], target);
-  assert.deepEqual(assembled, target);
+  assert.ok(equalBytes(assembled, target));
   // Blocks 100 and 101 are one range; the 16 KiB bridge may join the others.
   assert.ok(plan.remoteBytes <= 4 * BLOCK_SIZE + 16 * KiB, `fetched ${plan.remoteBytes}`);
 });
@@ -222,7 +237,7 @@ Deno.test("property: any edit of any image is assembled exactly, whatever the bu
           );
         }
         const { plan, assembled } = delta([old], target, bufferSize);
-        assert.deepEqual(assembled, target);
+        assert.ok(equalBytes(assembled, target));
         assert.ok(plan.remoteBytes <= target.length);
       },
     ),
