@@ -4,10 +4,10 @@
  * so that the assembly writes (and hashes) the new image front to back in one
  * pass. Pure.
  *
- * Requests cost more than their bytes (a round trip, headers), so
- * neighbouring fetched blocks become one range, a short stretch of local
- * blocks between two fetched ranges is fetched too ({@link PlanLimits.bridgeBytes}),
- * and when that still leaves more than {@link PlanLimits.maxRequests} ranges
+ * Neighbouring fetched blocks become one range; a short stretch of local
+ * blocks between two fetched ranges can be fetched too ({@link PlanLimits.bridgeBytes},
+ * none by default: a gap is at least a block, more than a request's headers
+ * cost), and when more than {@link PlanLimits.maxRequests} ranges remain
  * the shortest stretches are bridged as long as the extra bytes stay within
  * {@link PlanLimits.maxBridgedFraction} of the image. The fetched bytes never
  * exceed the image's size: the segments partition it.
@@ -59,13 +59,17 @@ export interface PlanLimits {
 }
 
 /**
- * The defaults: a request costs about a round trip, worth some KiB on any
- * real link, so gaps up to 16 KiB are bridged; beyond 64 requests, gaps are
- * bridged up to 0.5 % more bytes.
+ * The defaults, chosen on the delta benchmark's real images (docs/delta.md):
+ * a gap between two missing stretches is at least a block (4 KiB), and a
+ * request costs about 250 bytes of answer headers, so bridging a gap never
+ * saves bytes; requests go in flight a few at a time on reused connections,
+ * so they are not bridged either, up to 2,048. Beyond that (a large image
+ * with scattered changes), the shortest gaps are bridged within 0.5 % of the
+ * image, to bound the requests of one update.
  */
 export const DEFAULT_LIMITS: PlanLimits = Object.freeze({
-  bridgeBytes: 16 * 1024,
-  maxRequests: 64,
+  bridgeBytes: 0,
+  maxRequests: 2048,
   maxBridgedFraction: 0.005,
 });
 

@@ -209,8 +209,9 @@ Deno.test("block-aligned changes (a block filesystem) fetch only the changed blo
   for (const block of [3, 100, 101, 200]) target.set(noise(BLOCK_SIZE, block), block * BLOCK_SIZE);
   const { plan, assembled } = delta([old], target);
   assert.ok(equalBytes(assembled, target));
-  // Blocks 100 and 101 are one range; the 16 KiB bridge may join the others.
-  assert.ok(plan.remoteBytes <= 4 * BLOCK_SIZE + 16 * KiB, `fetched ${plan.remoteBytes}`);
+  // Blocks 100 and 101 are one range; nothing else is fetched.
+  assert.equal(plan.remoteBytes, 4 * BLOCK_SIZE);
+  assert.equal(plan.requests, 3);
 });
 
 Deno.test("property: any edit of any image is assembled exactly, whatever the buffer size", () => {
