@@ -153,7 +153,11 @@ class PlanSource implements ByteSource {
       n = await this.#readLocal(segment.image, segment.from + this.#done, view);
     } else {
       const block = this.#repeated ??= await this.#readBlock(segment);
-      for (let i = 0; i < want; i++) view[i] = block[(this.#done + i) % block.length]!;
+      for (let i = 0, phase = this.#done % block.length; i < want; phase = 0) {
+        const piece = block.subarray(phase, Math.min(block.length, phase + want - i));
+        view.set(piece, i);
+        i += piece.length;
+      }
     }
     this.#done += n;
     return { buffer, n, end: false };
