@@ -5,7 +5,6 @@
  * @module
  */
 import { type Command, parseArgs } from "./lib/core/cli.ts";
-import { usage } from "./lib/core/help.ts";
 import {
   asTakoError,
   combinedExitCode,
@@ -90,9 +89,11 @@ function makeLog(command: Command | undefined, journal: boolean): Log {
 
 async function run(command: Command, log: Log): Promise<number> {
   switch (command.name) {
-    case "help":
+    case "help": {
+      const { usage } = await import("./lib/core/help.ts");
       stdout(usage(command.topic) + "\n");
       return EXIT_OK;
+    }
     case "version":
       stdout(`tako ${TAKO_VERSION}\n`);
       return EXIT_OK;

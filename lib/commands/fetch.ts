@@ -27,7 +27,6 @@ import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
 import { lstatOrUndefined, writeFileAtomic } from "../shell/fs.ts";
 import { acquireLock } from "../shell/lock.ts";
 import { DEFAULT_NET_OPTIONS, type NetOptions } from "../shell/http.ts";
-import { updateByDelta } from "../shell/delta_download.ts";
 import {
   currentImage,
   fetchVerifiedManifest,
@@ -35,7 +34,6 @@ import {
   type Source,
 } from "../shell/fetch_inputs.ts";
 import { dropPartials } from "../shell/partial.ts";
-import { downloadImage } from "../shell/image_download.ts";
 import { readState, recordFailure, repairStateMode, saveState } from "../shell/state_file.ts";
 import {
   cleanTemporaries,
@@ -242,7 +240,8 @@ async function update(run: Run, init: boolean): Promise<void> {
   const base = withRollout({ ...validated, verified: got.verified, ...built }, phased.rollout);
   const judged = !init && switching.isJudged(config);
   if (judged && got.chosen !== undefined && got.chosen.sha256 !== current) {
-    return await finish(run, await switching.switchJudged(run, base, got.chosen, offer.current));
+    const judgedState = await switching.switchJudged(run, base, got.chosen, offer.current);
+    return await finish(run, judgedState, remote.entries);
   }
   const restarts = plan.restartsUnits(init, config.restartUnits) && !judged;
   const settled = got.chosen === undefined
@@ -253,14 +252,17 @@ async function update(run: Run, init: boolean): Promise<void> {
   if (next.restartPending) {
     run.outcome.restarted = await switching.restartPending(run, next, settled.inPlace);
   }
-  await finish(run, next);
+  await finish(run, next, remote.entries);
 }
 
-/** Saves the state of a successful run, then prunes (which keeps latest and the previous image). */
-async function finish(run: Run, state: State): Promise<void> {
+/**
+ * Saves the state of a successful run, then prunes (which keeps latest and the previous image)
+ * by the entries of the manifest the run stored, which need no second read.
+ */
+async function finish(run: Run, state: State, entries: readonly Entry[]): Promise<void> {
   const final = withDownloaded(plan.stateAfterSuccess(state, run.now()), run.outcome.bytes);
   await saveState(run.dest, final);
-  await pruneDestination(run.dest, run.config, final, run.log);
+  await pruneDestination(run.dest, run.config, final, run.log, entries);
 }
 
 /** The notes of a run, once the manifest was received and verified (fetch_plan.runNotes). */
@@ -365,7 +367,12 @@ async function ensureImage(
     // Not removed first: the fresh copy is renamed over it, so latest never dangles.
   }
   // By delta from the local images when the origin has an index (docs/delta.md), else in full.
-  if (await updateByDelta(run, entry) === undefined) await downloadImage(run, entry);
+  // Loaded only here: a run that finds its image in place never needs them (docs/performance.md).
+  const { updateByDelta } = await import("../shell/delta_download.ts");
+  if (await updateByDelta(run, entry) === undefined) {
+    const { downloadImage } = await import("../shell/image_download.ts");
+    await downloadImage(run, entry);
+  }
   return stampOf(entry.sha256, await Deno.lstat(path));
 }
 

@@ -9,11 +9,9 @@
 import { printable, TakoError } from "../core/errors.ts";
 import { formatBytes, type Log } from "../core/log.ts";
 import { acquireLock } from "../shell/lock.ts";
+import { ORIGIN_LOCK_WAIT_MS, originDirectory } from "../shell/origin_dir.ts";
 import { listStore } from "../shell/store.ts";
 import { ensureIndex } from "../shell/index_file.ts";
-
-/** How long `tako index` waits for a `tako store` into the same directory. */
-const LOCK_WAIT_MS = 60_000;
 
 /** What one run did, by image count. */
 export interface IndexResult {
@@ -28,14 +26,10 @@ export interface IndexResult {
  * (after the others are done) and gets no index.
  */
 export async function indexOrigin(output: string, log: Log): Promise<IndexResult> {
-  const dir = output.replace(/\/+$/, "") || "/";
+  const dir = await originDirectory(output);
   const shown = printable(dir, 300);
-  const info = await Deno.stat(dir).catch(() => undefined);
-  if (info === undefined) {
-    throw new TakoError("usage", `The origin directory ${shown} does not exist.`);
-  }
-  if (!info.isDirectory) throw new TakoError("usage", `${shown} is not a directory.`);
-  using _lock = await acquireLock(dir, LOCK_WAIT_MS);
+  // As long as store and resign wait: an index run beside a store waits for it, and says so.
+  using _lock = await acquireLock(dir, ORIGIN_LOCK_WAIT_MS, (message) => log.info(message));
   const counts = { written: 0, present: 0, tooLarge: 0 };
   const failures: TakoError[] = [];
   for (const image of await listStore(dir)) {

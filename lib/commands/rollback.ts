@@ -61,7 +61,11 @@ async function rollbackOne(configPath: string, ctx: RollbackContext): Promise<vo
   const config = await loadConfig(configPath);
   const dest = resolve(config.destination);
   await requireDestination(dest, configPath);
-  using _lock = await acquireLock(dest, ctx.lockWaitMs);
+  using _lock = await acquireLock(
+    dest,
+    ctx.lockWaitMs,
+    (message) => ctx.log.info(`${printable(config.file, 300)}: ${message}`),
+  );
   const state = await readState(dest);
   if (ctx.clear !== undefined) await clear(config, dest, state, ctx.clear, ctx);
   else await rollback(config, dest, state, ctx);

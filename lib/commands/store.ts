@@ -25,6 +25,7 @@ import { ORIGIN_LOCK_WAIT_MS, originDirectory } from "../shell/origin_dir.ts";
 import type { Log } from "../core/log.ts";
 import { type KeySource, loadSecretKey } from "../shell/key_file.ts";
 import { ensureIndex } from "../shell/index_file.ts";
+import { indexable, IndexBuilder } from "../core/chunk_index.ts";
 
 /** What `tako store` was asked to do. */
 export interface StoreRequest extends KeySource {
@@ -73,11 +74,16 @@ function requireVersion(version: string): void {
   }
 }
 
-/** Copies the image into a temporary file in store/, hashing in the same pass. */
-async function copyHashing(
-  imagePath: string,
-  temp: TempFile,
-): Promise<{ sha256: string; size: number }> {
+/** What {@link copyHashing} made of the image. */
+interface CopiedImage {
+  readonly sha256: string;
+  readonly size: number;
+  /** Its chunk index, of the same bytes; none when too large for one. */
+  readonly index: Uint8Array | undefined;
+}
+
+/** Copies the image into a temporary file in store/, hashing and indexing in the same pass. */
+async function copyHashing(imagePath: string, temp: TempFile): Promise<CopiedImage> {
   let source: Deno.FsFile;
   try {
     source = await Deno.open(imagePath, { read: true });
@@ -89,14 +95,18 @@ async function copyHashing(
   if (!info.isFile) {
     throw new TakoError("usage", `The image ${printable(imagePath, 200)} is not a regular file.`);
   }
-  // One pass: hashed while copied, with reads overlapping writes (shell/copy.ts).
+  // One pass: hashed and indexed while copied, with reads overlapping writes (shell/copy.ts).
+  // The index sees exactly the bytes the hash saw, so it is the index of the digest it names.
   using flusher = await flushHandle(temp.path, temp.file, info.size);
-  const { received, hash } = await copyStreaming(fileSource(source, imagePath), {
-    file: temp.file,
-    path: temp.path,
-    flusher,
-  });
-  return { sha256: hash.digest("hex"), size: received };
+  const builder = indexable(info.size) ? new IndexBuilder() : undefined;
+  const { received, hash } = await copyStreaming(
+    fileSource(source, imagePath),
+    { file: temp.file, path: temp.path, flusher },
+    builder === undefined ? {} : { onData: (piece) => builder.push(piece) },
+  );
+  const sha256 = hash.digest("hex");
+  const index = indexable(received) ? builder?.finish(sha256) : undefined;
+  return { sha256, size: received, index };
 }
 
 /** Moves the hashed temporary copy to store/<sha256>, or checks the copy already there. */
@@ -149,16 +159,18 @@ export async function store(
   await attempt("create", storeDir, () => Deno.mkdir(storeDir, { recursive: true }));
   let entry: Entry;
   let result: { entries: Entry[]; changed: boolean };
+  let index: Uint8Array | undefined;
   {
     await using temp = await createTemp(storeDir);
     const image = await copyHashing(request.image, temp);
+    index = image.index;
     entry = { version: request.version, size: BigInt(image.size), sha256: image.sha256 };
     // Refuse a conflicting version before anything is placed in store/.
     result = insertEntry(entries, entry);
     await placeImage(temp, `${storeDir}/${image.sha256}`, image);
   }
   // Beside the image before the manifest names it, so a client never sees one without the other.
-  await ensureIndex(storeDir, entry.sha256, Number(entry.size));
+  await ensureIndex(storeDir, entry.sha256, Number(entry.size), index);
   if (result.changed) {
     await writeFileAtomic(dir, "manifest", signManifest(result.entries, key), 0o444);
     log.info(

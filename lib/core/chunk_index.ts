@@ -173,8 +173,67 @@ export function strongSum(bytes: Uint8Array, start: number, end: number): number
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+/** Whether a Uint32Array view reads words little-endian, as {@link strongSum} does. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const WORDS_PER_BLOCK = BLOCK_SIZE / 4;
+const EVEN_BYTES = 0x00ff00ff;
+
 /**
- * Builds the index of an image fed in pieces of any length, in order.
+ * The weak and strong checksums of the full block `words[w, w + 1024)`, into
+ * `out[at]` and `out[at + 1]`: the same values as {@link weakSum} and
+ * {@link strongSum} of its bytes (little-endian words), in one pass of word
+ * reads instead of two of byte reads. XXH32 takes the words as they are; the
+ * weak sum per word, with s the sum of its bytes x0..x3 and A the running
+ * sum after it: a += s and b += 4·A − (x1 + 2·x2 + 3·x3), which is what the
+ * byte loop (b += a after each byte) adds over the same four bytes. The byte
+ * sums come two at a time from the even and odd bytes (`w & 0x00ff00ff`).
+ */
+function blockSums(words: Uint32Array, w: number, out: Uint32Array, at: number): void {
+  let v1 = (P1 + P2) | 0;
+  let v2 = P2;
+  let v3 = 0;
+  let v4 = -P1 | 0;
+  let a = 0;
+  let b = 0;
+  for (let j = w, end = w + WORDS_PER_BLOCK; j < end; j += 4) {
+    const w0 = words[j]!;
+    const w1 = words[j + 1]!;
+    const w2 = words[j + 2]!;
+    const w3 = words[j + 3]!;
+    v1 = Math.imul(rotl((v1 + Math.imul(w0, P2)) | 0, 13), P1);
+    v2 = Math.imul(rotl((v2 + Math.imul(w1, P2)) | 0, 13), P1);
+    v3 = Math.imul(rotl((v3 + Math.imul(w2, P2)) | 0, 13), P1);
+    v4 = Math.imul(rotl((v4 + Math.imul(w3, P2)) | 0, 13), P1);
+    // odd = x1 | x3 << 16, pairs = (x0 + x1) | (x2 + x3) << 16.
+    let odd = (w0 >>> 8) & EVEN_BYTES;
+    let pairs = (w0 & EVEN_BYTES) + odd;
+    a = (a + (pairs & 0xffff) + (pairs >>> 16)) | 0;
+    b = (b + 4 * a - ((odd & 0xffff) + 2 * (pairs >>> 16) + (w0 >>> 24))) | 0;
+    odd = (w1 >>> 8) & EVEN_BYTES;
+    pairs = (w1 & EVEN_BYTES) + odd;
+    a = (a + (pairs & 0xffff) + (pairs >>> 16)) | 0;
+    b = (b + 4 * a - ((odd & 0xffff) + 2 * (pairs >>> 16) + (w1 >>> 24))) | 0;
+    odd = (w2 >>> 8) & EVEN_BYTES;
+    pairs = (w2 & EVEN_BYTES) + odd;
+    a = (a + (pairs & 0xffff) + (pairs >>> 16)) | 0;
+    b = (b + 4 * a - ((odd & 0xffff) + 2 * (pairs >>> 16) + (w2 >>> 24))) | 0;
+    odd = (w3 >>> 8) & EVEN_BYTES;
+    pairs = (w3 & EVEN_BYTES) + odd;
+    a = (a + (pairs & 0xffff) + (pairs >>> 16)) | 0;
+    b = (b + 4 * a - ((odd & 0xffff) + 2 * (pairs >>> 16) + (w3 >>> 24))) | 0;
+  }
+  out[at] = (((b & 0xffff) << 16) | (a & 0xffff)) >>> 0;
+  let h = (rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18) + BLOCK_SIZE) | 0;
+  h = Math.imul(h ^ (h >>> 15), P2);
+  h = Math.imul(h ^ (h >>> 13), P3);
+  out[at + 1] = (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * Builds the index of an image fed in pieces of any length, in order. Full
+ * blocks are summed by {@link blockSums} on a word view of the piece when it
+ * is 4-byte aligned, else after a copy into an aligned buffer; the last,
+ * short block (and every block on a big-endian machine) by the byte loops.
  *
  * @example
  * ```ts
@@ -186,9 +245,10 @@ export function strongSum(bytes: Uint8Array, start: number, end: number): number
  */
 export class IndexBuilder {
   readonly #pending = new Uint8Array(BLOCK_SIZE);
+  readonly #pendingWords = new Uint32Array(this.#pending.buffer);
   #pendingLength = 0;
   #size = 0;
-  /** The entries so far, big-endian u32 pairs, in a buffer that doubles as it fills. */
+  /** The entries so far, (weak, strong) u32 pairs, in a buffer that doubles as it fills. */
   #entries = new Uint32Array(1024);
   #count = 0;
 
@@ -202,11 +262,22 @@ export class IndexBuilder {
       this.#pendingLength += take;
       at = take;
       if (this.#pendingLength < BLOCK_SIZE) return;
-      this.#add(this.#pending);
-      this.#pendingLength = 0;
+      this.#addPending();
     }
-    for (; at + BLOCK_SIZE <= bytes.length; at += BLOCK_SIZE) {
-      this.#add(bytes.subarray(at, at + BLOCK_SIZE));
+    const blocks = Math.floor((bytes.length - at) / BLOCK_SIZE);
+    this.#reserve(blocks);
+    const start = bytes.byteOffset + at;
+    if (LITTLE_ENDIAN && start % 4 === 0) {
+      const words = new Uint32Array(bytes.buffer, start, blocks * WORDS_PER_BLOCK);
+      for (let k = 0; k < blocks; k++) {
+        blockSums(words, k * WORDS_PER_BLOCK, this.#entries, 2 * this.#count++);
+      }
+      at += blocks * BLOCK_SIZE;
+    } else {
+      for (let k = 0; k < blocks; k++, at += BLOCK_SIZE) {
+        this.#pending.set(bytes.subarray(at, at + BLOCK_SIZE));
+        this.#addPending();
+      }
     }
     this.#pending.set(bytes.subarray(at), 0);
     this.#pendingLength = bytes.length - at;
@@ -214,20 +285,37 @@ export class IndexBuilder {
 
   /** The index file of the image pushed, whose SHA-256 is `sha256` (lowercase hex). */
   finish(sha256: string): Uint8Array {
-    if (this.#pendingLength > 0) this.#add(this.#pending.subarray(0, this.#pendingLength));
+    if (this.#pendingLength > 0) {
+      const last = this.#pending.subarray(0, this.#pendingLength);
+      this.#reserve(1);
+      this.#entries[2 * this.#count] = weakSum(last, 0, last.length);
+      this.#entries[2 * this.#count + 1] = strongSum(last, 0, last.length);
+      this.#count++;
+    }
     this.#pendingLength = 0;
     return encodeIndex(this.#size, sha256, this.#entries.subarray(0, 2 * this.#count));
   }
 
-  #add(block: Uint8Array): void {
-    if (2 * this.#count === this.#entries.length) {
-      const grown = new Uint32Array(2 * this.#entries.length);
-      grown.set(this.#entries);
-      this.#entries = grown;
+  /** Sums the full block in #pending. */
+  #addPending(): void {
+    this.#reserve(1);
+    if (LITTLE_ENDIAN) {
+      blockSums(this.#pendingWords, 0, this.#entries, 2 * this.#count);
+    } else {
+      this.#entries[2 * this.#count] = weakSum(this.#pending, 0, BLOCK_SIZE);
+      this.#entries[2 * this.#count + 1] = strongSum(this.#pending, 0, BLOCK_SIZE);
     }
-    this.#entries[2 * this.#count] = weakSum(block, 0, block.length);
-    this.#entries[2 * this.#count + 1] = strongSum(block, 0, block.length);
     this.#count++;
+    this.#pendingLength = 0;
+  }
+
+  /** Room for `blocks` more entries. */
+  #reserve(blocks: number): void {
+    const needed = 2 * (this.#count + blocks);
+    if (needed <= this.#entries.length) return;
+    const grown = new Uint32Array(Math.max(needed, 2 * this.#entries.length));
+    grown.set(this.#entries.subarray(0, 2 * this.#count));
+    this.#entries = grown;
   }
 }
 

@@ -153,60 +153,60 @@ const SHA256_CHARS = 64;
 
 /**
  * Parses the signed part (header through the blank line after the entries),
- * already verified. One pass over the text by index: no line array, and each
- * field checked where it stands (a regex per field of 100,000 entries cost more
- * than the signature, see docs/performance.md).
+ * already verified. One pass over the bytes by index: no line array, and each
+ * field checked where it stands by table lookups (a regex per field of 100,000
+ * entries cost more than the signature, see docs/performance.md). Every byte of
+ * an entry line is checked by its field, so a good manifest is scanned once; a
+ * byte that is not printable ASCII anywhere is the error named first.
  */
 function parseSigned(signed: Uint8Array, invalid: (problem: string) => TakoError): Entry[] {
-  const at = findNonPrintable(signed);
-  if (at >= 0) {
-    const byte = signed[at]!;
-    const problem = byte === CR
-      ? CARRIAGE_RETURN
-      : `byte 0x${byte.toString(16).padStart(2, "0")} is not printable ASCII.`;
-    throw invalid(`line ${lineOf(signed, at)}: ${problem}`);
-  }
-  // Printable ASCII: an index into the text is an index into the bytes.
-  const text = decoder.decode(signed);
-  // The header and its line feed were compared byte for byte; line 2 starts here.
+  const fail = (problem: string) => invalid(nonPrintableProblem(signed) ?? problem);
+  // The header and its line feed were compared byte for byte by splitManifest; line 2 starts here.
   const lineTwo = HEADER_BYTES.length;
-  if (text.length > lineTwo && text.charCodeAt(lineTwo) !== LF) {
-    throw invalid("line 2: expected a blank line after the header.");
+  if (signed.length > lineTwo && signed[lineTwo] !== LF) {
+    throw fail("line 2: expected a blank line after the header.");
   }
-  // The text ends with a line feed: the blank line before the signature starts just before it.
-  const blankStart = text.length - 1;
-  if (blankStart <= lineTwo || text.charCodeAt(blankStart - 1) !== LF) {
-    throw invalid(
+  // The part ends with a line feed: the blank line before the signature starts just before it.
+  const blankStart = signed.length - 1;
+  if (blankStart <= lineTwo || signed[blankStart - 1] !== LF) {
+    throw fail(
       `line ${lineOf(signed, signed.length) - 1}: expected a blank line before the signature.`,
     );
   }
-
+  // The bytes outside the entry lines that no comparison above checked.
+  const outside = [signed.subarray(0, lineTwo), signed.subarray(blankStart)];
+  if (outside.some((bytes) => findNonPrintable(bytes) >= 0)) throw fail("");
+  // Every line before the one being read is printable ASCII (else it failed): up to there an
+  // index into the text is an index into the bytes.
+  const text = decoder.decode(signed);
   const entries: Entry[] = [];
   let previous: string | undefined;
   let lineNumber = 3;
   for (let start = lineTwo + 1; start < blankStart; lineNumber++) {
-    const end = signed.indexOf(LF, start);
-    const entry = parseEntryLine(signed, text, start, end, lineNumber, invalid);
+    // A well-formed line in one pass; any other is refused with the problem of its first bad field.
+    const end = scanEntryLine(signed, text, start, entries);
+    if (end < 0) throw fail(entryLineProblem(text, start, signed.indexOf(LF, start), lineNumber));
+    const entry = entries[entries.length - 1]!;
     // Neighbours only: ascending order makes every pair ordered and unequal.
     if (previous !== undefined) {
       const order = compareVersions(previous, entry.version);
-      const [lower, higher] = [printable(previous), printable(entry.version)];
-      if (order === 0) {
-        throw invalid(
-          `line ${lineNumber}: versions ${lower} and ${higher} are equal; each version may be listed once.`,
-        );
-      }
-      if (order > 0) {
-        throw invalid(
-          `line ${lineNumber}: version ${higher} is lower than ${lower} above it; entries must be in ascending version order.`,
-        );
-      }
+      if (order >= 0) throw fail(orderProblem(lineNumber, previous, entry.version, order));
     }
-    entries.push(entry);
     previous = entry.version;
     start = end + 1;
   }
   return entries;
+}
+
+/**
+ * Why two neighbouring entries are out of order (`order` ≥ 0). Only on failure: the versions
+ * are made printable here, never for each of the lines of a good manifest.
+ */
+function orderProblem(lineNumber: number, previous: string, version: string, order: number) {
+  const [lower, higher] = [printable(previous), printable(version)];
+  return order === 0
+    ? `line ${lineNumber}: versions ${lower} and ${higher} are equal; each version may be listed once.`
+    : `line ${lineNumber}: version ${higher} is lower than ${lower} above it; entries must be in ascending version order.`;
 }
 
 /** 1 for a line feed and the bytes of printable ASCII, 0 for every other byte. */
@@ -215,70 +215,71 @@ PRINTABLE_OR_LF[LF] = 1;
 
 /** The index of the first byte that is neither a line feed nor printable ASCII, or -1. */
 function findNonPrintable(bytes: Uint8Array): number {
-  // A branchless pass first: every good manifest takes only this one.
-  let all = 1;
-  for (let i = 0; i < bytes.length; i++) all &= PRINTABLE_OR_LF[bytes[i]!]!;
-  if (all === 1) return -1;
   return bytes.findIndex((byte) => PRINTABLE_OR_LF[byte] === 0);
 }
 
+/** The problem of the first byte that is neither a line feed nor printable ASCII, if any. */
+function nonPrintableProblem(bytes: Uint8Array): string | undefined {
+  const at = findNonPrintable(bytes);
+  if (at < 0) return undefined;
+  const byte = bytes[at]!;
+  const problem = byte === CR
+    ? CARRIAGE_RETURN
+    : `byte 0x${byte.toString(16).padStart(2, "0")} is not printable ASCII.`;
+  return `line ${lineOf(bytes, at)}: ${problem}`;
+}
+
 /**
- * Parses the line `[start, end)` of the signed bytes and their `text`,
- * `<version> <size> <sha256>`: split at its two spaces, then a linear check of
- * each field over the bytes (faster than over the string), which are
- * printable ASCII.
+ * Why the line `[start, end)` of `text` is not `<version> <size> <sha256>` in
+ * canonical form: a line scanEntryLine refused. Only on failure, so plain
+ * string checks; the first field at fault is named.
  */
-function parseEntryLine(
-  bytes: Uint8Array,
-  text: string,
-  start: number,
-  end: number,
-  lineNumber: number,
-  invalid: (problem: string) => TakoError,
-): Entry {
-  const firstSpace = bytes.indexOf(SPACE, start);
-  const secondSpace = firstSpace < 0 || firstSpace >= end
-    ? -1
-    : bytes.indexOf(SPACE, firstSpace + 1);
-  if (secondSpace < 0 || secondSpace >= end || spaceWithin(bytes, secondSpace + 1, end)) {
-    const line = text.slice(start, end);
-    throw invalid(`line ${lineNumber}: expected ${ENTRY_SHAPE}, found '${printable(line)}'.`);
+function entryLineProblem(text: string, start: number, end: number, lineNumber: number): string {
+  const line = text.slice(start, end);
+  const fields = line.split(" ");
+  if (fields.length !== 3) {
+    return `line ${lineNumber}: expected ${ENTRY_SHAPE}, found '${printable(line)}'.`;
   }
-  // Printable ASCII without a space is a valid version (isValidVersion) exactly
-  // when it has a part; this spares the regex.
-  const version = text.slice(start, firstSpace);
-  const problem = (hasPart(version) ? undefined : versionProblem(version)) ??
-    (isCanonicalSize(bytes, firstSpace + 1, secondSpace)
-      ? undefined
-      : sizeProblem(text.slice(firstSpace + 1, secondSpace))) ??
-    (isSha256(bytes, secondSpace + 1, end)
-      ? undefined
-      : sha256Problem(text.slice(secondSpace + 1, end)));
-  if (problem !== undefined) throw invalid(`line ${lineNumber}: ${problem}`);
-  // Canonical form (SPEC §7): writing the entries back must give the signed
-  // bytes. The header and blank lines were compared exactly, each line holds
-  // exactly two spaces, version and digest are the line's own text, and a size
-  // of digits without a leading zero is what writing its value gives.
-  return {
-    version,
-    size: BigInt(text.slice(firstSpace + 1, secondSpace)),
+  const [version, size, sha256] = fields as [string, string, string];
+  const problem = versionProblem(version) ?? sizeProblem(size) ?? sha256Problem(sha256);
+  return `line ${lineNumber}: ${problem ?? `expected ${ENTRY_SHAPE}.`}`;
+}
+
+/**
+ * Reads the line starting at `start` in one pass over its bytes, by table
+ * lookups, when it is exactly `<version> <size> <sha256>` in canonical form
+ * (SPEC §7: a version of printable ASCII with a part, a size without sign or
+ * leading zeros, 64 lowercase hex digits): adds its entry to `entries` and
+ * returns the index of its line feed; -1, adding nothing, for any other line.
+ * The signed part ends with a line feed, which no field holds, so every loop
+ * stops there.
+ */
+function scanEntryLine(bytes: Uint8Array, text: string, start: number, entries: Entry[]): number {
+  let at = start;
+  let part = false;
+  for (let kind = VERSION_BYTE[bytes[at]!]!; kind !== 0; kind = VERSION_BYTE[bytes[++at]!]!) {
+    if (kind === 2) part = true;
+  }
+  const firstSpace = at;
+  if (!part || bytes[firstSpace] !== SPACE) return -1;
+  let size = 0;
+  for (let code = bytes[++at]!; code >= DIGIT_ZERO && code <= DIGIT_NINE; code = bytes[++at]!) {
+    size = size * 10 + (code - DIGIT_ZERO);
+  }
+  const secondSpace = at;
+  const digits = secondSpace - firstSpace - 1;
+  if (digits === 0 || (digits > 1 && bytes[firstSpace + 1] === DIGIT_ZERO)) return -1;
+  const end = secondSpace + 1 + SHA256_CHARS;
+  if (bytes[secondSpace] !== SPACE || end >= bytes.length || bytes[end] !== LF) return -1;
+  if (!isSha256(bytes, secondSpace + 1, end)) return -1;
+  entries.push({
+    version: text.slice(start, firstSpace),
+    size: size <= Number.MAX_SAFE_INTEGER
+      ? BigInt(size)
+      : BigInt(text.slice(firstSpace + 1, secondSpace)),
     sha256: text.slice(secondSpace + 1, end),
-  };
-}
-
-function spaceWithin(bytes: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (bytes[i] === SPACE) return true;
-  return false;
-}
-
-/** Decimal digits without sign or leading zeros (a lone 0 is fine). */
-function isCanonicalSize(bytes: Uint8Array, start: number, end: number): boolean {
-  if (end <= start || (end - start > 1 && bytes[start] === DIGIT_ZERO)) return false;
-  for (let i = start; i < end; i++) {
-    const code = bytes[i]!;
-    if (code < DIGIT_ZERO || code > DIGIT_NINE) return false;
-  }
-  return true;
+  });
+  return end;
 }
 
 /** 1 for the bytes of lowercase hex digits, 0 for every other byte. */
@@ -297,14 +298,12 @@ const DOT = 0x2e;
 const DASH = 0x2d;
 const UNDERSCORE = 0x5f;
 
-/** Whether a version has at least one part, that is a character other than a separator. */
-function hasPart(version: string): boolean {
-  for (let i = 0; i < version.length; i++) {
-    const code = version.charCodeAt(i);
-    if (code !== DOT && code !== DASH && code !== UNDERSCORE) return true;
-  }
-  return false;
-}
+/**
+ * The bytes a version may hold (isValidVersion: printable ASCII but space): 1 for a separator,
+ * 2 for a byte of a part; 0 for every other byte.
+ */
+const VERSION_BYTE = new Uint8Array(256).fill(2, 0x21, 0x7f);
+for (const separator of [DOT, DASH, UNDERSCORE]) VERSION_BYTE[separator] = 1;
 
 /** Why `version` cannot be published, or undefined when it can. */
 export function versionProblem(version: string): string | undefined {

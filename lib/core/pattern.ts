@@ -44,8 +44,6 @@ const SEPARATOR_THEN_STAR = /[.\-_]\*$/;
 /** SemVer 2.0 as given on semver.org: no leading `v`, no leading zeros; build metadata allowed. */
 const STRICT_SEMVER =
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
-/** A SemVer release: three numbers without leading zeros, small enough for the library. */
-const PLAIN_RELEASE = /^(?:0|[1-9]\d{0,14})\.(?:0|[1-9]\d{0,14})\.(?:0|[1-9]\d{0,14})$/;
 const EXAMPLES =
   "a version such as 1.2.0, a wildcard such as 1.*, bounds such as '1.0 <= v < 2.0' or a SemVer range such as ^1.4";
 
@@ -192,19 +190,11 @@ function semverPattern(text: string, semver: Semver): Pattern {
   /** Only strict SemVer 2.0 versions are candidates; the library would accept `v1.2.3`. */
   const candidate = (version: string): SemVerValue | null =>
     STRICT_SEMVER.test(version) ? semver.parse(version) : null;
-  // One SemVer reused for every release version (three numbers, nothing else): the
-  // range reads only its numbers and its empty pre-release, and a 100,000-entry
-  // manifest would otherwise make 100,000 objects to test (docs/performance.md).
-  const release = new semver.SemVer("0.0.0");
-  const releaseMatches = (version: string): boolean => {
-    const first = version.indexOf(".");
-    const second = version.indexOf(".", first + 1);
-    release.major = Number(version.slice(0, first));
-    release.minor = Number(version.slice(first + 1, second));
-    release.patch = Number(version.slice(second + 1));
-    release.raw = release.version = version;
-    return range.test(release);
-  };
+  // A release version (three numbers, nothing else) is tested against the range's comparators
+  // as numbers: a 100,000-entry manifest would otherwise make 100,000 SemVer objects to test
+  // (docs/performance.md). The tests hold this to the library's own test.
+  const releaseMatches = releaseTester(range);
+  const parts: number[] = [0, 0, 0];
   return {
     text,
     kind: "semver",
@@ -212,14 +202,14 @@ function semverPattern(text: string, semver: Semver): Pattern {
       ? "'1.4 <= v < 2' or '1.*'"
       : `'${printable(lowest.version, 40)} <= v < ${lowest.major + 1}' or '${lowest.major}.*'`,
     matches(version) {
-      if (PLAIN_RELEASE.test(version)) return releaseMatches(version);
+      if (readRelease(version, parts)) return releaseMatches(parts);
       const parsed = candidate(version);
       return parsed !== null && range.test(parsed);
     },
     compare(a, b) {
       // Two release versions (no pre-release, no build) compare in SemVer as in Tako order:
       // the three numbers by value. Most sorts of a large manifest need nothing else.
-      if (PLAIN_RELEASE.test(a) && PLAIN_RELEASE.test(b)) return compareVersions(a, b);
+      if (isRelease(a) && isRelease(b)) return compareVersions(a, b);
       const x = candidate(a);
       const y = candidate(b);
       // Non-candidates never match; ordering them first keeps compare a total preorder.
@@ -230,6 +220,92 @@ function semverPattern(text: string, semver: Semver): Pattern {
       return semver.compare(x, y) || compareVersions(a, b);
     },
   };
+}
+
+/** The digits a release's number may have: 15 stay exact as a double, and within the library's limit. */
+const RELEASE_DIGITS = 15;
+const DOT = 0x2e;
+const DIGIT_ZERO = 0x30;
+const DIGIT_NINE = 0x39;
+
+/**
+ * Reads a SemVer release, three numbers without leading zeros of at most 15
+ * digits each and nothing else (`1.4.2`, not `1.4.2-rc.1`, `1.4.2+b5` or
+ * `01.4.2`), into `parts`; false, leaving `parts` unspecified, for anything else.
+ */
+function readRelease(version: string, parts: number[]): boolean {
+  let at = 0;
+  for (let part = 0; part < 3; part++) {
+    if (part > 0) {
+      if (version.charCodeAt(at) !== DOT) return false;
+      at++;
+    }
+    const start = at;
+    let value = 0;
+    for (; at < version.length; at++) {
+      const code = version.charCodeAt(at);
+      if (code < DIGIT_ZERO || code > DIGIT_NINE) break;
+      value = value * 10 + (code - DIGIT_ZERO);
+    }
+    const digits = at - start;
+    if (digits === 0 || digits > RELEASE_DIGITS) return false;
+    if (digits > 1 && version.charCodeAt(start) === DIGIT_ZERO) return false;
+    parts[part] = value;
+  }
+  return at === version.length;
+}
+
+const scratch: number[] = [0, 0, 0];
+
+function isRelease(version: string): boolean {
+  return readRelease(version, scratch);
+}
+
+/** One comparator of a range as numbers; undefined for one that allows anything. */
+interface ReleaseBound {
+  readonly operator: "" | "<" | ">" | "<=" | ">=";
+  readonly numbers: readonly [number, number, number];
+  /** Whether the bound has a pre-release, which orders it before its release. */
+  readonly prerelease: boolean;
+}
+
+/**
+ * The library's `range.test` for a release version, given as its three
+ * numbers: some comparator set whose every comparator holds (a release has no
+ * pre-release, so the library's pre-release rule does not apply to it). A
+ * comparator holds by SemVer precedence: the numbers first, then a bound with a
+ * pre-release is below the release of the same numbers.
+ */
+function releaseTester(range: InstanceType<Semver["Range"]>): (parts: number[]) => boolean {
+  const sets = range.set.map((set) =>
+    set.map((c): ReleaseBound | undefined =>
+      // An empty value is the library's comparator that allows anything.
+      c.value === "" ? undefined : {
+        operator: c.operator === "=" ? "" : c.operator,
+        numbers: [c.semver.major, c.semver.minor, c.semver.patch],
+        prerelease: c.semver.prerelease.length > 0,
+      }
+    )
+  );
+  const holds = (bound: ReleaseBound | undefined, parts: number[]): boolean => {
+    if (bound === undefined) return true;
+    const [major, minor, patch] = bound.numbers;
+    const order = Math.sign(parts[0]! - major) || Math.sign(parts[1]! - minor) ||
+      Math.sign(parts[2]! - patch) || (bound.prerelease ? 1 : 0);
+    switch (bound.operator) {
+      case "":
+        return order === 0;
+      case "<":
+        return order < 0;
+      case ">":
+        return order > 0;
+      case "<=":
+        return order <= 0;
+      case ">=":
+        return order >= 0;
+    }
+  };
+  return (parts) => sets.some((set) => set.every((bound) => holds(bound, parts)));
 }
 
 /**

@@ -113,8 +113,20 @@ export function checkVersion(version: string, where: string): void {
  * ```
  */
 export function compareVersions(a: string, b: string): number {
-  let i = 0;
-  let j = 0;
+  if (a === b) return 0;
+  // The parts before the first differing character are the same in both (a manifest's
+  // neighbours share most of theirs): the comparison starts at the part holding it.
+  const common = Math.min(a.length, b.length);
+  let k = 0;
+  while (k < common && a.charCodeAt(k) === b.charCodeAt(k)) k++;
+  while (k > 0 && !isSeparator(a.charCodeAt(k - 1))) k--;
+  return compareFrom(a, b, k);
+}
+
+/** compareVersions of `a` and `b` from index `start`, a part's start in both. */
+function compareFrom(a: string, b: string, start: number): number {
+  let i = start;
+  let j = start;
   for (;;) {
     i = partStart(a, i);
     j = partStart(b, j);

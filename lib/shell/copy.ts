@@ -3,8 +3,9 @@
  * `tako fetch` (an HTTP body, see http.ts) and an image copied by `tako store`
  * (a local file, {@link fileSource}). One pass over the data: each chunk is
  * hashed (node:crypto) as it arrives, and each buffer written whole while the
- * other buffer fills, so reading, hashing and writing overlap; one write in
- * flight at a time, looping
+ * next one fills (from a file, its first read is started before the full
+ * buffer's last piece is hashed), so reading, hashing and writing overlap;
+ * one write in flight at a time, looping
  * on short write counts (a full disk first answers with one); and an
  * fdatasync every {@link FLUSH_EVERY} bytes in the background through a second
  * handle of the target, so that the caller's final flush finds little left.
@@ -16,12 +17,14 @@ import type { Hash } from "node:crypto";
 import { fileError, writeAll, type Writer } from "./fs.ts";
 
 /**
- * The size of each of the two buffers. Large writes are what make a copy fast
- * (per network chunk of ~60 KiB, a 1 GiB fetch took 3.6 s; with whole buffers
- * 1.5 s). Quick benchmark runs with 512 MiB found 4 MiB as fast as 8 MiB, with
- * a peak RSS about 10 MB lower (docs/performance.md).
+ * The size of each buffer: 1 MiB. Whole-buffer writes make a copy fast (per
+ * network chunk of ~60 KiB, a 1 GiB fetch took 3.6 s; with whole buffers
+ * 1.5 s), but on the 2-core machines measured 4 MiB writes cost the kernel two to four
+ * times the system time of 1 MiB ones (`dd bs=4M` 1.2–3.3 s against 0.4 s per
+ * GiB; `tako store` of 1 GiB 3.6–4.2 s with 4 MiB buffers, 1.8–2.2 s with
+ * 1 MiB; docs/performance.md "Buffer size").
  */
-const BUFFER_SIZE = 4 * 1024 * 1024;
+const BUFFER_SIZE = 1024 * 1024;
 /**
  * Bytes written between two background flushes: often enough that the final
  * flush of a 1 GiB image took 0–40 ms instead of 0.6–0.7 s, seldom enough that
@@ -31,6 +34,12 @@ const FLUSH_EVERY = 64 * 1024 * 1024;
 
 /** Reads into a caller's buffer. BYOB reads hand back the (transferred) buffer holding the data. */
 export interface ByteSource {
+  /**
+   * Whether the pump starts a read before it hashes the piece before (a file: its reads run on
+   * Deno's I/O threads meanwhile). A stream's reads are served by this thread's event loop, which
+   * is busy while it hashes: reading ahead took more CPU and no less time (docs/performance.md).
+   */
+  readonly readAhead?: boolean;
   read(
     buffer: ArrayBuffer,
     offset: number,
@@ -62,6 +71,12 @@ export interface CopyOptions {
   readonly limit?: number;
   /** Told the bytes read so far after every read. */
   readonly onProgress?: (received: number) => void;
+  /**
+   * Shown each piece read, in order, right after the hash took it in (`tako
+   * store` builds the chunk index in the same pass); the view is valid only
+   * during the call.
+   */
+  readonly onData?: (piece: Uint8Array) => void;
 }
 
 /**
@@ -87,6 +102,7 @@ export function fileSource(file: Deno.FsFile, path: string): ByteSource {
       return n === null ? { buffer, n: 0, end: true } : { buffer, n, end: false };
     },
     cancel: () => Promise.resolve(),
+    readAhead: true,
   };
 }
 
@@ -194,33 +210,46 @@ export async function copyHashing(
 ): Promise<{ received: number; hash: Hash }> {
   const limit = options.limit ?? Infinity;
   const bufferSize = Math.max(1, Math.min(BUFFER_SIZE, limit));
-  const buffers = [new ArrayBuffer(bufferSize), new ArrayBuffer(bufferSize)];
+  // One being written and one being filled and hashed; a third being read into ahead.
+  const count = source.readAhead ? 3 : 2;
+  const buffers = Array.from({ length: count }, () => new ArrayBuffer(bufferSize));
   // Loaded on first use: the periodic check copies nothing (docs/performance.md).
   const hash = options.hash ?? (await import("node:crypto")).createHash("sha256");
   const flush = new BackgroundFlush(target.flusher, target.path);
   let writing: Promise<void> = Promise.resolve();
+  let ahead: ReturnType<ByteSource["read"]> | undefined;
   let received = 0;
   let end = false;
   let failure: unknown;
   try {
-    for (let which = 0; !end && received < limit; which ^= 1) {
-      // Before this buffer is filled again, its previous write finished: it was awaited below.
+    for (let which = 0; !end && received < limit; which = (which + 1) % count) {
+      // Before this buffer is filled again, its previous write finished: the write after it
+      // was only started once that one was awaited.
       let buffer = buffers[which]!;
       const want = Math.min(bufferSize, limit - received);
       let filled = 0;
       while (filled < want) {
-        const got = await source.read(buffer, filled, want - filled);
+        const got = await (ahead ?? source.read(buffer, filled, want - filled));
+        ahead = undefined;
         buffer = got.buffer;
         if (got.end) {
           end = true;
           break;
         }
+        const piece = new Uint8Array(buffer, filled, got.n);
+        filled += got.n;
+        received += got.n;
+        if (count === 3 && filled === want && received < limit) {
+          // This buffer is full: the next one's first read runs while this piece is hashed.
+          const next = buffers[(which + 1) % count]!;
+          ahead = source.read(next, 0, Math.min(bufferSize, limit - received));
+          ahead.catch(() => {}); // awaited in the next round, or below after a failure
+        }
         // Hashed as it arrives, not once the buffer is full: a fetch body's reads run on this
         // thread, and while a whole buffer is hashed (3 ms) the sender fills the socket's buffer
         // and stalls; a chunk at a time, the next one arrives while this one is hashed.
-        hash.update(new Uint8Array(buffer, filled, got.n));
-        filled += got.n;
-        received += got.n;
+        hash.update(piece);
+        options.onData?.(piece);
         options.onProgress?.(received);
       }
       buffers[which] = buffer;
@@ -234,6 +263,8 @@ export async function copyHashing(
   } catch (e) {
     failure = e;
   }
+  // A read ahead is still in flight only after a failure; the caller closes the source next.
+  await ahead?.catch(() => {});
   // Never return with a write or flush in flight: the caller closes or removes the file next.
   try {
     await writing;

@@ -1,8 +1,10 @@
 /**
  * Writing chunk indexes (lib/core/chunk_index.ts) beside the images of an
  * origin directory: `store/<sha256>.index`, read-only, written atomically.
- * The image is read once, hashed and indexed in the same pass, so an index is
- * never written for bytes other than those its name and header promise.
+ * The image is read once, hashed and indexed in the same pass (by `tako store`
+ * as it copies the image in, by `tako index` for an image already there), so
+ * an index is never written for bytes other than those its name and header
+ * promise.
  *
  * @module
  */
@@ -22,10 +24,12 @@ export type IndexOutcome = "written" | "present" | "too large";
 
 /**
  * Makes `storeDir/<sha256>.index` the index of `storeDir/<sha256>` (`size`
- * bytes): keeps a present index that is valid for it, else reads the image,
- * checks its digest and writes the index. An image too large for an index
- * (over 32 GiB) gets none. A damaged image is an integrity error; nothing is
- * written then.
+ * bytes): keeps a present index that is valid for it, else writes `built`
+ * or, without it, reads the image, checks its digest and writes the index.
+ * `built` is the index that an IndexBuilder fed the very bytes hashed to
+ * `sha256` finished (`tako store` indexes while it copies, so that the image
+ * is read once). An image too large for an index (over 32 GiB) gets none. A
+ * damaged image is an integrity error; nothing is written then.
  *
  * @example
  * ```ts
@@ -37,21 +41,26 @@ export async function ensureIndex(
   storeDir: string,
   sha256: string,
   size: number,
+  built?: Uint8Array,
 ): Promise<IndexOutcome> {
   if (!indexable(size)) return "too large";
   const name = sha256 + INDEX_SUFFIX;
   if (await validIndex(join(storeDir, name), sha256, size)) return "present";
+  if (built !== undefined) {
+    await writeFileAtomic(storeDir, name, built, 0o444);
+    return "written";
+  }
   const imagePath = join(storeDir, sha256);
-  const built = await indexFile(imagePath);
-  if (built.sha256 !== sha256 || built.size !== size) {
+  const read = await indexFile(imagePath);
+  if (read.sha256 !== sha256 || read.size !== size) {
     throw new TakoError(
       "integrity",
       `${
         printable(imagePath, 300)
-      } is damaged (its digest is ${built.sha256}); store it again before indexing it.`,
+      } is damaged (its digest is ${read.sha256}); store it again before indexing it.`,
     );
   }
-  await writeFileAtomic(storeDir, name, built.index, 0o444);
+  await writeFileAtomic(storeDir, name, read.index, 0o444);
   return "written";
 }
 

@@ -48,6 +48,8 @@ export interface PruneResult {
  * Refuses (and removes nothing) when the stored manifest does not verify
  * under the config's keys (integrity) or `latest` is not a link into
  * `store/` (runtime): either would make the order or the kept image a guess.
+ * A caller that has just stored and verified the manifest (fetch) passes its
+ * `entries`, which are then not read and parsed again.
  *
  * @example
  * ```ts
@@ -64,6 +66,7 @@ export async function pruneDestination(
   config: Config,
   state: State,
   log: Log,
+  entries?: readonly Entry[],
 ): Promise<PruneResult> {
   const limits = limitsOf(config);
   if (!hasLimits(limits)) return { removed: [], freed: 0 };
@@ -75,8 +78,8 @@ export async function pruneDestination(
         `nothing is pruned while the image in use is unknown.`,
     );
   }
-  const entries = await readStoredEntries(dest, config, state);
-  const candidates = candidatesFrom(await listStore(dest), entries);
+  const listed = entries ?? await readStoredEntries(dest, config, state);
+  const candidates = candidatesFrom(await listStore(dest), listed);
   const plan = planPrune(candidates, { latest, previous: state.previous }, limits);
   const name = printable(config.file, 300);
   const removed: string[] = [];

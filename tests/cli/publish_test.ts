@@ -7,7 +7,8 @@
  * @module
  */
 import { join } from "node:path";
-import { runTako } from "../../dev/run_tako.ts";
+import { runTako, takoCommand } from "../../dev/run_tako.ts";
+import { acquireLock } from "../../lib/shell/lock.ts";
 import { parseSecretKey } from "../../lib/core/keys.ts";
 import { parsePublicKey } from "../../lib/core/public_key.ts";
 import { assert } from "../support/assert.ts";
@@ -141,8 +142,33 @@ Deno.test("`tako store` writes each image's chunk index beside it; `tako index` 
       await runTako(["index", "-o", "nowhere"], { cwd: dir }),
       2,
       "nowhere",
-      "does not exist",
+      "does not exist; create it first",
     );
+  });
+});
+
+Deno.test("`tako index` waits for a store that holds the origin's lock, and says so", async () => {
+  await withOrigin(async (dir) => {
+    assertOk(await store(dir, IMAGE_ONE.version), "store");
+    const out = join(dir, "out");
+    await Deno.remove(join(out, "store", `${IMAGE_ONE.sha256}.index`));
+    const lock = await acquireLock(out, 0);
+    const child = (await takoCommand(["index", "-o", out])).spawn();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await assert.rejects(
+        () => Deno.stat(join(out, "store", `${IMAGE_ONE.sha256}.index`)),
+        Deno.errors.NotFound,
+        "nothing is written while the lock is held",
+      );
+    } finally {
+      lock.release();
+    }
+    const result = await child.output();
+    const stderr = new TextDecoder().decode(result.stderr);
+    assert.equal(result.code, 0, stderr);
+    assert.match(stderr, /waiting for another tako run, which holds .*\.lock/);
+    assert.match(stderr, /1 index\(es\) written/);
   });
 });
 

@@ -396,3 +396,17 @@ Deno.test("`fetchAll()` under --init acts on a Version= pin that latest's image 
     await checkInvariants(s.dest);
   });
 });
+
+Deno.test("`fetchAll()` prunes by KeepImages= after each run, keeping latest and the previous image", async () => {
+  await withSetup([V100], async (s) => {
+    await s.writeConfig({ version: "*", extra: ["KeepImages=1"] });
+    assertOutcome(await s.fetchHere(), 0);
+    await s.publish([V100, V110]);
+    assertOutcome(await s.fetchHere(), 0);
+    await s.publish([V100, V110, V200]);
+    assertOutcome(await s.fetchHere(), 0, "removed 1.0.0");
+    const kept = (await Array.fromAsync(Deno.readDir(`${s.dest}/store`))).map((e) => e.name);
+    assert.deepEqual(kept.sort(), [V110.sha256, V200.sha256].sort());
+    await checkInvariants(s.dest);
+  });
+});

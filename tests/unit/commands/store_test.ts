@@ -22,6 +22,8 @@ import {
   withOrigin,
 } from "../../support/store_setup.ts";
 import { TEST_SECRET_KEY } from "../../support/vectors.ts";
+import { IndexBuilder } from "../../../lib/core/chunk_index.ts";
+import { hashFile } from "../../../lib/shell/fs.ts";
 
 Deno.test("`store()` of an identical entry again changes nothing", async () => {
   await withOrigin(async (dir) => {
@@ -86,6 +88,33 @@ Deno.test("`store()` refuses an existing manifest that the key does not verify",
       await assertNoTemporaries(dir);
     });
   }
+});
+
+Deno.test("`store()` indexes the image while it copies it: the copy in store/ is not read back", async () => {
+  await withOrigin(async (dir) => {
+    // Past one 4 MiB buffer of the copy pump, ending in a short block.
+    const image = new Uint8Array(9 * 1024 * 1024 + 123);
+    for (let i = 0; i < image.length; i += 65536) {
+      crypto.getRandomValues(image.subarray(i, i + 65536));
+    }
+    await Deno.writeFile(join(dir, "big.img"), image);
+    const { sha256 } = await hashFile(join(dir, "big.img"));
+    const opened: string[] = [];
+    const open = Deno.open;
+    Deno.open = (path, options) => (opened.push(String(path)), open(path, options));
+    try {
+      assertOk(await storeHere(dir, "3.0.0", { image: "big.img" }), "store");
+    } finally {
+      Deno.open = open;
+    }
+    const stored = join(dir, "out", "store", sha256);
+    assert.equal((await hashFile(stored)).sha256, sha256);
+    assert.equal(opened.filter((path) => path === stored).length, 0, opened.join(", "));
+    assert.equal(opened.filter((path) => path === join(dir, "big.img")).length, 1);
+    const builder = new IndexBuilder();
+    builder.push(image);
+    assert.deepEqual(await Deno.readFile(`${stored}.index`), builder.finish(sha256));
+  });
 });
 
 Deno.test("`store()` refuses a store/ copy whose contents do not match its name", async () => {

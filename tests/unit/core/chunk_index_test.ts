@@ -97,6 +97,46 @@ Deno.test("IndexBuilder gives the same index whatever the pieces", () => {
   assert.deepEqual(indexOf(bytes, [0, 100, 0, 20000]), whole);
 });
 
+/** The index entries by the byte loops of weakSum() and strongSum(), block by block. */
+function referenceEntries(bytes: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let at = 0; at < bytes.length; at += BLOCK_SIZE) {
+    const end = Math.min(bytes.length, at + BLOCK_SIZE);
+    out.push(weakSum(bytes, at, end), strongSum(bytes, at, end));
+  }
+  return out;
+}
+
+function entriesOf(index: Uint8Array): number[] {
+  const view = new DataView(index.buffer, index.byteOffset, index.byteLength);
+  return Array.from({ length: (index.length - 56) / 4 }, (_, i) => view.getUint32(56 + 4 * i));
+}
+
+Deno.test("IndexBuilder's word loop equals the byte loops for every length 0..9000, at any alignment", () => {
+  const backing = image(9000 + 3 * BLOCK_SIZE + 8, 7);
+  // Long runs of 0xff make a and b wrap at 2^16 inside one block.
+  backing.fill(0xff, 100, 100 + 3 * BLOCK_SIZE);
+  let x = 12345;
+  const next = (bound: number) => {
+    x = (Math.imul(x, 1103515245) + 12345) | 0;
+    return (x >>> 8) % bound;
+  };
+  for (let length = 0; length <= 9000; length++) {
+    const offset = length % 8; // aligned, and each misalignment of the word view
+    const bytes = backing.subarray(offset + (length % 97), offset + (length % 97) + length);
+    const builder = new IndexBuilder();
+    // One piece, or two split anywhere (the second then starts mid-block).
+    const split = length % 3 === 0 ? length : next(length + 1);
+    builder.push(bytes.subarray(0, split));
+    builder.push(bytes.subarray(split));
+    const index = builder.finish(sha256(bytes));
+    assert.deepEqual(entriesOf(index), referenceEntries(bytes), `length ${length}`);
+  }
+  // Many full blocks in one aligned piece, as the copy pump hands them.
+  const big = image(64 * BLOCK_SIZE + 5, 3);
+  assert.deepEqual(entriesOf(indexOf(big)), referenceEntries(big));
+});
+
 Deno.test("parseIndex() reads back what IndexBuilder wrote, empty images too", () => {
   for (const length of [0, 1, BLOCK_SIZE - 1, BLOCK_SIZE, 3 * BLOCK_SIZE + 1]) {
     const bytes = image(length);

@@ -474,3 +474,39 @@ Deno.test("SemVer ranges match and order strict SemVer versions exactly as the l
     { numRuns: fuzzRuns() },
   );
 });
+
+Deno.test("SemVer ranges of any shape test release versions exactly as the library does", async () => {
+  const semver = (await import("semver")).default;
+  const number = fc.oneof(fc.constantFrom(0, 1, 2, 3), fc.nat({ max: 12 }));
+  const partial = fc
+    .tuple(
+      number,
+      fc.oneof(number.map(String), fc.constantFrom("x", "*", "")),
+      fc.oneof(number.map(String), fc.constantFrom("x", "")),
+      fc.constantFrom("", "", "-0", "-rc.1", "-alpha"),
+    )
+    .map(([x, y, z, pre]) => {
+      if (y === "") return `${x}`;
+      if (z === "" || y === "x" || y === "*") return `${x}.${y}`;
+      return `${x}.${y}.${z}${pre}`;
+    });
+  const comparator = fc.oneof(
+    fc.tuple(fc.constantFrom("", "=", "<", ">", "<=", ">=", "^", "~"), partial)
+      .map(([op, v]) => `${op}${v}`),
+    fc.tuple(partial, partial).map(([a, b]) => `${a} - ${b}`),
+    fc.constant("*"),
+  );
+  const set = fc.array(comparator, { minLength: 1, maxLength: 3 }).map((c) => c.join(" "));
+  const range = fc.array(set, { minLength: 1, maxLength: 3 }).map((s) => s.join(" || "))
+    .filter((r) => isSemverRange(r) && semver.validRange(r) !== null);
+  const release = fc.tuple(number, number, number).map(([x, y, z]) => `${x}.${y}.${z}`);
+  await fc.assert(
+    fc.asyncProperty(range, fc.array(release, { minLength: 1, maxLength: 8 }), async (r, vs) => {
+      const pattern = await parsePattern(r);
+      for (const v of vs) {
+        assert.equal(pattern.matches(v), semver.satisfies(v, r), `${v} in ${r}`);
+      }
+    }),
+    { numRuns: fuzzRuns() },
+  );
+});

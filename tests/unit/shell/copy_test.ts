@@ -68,7 +68,7 @@ Deno.test("`copyHashing()` copies and hashes in one pass, across both buffers an
   });
 });
 
-Deno.test("`copyHashing()` stops at its limit and continues a hash it is given", async () => {
+Deno.test("`copyHashing()` stops at its limit, continues a hash it is given and shows what it hashed", async () => {
   const data = noise(10 * MIB);
   const seen = createHash("sha256").update(data.subarray(0, 1000));
   const written: number[] = [];
@@ -76,16 +76,50 @@ Deno.test("`copyHashing()` stops at its limit and continues a hash it is given",
     write: (bytes: Uint8Array) => (written.push(bytes.length), Promise.resolve(bytes.length)),
   };
   const progress: number[] = [];
+  const shown = createHash("sha256");
+  let shownBytes = 0;
   const { received, hash } = await copyHashing(
     streamSource(new Blob([data.subarray(1000)]).stream()),
     { file, path: "/x/t" },
-    { hash: seen, limit: 5 * MIB, onProgress: (n) => progress.push(n) },
+    {
+      hash: seen,
+      limit: 5 * MIB,
+      onProgress: (n) => progress.push(n),
+      onData: (piece) => (shown.update(piece), shownBytes += piece.length),
+    },
   );
+  // Every byte copied was shown once, in order: the pieces are the copied bytes.
+  assert.equal(shownBytes, 5 * MIB);
+  assert.equal(shown.digest("hex"), sha256(data.subarray(1000, 1000 + 5 * MIB)));
   assert.equal(received, 5 * MIB);
   assert.equal(written.reduce((a, b) => a + b, 0), 5 * MIB);
   assert.equal(hash.digest("hex"), sha256(data.subarray(0, 1000 + 5 * MIB)));
   assert.equal(progress.at(-1), 5 * MIB);
   assert.ok(progress.every((r, i) => i === 0 || r > progress[i - 1]!), "progress must grow");
+});
+
+Deno.test("`copyHashing()` reads a file ahead but never past its limit", async () => {
+  await withDir(async (dir) => {
+    const data = noise(9 * MIB + 5);
+    await Deno.writeFile(`${dir}/source`, data);
+    // Past two full buffers, the third read ahead cut to the limit; and a limit at a buffer's end.
+    for (const limit of [8 * MIB + 3, 8 * MIB]) {
+      using source = await Deno.open(`${dir}/source`);
+      using target = await Deno.open(`${dir}/t-${limit}`, { write: true, createNew: true });
+      const { received, hash } = await copyHashing(
+        fileSource(source, `${dir}/source`),
+        { file: target, path: `${dir}/t-${limit}` },
+        { limit },
+      );
+      assert.equal(received, limit);
+      assert.equal(await source.seek(0, Deno.SeekMode.Current), limit, "read no further");
+      assert.equal(hash.digest("hex"), sha256(data.subarray(0, limit)));
+      assert.equal(
+        sha256(await Deno.readFile(`${dir}/t-${limit}`)),
+        sha256(data.subarray(0, limit)),
+      );
+    }
+  });
 });
 
 Deno.test("`copyHashing()` names the file that cannot be read or written", async () => {
@@ -140,7 +174,8 @@ Deno.test("`copyHashing()` loops on short writes and reports a full disk", async
   assert.equal(slow.stored(), big.length);
   assert.equal(slow.digest(), sha256(big));
 
-  const full = fakeFile(1 << 30, 5 * MIB);
+  // A capacity that is no multiple of the pump's buffer, so the disk fills within a write.
+  const full = fakeFile(1 << 30, 5 * MIB + 12_345);
   await assertRejectsTako(
     () =>
       copyHashing(streamSource(new Blob([big]).stream()), {
@@ -150,7 +185,7 @@ Deno.test("`copyHashing()` loops on short writes and reports a full disk", async
     "runtime",
     "Cannot write /var/lib/x/.tmp: no space left on device (ENOSPC).",
   );
-  assert.equal(full.stored(), 5 * MIB);
+  assert.equal(full.stored(), 5 * MIB + 12_345);
 });
 
 Deno.test("`copyHashing()` flushes through the second handle as it goes, and reports a failed flush", async () => {

@@ -132,3 +132,16 @@ Deno.test("`pruneDestination()` refuses a manifest that the config's keys do not
     assert.equal((await stored(dest)).length, 3);
   });
 });
+
+Deno.test("`pruneDestination()` orders by the entries its caller passes, without reading the manifest", async () => {
+  await withDestination([V1, V2, V3], V3.sha256, async (dest) => {
+    const { log } = capture();
+    // A stored manifest that no key verifies: read, it would stop the prune (the test above).
+    await Deno.chmod(join(dest, "manifest"), 0o644);
+    await Deno.writeTextFile(join(dest, "manifest"), "not a manifest\n");
+    const cfg = await config(dest, "KeepImages=2\n");
+    const result = await pruneDestination(dest, cfg, EMPTY_STATE, log, [V1, V2, V3]);
+    assert.deepEqual(result, { removed: [V1.sha256], freed: 4 });
+    assert.deepEqual(await stored(dest), [V2.sha256, V3.sha256].sort());
+  });
+});
