@@ -9,17 +9,23 @@
  * Speed: after a match the next block of the new image is tried at the next
  * block of the local one (one strong checksum per 4 KiB), so only bytes between runs
  * of matches are rolled byte by byte, each roll one probe of a table that
- * holds only the blocks still missing.
+ * holds only the blocks still missing. A run of one byte value (zeros) is
+ * the same window at every offset: it is checked once, not once per byte.
  *
  * @module
  */
 import { type ChunkIndex, strongSum, weakSum } from "./chunk_index.ts";
 
-const NONE = -1;
-/** A table slot whose chain has no missing block left. */
-const SPENT = -2;
-const GOLDEN = 0x9e3779b1 | 0;
-const FILTER_MIX = 0x85ebca6b | 0;
+import {
+  fillByte,
+  FILTER_MIX,
+  GOLDEN,
+  NONE,
+  rollOne,
+  rollToCandidate,
+  SPENT,
+  sumWindow,
+} from "./rolling_sum.ts";
 
 /** Where each block of the new image can be copied from. */
 export interface Matches {
@@ -71,6 +77,9 @@ export class BlockMatcher implements Matches {
   readonly #sums = new Int32Array(2);
   /** The weak checksums as int32 (so that V8 compares small integers, not doubles). */
   readonly #weak: Int32Array;
+  /** Per byte value: 1 once a window of only that byte matched no missing block (stays so). */
+  readonly #spentFills = new Uint8Array(256);
+  #strongChecks = 0;
 
   constructor(index: ChunkIndex) {
     this.#index = index;
@@ -82,6 +91,11 @@ export class BlockMatcher implements Matches {
     this.offset = new Float64Array(index.count);
     this.#next = new Int32Array(index.count).fill(NONE);
     this.#missing = index.count;
+  }
+
+  /** Strong checksums computed so far (4 KiB of work each): what scans cost, on any machine. */
+  get strongChecks(): number {
+    return this.#strongChecks;
   }
 
   /** Blocks not found yet. */
@@ -170,6 +184,7 @@ export class BlockMatcher implements Matches {
     if (at + length > buffer.length) return false;
     // Within a run the strong checksum alone decides (one XXH32 per 4 KiB, no weak sum):
     // a false continuation has odds of 2^-32 per block, and the image's digest catches it.
+    this.#strongChecks++;
     if (strongSum(buffer, at, at + length) !== this.#index.strong[j]) return false;
     this.#found(j, pos);
     this.#expect = j + 1;
@@ -201,12 +216,17 @@ export class BlockMatcher implements Matches {
         this.#filter,
       );
       if (at < 0) return base + last + 1;
-      const slot = this.#slotOf(sums);
-      const found = this.#strongMatch(buffer, at, slot, base + at);
-      if (found !== NONE) {
-        this.#expect = found + 1;
-        return base + at + block;
+      const fill = fillByte(buffer, at, block);
+      if (fill === NONE || !this.#spentFills[fill]) {
+        const found = this.#strongMatch(buffer, at, this.#slotOf(sums), base + at);
+        if (found !== NONE) {
+          this.#expect = found + 1;
+          return base + at + block;
+        }
+        if (fill !== NONE) this.#spentFills[fill] = 1;
       }
+      // A run of one byte value (zeros, free space) is the same window at every offset: checked once.
+      if (fill !== NONE) { while (at < last && buffer[at + block] === fill) at++; }
       if (at >= last) return base + at + 1;
       rollOne(buffer, at, block, sums);
       at++;
@@ -238,6 +258,7 @@ export class BlockMatcher implements Matches {
     // A chain with nothing left to find stays in the table as a tombstone: probes pass it.
     this.#slots[slot] = head === NONE ? SPENT : head;
     if (head === NONE) return NONE;
+    this.#strongChecks++;
     const strong = strongSum(buffer, at, at + this.#block);
     let first = NONE;
     for (let j = head, previous = NONE; j !== NONE; j = next[j]!) {
@@ -314,67 +335,5 @@ export class BlockMatcher implements Matches {
         slot = (slot + 1) & this.#mask;
       }
     }
-  }
-}
-
-/** Sets `sums` to rsync's a and b of the window `buffer[at, at + block)`. */
-function sumWindow(buffer: Uint8Array, at: number, block: number, sums: Int32Array): void {
-  let a = 0;
-  let b = 0;
-  for (let i = at; i < at + block; i++) {
-    a = (a + buffer[i]!) | 0;
-    b = (b + a) | 0;
-  }
-  sums[0] = a;
-  sums[1] = b;
-}
-
-/** Moves the window of `sums` one byte on, from `at` to `at + 1`. */
-function rollOne(buffer: Uint8Array, at: number, block: number, sums: Int32Array): void {
-  const out = buffer[at]!;
-  const a = (sums[0]! + buffer[at + block]! - out) | 0;
-  sums[0] = a;
-  sums[1] = (sums[1]! + a - Math.imul(block, out)) | 0;
-}
-
-/**
- * The hot loop: rolls from the window at `at` (whose sums are in `sums`) to
- * the first window, up to `last`, whose weak checksum heads a chain of the
- * table; returns its offset with its sums in `sums`, or -1 after `last`.
- * Int32 arithmetic only, one table probe per byte.
- */
-function rollToCandidate(
-  buffer: Uint8Array,
-  from: number,
-  last: number,
-  block: number,
-  sums: Int32Array,
-  slots: Int32Array,
-  shift: number,
-  weakOfBlock: Int32Array,
-  filter: Int32Array,
-): number {
-  const mask = slots.length - 1;
-  const filterShift = 32 - Math.log2(filter.length * 32);
-  let a = sums[0]!;
-  let b = sums[1]!;
-  for (let at = from;; at++) {
-    const weak = (b << 16) | (a & 0xffff);
-    const bit = Math.imul(weak, FILTER_MIX) >>> filterShift;
-    let slot = Math.imul(weak, GOLDEN) >>> shift;
-    let head = (filter[bit >>> 5]! & (1 << (bit & 31))) === 0 ? NONE : slots[slot]!;
-    while (head !== NONE) {
-      if (head !== SPENT && weakOfBlock[head] === weak) {
-        sums[0] = a;
-        sums[1] = b;
-        return at;
-      }
-      slot = (slot + 1) & mask;
-      head = slots[slot]!;
-    }
-    if (at >= last) return -1;
-    const out = buffer[at]!;
-    a = (a + buffer[at + block]! - out) | 0;
-    b = (b + a - Math.imul(block, out)) | 0;
   }
 }

@@ -4,10 +4,10 @@
  * so that the assembly writes (and hashes) the new image front to back in one
  * pass. Pure.
  *
- * Requests cost more than their bytes (a round trip, headers), so
- * neighbouring fetched blocks become one range, a short stretch of local
- * blocks between two fetched ranges is fetched too ({@link PlanLimits.bridgeBytes}),
- * and when that still leaves more than {@link PlanLimits.maxRequests} ranges
+ * Neighbouring fetched blocks become one range; a short stretch of local
+ * blocks between two fetched ranges can be fetched too ({@link PlanLimits.bridgeBytes},
+ * none by default: a gap is at least a block, more than a request's headers
+ * cost), and when more than {@link PlanLimits.maxRequests} ranges remain
  * the shortest stretches are bridged as long as the extra bytes stay within
  * {@link PlanLimits.maxBridgedFraction} of the image. The fetched bytes never
  * exceed the image's size: the segments partition it.
@@ -19,13 +19,19 @@ import { formatBytes } from "./log.ts";
 
 /** One stretch of the new image, `[at, at + length)`. */
 export type Segment =
-  /** Copied from local image number `image`, starting at its byte `from`. */
+  /**
+   * Copied from local image number `image`: its bytes `[from, from + span)`,
+   * written over and over until `length` is filled. `span` is `length` for a
+   * plain copy and one block for a run of identical blocks (zero fill), which
+   * would otherwise be one segment per block.
+   */
   | {
     readonly kind: "local";
     readonly at: number;
     readonly length: number;
     readonly image: number;
     readonly from: number;
+    readonly span: number;
   }
   /** Fetched from the origin with one Range request. */
   | { readonly kind: "remote"; readonly at: number; readonly length: number };
@@ -53,13 +59,17 @@ export interface PlanLimits {
 }
 
 /**
- * The defaults: a request costs about a round trip, worth some KiB on any
- * real link, so gaps up to 16 KiB are bridged; beyond 64 requests, gaps are
- * bridged up to 0.5 % more bytes.
+ * The defaults, chosen on the delta benchmark's real images (docs/delta.md):
+ * a gap between two missing stretches is at least a block (4 KiB), and a
+ * request costs about 250 bytes of answer headers, so bridging a gap never
+ * saves bytes; requests go in flight a few at a time on reused connections,
+ * so they are not bridged either, up to 2,048. Beyond that (a large image
+ * with scattered changes), the shortest gaps are bridged within 0.5 % of the
+ * image, to bound the requests of one update.
  */
 export const DEFAULT_LIMITS: PlanLimits = Object.freeze({
-  bridgeBytes: 16 * 1024,
-  maxRequests: 64,
+  bridgeBytes: 0,
+  maxRequests: 2048,
   maxBridgedFraction: 0.005,
 });
 
@@ -97,7 +107,11 @@ export function planDelta(
   return { size, segments: bridged, localBytes, remoteBytes, requests };
 }
 
-/** Per block, then merged: consecutive local blocks of one image at consecutive offsets, and remote runs. */
+/**
+ * Per block, then merged: remote runs; local blocks of one image at
+ * consecutive offsets; and runs of blocks found at one and the same offset
+ * (identical blocks) as one repeated block.
+ */
 function rawSegments(size: number, blockSize: number, matches: Matches): Segment[] {
   const segments: Segment[] = [];
   const count = Math.ceil(size / blockSize);
@@ -113,9 +127,21 @@ function rawSegments(size: number, blockSize: number, matches: Matches): Segment
       continue;
     }
     const from = matches.offset[j]!;
-    if (last?.kind === "local" && last.image === image && last.from + last.length === from) {
-      segments[segments.length - 1] = { ...last, length: last.length + length };
-    } else segments.push({ kind: "local", at, length, image, from });
+    if (last?.kind === "local" && last.image === image) {
+      if (last.span === last.length && last.from + last.length === from) {
+        segments[segments.length - 1] = {
+          ...last,
+          length: last.length + length,
+          span: last.span + length,
+        };
+        continue;
+      }
+      if (last.span === blockSize && length === blockSize && last.from === from) {
+        segments[segments.length - 1] = { ...last, length: last.length + length };
+        continue;
+      }
+    }
+    segments.push({ kind: "local", at, length, image, from, span: length });
   }
   return segments;
 }
@@ -185,7 +211,7 @@ export function repairPlan(plan: DeltaPlan, first: number): DeltaPlan {
   const segments: Segment[] = plan.segments.map((s) =>
     s.kind === "local"
       ? { kind: "remote", at: s.at, length: s.length }
-      : { kind: "local", at: s.at, length: s.length, image: first, from: s.at }
+      : { kind: "local", at: s.at, length: s.length, image: first, from: s.at, span: s.length }
   );
   return {
     size: plan.size,

@@ -1,36 +1,25 @@
 /**
  * Writes a new image from a {@link DeltaPlan} into a temporary file, front to
- * back, through the one hashing copy pump (copy.ts): local stretches are
- * copied from local images, remote ones streamed from Range answers. One
- * SHA-256 runs over the whole result as it is written, so the image is never
- * read twice and never held in memory; a few requests are kept in flight
- * ahead of the one being read (their bodies wait in the connection until it
- * is their turn).
+ * back, through the one hashing copy pump (copy.ts), called once for the
+ * whole image: the plan is one {@link ByteSource} that yields local stretches
+ * from local images (a run of identical blocks from one block read once) and
+ * remote ones from Range answers, in image order. The pump's large writes,
+ * background flushes and single SHA-256 then serve a plan of thousands of
+ * small stretches as they serve a full download; the image is never read
+ * twice and never held in memory.
  *
- * The first request goes alone: an origin that ignores Range answers it with
- * the whole image (200), which is then taken as a full download into the
- * still empty file, so such an origin costs the image's size, not more.
+ * The first request goes alone (range_queue.ts): an origin that ignores Range
+ * answers it with the whole image (200), which is then taken as a full
+ * download into the still empty file, so such an origin costs the image's
+ * size, not more.
  *
  * @module
  */
-import { createHash, type Hash } from "node:crypto";
 import { printable, shownUrl, TakoError } from "../core/errors.ts";
 import type { DeltaPlan, Segment } from "../core/delta_plan.ts";
-import { type ByteSource, copyHashing, type CopyTarget, fileSource, flushHandle } from "./copy.ts";
+import { type ByteSource, copyHashing, type CopyTarget, flushHandle } from "./copy.ts";
 import { attempt, type TempFile } from "./fs.ts";
-
-/** An answer to a Range request, headers checked, body not read yet (http.ts `ImageAnswer`). */
-export interface RangeAnswer extends AsyncDisposable {
-  /** "partial": exactly the bytes asked; "full": the whole image (the origin ignored Range). */
-  readonly kind: "partial" | "full";
-  readonly url: URL;
-  /** The bytes the body holds. */
-  readonly length: number;
-  readonly body: ByteSource;
-}
-
-/** Asks the origin for bytes `[at, at + length)` of the image. */
-export type RequestRange = (at: number, length: number) => Promise<RangeAnswer>;
+import { type RangeAnswer, RequestQueue, type RequestRange } from "./range_queue.ts";
 
 /** How an assembly went. */
 export interface Assembled {
@@ -43,9 +32,6 @@ export interface Assembled {
   readonly whole: boolean;
 }
 
-/** Requests open at once: the one being read and those started ahead of it. */
-export const IN_FLIGHT = 4;
-
 /**
  * Writes the image that `plan` describes into `temp` (empty, at position 0).
  * `locals[i]` is the path of local image number i. Throws a TakoError when a
@@ -55,6 +41,7 @@ export const IN_FLIGHT = 4;
  * @example
  * ```ts
  * import type { DeltaPlan } from "../core/delta_plan.ts";
+ * import type { RequestRange } from "./range_queue.ts";
  * import { commitTemp, createTemp } from "./fs.ts";
  * declare const plan: DeltaPlan, paths: string[], requestRange: RequestRange, sha256: string;
  * await using temp = await createTemp("/var/lib/tako/app/store");
@@ -69,39 +56,28 @@ export async function assemble(
   requestRange: RequestRange,
   onProgress?: (written: number) => void,
 ): Promise<Assembled> {
-  const remote = plan.segments.filter((s) => s.kind === "remote");
-  const queue = new RequestQueue(remote, requestRange);
-  const files = new Map<number, Deno.FsFile>();
+  const queue = new RequestQueue(plan.segments.filter((s) => s.kind === "remote"), requestRange);
   // Flushed in the background as it goes, like a full download, so the commit finds little left.
   using flusher = await flushHandle(temp.path, temp.file, plan.size);
   const target: CopyTarget = { file: temp.file, path: temp.path, flusher };
-  let fetched = 0;
+  const source = new PlanSource(plan.segments, locals, queue);
   try {
     const first = await queue.peekFirst();
     if (first?.kind === "full") return await takeWhole(first, plan.size, target, queue);
-    const hash = createHash("sha256");
-    let written = 0;
-    for (const segment of plan.segments) {
-      if (segment.kind === "local") {
-        await copyLocal(segment, locals, files, target, hash);
-      } else {
-        await using answer = await queue.next();
-        if (answer.kind !== "partial") {
-          throw new TakoError(
-            "integrity",
-            `${shownUrl(answer.url)} answered a Range request with the whole image.`,
-          );
-        }
-        const name = shownUrl(answer.url);
-        fetched += await copyExactly(answer.body, segment.length, target, hash, name);
-      }
-      written += segment.length;
-      onProgress?.(written);
-    }
-    return { sha256: hash.digest("hex"), fetched, requests: queue.started, whole: false };
+    const { received, hash } = await copyHashing(source, target, {
+      limit: plan.size,
+      ...(onProgress === undefined ? {} : { onProgress }),
+    });
+    if (received !== plan.size) throw new Error("the plan's segments do not cover the image");
+    return {
+      sha256: hash.digest("hex"),
+      fetched: source.fetched,
+      requests: queue.started,
+      whole: false,
+    };
   } finally {
+    await source.cancel();
     await queue.close();
-    for (const file of files.values()) file.close();
   }
 }
 
@@ -113,106 +89,138 @@ async function takeWhole(
   queue: RequestQueue,
 ): Promise<Assembled> {
   await using whole = answer;
-  const hash = createHash("sha256");
-  const fetched = await copyExactly(whole.body, size, target, hash, shownUrl(whole.url));
-  return { sha256: hash.digest("hex"), fetched, requests: queue.started, whole: true };
+  const { received, hash } = await copyHashing(whole.body, target, { limit: size });
+  if (received !== size) throw endedEarly(shownUrl(whole.url), received, size);
+  return { sha256: hash.digest("hex"), fetched: received, requests: queue.started, whole: true };
 }
 
-async function copyLocal(
-  segment: Extract<Segment, { kind: "local" }>,
-  locals: readonly string[],
-  files: Map<number, Deno.FsFile>,
-  target: CopyTarget,
-  hash: Hash,
-): Promise<void> {
-  const path = locals[segment.image]!;
-  let file = files.get(segment.image);
-  if (file === undefined) {
-    file = await attempt("read", path, () => Deno.open(path, { read: true }));
-    files.set(segment.image, file);
-  }
-  const opened = file;
-  await attempt("read", path, () => opened.seek(segment.from, Deno.SeekMode.Start));
-  await copyExactly(fileSource(file, path), segment.length, target, hash, printable(path, 300));
+async function quietly(answer: AsyncDisposable): Promise<void> {
+  try {
+    await answer[Symbol.asyncDispose]();
+  } catch { /* it failed: nothing to release */ }
+}
+
+function endedEarly(name: string, received: number, length: number): TakoError {
+  return new TakoError(
+    "integrity",
+    `${name} ended after ${received} of the ${length} bytes expected.`,
+  );
 }
 
 /**
- * Copies exactly `length` bytes of `source` into the temporary, hashing them;
- * returns the count. `name` (safe to print) names the source in messages.
+ * The bytes of a plan in image order. Each read serves at most the rest of
+ * one segment; the pump reads on until its buffer is full. Local images are
+ * opened once and read at their offsets (a seek only where a stretch does
+ * not follow the previous one); each remote segment takes the next answer of
+ * the queue and must yield exactly its length.
  */
-async function copyExactly(
-  source: ByteSource,
-  length: number,
-  target: CopyTarget,
-  hash: Hash,
-  name: string,
-): Promise<number> {
-  const { received } = await copyHashing(source, target, { hash, limit: length });
-  if (received !== length) {
-    throw new TakoError(
-      "integrity",
-      `${name} ended after ${received} of the ${length} bytes expected.`,
-    );
-  }
-  return received;
-}
+class PlanSource implements ByteSource {
+  /** Body bytes received from the origin. */
+  fetched = 0;
+  #segment = 0;
+  /** Bytes of the current segment served. */
+  #done = 0;
+  #answer: RangeAnswer | undefined;
+  /** The block of the current run of identical blocks. */
+  #repeated: Uint8Array | undefined;
+  readonly #files = new Map<number, { file: Deno.FsFile; position: number }>();
 
-/**
- * The Range requests of a plan, in order, with up to {@link IN_FLIGHT}
- * started ahead. The first is started alone and its answer looked at before
- * any other is sent.
- */
-class RequestQueue {
-  readonly #pending: Promise<RangeAnswer>[] = [];
-  #nextToStart = 0;
-  started = 0;
+  constructor(
+    readonly segments: readonly Segment[],
+    readonly locals: readonly string[],
+    readonly queue: RequestQueue,
+  ) {}
 
-  constructor(readonly segments: readonly Segment[], readonly request: RequestRange) {}
-
-  /**
-   * Starts the first request and waits for its headers; undefined when there
-   * is none. A partial answer stays first in line (and the others are
-   * started); a whole image is handed over, and nothing else is started.
-   */
-  async peekFirst(): Promise<RangeAnswer | undefined> {
-    if (this.segments.length === 0) return undefined;
-    this.#start();
-    const first = await this.#pending[0]!;
-    if (first.kind === "partial") this.#fill();
-    else this.#pending.shift();
-    return first;
-  }
-
-  /** The next answer in order (already started), keeping the pipeline full. */
-  async next(): Promise<RangeAnswer> {
-    const answer = this.#pending.shift();
-    if (answer === undefined) throw new Error("more remote segments consumed than planned");
-    // The one handed out counts as in flight until the next call.
-    this.#fill(IN_FLIGHT - 1);
-    return await answer;
-  }
-
-  /** Disposes of the answers started and not consumed. Never throws. */
-  async close(): Promise<void> {
-    for (const pending of this.#pending.splice(0)) {
-      try {
-        await (await pending)[Symbol.asyncDispose]();
-      } catch { /* it failed: nothing to release */ }
+  async read(buffer: ArrayBuffer, offset: number, max: number) {
+    let segment = this.segments[this.#segment];
+    while (segment !== undefined && this.#done === segment.length) {
+      await this.#endSegment();
+      segment = this.segments[++this.#segment];
     }
-  }
-
-  #fill(limit = IN_FLIGHT): void {
-    while (this.#pending.length < limit && this.#nextToStart < this.segments.length) {
-      this.#start();
+    if (segment === undefined) return { buffer, n: 0, end: true };
+    const want = Math.min(max, segment.length - this.#done);
+    if (segment.kind === "remote") {
+      const answer = this.#answer ??= await this.#nextAnswer();
+      const got = await answer.body.read(buffer, offset, want);
+      if (got.end) throw endedEarly(shownUrl(answer.url), this.#done, segment.length);
+      this.#done += got.n;
+      this.fetched += got.n;
+      return { buffer: got.buffer, n: got.n, end: false };
     }
+    const view = new Uint8Array(buffer, offset, want);
+    let n = want;
+    if (segment.span === segment.length) {
+      n = await this.#readLocal(segment.image, segment.from + this.#done, view);
+    } else {
+      const block = this.#repeated ??= await this.#readBlock(segment);
+      for (let i = 0, phase = this.#done % block.length; i < want; phase = 0) {
+        const piece = block.subarray(phase, Math.min(block.length, phase + want - i));
+        view.set(piece, i);
+        i += piece.length;
+      }
+    }
+    this.#done += n;
+    return { buffer, n, end: false };
   }
 
-  #start(): void {
-    const segment = this.segments[this.#nextToStart++]!;
-    const answer = this.request(segment.at, segment.length);
-    // Awaited in turn; until then a failure must not count as unhandled.
-    answer.catch(() => {});
-    this.#pending.push(answer);
-    this.started++;
+  /** Closes what is open. Never throws. */
+  async cancel(): Promise<void> {
+    if (this.#answer !== undefined) await quietly(this.#answer);
+    this.#answer = undefined;
+    for (const { file } of this.#files.values()) file.close();
+    this.#files.clear();
+  }
+
+  async #nextAnswer(): Promise<RangeAnswer> {
+    const answer = await this.queue.next();
+    if (answer.kind !== "partial") {
+      await quietly(answer);
+      throw new TakoError(
+        "integrity",
+        `${shownUrl(answer.url)} answered a Range request with the whole image.`,
+      );
+    }
+    return answer;
+  }
+
+  async #endSegment(): Promise<void> {
+    const answer = this.#answer;
+    this.#answer = undefined;
+    this.#repeated = undefined;
+    this.#done = 0;
+    await answer?.[Symbol.asyncDispose]();
+  }
+
+  /** The span of a run of identical blocks, read once. */
+  async #readBlock(segment: Extract<Segment, { kind: "local" }>): Promise<Uint8Array> {
+    const block = new Uint8Array(segment.span);
+    for (let at = 0; at < block.length;) {
+      at += await this.#readLocal(segment.image, segment.from + at, block.subarray(at));
+    }
+    return block;
+  }
+
+  /** Reads local image `image` at byte `at` into `view`: the count read (at least 1). */
+  async #readLocal(image: number, at: number, view: Uint8Array): Promise<number> {
+    const path = this.locals[image]!;
+    let open = this.#files.get(image);
+    if (open === undefined) {
+      const file = await attempt("read", path, () => Deno.open(path, { read: true }));
+      open = { file, position: 0 };
+      this.#files.set(image, open);
+    }
+    const { file } = open;
+    if (open.position !== at) await attempt("read", path, () => file.seek(at, Deno.SeekMode.Start));
+    const n = await attempt("read", path, () => file.read(view));
+    if (n === null || n === 0) {
+      throw new TakoError(
+        "integrity",
+        `${
+          printable(path, 300)
+        } ended at byte ${at}, before the stretch a delta update copies from it.`,
+      );
+    }
+    open.position = at + n;
+    return n;
   }
 }

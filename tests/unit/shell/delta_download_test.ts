@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { IndexBuilder } from "../../../lib/core/chunk_index.ts";
 import { DEFAULT_NET_OPTIONS } from "../../../lib/shell/http.ts";
 import { downloadDelta, httpDeltaSource } from "../../../lib/shell/delta_download.ts";
-import { IN_FLIGHT } from "../../../lib/shell/assemble.ts";
+import { IN_FLIGHT } from "../../../lib/shell/range_queue.ts";
 import { assert } from "../../support/assert.ts";
 import { startOrigin } from "../../support/origin_server.ts";
 
@@ -105,5 +105,31 @@ Deno.test("downloadDelta() gives up, leaving nothing, when a local image vanishe
     assert.match(!outcome.done ? outcome.reason : "", /No block of it is in the local images/);
     const names = (await Array.fromAsync(Deno.readDir(`${dir}/dest/store`))).map((e) => e.name);
     assert.deepEqual(names, ["old"], "no temporary and no image left");
+  });
+});
+
+Deno.test("downloadDelta() writes zero runs and many small local stretches exactly", async () => {
+  const B = 4 * KiB;
+  const old = new Uint8Array(256 * KiB);
+  old.set(noise(128 * KiB, 5), 64 * KiB);
+  // Data blocks of the local image in another order, zero runs between them, one new block.
+  const image = new Uint8Array(600 * KiB);
+  for (let k = 0; k < 32; k++) {
+    image.set(old.subarray(64 * KiB + k * B, 64 * KiB + (k + 1) * B), (k * 4 + (k % 3)) * B);
+  }
+  image.set(noise(B, 6), 590 * KiB);
+  await withImages(old, image, async (dir, origin) => {
+    const digest = sha256(image);
+    const source = httpDeltaSource(origin.url, digest, image.length, DEFAULT_NET_OPTIONS);
+    const outcome = await downloadDelta(
+      `${dir}/dest/store`,
+      { size: image.length, sha256: digest },
+      [{ path: `${dir}/dest/store/old` }],
+      source,
+    );
+    assert.ok(outcome.done && !outcome.repaired, JSON.stringify(outcome));
+    const built = await Deno.readFile(`${dir}/dest/store/${digest}`);
+    assert.ok(built.length === image.length && built.every((x, i) => x === image[i]));
+    assert.ok(outcome.stats.reused >= image.length - 3 * B, `reused ${outcome.stats.reused}`);
   });
 });
