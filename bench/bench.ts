@@ -752,7 +752,9 @@ async function main(): Promise<void> {
     );
   }
   const results = {
-    command: `${FULL_RUN ? "" : `BENCH_SIZES_MB=${sizesMb.join(",")} `}make bench`,
+    command: `${FULL_RUN ? "" : `BENCH_SIZES_MB=${sizesMb.join(",")} `}${
+      RUNS === 3 ? "" : `BENCH_RUNS=${RUNS} `
+    }make bench`,
     durationSeconds: (performance.now() - startedAt) / 1000,
     machine: {
       ...info,
