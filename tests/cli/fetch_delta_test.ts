@@ -22,30 +22,10 @@ import {
   writeConfig,
 } from "../support/publish.ts";
 import { runTako, type TakoResult } from "../../dev/run_tako.ts";
+import { concat, noise } from "../support/bytes.ts";
 
 const KiB = 1024;
 const SIZE = 2048 * KiB;
-
-/** Deterministic bytes that do not repeat. */
-function noise(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) | 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 const OLD = noise(SIZE, 1);
 /** 1.1.0: 100 bytes inserted near the start (everything after shifts), 5 KiB changed near the end. */

@@ -5,29 +5,9 @@ import { BLOCK_SIZE, IndexBuilder, parseIndex, weakSum } from "../../../lib/core
 import { type DeltaPlan, planDelta } from "../../../lib/core/delta_plan.ts";
 import { assert } from "../../support/assert.ts";
 import { fuzzRuns } from "../../support/fuzz.ts";
+import { concat, noise } from "../../support/bytes.ts";
 
 const KiB = 1024;
-
-/** Deterministic bytes that do not repeat (a linear congruential generator). */
-function noise(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) | 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 /**
  * The whole client procedure in memory: index the new image, scan the local

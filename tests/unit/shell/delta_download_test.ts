@@ -5,18 +5,9 @@ import { downloadDelta, httpDeltaSource } from "../../../lib/shell/delta_downloa
 import { IN_FLIGHT } from "../../../lib/shell/range_queue.ts";
 import { assert } from "../../support/assert.ts";
 import { startOrigin } from "../../support/origin_server.ts";
+import { noise } from "../../support/bytes.ts";
 
 const KiB = 1024;
-
-function noise(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) | 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
@@ -47,6 +38,22 @@ async function withImages(
   }
 }
 
+/** downloadDelta() of `image` from the test origin into dest/store, from the local image `local` there. */
+function deltaFrom(
+  dir: string,
+  origin: Awaited<ReturnType<typeof startOrigin>>,
+  image: Uint8Array,
+  local = "old",
+): ReturnType<typeof downloadDelta> {
+  const digest = sha256(image);
+  return downloadDelta(
+    `${dir}/dest/store`,
+    { size: image.length, sha256: digest },
+    [{ path: `${dir}/dest/store/${local}` }],
+    httpDeltaSource(origin.url, digest, image.length, DEFAULT_NET_OPTIONS),
+  );
+}
+
 Deno.test("downloadDelta() sends the first range alone, then keeps at most IN_FLIGHT in flight", async () => {
   const old = noise(512 * KiB, 1);
   // Ten changed blocks far apart: ten ranges.
@@ -67,16 +74,7 @@ Deno.test("downloadDelta() sends the first range alone, then keeps at most IN_FL
         await new Promise((r) => setTimeout(r, 5));
       }
     })();
-    const source = httpDeltaSource(origin.url, digest, image.length, DEFAULT_NET_OPTIONS);
-    const outcome = await downloadDelta(
-      `${dir}/dest/store`,
-      {
-        size: image.length,
-        sha256: digest,
-      },
-      [{ path: `${dir}/dest/store/old` }],
-      source,
-    );
+    const outcome = await deltaFrom(dir, origin, image);
     sampling = false;
     await sampler;
     assert.ok(outcome.done, JSON.stringify(outcome));
@@ -93,14 +91,7 @@ Deno.test("downloadDelta() gives up, leaving nothing, when a local image vanishe
   const image = old.slice();
   image.set(noise(10, 4), 30 * KiB);
   await withImages(old, image, async (dir, origin) => {
-    const digest = sha256(image);
-    const source = httpDeltaSource(origin.url, digest, image.length, DEFAULT_NET_OPTIONS);
-    const outcome = await downloadDelta(
-      `${dir}/dest/store`,
-      { size: image.length, sha256: digest },
-      [{ path: `${dir}/dest/store/missing` }],
-      source,
-    );
+    const outcome = await deltaFrom(dir, origin, image, "missing");
     assert.equal(outcome.done, false);
     assert.match(!outcome.done ? outcome.reason : "", /No block of it is in the local images/);
     const names = (await Array.fromAsync(Deno.readDir(`${dir}/dest/store`))).map((e) => e.name);
@@ -120,13 +111,7 @@ Deno.test("downloadDelta() writes zero runs and many small local stretches exact
   image.set(noise(B, 6), 590 * KiB);
   await withImages(old, image, async (dir, origin) => {
     const digest = sha256(image);
-    const source = httpDeltaSource(origin.url, digest, image.length, DEFAULT_NET_OPTIONS);
-    const outcome = await downloadDelta(
-      `${dir}/dest/store`,
-      { size: image.length, sha256: digest },
-      [{ path: `${dir}/dest/store/old` }],
-      source,
-    );
+    const outcome = await deltaFrom(dir, origin, image);
     assert.ok(outcome.done && !outcome.repaired, JSON.stringify(outcome));
     const built = await Deno.readFile(`${dir}/dest/store/${digest}`);
     assert.ok(built.length === image.length && built.every((x, i) => x === image[i]));
