@@ -9,13 +9,19 @@ import { resolve } from "../core/path.ts";
 import { asTakoError, printable, TakoError } from "../core/errors.ts";
 import type { NetFlags } from "../core/cli.ts";
 import type { Config } from "../core/config.ts";
-import { dryRunText, type FetchEntry, fetchEntry, type Outcome } from "../core/fetch_report.ts";
+import {
+  deltaOf,
+  dryRunText,
+  type FetchEntry,
+  fetchEntry,
+  type Outcome,
+  withMultiRange,
+} from "../core/fetch_report.ts";
 import * as plan from "../core/fetch_plan.ts";
 import type { CurrentImage } from "../core/history.ts";
 import type { Log } from "../core/log.ts";
 import type { Entry } from "../core/manifest.ts";
 import {
-  deltaOf,
   stampMatches,
   stampOf,
   type State,
@@ -237,7 +243,8 @@ async function update(run: Run, init: boolean): Promise<void> {
   // The chosen image is in place (or none is on offer): any partial download left is stale.
   await dropPartials(`${dest}/store`);
   const built = deltaOf(run.outcome.delta);
-  const base = withRollout({ ...validated, verified: got.verified, ...built }, phased.rollout);
+  const learned = withMultiRange(validated, run.outcome.multiRange, Date.now());
+  const base = withRollout({ ...learned, verified: got.verified, ...built }, phased.rollout);
   const judged = !init && switching.isJudged(config);
   if (judged && got.chosen !== undefined && got.chosen.sha256 !== current) {
     const judgedState = await switching.switchJudged(run, base, got.chosen, offer.current);

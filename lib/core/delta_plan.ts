@@ -208,11 +208,23 @@ function bridge(segments: Segment[], size: number, limits: PlanLimits): Segment[
  * ```
  */
 export function repairPlan(plan: DeltaPlan, first: number): DeltaPlan {
-  const segments: Segment[] = plan.segments.map((s) =>
-    s.kind === "local"
-      ? { kind: "remote", at: s.at, length: s.length }
-      : { kind: "local", at: s.at, length: s.length, image: first, from: s.at, span: s.length }
-  );
+  const segments: Segment[] = [];
+  for (const s of plan.segments) {
+    const last = segments[segments.length - 1];
+    if (s.kind === "remote") {
+      segments.push({
+        kind: "local",
+        at: s.at,
+        length: s.length,
+        image: first,
+        from: s.at,
+        span: s.length,
+      });
+    } else if (last?.kind === "remote") {
+      // Neighbouring local stretches (of two images, say) are one range to fetch.
+      segments[segments.length - 1] = { ...last, length: last.length + s.length };
+    } else segments.push({ kind: "remote", at: s.at, length: s.length });
+  }
   return {
     size: plan.size,
     segments,

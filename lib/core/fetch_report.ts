@@ -10,6 +10,7 @@ import { asciiJson } from "./ascii_json.ts";
 import { type ErrorKind, printable, safeText, type TakoError } from "./errors.ts";
 import type { Entry } from "./manifest.ts";
 import type { DeltaRecord } from "./state.ts";
+import { type RangeRefusals, withRefusal } from "./range_refusals.ts";
 
 /** The version of the JSON schema; raised only for changes that break readers. */
 export const FETCH_SCHEMA = 1;
@@ -87,6 +88,8 @@ export interface Outcome {
   restarted: readonly string[];
   /** What the delta update that built the image cost, when one did (docs/delta.md). */
   delta?: DeltaRecord;
+  /** Whether the origin a delta update asked refused multi-range (200), when it asked one. */
+  multiRange?: { readonly origin: string; readonly refused: boolean };
   /** Set when a health check failed and the switch was rolled back (or could not be). */
   rollback?: RollbackRecord;
   /** Dry run: the newer compatible versions left out as rejected, newest first. */
@@ -200,4 +203,37 @@ export function dryRunText(entry: FetchEntry, passedOver: readonly string[] = []
   if (!entry.changed) return `${imageText(entry.after)} is up to date; ${restart}.`;
   const from = entry.before === null ? "" : ` in place of ${imageText(entry.before)}`;
   return `would install ${imageText(entry.after)}${from}, ${download}; ${restart}.`;
+}
+
+/**
+ * The state field that records a run's delta update, if it made one (what
+ * `tako status` shows as the last delta); none keeps the one recorded before.
+ *
+ * @example
+ * ```ts
+ * deltaOf(undefined); // {}: no lastDelta
+ * ```
+ */
+export function deltaOf(delta: DeltaRecord | undefined): { lastDelta?: DeltaRecord } {
+  return delta === undefined ? {} : { lastDelta: delta };
+}
+
+/**
+ * `state` after a run whose delta update learned `learned` about an origin's
+ * multi-range support (none: the refusals kept as they are).
+ *
+ * @example
+ * ```ts
+ * withMultiRange({}, { origin: "https://b", refused: true }, Date.now()).multiRangeRefused; // { "https://b": "…" }
+ * ```
+ */
+export function withMultiRange<T extends { readonly multiRangeRefused?: RangeRefusals }>(
+  state: T,
+  learned: Outcome["multiRange"],
+  now: number,
+): T {
+  if (learned === undefined) return state;
+  const { multiRangeRefused: old, ...rest } = state;
+  const next = withRefusal(old, learned.origin, learned.refused, now);
+  return (next === undefined ? rest : { ...rest, multiRangeRefused: next }) as T;
 }

@@ -12,6 +12,7 @@
  */
 import { SHA256_HEX } from "./digest.ts";
 import { formatPublicKey } from "./public_key.ts";
+import { parseRefusals, type RangeRefusals } from "./range_refusals.ts";
 import { isEmptyRollout, parseRolloutState, type RolloutState } from "./rollout_state.ts";
 
 /** File-system identity of an image at the moment its digest was checked. */
@@ -57,6 +58,8 @@ export interface State {
   readonly manifestVerified?: ManifestVerified;
   /** The last image built by a delta update (docs/delta.md), and what it cost. */
   readonly lastDelta?: DeltaRecord;
+  /** Origins that answered a multi-range request with 200, and when (core/range_refusals.ts). */
+  readonly multiRangeRefused?: RangeRefusals;
 }
 
 /** What `.state` records of the stored manifest's verification. */
@@ -140,12 +143,13 @@ function parseDeltaRecord(value: unknown): DeltaRecord | undefined {
   if (typeof v.sha256 !== "string" || !SHA256_HEX.test(v.sha256)) return undefined;
   const count = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
   if (![v.size, v.reused, v.downloaded, v.requests].every(count)) return undefined;
+  const { size, reused, downloaded, requests } = v as Record<string, number>;
   return {
     sha256: v.sha256,
-    size: v.size as number,
-    reused: v.reused as number,
-    downloaded: v.downloaded as number,
-    requests: v.requests as number,
+    size: size!,
+    reused: reused!,
+    downloaded: downloaded!,
+    requests: requests!,
   };
 }
 
@@ -210,6 +214,7 @@ export function parseState(text: string | undefined): State {
   const downloaded = r.downloadedBytes;
   const manifestVerified = parseManifestVerified(r.manifestVerified);
   const lastDelta = parseDeltaRecord(r.lastDelta);
+  const refused = parseRefusals(r.multiRangeRefused);
   return {
     restartPending: r.restartPending === true,
     previous: typeof r.previous === "string" && SHA256_HEX.test(r.previous)
@@ -226,6 +231,7 @@ export function parseState(text: string | undefined): State {
       : {}),
     ...(manifestVerified === undefined ? {} : { manifestVerified }),
     ...(lastDelta === undefined ? {} : { lastDelta }),
+    ...(refused === undefined ? {} : { multiRangeRefused: refused }),
   };
 }
 
@@ -246,19 +252,6 @@ export function withDownloaded(state: State, bytes: number): State {
   if (bytes <= 0) return state;
   const total = Math.min((state.downloadedBytes ?? 0) + bytes, Number.MAX_SAFE_INTEGER);
   return { ...state, downloadedBytes: total };
-}
-
-/**
- * The state field that records a run's delta update, if it made one (what
- * `tako status` shows as the last delta); none keeps the one recorded before.
- *
- * @example
- * ```ts
- * const base: State = { ...EMPTY_STATE, ...deltaOf(undefined) }; // no lastDelta
- * ```
- */
-export function deltaOf(delta: DeltaRecord | undefined): { lastDelta?: DeltaRecord } {
-  return delta === undefined ? {} : { lastDelta: delta };
 }
 
 /** State → file text. */

@@ -9,9 +9,9 @@
  * twice and never held in memory.
  *
  * The first request goes alone (range_queue.ts): an origin that ignores Range
- * answers it with the whole image (200), which is then taken as a full
- * download into the still empty file, so such an origin costs the image's
- * size, not more.
+ * answers the first single-range request with the whole image (200), which is
+ * then taken as a full download into the still empty file, so such an origin
+ * costs the image's size, not more.
  *
  * @module
  */
@@ -19,7 +19,7 @@ import { printable, shownUrl, TakoError } from "../core/errors.ts";
 import type { DeltaPlan, Segment } from "../core/delta_plan.ts";
 import { type ByteSource, copyHashing, type CopyTarget, flushHandle } from "./copy.ts";
 import { attempt, type TempFile } from "./fs.ts";
-import { type RangeAnswer, RequestQueue, type RequestRange } from "./range_queue.ts";
+import { type RangeAnswer, type RangeClient, RequestQueue } from "./range_queue.ts";
 
 /** How an assembly went. */
 export interface Assembled {
@@ -41,11 +41,11 @@ export interface Assembled {
  * @example
  * ```ts
  * import type { DeltaPlan } from "../core/delta_plan.ts";
- * import type { RequestRange } from "./range_queue.ts";
+ * import type { RangeClient } from "./range_queue.ts";
  * import { commitTemp, createTemp } from "./fs.ts";
- * declare const plan: DeltaPlan, paths: string[], requestRange: RequestRange, sha256: string;
+ * declare const plan: DeltaPlan, paths: string[], client: RangeClient, sha256: string;
  * await using temp = await createTemp("/var/lib/tako/app/store");
- * const result = await assemble(plan, paths, temp, requestRange);
+ * const result = await assemble(plan, paths, temp, client);
  * if (result.sha256 === sha256) await commitTemp(temp, `/var/lib/tako/app/store/${sha256}`);
  * ```
  */
@@ -53,17 +53,17 @@ export async function assemble(
   plan: DeltaPlan,
   locals: readonly string[],
   temp: TempFile,
-  requestRange: RequestRange,
+  client: RangeClient,
   onProgress?: (written: number) => void,
 ): Promise<Assembled> {
-  const queue = new RequestQueue(plan.segments.filter((s) => s.kind === "remote"), requestRange);
+  const queue = new RequestQueue(plan.segments.filter((s) => s.kind === "remote"), client);
   // Flushed in the background as it goes, like a full download, so the commit finds little left.
   using flusher = await flushHandle(temp.path, temp.file, plan.size);
   const target: CopyTarget = { file: temp.file, path: temp.path, flusher };
   const source = new PlanSource(plan.segments, locals, queue);
   try {
-    const first = await queue.peekFirst();
-    if (first?.kind === "full") return await takeWhole(first, plan.size, target, queue);
+    const whole = await queue.firstWhole();
+    if (whole !== undefined) return await takeWhole(whole, plan.size, target, queue);
     const { received, hash } = await copyHashing(source, target, {
       limit: plan.size,
       ...(onProgress === undefined ? {} : { onProgress }),

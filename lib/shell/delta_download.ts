@@ -41,10 +41,13 @@ import type { Outcome } from "../core/fetch_report.ts";
 import type { DeltaRecord } from "../core/state.ts";
 import { listStore, readLatest } from "./store.ts";
 import { readState } from "./state_file.ts";
+import { refusedMultiRange } from "../core/range_refusals.ts";
 import { assemble } from "./assemble.ts";
-import type { RequestRange } from "./range_queue.ts";
+import type { RangeClient } from "./range_queue.ts";
+import { requestRanges } from "./multi_range.ts";
 import { commitTemp, createTemp, readFileCapped, writeFileAtomic } from "./fs.ts";
 import { originUrl } from "../core/http_policy.ts";
+import type { AskedRange } from "../core/multirange.ts";
 import { fetchManifestIfChanged, type NetOptions, requestImage } from "./http.ts";
 import { scanLocalImages } from "./local_scan.ts";
 
@@ -80,7 +83,7 @@ export interface DeltaSource {
   readonly indexName: string;
   /** Downloads the index, refusing more than `maxBytes`. */
   fetchIndex(maxBytes: number): Promise<Uint8Array>;
-  readonly requestRange: RequestRange;
+  readonly ranges: RangeClient;
 }
 
 /** The image to build. */
@@ -153,7 +156,7 @@ export async function downloadDelta(
     }
     await using temp = await createTemp(storeDir);
     const paths = locals.map((local) => local.path);
-    const first = await assemble(plan, paths, temp, source.requestRange, onProgress);
+    const first = await assemble(plan, paths, temp, source.ranges, onProgress);
     fetched += first.fetched;
     requests += first.requests;
     const finalPath = `${storeDir}/${sha256}`;
@@ -179,7 +182,7 @@ export async function downloadDelta(
       if (local.index !== undefined) await Deno.remove(local.path + INDEX_SUFFIX).catch(() => {});
     }
     await using second = await createTemp(storeDir);
-    const again = await assemble(repairPlan(plan, 0), [temp.path], second, source.requestRange);
+    const again = await assemble(repairPlan(plan, 0), [temp.path], second, source.ranges);
     fetched += again.fetched;
     requests += again.requests;
     if (again.sha256 !== sha256) {
@@ -213,8 +216,14 @@ export function httpDeltaSource(
   sha256: string,
   size: number,
   net: NetOptions,
+  multiRange: MultiRange = { refused: false },
 ): DeltaSource {
   const path = indexPath(sha256);
+  const many = async (ranges: readonly AskedRange[]) => {
+    const answer = await requestRanges(origin, sha256, size, ranges, net);
+    if (answer.kind === "multipart") multiRange.asked = true;
+    return answer;
+  };
   return {
     indexName: shownUrl(originUrl(origin, path)),
     async fetchIndex(maxBytes) {
@@ -233,12 +242,27 @@ export function httpDeltaSource(
       }
       return answer.bytes;
     },
-    requestRange: (at, length) =>
-      requestImage(origin, sha256, size, {
-        net,
-        resume: { offset: at, end: at + length, ifRange: undefined },
-      }),
+    ranges: {
+      one: (at, length) =>
+        requestImage(origin, sha256, size, {
+          net,
+          resume: { offset: at, end: at + length, ifRange: undefined },
+        }),
+      get many() {
+        return multiRange.refused ? undefined : many;
+      },
+      refused() {
+        multiRange.refused = true;
+      },
+    },
   };
+}
+
+/** Whether the origin refused multi-range requests (known before, or found out in this run). */
+export interface MultiRange {
+  refused: boolean;
+  /** Whether a multi-range request was answered with parts in this run. */
+  asked?: boolean;
 }
 
 /** What {@link updateByDelta} needs to know about the run. */
@@ -284,7 +308,10 @@ export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaR
       shownUrl(originUrl(origin, indexPath(entry.sha256)))
     }.`,
   );
-  const source = httpDeltaSource(origin, entry.sha256, size, run.net);
+  const state = await readState(run.dest).catch(() => undefined);
+  const known = refusedMultiRange(state?.multiRangeRefused, origin, Date.now());
+  const multiRange: MultiRange = { refused: known };
+  const source = httpDeltaSource(origin, entry.sha256, size, run.net, multiRange);
   let outcome: DeltaOutcome;
   try {
     outcome = await downloadDelta(
@@ -296,6 +323,10 @@ export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaR
     );
   } finally {
     run.log.endProgress();
+    // Remembered only when this run asked (a refusal known before stands until it expires).
+    if (multiRange.refused !== known || multiRange.asked) {
+      run.outcome.multiRange = { origin, refused: multiRange.refused };
+    }
   }
   if (!outcome.done) {
     const message =

@@ -20,7 +20,6 @@ import {
   checkPartialAnswer,
   conditionalHeaders,
   declaredLength,
-  fetchErrorDetail,
   keptValidators,
   originUrl,
   rangeHeaders,
@@ -31,6 +30,7 @@ import {
   type Validators,
 } from "../core/http_policy.ts";
 import { type ByteSource, streamSource } from "./copy.ts";
+import { IdleTimer, watchedSource } from "./idle_read.ts";
 
 /** Network limits of one request. */
 export interface NetOptions {
@@ -190,30 +190,61 @@ export async function requestImage(
   const resume = options.resume;
   const end = resume?.end ?? size;
   const ranged = resume !== undefined && resume.offset < end && (resume.offset > 0 || end < size);
-  const opened = await open(
-    parseOrigin(origin, `store/${sha256}`),
+  const opened = await openImage(
+    origin,
+    sha256,
     options.net,
-    true,
     ranged ? rangeHeaders(resume.offset, resume.ifRange, end < size ? end : undefined) : {},
     ranged ? RANGE_ANSWERS : OK,
   );
-  const { response, url } = opened;
-  const reader = streamSource(response.body ?? new Blob([]).stream());
-  const dispose = () => opened.discard(reader);
+  const { status, headers, url, body } = opened;
+  const common = { url, body, [Symbol.asyncDispose]: opened[Symbol.asyncDispose] };
   try {
-    const idle = new IdleTimer(options.net.idleTimeoutMs, opened.abort, url);
-    const body = watchedSource(reader, idle);
-    const common = { url, body, [Symbol.asyncDispose]: dispose };
-    if (ranged && response.status !== 200) {
-      checkPartialAnswer(url, response.status, response.headers, resume.offset, size, end);
+    if (ranged && status !== 200) {
+      checkPartialAnswer(url, status, headers, resume.offset, size, end);
       return { kind: "partial", offset: resume.offset, length: end - resume.offset, ...common };
     }
-    checkFullAnswer(url, response.headers, size);
-    return { kind: "full", validator: rangeValidator(response.headers), length: size, ...common };
+    checkFullAnswer(url, headers, size);
+    return { kind: "full", validator: rangeValidator(headers), length: size, ...common };
   } catch (e) {
-    await dispose();
+    await opened[Symbol.asyncDispose]();
     throw e;
   }
+}
+
+/** An image response whose status is one accepted, its body under the idle timer, not read yet. */
+export interface OpenedImage {
+  readonly status: number;
+  readonly headers: Headers;
+  /** The URL that answered (after redirects). */
+  readonly url: URL;
+  readonly body: ByteSource;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Requests `<origin>/store/<sha256>` with `headers`; resolves when the
+ * answer's status is in `accept` (200, 206 and 416 for a Range request),
+ * throws a runtime TakoError for any other. Disposing of it stops the body.
+ */
+export async function openImage(
+  origin: string,
+  sha256: string,
+  net: NetOptions,
+  headers: Record<string, string>,
+  accept: ReadonlySet<number> = RANGE_ANSWERS,
+): Promise<OpenedImage> {
+  const opened = await open(parseOrigin(origin, `store/${sha256}`), net, true, headers, accept);
+  const { response, url } = opened;
+  const reader = streamSource(response.body ?? new Blob([]).stream());
+  const idle = new IdleTimer(net.idleTimeoutMs, opened.abort, url);
+  return {
+    status: response.status,
+    headers: response.headers,
+    url,
+    body: watchedSource(reader, idle),
+    [Symbol.asyncDispose]: () => opened.discard(reader),
+  };
 }
 
 // ---------------------------------------------------------------- requests
@@ -339,54 +370,4 @@ function oversize(url: URL, what: string, maxBytes: number): TakoError {
 function status(response: Response): string {
   const reason = printable(response.statusText, 60);
   return reason === "" ? String(response.status) : `${response.status} ${reason}`;
-}
-
-// ---------------------------------------------------------------- bodies
-
-/** Arms a timer around each read; when a read waits too long, aborts the request. */
-class IdleTimer {
-  #fired = false;
-
-  constructor(readonly ms: number, readonly abort: () => void, readonly url: URL) {}
-
-  /** Runs one read under the timer and turns its failures into TakoErrors. */
-  async watch<T>(read: () => Promise<T>, received: number): Promise<T> {
-    const timer: ReturnType<typeof setTimeout> = setTimeout(() => {
-      this.#fired = true;
-      this.abort();
-    }, this.ms);
-    try {
-      return await read();
-    } catch (e) {
-      if (this.#fired) {
-        throw new TakoError(
-          "runtime",
-          `No data from ${shownUrl(this.url)} for ${seconds(this.ms)}.`,
-          { cause: e },
-        );
-      }
-      throw new TakoError(
-        "runtime",
-        `The download of ${shownUrl(this.url)} broke off after ${received} bytes: ${
-          fetchErrorDetail(e)
-        }.`,
-        { cause: e },
-      );
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-}
-
-/** `source` with each read under the idle timer. */
-function watchedSource(source: ByteSource, idle: IdleTimer): ByteSource {
-  let received = 0;
-  return {
-    async read(buffer, offset, max) {
-      const got = await idle.watch(() => source.read(buffer, offset, max), received);
-      received += got.n;
-      return got;
-    },
-    cancel: () => source.cancel(),
-  };
 }

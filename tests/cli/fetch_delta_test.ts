@@ -198,6 +198,14 @@ Deno.test("hostile indexes give the signed image, with the bytes bounded", async
       assertOutcome(await fetch(), 0);
       await assertNewImage(dest);
       // The index is read up to its exact length at most; the image costs its size at most.
+      console.log(
+        what,
+        JSON.stringify(
+          origin.requestsFor(`/store/${NEW_SHA}`).map((
+            r,
+          ) => [r.status, r.bytesSent, r.headers.range?.slice(0, 60)]),
+        ),
+      );
       assert.ok(sent(origin).image <= NEW.length, `${what}: ${sent(origin).image} image bytes`);
     });
   }

@@ -42,6 +42,7 @@ import {
   sleep,
   textContent,
 } from "./_origin_body.ts";
+import { BOUNDARY, coalesce, multipartBody, parseMultiRange, type Part } from "./multipart.ts";
 
 /** How the origin answers one path. Fields combine; unset fields mean "behave normally". */
 export interface Behaviour {
@@ -77,6 +78,11 @@ export interface Behaviour {
   readonly resetAtByte?: number;
   /** Misbehave for this many requests of the path only, then serve normally again. */
   readonly times?: number;
+  /**
+   * The answer to a multi-range request (with `ranges`): its body and
+   * Content-Type, built from the ranges asked and the file (a hostile one, say).
+   */
+  readonly multipart?: (asked: Part[], file: Uint8Array) => { body: Uint8Array; type?: string };
 }
 
 /** One request as the origin saw it; `status` and `bytesSent` are filled in as it is answered. */
@@ -109,6 +115,13 @@ export interface OriginOptions {
    * http.server, which ignores Range.
    */
   readonly ranges?: boolean;
+  /**
+   * How a request for several ranges is answered (with `ranges`): "parts"
+   * (default) as nginx does, 206 multipart/byteranges; "coalesce" joins
+   * adjacent and overlapping ranges first, as Apache does; "whole" answers
+   * 200 with the whole file, as S3 and GCS do.
+   */
+  readonly multiRange?: "parts" | "coalesce" | "whole";
   /** Serve https with this PEM certificate chain and key (the URL then starts with https://). */
   readonly tls?: { readonly cert: string; readonly key: string };
 }
@@ -254,6 +267,14 @@ export class OriginHandler {
       this.options.ranges &&
       (ifRange === null || ifRange === etag || ifRange === meta["last-modified"])
     ) {
+      const asked = parseMultiRange(req.headers.get("range"), info.size);
+      if (asked !== undefined && this.options.multiRange !== "whole") {
+        const file = await Deno.readFile(path);
+        const parts = this.options.multiRange === "coalesce" ? coalesce(asked) : asked;
+        const made = b.multipart?.(asked, file) ?? { body: multipartBody(file, parts) };
+        meta["content-type"] = made.type ?? `multipart/byteranges; boundary=${BOUNDARY}`;
+        return await this.#send(req, record, 206, { bytes: made.body }, meta, b);
+      }
       const range = parseRange(req.headers.get("range"), info.size);
       if (range === "bad") {
         return this.#finish(record, 416, textContent(416), {

@@ -110,6 +110,10 @@ Deno.test("repairPlan() fetches what was copied and copies what was fetched", ()
   assert.equal(plan.remoteBytes + again.remoteBytes, 5 * B, "both passes fetch the image once");
   const local = again.segments.find((s) => s.kind === "local");
   assert.equal(local?.kind === "local" && local.from, 2 * B, "copied from the same offset");
+  // Stretches of two local images side by side are one range to fetch, not two adjacent ones.
+  const two = repairPlan(planDelta(3 * B, B, matches("ab."), NO_BRIDGE), 9);
+  assert.equal(shape(two.segments), `R:0+${2 * B} L9:${2 * B}+${B}`);
+  assert.equal(two.requests, 1);
 });
 
 Deno.test("localCandidates() orders latest, previous, then the rest, without the target", () => {

@@ -1,0 +1,74 @@
+/**
+ * Multi-range answers of the test origin (origin_server.ts): the ranges a
+ * `Range` header asks for, and a `multipart/byteranges` body as nginx
+ * writes it, optionally with adjacent or overlapping ranges joined (as
+ * Apache does) or built by a test to be hostile.
+ *
+ * @module
+ */
+
+/** A range asked for: bytes `[first, last]`. */
+export interface Part {
+  readonly first: number;
+  readonly last: number;
+}
+
+/** The boundary the test origin uses. */
+export const BOUNDARY = "00000000000000000042";
+
+/**
+ * The ranges of a `Range: bytes=a-b,c-d,…` header with two or more ranges
+ * (all `first-last`, within `size`); undefined for anything else.
+ */
+export function parseMultiRange(header: string | null, size: number): Part[] | undefined {
+  const m = header?.match(/^bytes=(\d+-\d+(?:,\s*\d+-\d+)+)$/);
+  if (!m) return undefined;
+  const parts = m[1]!.split(",").map((spec) => {
+    const [first, last] = spec.trim().split("-").map(Number) as [number, number];
+    return { first, last: Math.min(last, size - 1) };
+  });
+  return parts.every((p) => p.first <= p.last) ? parts : undefined;
+}
+
+/** `parts` with adjacent and overlapping ones joined (RFC 9110 §14.6 allows it). */
+export function coalesce(parts: readonly Part[]): Part[] {
+  const sorted = [...parts].sort((a, b) => a.first - b.first);
+  const out: Part[] = [];
+  for (const p of sorted) {
+    const last = out[out.length - 1];
+    if (last !== undefined && p.first <= last.last + 1) {
+      out[out.length - 1] = { first: last.first, last: Math.max(last.last, p.last) };
+    } else out.push(p);
+  }
+  return out;
+}
+
+/** Builds a multipart body from pieces of text and bytes. */
+export function concatParts(pieces: readonly (string | Uint8Array)[]): Uint8Array {
+  const enc = new TextEncoder();
+  const bytes = pieces.map((p) => typeof p === "string" ? enc.encode(p) : p);
+  const out = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0));
+  let at = 0;
+  for (const b of bytes) {
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
+}
+
+/** The body nginx sends for `parts` of `file` (`size` bytes). */
+export function multipartBody(
+  file: Uint8Array,
+  parts: readonly Part[],
+  boundary = BOUNDARY,
+): Uint8Array {
+  const pieces: (string | Uint8Array)[] = [];
+  for (const p of parts) {
+    pieces.push(
+      `\r\n--${boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes ${p.first}-${p.last}/${file.length}\r\n\r\n`,
+      file.subarray(p.first, p.last + 1),
+    );
+  }
+  pieces.push(`\r\n--${boundary}--\r\n`);
+  return concatParts(pieces);
+}
