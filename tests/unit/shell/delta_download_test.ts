@@ -4,7 +4,7 @@ import { DEFAULT_NET_OPTIONS } from "../../../lib/shell/http.ts";
 import { downloadDelta, httpDeltaSource } from "../../../lib/shell/delta_download.ts";
 import { IN_FLIGHT } from "../../../lib/shell/range_queue.ts";
 import { assert } from "../../support/assert.ts";
-import { startOrigin } from "../../support/origin_server.ts";
+import { type OriginOptions, startOrigin } from "../../support/origin_server.ts";
 import { noise } from "../../support/bytes.ts";
 
 const KiB = 1024;
@@ -16,6 +16,7 @@ async function withImages(
   local: Uint8Array,
   image: Uint8Array,
   fn: (dir: string, origin: Awaited<ReturnType<typeof startOrigin>>) => Promise<void>,
+  options: OriginOptions = { ranges: true },
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "tako-delta-unit-" });
   try {
@@ -27,7 +28,7 @@ async function withImages(
     builder.push(image);
     await Deno.writeFile(`${dir}/origin/store/${digest}.index`, builder.finish(digest));
     await Deno.writeFile(`${dir}/dest/store/old`, local);
-    const origin = await startOrigin(`${dir}/origin`, { ranges: true });
+    const origin = await startOrigin(`${dir}/origin`, options);
     try {
       await fn(dir, origin);
     } finally {
@@ -54,7 +55,7 @@ function deltaFrom(
   );
 }
 
-Deno.test("downloadDelta() sends the first range alone, then keeps at most IN_FLIGHT in flight", async () => {
+Deno.test("downloadDelta() from a single-range origin sends the first range alone, then keeps at most IN_FLIGHT in flight", async () => {
   const old = noise(512 * KiB, 1);
   // Ten changed blocks far apart: ten ranges.
   const image = old.slice();
@@ -79,11 +80,12 @@ Deno.test("downloadDelta() sends the first range alone, then keeps at most IN_FL
     await sampler;
     assert.ok(outcome.done, JSON.stringify(outcome));
     assert.deepEqual(await Deno.readFile(`${dir}/dest/store/${digest}`), image);
-    assert.equal(origin.requestsFor(`/store/${digest}`).length, 10);
-    assert.ok(outcome.done && outcome.stats.requests === 11, "ten ranges and the index");
+    // The multi-range request (answered 200, dropped), then one request per range.
+    assert.equal(origin.requestsFor(`/store/${digest}`).length, 11);
+    assert.ok(outcome.done && outcome.stats.requests === 12, "ten ranges, the refusal, the index");
     assert.ok(sawFirstAlone, "the first range request went alone");
     assert.ok(most >= 2 && most <= IN_FLIGHT, `at most ${most} requests were in flight`);
-  });
+  }, { ranges: true, multiRange: "whole" });
 });
 
 Deno.test("downloadDelta() gives up, leaving nothing, when a local image vanishes", async () => {
