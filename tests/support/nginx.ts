@@ -35,6 +35,8 @@ export interface Nginx extends AsyncDisposable {
   requests(): string[];
   /** Bytes on the wire per request so far, headers included (benchmarks count these). */
   wireBytes(): number[];
+  /** The Range header of each request so far, and the Content-Type answered ("-": none). */
+  ranges(): { range: string; type: string }[];
   /** Stops nginx, waits for it and removes its prefix directory. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -85,6 +87,8 @@ http {
   access_log ${q(`${prefix}/access.log`)} tako;
   log_format wire '$bytes_sent';
   access_log ${q(`${prefix}/wire.log`)} wire;
+  log_format range '$http_range|$sent_http_content_type';
+  access_log ${q(`${prefix}/range.log`)} range;
   client_body_temp_path ${q(`${prefix}/client_body`)};
   proxy_temp_path ${q(`${prefix}/proxy`)};
   fastcgi_temp_path ${q(`${prefix}/fastcgi`)};
@@ -198,6 +202,11 @@ function running(child: Deno.ChildProcess, prefix: string, port: number): Nginx 
     pid: child.pid,
     requests: () => logLines(`${prefix}/access.log`),
     wireBytes: () => logLines(`${prefix}/wire.log`).map(Number),
+    ranges: () =>
+      logLines(`${prefix}/range.log`).map((line) => {
+        const [range, type] = line.split("|") as [string, string];
+        return { range, type };
+      }),
     close,
     [Symbol.asyncDispose]: close,
   };
