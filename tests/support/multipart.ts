@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { TakoError } from "../../lib/core/errors.ts";
+import { AskedBytes, type AskedRange, MultipartFraming } from "../../lib/core/multirange.ts";
 
 /** A range asked for: bytes `[first, last]`. */
 export interface Part {
@@ -71,4 +73,50 @@ export function multipartBody(
   }
   pieces.push(`\r\n--${boundary}--\r\n`);
   return concatParts(pieces);
+}
+
+/**
+ * Reads a multipart/byteranges `body` as Tako does (core/multirange.ts),
+ * fed `chunk` bytes at a time: the asked bytes in order, or the
+ * TakoError it is refused with.
+ */
+export function readMultipart(
+  body: Uint8Array,
+  boundary: string,
+  ranges: readonly AskedRange[],
+  size: number,
+  chunk = body.length,
+): Uint8Array {
+  const framing = new MultipartFraming(boundary, "http://origin/store/x");
+  const asked = new AskedBytes(ranges, size, "http://origin/store/x");
+  const out: Uint8Array[] = [];
+  let at = 0;
+  let left: Uint8Array = new Uint8Array(0);
+  const next = (): Uint8Array => {
+    if (left.length > 0) return left;
+    if (at >= body.length) throw new TakoError("integrity", "ended before its closing delimiter");
+    const piece = body.subarray(at, Math.min(body.length, at + chunk));
+    at += piece.length;
+    return piece;
+  };
+  for (;;) {
+    const bytes = next();
+    left = new Uint8Array(0);
+    const step = framing.feed(bytes);
+    if (step.kind === "more") continue;
+    left = bytes.subarray(step.used);
+    if (step.kind === "end") {
+      asked.finish();
+      return concatParts(out);
+    }
+    let n = asked.startPart(step.range);
+    while (n > 0) {
+      const data = next();
+      const take = data.subarray(0, Math.min(n, data.length));
+      out.push(take.slice());
+      left = data.subarray(take.length);
+      asked.received(take.length);
+      n -= take.length;
+    }
+  }
 }
