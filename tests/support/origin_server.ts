@@ -82,7 +82,10 @@ export interface Behaviour {
    * The answer to a multi-range request (with `ranges`): its body and
    * Content-Type, built from the ranges asked and the file (a hostile one, say).
    */
-  readonly multipart?: (asked: Part[], file: Uint8Array) => { body: Uint8Array; type?: string };
+  readonly multipart?: (
+    asked: Part[],
+    file: Uint8Array,
+  ) => { body: Uint8Array; type?: string; headers?: Record<string, string> };
 }
 
 /** One request as the origin saw it; `status` and `bytesSent` are filled in as it is answered. */
@@ -273,6 +276,7 @@ export class OriginHandler {
         const parts = this.options.multiRange === "coalesce" ? coalesce(asked) : asked;
         const made = b.multipart?.(asked, file) ?? { body: multipartBody(file, parts) };
         meta["content-type"] = made.type ?? `multipart/byteranges; boundary=${BOUNDARY}`;
+        Object.assign(meta, made.headers);
         return await this.#send(req, record, 206, { bytes: made.body }, meta, b);
       }
       const range = parseRange(req.headers.get("range"), info.size);
