@@ -69,6 +69,9 @@ export async function assemble(
       ...(onProgress === undefined ? {} : { onProgress }),
     });
     if (received !== plan.size) throw new Error("the plan's segments do not cover the image");
+    // The pump stops at the image's size: the last answer is ended here (a multipart answer's
+    // closing delimiter is checked then).
+    await source.endAnswer();
     return {
       sha256: hash.digest("hex"),
       fetched: source.fetched,
@@ -161,6 +164,11 @@ class PlanSource implements ByteSource {
     }
     this.#done += n;
     return { buffer, n, end: false };
+  }
+
+  /** Ends the answer being read, as at the end of its segment; throws what that finds. */
+  async endAnswer(): Promise<void> {
+    if (this.#answer !== undefined) await this.#endSegment();
   }
 
   /** Closes what is open. Never throws. */
