@@ -224,7 +224,9 @@ export function deltaOf(delta: DeltaRecord | undefined): { lastDelta?: DeltaReco
  *
  * @example
  * ```ts
- * withMultiRange({}, { origin: "https://b", refused: true }, Date.now()).multiRangeRefused; // { "https://b": "…" }
+ * import { EMPTY_STATE } from "./state.ts";
+ * const next = withMultiRange(EMPTY_STATE, { origin: "https://b", refused: true }, Date.now());
+ * next.multiRangeRefused; // { "https://b": "…" }
  * ```
  */
 export function withMultiRange<T extends { readonly multiRangeRefused?: RangeRefusals }>(
