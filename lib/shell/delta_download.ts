@@ -83,6 +83,7 @@ export interface DeltaSource {
   readonly indexName: string;
   /** Downloads the index, refusing more than `maxBytes`. */
   fetchIndex(maxBytes: number): Promise<Uint8Array>;
+  /** The Range requests for the image's bytes (one or many ranges per request). */
   readonly ranges: RangeClient;
 }
 
@@ -203,7 +204,9 @@ export async function downloadDelta(
 
 /**
  * The {@link DeltaSource} of an origin for image `sha256` (`size` bytes):
- * the index from `store/<sha256>.index`, ranges of `store/<sha256>`.
+ * the index from `store/<sha256>.index`, ranges of `store/<sha256>`, many
+ * per request unless `multiRange` says the origin refused that (which a 200
+ * to a multi-range request then records there).
  *
  * @example
  * ```ts
