@@ -44,10 +44,10 @@ import { readState } from "./state_file.ts";
 import { refusedMultiRange } from "../core/range_refusals.ts";
 import { assemble } from "./assemble.ts";
 import type { RangeClient } from "./range_queue.ts";
-import { requestRanges } from "./multi_range.ts";
+import { requestRanges } from "./multi_range_request.ts";
 import { commitTemp, createTemp, readFileCapped, writeFileAtomic } from "./fs.ts";
 import { originUrl } from "../core/http_policy.ts";
-import type { AskedRange } from "../core/multirange.ts";
+import type { AskedRange } from "../core/byteranges.ts";
 import { fetchManifestIfChanged, type NetOptions, requestImage } from "./http.ts";
 import { scanLocalImages } from "./local_scan.ts";
 

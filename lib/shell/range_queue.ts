@@ -15,7 +15,7 @@
  * @module
  */
 import { shownUrl, TakoError } from "../core/errors.ts";
-import { type AskedRange, rangesPerRequest } from "../core/multirange.ts";
+import { type AskedRange, rangesPerRequest } from "../core/byteranges.ts";
 import type { ByteSource } from "./copy.ts";
 
 /** An answer to a Range request, headers checked, body not read yet (http.ts `ImageAnswer`). */
@@ -31,7 +31,7 @@ export interface RangeAnswer extends AsyncDisposable {
 /** Asks the origin for bytes `[at, at + length)` of the image. */
 export type RequestRange = (at: number, length: number) => Promise<RangeAnswer>;
 
-/** The answer to a request for several ranges (multi_range.ts). */
+/** The answer to a request for several ranges (multi_range_request.ts). */
 export type ManyAnswer =
   /** 206 multipart/byteranges: `body` yields the asked bytes in order; `finish` checks the end. */
   | {

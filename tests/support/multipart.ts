@@ -7,7 +7,7 @@
  * @module
  */
 import { TakoError } from "../../lib/core/errors.ts";
-import { AskedBytes, type AskedRange, MultipartFraming } from "../../lib/core/multirange.ts";
+import { AskedBytes, type AskedRange, MultipartFraming } from "../../lib/core/byteranges.ts";
 
 /** A range asked for: bytes `[first, last]`. */
 export interface Part {
@@ -76,7 +76,7 @@ export function multipartBody(
 }
 
 /**
- * Reads a multipart/byteranges `body` as Tako does (core/multirange.ts),
+ * Reads a multipart/byteranges `body` as Tako does (core/byteranges.ts),
  * fed `chunk` bytes at a time: the asked bytes in order, or the
  * TakoError it is refused with.
  */

@@ -1,6 +1,6 @@
 /**
  * Fuzzing of the multipart/byteranges reading of a delta update
- * (core/multirange.ts), which reads what any origin answers to a
+ * (core/byteranges.ts), which reads what any origin answers to a
  * multi-range request: valid bodies mutated (bit flips, cuts, insertions,
  * parts dropped, repeated, reordered or moved) and fed in random pieces. For
  * every input: the asked bytes exactly (never other bytes, never one twice),

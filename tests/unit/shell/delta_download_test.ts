@@ -6,7 +6,7 @@ import {
   httpDeltaSource,
   type MultiRange,
 } from "../../../lib/shell/delta_download.ts";
-import { requestRanges } from "../../../lib/shell/multi_range.ts";
+import { requestRanges } from "../../../lib/shell/multi_range_request.ts";
 import { BOUNDARY, concatParts, multipartBody, type Part } from "../../support/multipart.ts";
 import { IN_FLIGHT } from "../../../lib/shell/range_queue.ts";
 import { assert } from "../../support/assert.ts";

@@ -8,7 +8,7 @@ import {
   MultipartFraming,
   rangeHeader,
   rangesPerRequest,
-} from "../../../lib/core/multirange.ts";
+} from "../../../lib/core/byteranges.ts";
 import { refusedMultiRange, withRefusal } from "../../../lib/core/range_refusals.ts";
 import { assert } from "../../support/assert.ts";
 import { noise } from "../../support/bytes.ts";

@@ -1,7 +1,7 @@
 /**
  * One request for several ranges of an image (docs/delta.md), and its
  * answer: a `206 multipart/byteranges` read as a stream of the asked bytes
- * in order (framing and checks in core/multirange.ts), a single part that is
+ * in order (framing and checks in core/byteranges.ts), a single part that is
  * exactly the first range asked, or a 200 (an origin that serves single
  * ranges only, or none), whose body is dropped unread.
  *
@@ -15,7 +15,7 @@ import {
   multipartBoundary,
   MultipartFraming,
   rangeHeader,
-} from "../core/multirange.ts";
+} from "../core/byteranges.ts";
 import type { ByteSource } from "./copy.ts";
 import { type NetOptions, openImage } from "./http.ts";
 import type { ManyAnswer } from "./range_queue.ts";
