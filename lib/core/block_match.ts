@@ -6,25 +6,34 @@
  * alignment. Pure: the caller streams each local image through
  * {@link BlockMatcher.scan} in buffers it reuses.
  *
- * Speed: after a match the next block of the new image is tried at the next
- * block of the local one (one strong checksum per 4 KiB), so only bytes between runs
- * of matches are rolled byte by byte, each roll one probe of a table that
- * holds only the blocks still missing. A run of one byte value (zeros) is
- * the same window at every offset: it is checked once, not once per byte.
+ Blocks are found in pairs, as zsync's `seq_matches=2`: the scan rolls the
+ * windows at x and x + 4096 together and looks up the pair of their 16-bit
+ * weak keys (32 bits), and a candidate is confirmed by both blocks' strong
+ * checksums (64 bits). A run of matching blocks is then followed block by
+ * block (one strong checksum each), so a run of two or more is found whole;
+ * a single matching block between changed ones is not found by the scan
+ * (4 KiB fetched), except the new image's last block, which is also tried at
+ * the end of each local image.
+ *
+ * Speed: only bytes between runs of matches are rolled byte by byte, each
+ * roll one filter bit test (the table only on a hit), over a table that
+ * holds only the pairs with a block still missing. A run of one byte value
+ * (zeros) is the same pair of windows at every offset: it is checked once,
+ * not once per byte.
  *
  * @module
  */
-import { type ChunkIndex, strongSum, weakSum } from "./chunk_index.ts";
-
+import { type ChunkIndex, strongSum, weakKey, weakSum } from "./chunk_index.ts";
 import {
   fillByte,
   FILTER_MIX,
   GOLDEN,
   NONE,
-  rollOne,
+  pairKey,
+  rollPair,
   rollToCandidate,
   SPENT,
-  sumWindow,
+  sumPair,
 } from "./rolling_sum.ts";
 
 /** Where each block of the new image can be copied from. */
@@ -45,7 +54,8 @@ export interface Matches {
  * declare const index: ChunkIndex, local: Uint8Array;
  * const matcher = new BlockMatcher(index);
  * matcher.begin(0, local.length);
- * // One buffer holding the whole local image; in pieces, the next starts at matcher.keepFrom(from).
+ * // One buffer holding the whole local image; in pieces (of at least 2 blocks),
+ * // the next starts at matcher.keepFrom(from).
  * matcher.scan(local, 0, 0);
  * ```
  */
@@ -58,14 +68,15 @@ export class BlockMatcher implements Matches {
   readonly #full: number;
   readonly #tail: number;
   #missing: number;
-  // The table of missing full blocks by weak checksum: open addressing, chains through #next.
+  // The table of pairs (j, j + 1) of full blocks with one still missing, by key:
+  // open addressing, chains through #next.
   #slots = new Int32Array(0);
   #mask = 0;
-  /** Slots are picked by the high bits of a multiplicative hash: the low bits of the weak sum cluster. */
+  /** Slots are picked by the high bits of a multiplicative hash: the low bits of the key cluster. */
   #shift = 32;
   /**
-   * A bit per weak checksum hash, 32 bits per missing block (at most 2 MiB):
-   * most windows are turned away by one bit test, without touching the table.
+   * A bit per key hash, 32 bits per missing block (at most 2 MiB): most
+   * offsets are turned away by one bit test, without touching the table.
    */
   #filter = new Int32Array(32);
   readonly #next: Int32Array;
@@ -73,11 +84,11 @@ export class BlockMatcher implements Matches {
   #local = NONE;
   #localSize = 0;
   #expect = NONE;
-  /** The rolling sums a and b of the window being rolled. */
-  readonly #sums = new Int32Array(2);
-  /** The weak checksums as int32 (so that V8 compares small integers, not doubles). */
-  readonly #weak: Int32Array;
-  /** Per byte value: 1 once a window of only that byte matched no missing block (stays so). */
+  /** The rolling sums a and b of the two windows being rolled. */
+  readonly #sums = new Int32Array(4);
+  /** Per pair j: the key of blocks j and j + 1 ({@link pairKey}), as int32. */
+  readonly #key: Int32Array;
+  /** Per byte value: 1 once two windows of only that byte matched no missing pair (stays so). */
   readonly #spentFills = new Uint8Array(256);
   #strongChecks = 0;
 
@@ -86,7 +97,10 @@ export class BlockMatcher implements Matches {
     this.#block = index.blockSize;
     this.#tail = index.size % index.blockSize;
     this.#full = this.#tail === 0 ? index.count : index.count - 1;
-    this.#weak = new Int32Array(index.weak.buffer, index.weak.byteOffset, index.weak.length);
+    this.#key = new Int32Array(index.count);
+    for (let j = 0; j + 1 < this.#full; j++) {
+      this.#key[j] = pairKey(index.weak[j]!, index.weak[j + 1]!);
+    }
     this.image = new Int32Array(index.count).fill(NONE);
     this.offset = new Float64Array(index.count);
     this.#next = new Int32Array(index.count).fill(NONE);
@@ -105,7 +119,7 @@ export class BlockMatcher implements Matches {
 
   /**
    * Starts scanning the local image numbered `image` (`size` bytes): the
-   * table then holds only the blocks still missing.
+   * table then holds only the pairs with a block still missing.
    */
   begin(image: number, size: number): void {
     this.#local = image;
@@ -117,24 +131,26 @@ export class BlockMatcher implements Matches {
   /**
    * Matches the local image numbered `image` by its own chunk index
    * (`local`, the index of its aligned blocks, cached beside it) instead of
-   * reading it: each of its full blocks whose checksums equal a missing
-   * block's is taken for it. Finds what a scan finds at block-aligned
-   * offsets, without I/O; a claim that is wrong only costs the digest check.
+   * reading it: each pair of its full blocks whose checksums equal a pair
+   * with a missing block is taken for it. Finds what a scan finds at
+   * block-aligned offsets, without I/O; a claim that is wrong only costs the
+   * digest check.
    */
   join(image: number, local: ChunkIndex): void {
     if (local.blockSize !== this.#block) return;
     this.begin(image, local.size);
     const full = Math.floor(local.size / this.#block);
-    const weak = new Int32Array(local.weak.buffer, local.weak.byteOffset, local.weak.length);
-    for (let k = 0; k < full && this.#missing > 0; k++) {
-      const w = weak[k]!;
-      let slot = Math.imul(w, GOLDEN) >>> this.#shift;
+    const { weak, strong } = local;
+    for (let k = 0; k + 1 < full && this.#missing > 0; k++) {
+      const key = pairKey(weak[k]!, weak[k + 1]!);
+      let slot = Math.imul(key, GOLDEN) >>> this.#shift;
       for (let head = this.#slots[slot]!; head !== NONE; head = this.#slots[slot]!) {
-        if (head !== SPENT && this.#weak[head] === w) {
+        if (head !== SPENT && this.#key[head] === key) {
           for (let j = head; j !== NONE; j = this.#next[j]!) {
-            if (this.#weak[j] === w && this.#index.strong[j] === local.strong[k]) {
-              this.#found(j, k * this.#block);
-            }
+            if (this.#key[j] !== key || this.#index.strong[j] !== strong[k]) continue;
+            if (this.#index.strong[j + 1] !== strong[k + 1]) continue;
+            this.#found(j, k * this.#block);
+            this.#found(j + 1, (k + 1) * this.#block);
           }
           break;
         }
@@ -147,29 +163,37 @@ export class BlockMatcher implements Matches {
    * Scans `buffer`, the local image's bytes from offset `base`, checking the
    * windows that start at `from` (≥ base) or later and lie wholly in it.
    * Returns where the next scan must go on (its `from`); the next buffer must
-   * start at or before {@link BlockMatcher.keepFrom} of it. The buffer that
-   * reaches the end of the local image finishes it (the result is its size).
+   * start at or before {@link BlockMatcher.keepFrom} of it and hold at least
+   * two blocks. The buffer that reaches the end of the local image finishes
+   * it (the result is its size).
    */
   scan(buffer: Uint8Array, base: number, from: number): number {
     const block = this.#block;
     const end = base + buffer.length;
+    const final = end >= this.#localSize;
     let pos = from;
-    while (this.#missing > 0 && pos + block <= end) {
-      if (this.#expect !== NONE && this.#tryExpected(buffer, pos - base, pos)) {
-        pos += this.#lengthOf(this.#expect - 1);
-        continue;
+    while (this.#missing > 0) {
+      if (this.#expect !== NONE) {
+        const length = this.#expect < this.#index.count ? this.#lengthOf(this.#expect) : 0;
+        // A run that goes on past this buffer is followed in the next one.
+        if (length > 0 && pos + length > end && !final) return pos;
+        if (this.#tryExpected(buffer, pos - base, pos)) {
+          pos += length;
+          continue;
+        }
       }
+      if (pos + 2 * block > end) break;
       pos = this.#roll(buffer, base, pos);
     }
-    if (end < this.#localSize) return pos;
-    this.#matchTail(buffer, base);
+    if (!final) return pos;
+    this.#matchLast(buffer, base);
     return this.#localSize;
   }
 
   /**
    * The first byte the next buffer must hold for a scan to go on at `from`:
    * `from` itself, or earlier so that the local image's last block stays
-   * available for the new image's short last block.
+   * available for the new image's last block.
    */
   keepFrom(from: number): number {
     return Math.max(0, Math.min(from, this.#localSize - this.#block));
@@ -192,17 +216,17 @@ export class BlockMatcher implements Matches {
   }
 
   /**
-   * Rolls the checksum byte by byte from `pos` until a window matches a
-   * missing block (records it, returns the offset after it) or the buffer
-   * ends (returns the first window not checked; the next scan sums it anew,
-   * 4 KiB of work per buffer).
+   * Rolls the checksums byte by byte from `pos` until a pair of windows
+   * matches a pair with a missing block (records it, returns the offset after
+   * it) or the buffer ends (returns the first offset not checked; the next
+   * scan sums it anew, 8 KiB of work per buffer).
    */
   #roll(buffer: Uint8Array, base: number, pos: number): number {
     const block = this.#block;
-    const last = buffer.length - block;
+    const last = buffer.length - 2 * block;
     const sums = this.#sums;
     let at = pos - base;
-    sumWindow(buffer, at, block, sums);
+    sumPair(buffer, at, block, sums);
     for (;;) {
       at = rollToCandidate(
         buffer,
@@ -212,66 +236,79 @@ export class BlockMatcher implements Matches {
         sums,
         this.#slots,
         this.#shift,
-        this.#weak,
+        this.#key,
         this.#filter,
       );
       if (at < 0) return base + last + 1;
-      const fill = fillByte(buffer, at, block);
+      const fill = fillByte(buffer, at, 2 * block);
       if (fill === NONE || !this.#spentFills[fill]) {
         const found = this.#strongMatch(buffer, at, this.#slotOf(sums), base + at);
         if (found !== NONE) {
-          this.#expect = found + 1;
-          return base + at + block;
+          this.#expect = found + 2;
+          return base + at + 2 * block;
         }
         if (fill !== NONE) this.#spentFills[fill] = 1;
       }
-      // A run of one byte value (zeros, free space) is the same window at every offset: checked once.
-      if (fill !== NONE) { while (at < last && buffer[at + block] === fill) at++; }
+      // A run of one byte value (zeros, free space) is the same pair at every offset: checked once.
+      if (fill !== NONE) { while (at < last && buffer[at + 2 * block] === fill) at++; }
       if (at >= last) return base + at + 1;
-      rollOne(buffer, at, block, sums);
+      rollPair(buffer, at, block, sums);
       at++;
     }
   }
 
-  /** The slot of the chain whose weak checksum is the window's (it exists: a candidate was found). */
+  /** The slot of the chain whose key is the windows' (it exists: a candidate was found). */
   #slotOf(sums: Int32Array): number {
-    const weak = (sums[1]! << 16) | (sums[0]! & 0xffff);
-    let slot = Math.imul(weak, GOLDEN) >>> this.#shift;
+    const key = pairKey(sums[1]!, sums[3]!);
+    let slot = Math.imul(key, GOLDEN) >>> this.#shift;
     for (;;) {
       const head = this.#slots[slot]!;
-      if (head !== SPENT && this.#weak[head] === weak) return slot;
+      if (head !== SPENT && this.#key[head] === key) return slot;
       slot = (slot + 1) & this.#mask;
     }
   }
 
   /**
-   * Checks the window against the chain in `slot` (blocks with its weak
-   * checksum), dropping blocks found meanwhile from the chain; records every
-   * missing block with the window's strong checksum and returns the first,
+   * Checks the two windows at `at` against the chain in `slot` (pairs with
+   * their key), dropping pairs found meanwhile from the chain; records every
+   * pair whose two strong checksums are the windows' and returns the first,
    * or -1.
    */
   #strongMatch(buffer: Uint8Array, at: number, slot: number, pos: number): number {
     const { strong: strongOfBlock } = this.#index;
     const next = this.#next;
+    const block = this.#block;
     let head = this.#slots[slot]!;
-    while (head !== NONE && this.image[head] !== NONE) head = next[head]!;
+    while (head !== NONE && this.#pairFound(head)) head = next[head]!;
     // A chain with nothing left to find stays in the table as a tombstone: probes pass it.
     this.#slots[slot] = head === NONE ? SPENT : head;
     if (head === NONE) return NONE;
     this.#strongChecks++;
-    const strong = strongSum(buffer, at, at + this.#block);
+    const strong = strongSum(buffer, at, at + block);
+    let second: number | undefined;
     let first = NONE;
     for (let j = head, previous = NONE; j !== NONE; j = next[j]!) {
-      if (this.image[j] !== NONE) {
+      if (this.#pairFound(j)) {
         next[previous] = next[j]!;
         continue;
       }
       previous = j;
       if (strongOfBlock[j] !== strong) continue;
+      if (second === undefined) {
+        this.#strongChecks++;
+        second = strongSum(buffer, at + block, at + 2 * block);
+      }
+      if (strongOfBlock[j + 1] !== second) continue;
       this.#found(j, pos);
+      // A second block equal to the first (a zero run) is copied from the same bytes: one span.
+      this.#found(j + 1, strongOfBlock[j + 1] === strong ? pos : pos + block);
       if (first === NONE) first = j;
     }
     return first;
+  }
+
+  #pairFound(j: number): boolean {
+    return this.image[j] !== NONE && this.image[j + 1] !== NONE;
   }
 
   #found(j: number, pos: number): void {
@@ -285,19 +322,24 @@ export class BlockMatcher implements Matches {
     return j === this.#full && this.#tail !== 0 ? this.#tail : this.#block;
   }
 
-  /** The short last block of the new image, tried against the local image's last bytes. */
-  #matchTail(buffer: Uint8Array, base: number): void {
-    const j = this.#full;
-    if (this.#tail === 0 || this.image[j] !== NONE) return;
-    const at = this.#localSize - this.#tail - base;
+  /**
+   * The new image's last block (short or full), tried against the local
+   * image's last bytes by its weak key and strong checksum: what finds a
+   * one-block image, or a last block after a change, which no pair holds.
+   */
+  #matchLast(buffer: Uint8Array, base: number): void {
+    const j = this.#index.count - 1;
+    if (j < 0 || this.image[j] !== NONE) return;
+    const length = this.#lengthOf(j);
+    const at = this.#localSize - length - base;
     if (at < 0) return;
-    const end = at + this.#tail;
-    if (weakSum(buffer, at, end) !== this.#index.weak[j]) return;
+    const end = at + length;
+    if (weakKey(weakSum(buffer, at, end)) !== this.#index.weak[j]) return;
     if (strongSum(buffer, at, end) !== this.#index.strong[j]) return;
     this.#found(j, base + at);
   }
 
-  /** The table of missing full blocks, twice as many slots as blocks (a power of two). */
+  /** The table of pairs with a missing block, twice as many slots as pairs (a power of two). */
   #buildTable(): void {
     let size = 16;
     let bits = 4;
@@ -314,20 +356,20 @@ export class BlockMatcher implements Matches {
     this.#slots.fill(NONE);
     this.#mask = size - 1;
     this.#next.fill(NONE);
-    // Chains keep blocks in ascending order, so a run continues at the first equal block.
-    for (let j = this.#full - 1; j >= 0; j--) {
-      if (this.image[j] !== NONE) continue;
-      const weak = this.#weak[j]!;
-      const bit = Math.imul(weak, FILTER_MIX) >>> filterShift;
+    // Chains keep pairs in ascending order, so a run continues at the first equal pair.
+    for (let j = this.#full - 2; j >= 0; j--) {
+      if (this.#pairFound(j)) continue;
+      const key = this.#key[j]!;
+      const bit = Math.imul(key, FILTER_MIX) >>> filterShift;
       this.#filter[bit >>> 5] = this.#filter[bit >>> 5]! | (1 << (bit & 31));
-      let slot = Math.imul(weak, GOLDEN) >>> this.#shift;
+      let slot = Math.imul(key, GOLDEN) >>> this.#shift;
       for (;;) {
         const head = this.#slots[slot]!;
         if (head === NONE) {
           this.#slots[slot] = j;
           break;
         }
-        if (this.#weak[head] === weak) {
+        if (this.#key[head] === key) {
           this.#next[j] = head;
           this.#slots[slot] = j;
           break;
