@@ -30,7 +30,7 @@ export type IndexOutcome = "written" | "present" | "too large";
  * or, without it, reads the image, checks its digest and writes the index.
  * `built` is the index that an IndexBuilder fed the very bytes hashed to
  * `sha256` finished (`tako store` indexes while it copies, so that the image
- * is read once). An image too large for an index (over 32 GiB) gets none. A
+ * is read once). An image too large for an index (over about 42 GiB) gets none. A
  * damaged image is an integrity error; nothing is written then.
  *
  * @example
