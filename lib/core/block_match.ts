@@ -24,10 +24,9 @@
  * @module
  */
 import { type ChunkIndex, strongSum, weakKey, weakSum } from "./chunk_index.ts";
+import { PairTable } from "./pair_table.ts";
 import {
   fillByte,
-  FILTER_MIX,
-  GOLDEN,
   NONE,
   pairKey,
   rollPair,
@@ -35,6 +34,13 @@ import {
   SPENT,
   sumPair,
 } from "./rolling_sum.ts";
+
+/**
+ * Blocks tried after a run breaks, at the offsets an in-place change leaves
+ * them (8 strong checksums at most per change: less work than rolling over
+ * one changed block).
+ */
+const PROBES = 8;
 
 /** Where each block of the new image can be copied from. */
 export interface Matches {
@@ -68,26 +74,14 @@ export class BlockMatcher implements Matches {
   readonly #full: number;
   readonly #tail: number;
   #missing: number;
-  // The table of pairs (j, j + 1) of full blocks with one still missing, by key:
-  // open addressing, chains through #next.
-  #slots = new Int32Array(0);
-  #mask = 0;
-  /** Slots are picked by the high bits of a multiplicative hash: the low bits of the key cluster. */
-  #shift = 32;
-  /**
-   * A bit per key hash, 32 bits per missing block (at most 2 MiB): most
-   * offsets are turned away by one bit test, without touching the table.
-   */
-  #filter = new Int32Array(32);
-  readonly #next: Int32Array;
+  /** The pairs (j, j + 1) of full blocks with one still missing. */
+  readonly #table: PairTable;
   // The local image being scanned.
   #local = NONE;
   #localSize = 0;
   #expect = NONE;
   /** The rolling sums a and b of the two windows being rolled. */
   readonly #sums = new Int32Array(4);
-  /** Per pair j: the key of blocks j and j + 1 ({@link pairKey}), as int32. */
-  readonly #key: Int32Array;
   /** Per byte value: 1 once two windows of only that byte matched no missing pair (stays so). */
   readonly #spentFills = new Uint8Array(256);
   #strongChecks = 0;
@@ -97,13 +91,11 @@ export class BlockMatcher implements Matches {
     this.#block = index.blockSize;
     this.#tail = index.size % index.blockSize;
     this.#full = this.#tail === 0 ? index.count : index.count - 1;
-    this.#key = new Int32Array(index.count);
-    for (let j = 0; j + 1 < this.#full; j++) {
-      this.#key[j] = pairKey(index.weak[j]!, index.weak[j + 1]!);
-    }
+    const key = new Int32Array(index.count);
+    for (let j = 0; j + 1 < this.#full; j++) key[j] = pairKey(index.weak[j]!, index.weak[j + 1]!);
+    this.#table = new PairTable(key);
     this.image = new Int32Array(index.count).fill(NONE);
     this.offset = new Float64Array(index.count);
-    this.#next = new Int32Array(index.count).fill(NONE);
     this.#missing = index.count;
   }
 
@@ -125,7 +117,7 @@ export class BlockMatcher implements Matches {
     this.#local = image;
     this.#localSize = size;
     this.#expect = NONE;
-    this.#buildTable();
+    this.#table.build(this.#full - 1, this.#missing, (j) => !this.#pairFound(j));
   }
 
   /**
@@ -142,19 +134,14 @@ export class BlockMatcher implements Matches {
     const full = Math.floor(local.size / this.#block);
     const { weak, strong } = local;
     for (let k = 0; k + 1 < full && this.#missing > 0; k++) {
-      const key = pairKey(weak[k]!, weak[k + 1]!);
-      let slot = Math.imul(key, GOLDEN) >>> this.#shift;
-      for (let head = this.#slots[slot]!; head !== NONE; head = this.#slots[slot]!) {
-        if (head !== SPENT && this.#key[head] === key) {
-          for (let j = head; j !== NONE; j = this.#next[j]!) {
-            if (this.#key[j] !== key || this.#index.strong[j] !== strong[k]) continue;
-            if (this.#index.strong[j + 1] !== strong[k + 1]) continue;
-            this.#found(j, k * this.#block);
-            this.#found(j + 1, (k + 1) * this.#block);
-          }
-          break;
+      const slot = this.#table.find(pairKey(weak[k]!, weak[k + 1]!));
+      if (slot === NONE) continue;
+      for (let j = this.#table.slots[slot]!; j !== NONE; j = this.#table.next[j]!) {
+        if (this.#index.strong[j] !== strong[k] || this.#index.strong[j + 1] !== strong[k + 1]) {
+          continue;
         }
-        slot = (slot + 1) & this.#mask;
+        this.#found(j, k * this.#block);
+        this.#found(j + 1, (k + 1) * this.#block);
       }
     }
   }
@@ -177,8 +164,14 @@ export class BlockMatcher implements Matches {
         const length = this.#expect < this.#index.count ? this.#lengthOf(this.#expect) : 0;
         // A run that goes on past this buffer is followed in the next one.
         if (length > 0 && pos + length > end && !final) return pos;
+        const j = this.#expect;
         if (this.#tryExpected(buffer, pos - base, pos)) {
           pos += length;
+          continue;
+        }
+        const resumed = this.#probeAfter(buffer, base, j, pos);
+        if (resumed !== NONE) {
+          pos = resumed;
           continue;
         }
       }
@@ -216,6 +209,29 @@ export class BlockMatcher implements Matches {
   }
 
   /**
+   * After a run broke at block `j` (not at `pos`): the next {@link PROBES}
+   * missing blocks, each where it lies if block j changed in place (a block
+   * filesystem, a rewritten header), so that a single unchanged block between
+   * changed ones is found too. On a match the run goes on from there
+   * (returns the offset after it); else -1, and the scan rolls from `pos`.
+   */
+  #probeAfter(buffer: Uint8Array, base: number, j: number, pos: number): number {
+    for (let k = 1; k <= PROBES && j + k < this.#index.count; k++) {
+      const i = j + k;
+      const at = pos + k * this.#block - base;
+      const length = this.#lengthOf(i);
+      if (at + length > buffer.length) break;
+      if (this.image[i] !== NONE) continue;
+      this.#strongChecks++;
+      if (strongSum(buffer, at, at + length) !== this.#index.strong[i]) continue;
+      this.#found(i, base + at);
+      this.#expect = i + 1;
+      return base + at + length;
+    }
+    return NONE;
+  }
+
+  /**
    * Rolls the checksums byte by byte from `pos` until a pair of windows
    * matches a pair with a missing block (records it, returns the offset after
    * it) or the buffer ends (returns the first offset not checked; the next
@@ -234,15 +250,16 @@ export class BlockMatcher implements Matches {
         last,
         block,
         sums,
-        this.#slots,
-        this.#shift,
-        this.#key,
-        this.#filter,
+        this.#table.slots,
+        this.#table.shift,
+        this.#table.key,
+        this.#table.filter,
       );
       if (at < 0) return base + last + 1;
       const fill = fillByte(buffer, at, 2 * block);
       if (fill === NONE || !this.#spentFills[fill]) {
-        const found = this.#strongMatch(buffer, at, this.#slotOf(sums), base + at);
+        const slot = this.#table.find(pairKey(sums[1]!, sums[3]!));
+        const found = this.#strongMatch(buffer, at, slot, base + at);
         if (found !== NONE) {
           this.#expect = found + 2;
           return base + at + 2 * block;
@@ -257,17 +274,6 @@ export class BlockMatcher implements Matches {
     }
   }
 
-  /** The slot of the chain whose key is the windows' (it exists: a candidate was found). */
-  #slotOf(sums: Int32Array): number {
-    const key = pairKey(sums[1]!, sums[3]!);
-    let slot = Math.imul(key, GOLDEN) >>> this.#shift;
-    for (;;) {
-      const head = this.#slots[slot]!;
-      if (head !== SPENT && this.#key[head] === key) return slot;
-      slot = (slot + 1) & this.#mask;
-    }
-  }
-
   /**
    * Checks the two windows at `at` against the chain in `slot` (pairs with
    * their key), dropping pairs found meanwhile from the chain; records every
@@ -276,12 +282,12 @@ export class BlockMatcher implements Matches {
    */
   #strongMatch(buffer: Uint8Array, at: number, slot: number, pos: number): number {
     const { strong: strongOfBlock } = this.#index;
-    const next = this.#next;
+    const { next, slots } = this.#table;
     const block = this.#block;
-    let head = this.#slots[slot]!;
+    let head = slots[slot]!;
     while (head !== NONE && this.#pairFound(head)) head = next[head]!;
     // A chain with nothing left to find stays in the table as a tombstone: probes pass it.
-    this.#slots[slot] = head === NONE ? SPENT : head;
+    slots[slot] = head === NONE ? SPENT : head;
     if (head === NONE) return NONE;
     this.#strongChecks++;
     const strong = strongSum(buffer, at, at + block);
@@ -337,45 +343,5 @@ export class BlockMatcher implements Matches {
     if (weakKey(weakSum(buffer, at, end)) !== this.#index.weak[j]) return;
     if (strongSum(buffer, at, end) !== this.#index.strong[j]) return;
     this.#found(j, base + at);
-  }
-
-  /** The table of pairs with a missing block, twice as many slots as pairs (a power of two). */
-  #buildTable(): void {
-    let size = 16;
-    let bits = 4;
-    while (size < 2 * this.#missing) {
-      size *= 2;
-      bits++;
-    }
-    this.#shift = 32 - bits;
-    const filterWords = Math.min(1 << 19, Math.max(32, size / 2));
-    if (this.#filter.length !== filterWords) this.#filter = new Int32Array(filterWords);
-    this.#filter.fill(0);
-    const filterShift = 32 - Math.log2(filterWords * 32);
-    if (this.#slots.length !== size) this.#slots = new Int32Array(size);
-    this.#slots.fill(NONE);
-    this.#mask = size - 1;
-    this.#next.fill(NONE);
-    // Chains keep pairs in ascending order, so a run continues at the first equal pair.
-    for (let j = this.#full - 2; j >= 0; j--) {
-      if (this.#pairFound(j)) continue;
-      const key = this.#key[j]!;
-      const bit = Math.imul(key, FILTER_MIX) >>> filterShift;
-      this.#filter[bit >>> 5] = this.#filter[bit >>> 5]! | (1 << (bit & 31));
-      let slot = Math.imul(key, GOLDEN) >>> this.#shift;
-      for (;;) {
-        const head = this.#slots[slot]!;
-        if (head === NONE) {
-          this.#slots[slot] = j;
-          break;
-        }
-        if (this.#key[head] === key) {
-          this.#next[j] = head;
-          this.#slots[slot] = j;
-          break;
-        }
-        slot = (slot + 1) & this.#mask;
-      }
-    }
   }
 }

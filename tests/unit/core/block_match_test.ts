@@ -259,14 +259,14 @@ function blockOf(image: Uint8Array, k: number): Uint8Array {
   return image.subarray(k * BLOCK_SIZE, (k + 1) * BLOCK_SIZE);
 }
 
-Deno.test("pairs: runs of 2 and 3 matching blocks are found at any offset, a single one is fetched", () => {
+Deno.test("pairs: runs of 2 and 3 matching blocks are found at any offset, a lone one is fetched", () => {
   const old = noise(12 * BLOCK_SIZE, 91);
   // The local image holds the blocks at an offset no block boundary aligns.
   const local = concat(noise(777, 92), old);
   const changed = (seed: number) => noise(BLOCK_SIZE, seed);
   const target = concat(
     changed(1),
-    blockOf(old, 1), // alone between changed blocks: not found
+    blockOf(old, 1), // alone between changed blocks, no run before it: not found
     changed(2),
     blockOf(old, 3),
     blockOf(old, 4), // a run of 2
@@ -275,15 +275,29 @@ Deno.test("pairs: runs of 2 and 3 matching blocks are found at any offset, a sin
     blockOf(old, 7),
     blockOf(old, 8), // a run of 3
     changed(4),
-    blockOf(old, 10),
+    blockOf(old, 10), // alone, but where the run before it points: found by a probe
     blockOf(old, 11).subarray(0, 100), // the short last block, not at the local image's end
   );
   const { plan, assembled } = delta([local], target);
   assert.ok(equalBytes(assembled, target));
-  // The 4 changed blocks and the single one, and the last block: its run is 1 full block long.
-  assert.equal(plan.remoteBytes, 5 * BLOCK_SIZE + BLOCK_SIZE + 100);
+  // The 4 changed blocks and block 1; block 10 and the last block go on from the probe.
+  assert.equal(plan.remoteBytes, 5 * BLOCK_SIZE);
   // A version-1 index of the same image is matched the same way (its weak sums cut to 16 bits).
   assert.deepEqual(delta([local], target, 64 * KiB, 1).plan, plan);
+});
+
+Deno.test("pairs: after blocks changed in place, the blocks after them are probed where they lie", () => {
+  const old = noise(16 * BLOCK_SIZE, 99);
+  const target = old.slice();
+  // Blocks 6 and 10 are alone between changed ones, 12 starts a run of 2 after a run of 2 changed.
+  for (const block of [5, 7, 8, 9, 11, 14, 15]) {
+    target.set(noise(BLOCK_SIZE, 200 + block), block * BLOCK_SIZE);
+  }
+  const { plan, assembled, matcher } = delta([concat(noise(777, 98), old)], target);
+  assert.ok(equalBytes(assembled, target));
+  assert.equal(plan.remoteBytes, 7 * BLOCK_SIZE);
+  // Block 13 is followed from 12, found by the probe after 11.
+  assert.ok(matcher.strongChecks < 40, `${matcher.strongChecks} strong checksums`);
 });
 
 Deno.test("pairs: the image's last block is tried at the end of each local image", () => {
