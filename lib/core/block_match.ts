@@ -144,6 +144,28 @@ export class BlockMatcher implements Matches {
         this.#found(j + 1, (k + 1) * this.#block);
       }
     }
+    this.#joinLone(image, local, full);
+  }
+
+  /**
+   * The join's probes: each full block still missing is compared with the
+   * local block where the nearest block before it found in this local image
+   * (at most {@link PROBES} back) points, as a scan probes after a run.
+   */
+  #joinLone(image: number, local: ChunkIndex, localFull: number): void {
+    const block = this.#block;
+    for (let j = 1; j < this.#full; j++) {
+      if (this.image[j] !== NONE) continue;
+      for (let d = 1; d <= PROBES && d <= j; d++) {
+        if (this.image[j - d] !== image) continue;
+        const k = (this.offset[j - d]! + d * block) / block;
+        if (!Number.isInteger(k) || k >= localFull) break;
+        if (local.weak[k] === this.#index.weak[j] && local.strong[k] === this.#index.strong[j]) {
+          this.#found(j, k * block);
+        }
+        break;
+      }
+    }
   }
 
   /**

@@ -243,12 +243,18 @@ Deno.test("join() finds by a local image's own index what a scan finds at aligne
   const plan = planDelta(target.length, BLOCK_SIZE, joined);
   // The three changed blocks, and the short last block, which a join leaves to a scan.
   assert.equal(plan.remoteBytes, 3 * BLOCK_SIZE + 100);
-  // A join takes pairs too: a block alone between changed ones (block 2) is not joined.
-  const lone = target.slice();
-  for (const block of [1, 3]) lone.set(noise(BLOCK_SIZE, 80 + block), block * BLOCK_SIZE);
+  // A join takes pairs, then probes as a scan does: block 4, alone between changed ones, is
+  // found where block 2 points; block 13 has no found block within 8 before it.
+  const lone = old.slice();
+  for (const block of [3, 5, 6, 7, 8, 9, 10, 11, 12, 14]) {
+    lone.set(noise(BLOCK_SIZE, 80 + block), block * BLOCK_SIZE);
+  }
   const loneJoined = new BlockMatcher(indexOf(lone));
   loneJoined.join(0, indexOf(old));
-  assert.equal(planDelta(lone.length, BLOCK_SIZE, loneJoined).remoteBytes, 6 * BLOCK_SIZE + 100);
+  const lonePlan = planDelta(lone.length, BLOCK_SIZE, loneJoined);
+  assert.deepEqual(assemble(lonePlan, [old], lone), lone);
+  assert.equal(loneJoined.image[4], 0);
+  assert.equal(lonePlan.remoteBytes, 11 * BLOCK_SIZE + 100);
   assert.deepEqual(assemble(plan, [old], target), target);
   const scanned = delta([old], target).plan;
   assert.ok(scanned.remoteBytes <= plan.remoteBytes);
