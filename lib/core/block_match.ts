@@ -6,14 +6,15 @@
  * alignment. Pure: the caller streams each local image through
  * {@link BlockMatcher.scan} in buffers it reuses.
  *
- Blocks are found in pairs, as zsync's `seq_matches=2`: the scan rolls the
+ * Blocks are found in pairs, as zsync's `seq_matches=2`: the scan rolls the
  * windows at x and x + 4096 together and looks up the pair of their 16-bit
  * weak keys (32 bits), and a candidate is confirmed by both blocks' strong
  * checksums (64 bits). A run of matching blocks is then followed block by
- * block (one strong checksum each), so a run of two or more is found whole;
- * a single matching block between changed ones is not found by the scan
- * (4 KiB fetched), except the new image's last block, which is also tried at
- * the end of each local image.
+ * block (one strong checksum each), so a run of two or more is found whole.
+ * When a run breaks, the next blocks are probed where a change in place
+ * leaves them, which finds a single matching block between blocks changed in
+ * place; a single one elsewhere is fetched (4 KiB), except the new image's
+ * last block, which is also tried at the end of each local image.
  *
  * Speed: only bytes between runs of matches are rolled byte by byte, each
  * roll one filter bit test (the table only on a hit), over a table that
