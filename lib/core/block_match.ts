@@ -81,6 +81,9 @@ export class BlockMatcher implements Matches {
   #local = NONE;
   #localSize = 0;
   #expect = NONE;
+  /** A block found by a probe, and its offset: the scan goes on with its run on reaching it. */
+  #resumeBlock = NONE;
+  #resumeAt = NONE;
   /** The rolling sums a and b of the two windows being rolled. */
   readonly #sums = new Int32Array(4);
   /** Per byte value: 1 once two windows of only that byte matched no missing pair (stays so). */
@@ -118,6 +121,7 @@ export class BlockMatcher implements Matches {
     this.#local = image;
     this.#localSize = size;
     this.#expect = NONE;
+    this.#resumeAt = NONE;
     this.#table.build(this.#full - 1, this.#missing, (j) => !this.#pairFound(j));
   }
 
@@ -192,14 +196,19 @@ export class BlockMatcher implements Matches {
           pos += length;
           continue;
         }
-        const resumed = this.#probeAfter(buffer, base, j, pos);
-        if (resumed !== NONE) {
-          pos = resumed;
-          continue;
-        }
+        this.#probeAfter(buffer, base, j, pos);
+      }
+      if (this.#resumeAt !== NONE && pos >= this.#resumeAt) {
+        // The gap before the probed block is rolled: its run goes on after it.
+        pos = this.#resumeAt + this.#lengthOf(this.#resumeBlock);
+        this.#expect = this.#resumeBlock + 1;
+        this.#resumeAt = NONE;
+        continue;
       }
       if (pos + 2 * block > end) break;
-      pos = this.#roll(buffer, base, pos);
+      pos = this.#roll(buffer, base, pos, this.#resumeAt === NONE ? end : this.#resumeAt);
+      // A match in the gap starts a run of its own; the probed block stays found.
+      if (this.#expect !== NONE) this.#resumeAt = NONE;
     }
     if (!final) return pos;
     this.#matchLast(buffer, base);
@@ -235,10 +244,11 @@ export class BlockMatcher implements Matches {
    * After a run broke at block `j` (not at `pos`): the next {@link PROBES}
    * missing blocks, each where it lies if block j changed in place (a block
    * filesystem, a rewritten header), so that a single unchanged block between
-   * changed ones is found too. On a match the run goes on from there
-   * (returns the offset after it); else -1, and the scan rolls from `pos`.
+   * changed ones is found too. The first that matches is recorded and the
+   * scan resumes its run there, after rolling the bytes before it (which may
+   * hold blocks moved from elsewhere).
    */
-  #probeAfter(buffer: Uint8Array, base: number, j: number, pos: number): number {
+  #probeAfter(buffer: Uint8Array, base: number, j: number, pos: number): void {
     for (let k = 1; k <= PROBES && j + k < this.#index.count; k++) {
       const i = j + k;
       const at = pos + k * this.#block - base;
@@ -248,21 +258,21 @@ export class BlockMatcher implements Matches {
       this.#strongChecks++;
       if (strongSum(buffer, at, at + length) !== this.#index.strong[i]) continue;
       this.#found(i, base + at);
-      this.#expect = i + 1;
-      return base + at + length;
+      this.#resumeBlock = i;
+      this.#resumeAt = base + at;
+      return;
     }
-    return NONE;
   }
 
   /**
    * Rolls the checksums byte by byte from `pos` until a pair of windows
    * matches a pair with a missing block (records it, returns the offset after
-   * it) or the buffer ends (returns the first offset not checked; the next
-   * scan sums it anew, 8 KiB of work per buffer).
+   * it) or the buffer or the offset `before` ends (returns the first offset
+   * not checked; the next scan sums it anew, 8 KiB of work).
    */
-  #roll(buffer: Uint8Array, base: number, pos: number): number {
+  #roll(buffer: Uint8Array, base: number, pos: number, before: number): number {
     const block = this.#block;
-    const last = buffer.length - 2 * block;
+    const last = Math.min(buffer.length - 2 * block, before - 1 - base);
     const sums = this.#sums;
     let at = pos - base;
     sumPair(buffer, at, block, sums);
