@@ -294,6 +294,7 @@ export class BlockMatcher implements Matches {
         const slot = this.#table.find(pairKey(sums[1]!, sums[3]!));
         const found = this.#strongMatch(buffer, at, slot, base + at);
         if (found !== NONE) {
+          this.#extendBack(buffer, base, found, base + at);
           this.#expect = found + 2;
           return base + at + 2 * block;
         }
@@ -344,6 +345,22 @@ export class BlockMatcher implements Matches {
       if (first === NONE) first = j;
     }
     return first;
+  }
+
+  /**
+   * A run found by its pair (j, j + 1) at `pos` may begin earlier, in local
+   * bytes that the scan passed over while it followed a run of other blocks
+   * at another offset (content the new image holds twice): its missing
+   * blocks before j are tried backwards, one strong checksum each.
+   */
+  #extendBack(buffer: Uint8Array, base: number, j: number, pos: number): void {
+    const block = this.#block;
+    for (let i = j - 1, at = pos - base - block; i >= 0 && at >= 0; i--, at -= block) {
+      if (this.image[i] !== NONE) return;
+      this.#strongChecks++;
+      if (strongSum(buffer, at, at + block) !== this.#index.strong[i]) return;
+      this.#found(i, base + at);
+    }
   }
 
   #pairFound(j: number): boolean {

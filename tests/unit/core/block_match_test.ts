@@ -336,3 +336,15 @@ Deno.test("pairs: a run that crosses the buffers of a scan is followed across th
     assert.ok(plan.remoteBytes <= BLOCK_SIZE + 10, `${plan.remoteBytes} with ${bufferSize}`);
   }
 });
+
+Deno.test("pairs: a run that begins in bytes another run passed over is extended backwards", () => {
+  const old = noise(40 * BLOCK_SIZE, 101);
+  // Blocks 20..39 repeat local bytes that blocks 0..19 were matched at, at another offset.
+  const target = concat(
+    old.subarray(0, 20 * BLOCK_SIZE),
+    old.subarray(5 * BLOCK_SIZE + 1000, 25 * BLOCK_SIZE + 1000),
+  );
+  const { plan, assembled } = delta([old], target, 64 * BLOCK_SIZE);
+  assert.ok(equalBytes(assembled, target));
+  assert.equal(plan.remoteBytes, 0);
+});
