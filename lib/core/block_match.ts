@@ -10,7 +10,8 @@
  * windows at x and x + 4096 together and looks up the pair of their 16-bit
  * weak keys (32 bits), and a candidate is confirmed by both blocks' strong
  * checksums (64 bits). A run of matching blocks is then followed block by
- * block (one strong checksum each), so a run of two or more is found whole.
+ * block (one strong checksum each), and backwards over the missing blocks
+ * before its pair, so a run of two or more is found whole.
  * When a run breaks, the next blocks are probed where a change in place
  * leaves them, which finds a single matching block between blocks changed in
  * place; a single one elsewhere is fetched (4 KiB), except the new image's
