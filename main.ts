@@ -160,7 +160,7 @@ async function run(command: Command, log: Log): Promise<number> {
     }
     case "verify": {
       const { verifyAll } = await import("./lib/commands/verify.ts");
-      return outcome(await verifyAll(command.configs, { log, lockWaitMs: 60_000 }));
+      return outcome(await verifyAll(command.configs, { log }));
     }
     case "prune": {
       const { pruneAll } = await import("./lib/commands/prune.ts");
@@ -172,7 +172,6 @@ async function run(command: Command, log: Log): Promise<number> {
       const failures = await rollbackAll(command.configs, {
         log,
         services: systemctl,
-        lockWaitMs: 10 * 60_000,
         now: () => new Date(),
         clear: command.clear,
       });

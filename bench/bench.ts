@@ -16,7 +16,9 @@
  * - a 100,000-entry manifest: verify + parse + select, timed in process.
  *
  * Each run of a case starts after a `sync` (no dirty pages of an earlier case
- * left to write back) with the source in the page cache (warm: the data was
+ * left to write back), in memory just used (measure.ts `warmMemory`: this
+ * machine's kernel pays dearly for memory handed back to its host), with the
+ * source in the page cache (warm: the data was
  * just written, and nothing here can drop the cache reliably). The cases of a
  * size are interleaved run by run, so drift in the machine's load hits them
  * alike. A target is met only when the median meets it.
@@ -42,7 +44,15 @@ import { findNginx, type Nginx, startNginx } from "../tests/support/nginx.ts";
 import { type PythonServer, startPython } from "../tests/support/python_server.ts";
 import { benchChart, formatFile } from "./chart.ts";
 import { benchManifest } from "./manifest_bench.ts";
-import { measure, type MeasureOptions, median, othersCpus, type Run, TIME } from "./measure.ts";
+import {
+  measure,
+  type MeasureOptions,
+  median,
+  othersCpus,
+  type Run,
+  TIME,
+  warmMemory,
+} from "./measure.ts";
 import { startCountingProxy } from "./wire_proxy.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -164,7 +174,10 @@ async function syncAll(): Promise<void> {
   await new Deno.Command("sync").output();
 }
 
-/** Measures one run of a case (after a sync) and records it. */
+/**
+ * Measures one run of a case and records it: after memory for its output was
+ * just used (`warmMemory`; `bytes` is what the case writes) and after a sync.
+ */
 async function record(
   group: string,
   name: string,
@@ -173,6 +186,7 @@ async function record(
   argv: readonly string[],
   options: Omit<MeasureOptions, "timeFile"> = {},
 ): Promise<void> {
+  if (bytes !== undefined) await warmMemory(work, bytes);
   await syncAll();
   const run = await measure(argv, { ...options, ...(haveTime ? { timeFile: timeFile() } : {}) });
   caseOf(group, name, method, bytes).runs.push(run);

@@ -9,7 +9,8 @@
  * the same bytes). nginx on 127.0.0.1 serves the Tako origin, the zsync files
  * and the casync chunk store; its access log counts every request and every
  * byte sent, headers included. Each client starts from a host that holds the
- * base image and ends with the new one, whose SHA-256 is checked:
+ * base image (copied afresh, then flushed, in memory just used: measure.ts
+ * `warmMemory`) and ends with the new one, whose SHA-256 is checked:
  *
  * - Tako delta: `tako fetch` into a destination holding the base image;
  * - Tako full: the same with `--no-delta`;
@@ -34,6 +35,7 @@ import { formatPublicKey } from "../lib/core/public_key.ts";
 import { buildImage, type Format, FORMATS } from "./delta/formats.ts";
 import { startNginx } from "../tests/support/nginx.ts";
 import { ensurePrograms, run, type Timed, timed } from "./delta/tools.ts";
+import { warmMemory } from "./measure.ts";
 import { applyChange, buildTree, CHANGE_KINDS, type ChangeKind, listTree } from "./delta/tree.ts";
 import { formatFile } from "./chart.ts";
 import { type DeltaCase, deltaChart, deltaChecks, deltaTable } from "./delta/report.ts";
@@ -124,6 +126,9 @@ async function measure(
   let requests = 0;
   for (let i = 0; i < RUNS; i++) {
     await prepare();
+    // The same start for every tool: memory for the new image just used, nothing left to flush.
+    await warmMemory(work, c.imageBytes);
+    await run(["sync"]);
     takeLog();
     const t = await client();
     const log = takeLog();

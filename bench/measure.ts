@@ -125,3 +125,26 @@ export function othersCpus(runs: readonly Run[]): number {
   const others = runs.reduce((sum, r) => sum + r.othersCpuSeconds, 0);
   return wall === 0 ? 0 : others / wall;
 }
+
+/**
+ * Writes and removes a scratch file of `bytes` in `dir`, so that the memory
+ * the next run writes its output into is memory this machine's kernel has
+ * just used. On the virtual machines measured, memory that stays free for a
+ * few seconds is handed back to the host, and the first write into it cost
+ * the kernel 4–8 s of system time per GiB instead of 0.6–0.7 s (`dd bs=1M` of
+ * 1 GiB, docs/performance.md "Fresh memory"): without this, whichever tool
+ * happened to run after a pause paid that, by the order of the cases alone.
+ * The scratch file is removed unflushed: its pages are dropped, not written.
+ */
+export async function warmMemory(dir: string, bytes: number): Promise<void> {
+  const path = `${dir}/warm.scratch`;
+  const chunk = new Uint8Array(1024 * 1024);
+  {
+    using file = await Deno.open(path, { write: true, create: true, truncate: true });
+    for (let left = bytes; left > 0; left -= chunk.length) {
+      const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+      for (let at = 0; at < piece.length;) at += await file.write(piece.subarray(at));
+    }
+  }
+  await Deno.remove(path);
+}

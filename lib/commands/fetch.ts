@@ -25,7 +25,7 @@ import {
 } from "../core/state.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
 import { lstatOrUndefined, writeFileAtomic } from "../shell/fs.ts";
-import { acquireLock } from "../shell/lock.ts";
+import { acquireLock, DESTINATION_LOCK_WAIT_MS } from "../shell/lock.ts";
 import { DEFAULT_NET_OPTIONS, type NetOptions } from "../shell/http.ts";
 import {
   currentImage,
@@ -64,7 +64,13 @@ export interface FetchContext {
 /** A run's context: the command line's network options over the defaults, a 10-minute lock wait. */
 export function fetchContext(net: NetFlags, log: Log, services: ServiceManager): FetchContext {
   const options = { ...DEFAULT_NET_OPTIONS, ...net };
-  return { log, net: options, services, lockWaitMs: 10 * 60_000, now: () => new Date() };
+  return {
+    log,
+    net: options,
+    services,
+    lockWaitMs: DESTINATION_LOCK_WAIT_MS,
+    now: () => new Date(),
+  };
 }
 
 /** One config's run: what every step needs, and its outcome so far (for `--json`). */

@@ -8,8 +8,8 @@
  */
 import { printable, TakoError } from "../core/errors.ts";
 import { formatBytes, type Log } from "../core/log.ts";
-import { acquireLock } from "../shell/lock.ts";
-import { ORIGIN_LOCK_WAIT_MS, originDirectory } from "../shell/origin_dir.ts";
+import { acquireLock, BRIEF_LOCK_WAIT_MS } from "../shell/lock.ts";
+import { originDirectory } from "../shell/origin_dir.ts";
 import { listStore } from "../shell/store.ts";
 import { ensureIndex } from "../shell/index_file.ts";
 
@@ -29,7 +29,7 @@ export async function indexOrigin(output: string, log: Log): Promise<IndexResult
   const dir = await originDirectory(output);
   const shown = printable(dir, 300);
   // As long as store and resign wait: an index run beside a store waits for it, and says so.
-  using _lock = await acquireLock(dir, ORIGIN_LOCK_WAIT_MS, (message) => log.info(message));
+  using _lock = await acquireLock(dir, BRIEF_LOCK_WAIT_MS, (message) => log.info(message));
   const counts = { written: 0, present: 0, tooLarge: 0 };
   const failures: TakoError[] = [];
   for (const image of await listStore(dir)) {

@@ -10,7 +10,7 @@ import { asTakoError, printable, TakoError } from "../core/errors.ts";
 import { formatBytes, type Log } from "../core/log.ts";
 import { hasLimits, imageCount, limitsOf } from "../core/prune_plan.ts";
 import { inContext, loadConfig } from "../shell/config_file.ts";
-import { acquireLock } from "../shell/lock.ts";
+import { acquireLock, DESTINATION_LOCK_WAIT_MS } from "../shell/lock.ts";
 import { readState } from "../shell/state_file.ts";
 import { requireDestination } from "../shell/store.ts";
 import { pruneDestination } from "../shell/store_prune.ts";
@@ -21,9 +21,6 @@ export interface PruneContext {
   /** How long to wait for another run's lock on the same destination; default 10 minutes. */
   readonly lockWaitMs?: number;
 }
-
-/** Same wait as `tako fetch`: a prune from a timer must not fail because a fetch runs. */
-const DEFAULT_LOCK_WAIT_MS = 10 * 60_000;
 
 /**
  * Runs `tako prune` for each config in turn, each under its destination's
@@ -67,7 +64,7 @@ async function pruneOne(configPath: string, ctx: PruneContext): Promise<void> {
   await requireDestination(dest, configPath);
   using _lock = await acquireLock(
     dest,
-    ctx.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
+    ctx.lockWaitMs ?? DESTINATION_LOCK_WAIT_MS,
     (message) => ctx.log.info(`${name}: ${message}`),
   );
   const state = await readState(dest);

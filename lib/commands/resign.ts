@@ -4,14 +4,15 @@
  *
  * @module
  */
+import { equalBytes } from "../core/bytes.ts";
 import { asKind, printable, TakoError } from "../core/errors.ts";
 import { formatPublicKey, parsePublicKey } from "../core/public_key.ts";
 import type { Log } from "../core/log.ts";
 import { MAX_MANIFEST_BYTES } from "../core/manifest.ts";
 import { resignManifest } from "../core/resign.ts";
 import { readFileCapped, writeFileAtomic } from "../shell/fs.ts";
-import { acquireLock } from "../shell/lock.ts";
-import { ORIGIN_LOCK_WAIT_MS, originDirectory } from "../shell/origin_dir.ts";
+import { acquireLock, BRIEF_LOCK_WAIT_MS } from "../shell/lock.ts";
+import { originDirectory } from "../shell/origin_dir.ts";
 import { type KeySource, loadSecretKey } from "../shell/key_file.ts";
 
 /** What `tako resign` was asked to do. */
@@ -35,13 +36,13 @@ export async function resign(request: ResignRequest, log: Log): Promise<{ change
   const manifestPath = `${dir}/manifest`;
   const shown = printable(manifestPath, 200);
 
-  using _lock = await acquireLock(dir, ORIGIN_LOCK_WAIT_MS, (message) => log.info(message));
+  using _lock = await acquireLock(dir, BRIEF_LOCK_WAIT_MS, (message) => log.info(message));
   const bytes = await readFileCapped(manifestPath, MAX_MANIFEST_BYTES);
   if (bytes === undefined) {
     throw new TakoError("usage", `${shown} does not exist; there is nothing to re-sign.`);
   }
   const { manifest, entries } = resignManifest(bytes, [previous], key, shown);
-  const changed = !sameBytes(bytes, manifest);
+  const changed = !equalBytes(bytes, manifest);
   if (changed) await writeFileAtomic(dir, "manifest", manifest, 0o444);
   log.info(
     changed
@@ -51,8 +52,4 @@ export async function resign(request: ResignRequest, log: Log): Promise<{ change
       : `${shown} is already signed with the key ${formatPublicKey(key.publicKey)}.`,
   );
   return { changed };
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }

@@ -23,7 +23,7 @@ import {
 import type { PendingSwitch } from "../core/rollout_state.ts";
 import type { State } from "../core/state.ts";
 import { inContext, loadConfig } from "../shell/config_file.ts";
-import { acquireLock } from "../shell/lock.ts";
+import { acquireLock, DESTINATION_LOCK_WAIT_MS } from "../shell/lock.ts";
 import { readState, saveState } from "../shell/state_file.ts";
 import { listStore, readLatest, readStoredManifest, requireDestination } from "../shell/store.ts";
 import { journalHint, rollBack } from "../shell/switch.ts";
@@ -33,7 +33,8 @@ import type { ServiceManager } from "../shell/systemd.ts";
 export interface RollbackContext {
   readonly log: Log;
   readonly services: ServiceManager;
-  readonly lockWaitMs: number;
+  /** How long to wait for another run's lock on the destination; default 10 minutes. */
+  readonly lockWaitMs?: number;
   readonly now: () => Date;
   /** `--clear <version>`: clear this rejection instead of rolling back. */
   readonly clear: string | undefined;
@@ -63,7 +64,7 @@ async function rollbackOne(configPath: string, ctx: RollbackContext): Promise<vo
   await requireDestination(dest, configPath);
   using _lock = await acquireLock(
     dest,
-    ctx.lockWaitMs,
+    ctx.lockWaitMs ?? DESTINATION_LOCK_WAIT_MS,
     (message) => ctx.log.info(`${printable(config.file, 300)}: ${message}`),
   );
   const state = await readState(dest);

@@ -20,8 +20,8 @@ import {
   type TempFile,
   writeFileAtomic,
 } from "../shell/fs.ts";
-import { acquireLock } from "../shell/lock.ts";
-import { ORIGIN_LOCK_WAIT_MS, originDirectory } from "../shell/origin_dir.ts";
+import { acquireLock, BRIEF_LOCK_WAIT_MS } from "../shell/lock.ts";
+import { originDirectory } from "../shell/origin_dir.ts";
 import type { Log } from "../core/log.ts";
 import { type KeySource, loadSecretKey } from "../shell/key_file.ts";
 import { ensureIndex } from "../shell/index_file.ts";
@@ -144,7 +144,7 @@ export async function store(
   const dir = await originDirectory(request.output);
   await requireImage(request.image);
 
-  using _lock = await acquireLock(dir, ORIGIN_LOCK_WAIT_MS, (message) => log.info(message));
+  using _lock = await acquireLock(dir, BRIEF_LOCK_WAIT_MS, (message) => log.info(message));
   const manifestPath = `${dir}/manifest`;
   const existing = await readFileCapped(manifestPath, MAX_MANIFEST_BYTES);
   // A manifest we cannot verify is not ours to extend: re-signing it would launder it.

@@ -19,15 +19,15 @@ import type { Entry } from "../core/manifest.ts";
 import { verifyManifest } from "../core/manifest_signature.ts";
 import { inContext, loadConfig, shownPath } from "../shell/config_file.ts";
 import { hashFile } from "../shell/fs.ts";
-import { acquireLock } from "../shell/lock.ts";
+import { acquireLock, BRIEF_LOCK_WAIT_MS } from "../shell/lock.ts";
 import { readState, saveState } from "../shell/state_file.ts";
 import { listStore, readLatest, readStoredManifest, requireDestination } from "../shell/store.ts";
 
 /** What `tako verify` gets from its caller. */
 export interface VerifyContext {
   readonly log: Log;
-  /** How long to wait for the lock when a stamp must be dropped. */
-  readonly lockWaitMs: number;
+  /** How long to wait for the lock when a stamp must be dropped; default 1 minute. */
+  readonly lockWaitMs?: number;
 }
 
 /**
@@ -164,7 +164,11 @@ async function latestProblem(
 
 /** Drops a `.state` stamp that vouches for a damaged image, so that fetch hashes it again. */
 async function forgetStamps(dest: string, damaged: string[], ctx: VerifyContext): Promise<void> {
-  using _lock = await acquireLock(dest, ctx.lockWaitMs, (message) => ctx.log.info(message));
+  using _lock = await acquireLock(
+    dest,
+    ctx.lockWaitMs ?? BRIEF_LOCK_WAIT_MS,
+    (message) => ctx.log.info(message),
+  );
   const state = await readState(dest);
   if (state.verified !== undefined && damaged.includes(state.verified.sha256)) {
     await saveState(dest, { ...state, verified: undefined });

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { toHex } from "./bytes.ts";
 import { printable, TakoError } from "./errors.ts";
 import { parsePublicKey } from "./public_key.ts";
 import { ANY_VERSION, parsePattern, type Pattern } from "./pattern.ts";
@@ -275,7 +276,7 @@ class ConfigBuilder {
 
   #addPublicKey(value: string, line: number, where: string): void {
     const key = parsePublicKey(value, where);
-    const id = Array.from(key, (b) => b.toString(16).padStart(2, "0")).join("");
+    const id = toHex(key);
     const first = this.#keyLines.get(id);
     if (first !== undefined) {
       this.#fail(

@@ -10,6 +10,7 @@
 import { ed25519 } from "@noble/curves/ed25519";
 import { createHash } from "node:crypto";
 import { decodeBase64Strict, encodeBase64 } from "./base64.ts";
+import { equalBytes } from "./bytes.ts";
 import { TakoError } from "./errors.ts";
 
 /** A signing key: the 32-byte seed and the public key derived from it. */
@@ -25,10 +26,6 @@ const SECRET_PREFIX = "SECRET+";
 const SECRET_CHARS = 128;
 /** Base64 length of the older secret key form: seed, public key. */
 const OLD_SECRET_CHARS = 88;
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
-}
 
 /**
  * Parses a secret key: `SECRET+` and base64 of 96 bytes (seed, public key,

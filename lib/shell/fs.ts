@@ -7,6 +7,7 @@
  * @module
  */
 import type { Hash } from "node:crypto";
+import { toHex } from "../core/bytes.ts";
 import { dirname, join } from "../core/path.ts";
 import { printable, TakoError } from "../core/errors.ts";
 
@@ -328,10 +329,7 @@ const finished = new WeakSet<object>();
 /** A fresh temporary name in `dir`: `dir/.tmp-<16 random hex digits>`. */
 export function tempName(dir: string): string {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
-  return join(
-    dir,
-    TEMP_PREFIX + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(""),
-  );
+  return join(dir, TEMP_PREFIX + toHex(bytes));
 }
 
 /**

@@ -10,6 +10,20 @@ import { printable, TakoError } from "../core/errors.ts";
 import { attempt, fileError, kindOf, lstatOrUndefined } from "./fs.ts";
 import { keepPrivate, PRIVATE_MODE } from "./private_mode.ts";
 
+/**
+ * How long fetch, prune and rollback wait for another run's lock on a
+ * destination: runs from timers must not fail because another one is
+ * downloading, which can take minutes (docs/systemd.md).
+ */
+export const DESTINATION_LOCK_WAIT_MS = 10 * 60_000;
+
+/**
+ * How long the commands an operator or a publisher runs by hand wait for a
+ * lock: `tako verify` on a destination; store, resign and index on an origin
+ * directory.
+ */
+export const BRIEF_LOCK_WAIT_MS = 60_000;
+
 const LOCK = ".lock";
 const LOCK_POLL_MS = 100;
 

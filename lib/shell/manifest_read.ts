@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { toHex } from "../core/bytes.ts";
 import { type Entry, parseEntries, splitManifest } from "../core/manifest.ts";
 import { formatPublicKey } from "../core/public_key.ts";
 import { isManifestTrusted, type State } from "../core/state.ts";
@@ -25,7 +26,7 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = new Uint8Array(
     await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
   );
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(digest);
 }
 
 /** verifyManifest (core/manifest_signature.ts), loading the curve library on first use. */

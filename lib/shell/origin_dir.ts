@@ -8,9 +8,6 @@
 import { asKind, printable, TakoError } from "../core/errors.ts";
 import { fileError } from "./fs.ts";
 
-/** How long store and resign wait for another run's lock on the origin directory. */
-export const ORIGIN_LOCK_WAIT_MS = 60_000;
-
 /**
  * The origin directory that `-o` names, without trailing slashes, once it is
  * known to be a directory.

@@ -51,11 +51,7 @@ async function run(args: string[], what: string): Promise<string> {
       stderr: "piped",
     }).output();
   } catch (e) {
-    const reason = e instanceof Deno.errors.NotFound
-      ? "systemctl was not found on PATH"
-      : e instanceof Error
-      ? e.message
-      : String(e);
+    const reason = spawnFailure(e, "systemctl was not found on PATH");
     throw new TakoError("runtime", `Cannot run systemctl to ${what}: ${reason}.`, { cause: e });
   }
   if (!output.success) {
@@ -199,11 +195,7 @@ async function runHealthCommand(
       stderr: "piped",
     }).spawn();
   } catch (e) {
-    const reason = e instanceof Deno.errors.NotFound
-      ? "the program does not exist"
-      : e instanceof Error
-      ? e.message
-      : String(e);
+    const reason = spawnFailure(e, "the program does not exist");
     return { problem: `HealthCommand=${shown} could not be started (${reason})`, output: [] };
   }
   let timedOut = false;
@@ -313,4 +305,10 @@ async function readMachineId(): Promise<string> {
     "runtime",
     "RolloutSpreadSec= needs this host's machine id, but /etc/machine-id is missing or not 32 hex digits; run systemd-machine-id-setup or set TAKO_MACHINE_ID.",
   );
+}
+
+/** Why a program could not be started: `notFound` when it does not exist, else the system's words. */
+function spawnFailure(e: unknown, notFound: string): string {
+  if (e instanceof Deno.errors.NotFound) return notFound;
+  return e instanceof Error ? e.message : String(e);
 }

@@ -1,0 +1,31 @@
+/**
+ * Small byte helpers shared by the core and the shell.
+ *
+ * @module
+ */
+
+/**
+ * Lowercase hexadecimal, two digits per byte: how digests and key ids are written.
+ *
+ * @example
+ * ```ts
+ * toHex(new Uint8Array([0, 171, 255])); // "00abff"
+ * ```
+ */
+export function toHex(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += b.toString(16).padStart(2, "0");
+  return out;
+}
+
+/**
+ * Whether two byte strings are equal (not constant-time: for public values only).
+ *
+ * @example
+ * ```ts
+ * equalBytes(new Uint8Array([1, 2]), new Uint8Array([1, 2])); // true
+ * ```
+ */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
