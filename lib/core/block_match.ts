@@ -6,26 +6,43 @@
  * alignment. Pure: the caller streams each local image through
  * {@link BlockMatcher.scan} in buffers it reuses.
  *
- * Speed: after a match the next block of the new image is tried at the next
- * block of the local one (one strong checksum per 4 KiB), so only bytes between runs
- * of matches are rolled byte by byte, each roll one probe of a table that
- * holds only the blocks still missing. A run of one byte value (zeros) is
- * the same window at every offset: it is checked once, not once per byte.
+ * Blocks are found in pairs, as zsync's `seq_matches=2`: the scan rolls the
+ * windows at x and x + 4096 together and looks up the pair of their 16-bit
+ * weak keys (32 bits), and a candidate is confirmed by both blocks' strong
+ * checksums (64 bits). A run of matching blocks is then followed block by
+ * block (one strong checksum each), and backwards over the missing blocks
+ * before its pair, so a run of two or more is found whole.
+ * When a run breaks, the next blocks are probed where a change in place
+ * leaves them, which finds a single matching block between blocks changed in
+ * place; a single one elsewhere is fetched (4 KiB), except the new image's
+ * last block, which is also tried at the end of each local image.
+ *
+ * Speed: only bytes between runs of matches are rolled byte by byte, each
+ * roll one filter bit test (the table only on a hit), over a table that
+ * holds only the pairs with a block still missing. A run of one byte value
+ * (zeros) is the same pair of windows at every offset: it is checked once,
+ * not once per byte.
  *
  * @module
  */
-import { type ChunkIndex, strongSum, weakSum } from "./chunk_index.ts";
-
+import { type ChunkIndex, strongSum, weakKey, weakSum } from "./chunk_index.ts";
+import { PairTable } from "./pair_table.ts";
 import {
   fillByte,
-  FILTER_MIX,
-  GOLDEN,
   NONE,
-  rollOne,
+  pairKey,
+  rollPair,
   rollToCandidate,
   SPENT,
-  sumWindow,
+  sumPair,
 } from "./rolling_sum.ts";
+
+/**
+ * Blocks tried after a run breaks, at the offsets an in-place change leaves
+ * them (8 strong checksums at most per change: less work than rolling over
+ * one changed block).
+ */
+const PROBES = 8;
 
 /** Where each block of the new image can be copied from. */
 export interface Matches {
@@ -45,7 +62,8 @@ export interface Matches {
  * declare const index: ChunkIndex, local: Uint8Array;
  * const matcher = new BlockMatcher(index);
  * matcher.begin(0, local.length);
- * // One buffer holding the whole local image; in pieces, the next starts at matcher.keepFrom(from).
+ * // One buffer holding the whole local image; in pieces (of at least 2 blocks),
+ * // the next starts at matcher.keepFrom(from).
  * matcher.scan(local, 0, 0);
  * ```
  */
@@ -58,26 +76,18 @@ export class BlockMatcher implements Matches {
   readonly #full: number;
   readonly #tail: number;
   #missing: number;
-  // The table of missing full blocks by weak checksum: open addressing, chains through #next.
-  #slots = new Int32Array(0);
-  #mask = 0;
-  /** Slots are picked by the high bits of a multiplicative hash: the low bits of the weak sum cluster. */
-  #shift = 32;
-  /**
-   * A bit per weak checksum hash, 32 bits per missing block (at most 2 MiB):
-   * most windows are turned away by one bit test, without touching the table.
-   */
-  #filter = new Int32Array(32);
-  readonly #next: Int32Array;
+  /** The pairs (j, j + 1) of full blocks with one still missing. */
+  readonly #table: PairTable;
   // The local image being scanned.
   #local = NONE;
   #localSize = 0;
   #expect = NONE;
-  /** The rolling sums a and b of the window being rolled. */
-  readonly #sums = new Int32Array(2);
-  /** The weak checksums as int32 (so that V8 compares small integers, not doubles). */
-  readonly #weak: Int32Array;
-  /** Per byte value: 1 once a window of only that byte matched no missing block (stays so). */
+  /** A block found by a probe, and its offset: the scan goes on with its run on reaching it. */
+  #resumeBlock = NONE;
+  #resumeAt = NONE;
+  /** The rolling sums a and b of the two windows being rolled. */
+  readonly #sums = new Int32Array(4);
+  /** Per byte value: 1 once two windows of only that byte matched no missing pair (stays so). */
   readonly #spentFills = new Uint8Array(256);
   #strongChecks = 0;
 
@@ -86,10 +96,11 @@ export class BlockMatcher implements Matches {
     this.#block = index.blockSize;
     this.#tail = index.size % index.blockSize;
     this.#full = this.#tail === 0 ? index.count : index.count - 1;
-    this.#weak = new Int32Array(index.weak.buffer, index.weak.byteOffset, index.weak.length);
+    const key = new Int32Array(index.count);
+    for (let j = 0; j + 1 < this.#full; j++) key[j] = pairKey(index.weak[j]!, index.weak[j + 1]!);
+    this.#table = new PairTable(key);
     this.image = new Int32Array(index.count).fill(NONE);
     this.offset = new Float64Array(index.count);
-    this.#next = new Int32Array(index.count).fill(NONE);
     this.#missing = index.count;
   }
 
@@ -105,40 +116,60 @@ export class BlockMatcher implements Matches {
 
   /**
    * Starts scanning the local image numbered `image` (`size` bytes): the
-   * table then holds only the blocks still missing.
+   * table then holds only the pairs with a block still missing.
    */
   begin(image: number, size: number): void {
     this.#local = image;
     this.#localSize = size;
     this.#expect = NONE;
-    this.#buildTable();
+    this.#resumeAt = NONE;
+    this.#table.build(this.#full - 1, this.#missing, (j) => !this.#pairFound(j));
   }
 
   /**
    * Matches the local image numbered `image` by its own chunk index
    * (`local`, the index of its aligned blocks, cached beside it) instead of
-   * reading it: each of its full blocks whose checksums equal a missing
-   * block's is taken for it. Finds what a scan finds at block-aligned
-   * offsets, without I/O; a claim that is wrong only costs the digest check.
+   * reading it: each pair of its full blocks whose checksums equal a pair
+   * with a missing block is taken for it. Finds what a scan finds at
+   * block-aligned offsets, without I/O; a claim that is wrong only costs the
+   * digest check.
    */
   join(image: number, local: ChunkIndex): void {
     if (local.blockSize !== this.#block) return;
     this.begin(image, local.size);
     const full = Math.floor(local.size / this.#block);
-    const weak = new Int32Array(local.weak.buffer, local.weak.byteOffset, local.weak.length);
-    for (let k = 0; k < full && this.#missing > 0; k++) {
-      const w = weak[k]!;
-      let slot = Math.imul(w, GOLDEN) >>> this.#shift;
-      for (let head = this.#slots[slot]!; head !== NONE; head = this.#slots[slot]!) {
-        if (head !== SPENT && this.#weak[head] === w) {
-          for (let j = head; j !== NONE; j = this.#next[j]!) {
-            if (this.#weak[j] === w && this.#index.strong[j] === local.strong[k]) {
-              this.#found(j, k * this.#block);
-            }
-          }
-          break;
+    const { weak, strong } = local;
+    for (let k = 0; k + 1 < full && this.#missing > 0; k++) {
+      const slot = this.#table.find(pairKey(weak[k]!, weak[k + 1]!));
+      if (slot === NONE) continue;
+      for (let j = this.#table.slots[slot]!; j !== NONE; j = this.#table.next[j]!) {
+        if (this.#index.strong[j] !== strong[k] || this.#index.strong[j + 1] !== strong[k + 1]) {
+          continue;
         }
-        slot = (slot + 1) & this.#mask;
+        this.#found(j, k * this.#block);
+        this.#found(j + 1, (k + 1) * this.#block);
+      }
+    }
+    this.#joinLone(image, local, full);
+  }
+
+  /**
+   * The join's probes: each full block still missing is compared with the
+   * local block where the nearest block before it found in this local image
+   * (at most {@link PROBES} back) points, as a scan probes after a run.
+   */
+  #joinLone(image: number, local: ChunkIndex, localFull: number): void {
+    const block = this.#block;
+    for (let j = 1; j < this.#full; j++) {
+      if (this.image[j] !== NONE) continue;
+      for (let d = 1; d <= PROBES && d <= j; d++) {
+        if (this.image[j - d] !== image) continue;
+        const k = (this.offset[j - d]! + d * block) / block;
+        if (!Number.isInteger(k) || k >= localFull) break;
+        if (local.weak[k] === this.#index.weak[j] && local.strong[k] === this.#index.strong[j]) {
+          this.#found(j, k * block);
+        }
+        break;
       }
     }
   }
@@ -147,29 +178,48 @@ export class BlockMatcher implements Matches {
    * Scans `buffer`, the local image's bytes from offset `base`, checking the
    * windows that start at `from` (≥ base) or later and lie wholly in it.
    * Returns where the next scan must go on (its `from`); the next buffer must
-   * start at or before {@link BlockMatcher.keepFrom} of it. The buffer that
-   * reaches the end of the local image finishes it (the result is its size).
+   * start at or before {@link BlockMatcher.keepFrom} of it and hold at least
+   * two blocks. The buffer that reaches the end of the local image finishes
+   * it (the result is its size).
    */
   scan(buffer: Uint8Array, base: number, from: number): number {
     const block = this.#block;
     const end = base + buffer.length;
+    const final = end >= this.#localSize;
     let pos = from;
-    while (this.#missing > 0 && pos + block <= end) {
-      if (this.#expect !== NONE && this.#tryExpected(buffer, pos - base, pos)) {
-        pos += this.#lengthOf(this.#expect - 1);
+    while (this.#missing > 0) {
+      if (this.#expect !== NONE) {
+        const length = this.#expect < this.#index.count ? this.#lengthOf(this.#expect) : 0;
+        // A run that goes on past this buffer is followed in the next one.
+        if (length > 0 && pos + length > end && !final) return pos;
+        const j = this.#expect;
+        if (this.#tryExpected(buffer, pos - base, pos)) {
+          pos += length;
+          continue;
+        }
+        this.#probeAfter(buffer, base, j, pos);
+      }
+      if (this.#resumeAt !== NONE && pos >= this.#resumeAt) {
+        // The gap before the probed block is rolled: its run goes on after it.
+        pos = this.#resumeAt + this.#lengthOf(this.#resumeBlock);
+        this.#expect = this.#resumeBlock + 1;
+        this.#resumeAt = NONE;
         continue;
       }
-      pos = this.#roll(buffer, base, pos);
+      if (pos + 2 * block > end) break;
+      pos = this.#roll(buffer, base, pos, this.#resumeAt === NONE ? end : this.#resumeAt);
+      // A match in the gap starts a run of its own; the probed block stays found.
+      if (this.#expect !== NONE) this.#resumeAt = NONE;
     }
-    if (end < this.#localSize) return pos;
-    this.#matchTail(buffer, base);
+    if (!final) return pos;
+    this.#matchLast(buffer, base);
     return this.#localSize;
   }
 
   /**
    * The first byte the next buffer must hold for a scan to go on at `from`:
    * `from` itself, or earlier so that the local image's last block stays
-   * available for the new image's short last block.
+   * available for the new image's last block.
    */
   keepFrom(from: number): number {
     return Math.max(0, Math.min(from, this.#localSize - this.#block));
@@ -192,17 +242,41 @@ export class BlockMatcher implements Matches {
   }
 
   /**
-   * Rolls the checksum byte by byte from `pos` until a window matches a
-   * missing block (records it, returns the offset after it) or the buffer
-   * ends (returns the first window not checked; the next scan sums it anew,
-   * 4 KiB of work per buffer).
+   * After a run broke at block `j` (not at `pos`): the next {@link PROBES}
+   * missing blocks, each where it lies if block j changed in place (a block
+   * filesystem, a rewritten header), so that a single unchanged block between
+   * changed ones is found too. The first that matches is recorded and the
+   * scan resumes its run there, after rolling the bytes before it (which may
+   * hold blocks moved from elsewhere).
    */
-  #roll(buffer: Uint8Array, base: number, pos: number): number {
+  #probeAfter(buffer: Uint8Array, base: number, j: number, pos: number): void {
+    for (let k = 1; k <= PROBES && j + k < this.#index.count; k++) {
+      const i = j + k;
+      const at = pos + k * this.#block - base;
+      const length = this.#lengthOf(i);
+      if (at + length > buffer.length) break;
+      if (this.image[i] !== NONE) continue;
+      this.#strongChecks++;
+      if (strongSum(buffer, at, at + length) !== this.#index.strong[i]) continue;
+      this.#found(i, base + at);
+      this.#resumeBlock = i;
+      this.#resumeAt = base + at;
+      return;
+    }
+  }
+
+  /**
+   * Rolls the checksums byte by byte from `pos` until a pair of windows
+   * matches a pair with a missing block (records it, returns the offset after
+   * it) or the buffer or the offset `before` ends (returns the first offset
+   * not checked; the next scan sums it anew, 8 KiB of work).
+   */
+  #roll(buffer: Uint8Array, base: number, pos: number, before: number): number {
     const block = this.#block;
-    const last = buffer.length - block;
+    const last = Math.min(buffer.length - 2 * block, before - 1 - base);
     const sums = this.#sums;
     let at = pos - base;
-    sumWindow(buffer, at, block, sums);
+    sumPair(buffer, at, block, sums);
     for (;;) {
       at = rollToCandidate(
         buffer,
@@ -210,68 +284,88 @@ export class BlockMatcher implements Matches {
         last,
         block,
         sums,
-        this.#slots,
-        this.#shift,
-        this.#weak,
-        this.#filter,
+        this.#table.slots,
+        this.#table.shift,
+        this.#table.key,
+        this.#table.filter,
       );
       if (at < 0) return base + last + 1;
-      const fill = fillByte(buffer, at, block);
+      const fill = fillByte(buffer, at, 2 * block);
       if (fill === NONE || !this.#spentFills[fill]) {
-        const found = this.#strongMatch(buffer, at, this.#slotOf(sums), base + at);
+        const slot = this.#table.find(pairKey(sums[1]!, sums[3]!));
+        const found = this.#strongMatch(buffer, at, slot, base + at);
         if (found !== NONE) {
-          this.#expect = found + 1;
-          return base + at + block;
+          this.#extendBack(buffer, base, found, base + at);
+          this.#expect = found + 2;
+          return base + at + 2 * block;
         }
         if (fill !== NONE) this.#spentFills[fill] = 1;
       }
-      // A run of one byte value (zeros, free space) is the same window at every offset: checked once.
-      if (fill !== NONE) { while (at < last && buffer[at + block] === fill) at++; }
+      // A run of one byte value (zeros, free space) is the same pair at every offset: checked once.
+      if (fill !== NONE) { while (at < last && buffer[at + 2 * block] === fill) at++; }
       if (at >= last) return base + at + 1;
-      rollOne(buffer, at, block, sums);
+      rollPair(buffer, at, block, sums);
       at++;
     }
   }
 
-  /** The slot of the chain whose weak checksum is the window's (it exists: a candidate was found). */
-  #slotOf(sums: Int32Array): number {
-    const weak = (sums[1]! << 16) | (sums[0]! & 0xffff);
-    let slot = Math.imul(weak, GOLDEN) >>> this.#shift;
-    for (;;) {
-      const head = this.#slots[slot]!;
-      if (head !== SPENT && this.#weak[head] === weak) return slot;
-      slot = (slot + 1) & this.#mask;
-    }
-  }
-
   /**
-   * Checks the window against the chain in `slot` (blocks with its weak
-   * checksum), dropping blocks found meanwhile from the chain; records every
-   * missing block with the window's strong checksum and returns the first,
+   * Checks the two windows at `at` against the chain in `slot` (pairs with
+   * their key), dropping pairs found meanwhile from the chain; records every
+   * pair whose two strong checksums are the windows' and returns the first,
    * or -1.
    */
   #strongMatch(buffer: Uint8Array, at: number, slot: number, pos: number): number {
     const { strong: strongOfBlock } = this.#index;
-    const next = this.#next;
-    let head = this.#slots[slot]!;
-    while (head !== NONE && this.image[head] !== NONE) head = next[head]!;
+    const { next, slots } = this.#table;
+    const block = this.#block;
+    let head = slots[slot]!;
+    while (head !== NONE && this.#pairFound(head)) head = next[head]!;
     // A chain with nothing left to find stays in the table as a tombstone: probes pass it.
-    this.#slots[slot] = head === NONE ? SPENT : head;
+    slots[slot] = head === NONE ? SPENT : head;
     if (head === NONE) return NONE;
     this.#strongChecks++;
-    const strong = strongSum(buffer, at, at + this.#block);
+    const strong = strongSum(buffer, at, at + block);
+    let second: number | undefined;
     let first = NONE;
     for (let j = head, previous = NONE; j !== NONE; j = next[j]!) {
-      if (this.image[j] !== NONE) {
+      if (this.#pairFound(j)) {
         next[previous] = next[j]!;
         continue;
       }
       previous = j;
       if (strongOfBlock[j] !== strong) continue;
+      if (second === undefined) {
+        this.#strongChecks++;
+        second = strongSum(buffer, at + block, at + 2 * block);
+      }
+      if (strongOfBlock[j + 1] !== second) continue;
       this.#found(j, pos);
+      // A second block equal to the first (a zero run) is copied from the same bytes: one span.
+      this.#found(j + 1, strongOfBlock[j + 1] === strong ? pos : pos + block);
       if (first === NONE) first = j;
     }
     return first;
+  }
+
+  /**
+   * A run found by its pair (j, j + 1) at `pos` may begin earlier, in local
+   * bytes that the scan passed over while it followed a run of other blocks
+   * at another offset (content the new image holds twice): its missing
+   * blocks before j are tried backwards, one strong checksum each.
+   */
+  #extendBack(buffer: Uint8Array, base: number, j: number, pos: number): void {
+    const block = this.#block;
+    for (let i = j - 1, at = pos - base - block; i >= 0 && at >= 0; i--, at -= block) {
+      if (this.image[i] !== NONE) return;
+      this.#strongChecks++;
+      if (strongSum(buffer, at, at + block) !== this.#index.strong[i]) return;
+      this.#found(i, base + at);
+    }
+  }
+
+  #pairFound(j: number): boolean {
+    return this.image[j] !== NONE && this.image[j + 1] !== NONE;
   }
 
   #found(j: number, pos: number): void {
@@ -285,55 +379,20 @@ export class BlockMatcher implements Matches {
     return j === this.#full && this.#tail !== 0 ? this.#tail : this.#block;
   }
 
-  /** The short last block of the new image, tried against the local image's last bytes. */
-  #matchTail(buffer: Uint8Array, base: number): void {
-    const j = this.#full;
-    if (this.#tail === 0 || this.image[j] !== NONE) return;
-    const at = this.#localSize - this.#tail - base;
+  /**
+   * The new image's last block (short or full), tried against the local
+   * image's last bytes by its weak key and strong checksum: what finds a
+   * one-block image, or a last block after a change, which no pair holds.
+   */
+  #matchLast(buffer: Uint8Array, base: number): void {
+    const j = this.#index.count - 1;
+    if (j < 0 || this.image[j] !== NONE) return;
+    const length = this.#lengthOf(j);
+    const at = this.#localSize - length - base;
     if (at < 0) return;
-    const end = at + this.#tail;
-    if (weakSum(buffer, at, end) !== this.#index.weak[j]) return;
+    const end = at + length;
+    if (weakKey(weakSum(buffer, at, end)) !== this.#index.weak[j]) return;
     if (strongSum(buffer, at, end) !== this.#index.strong[j]) return;
     this.#found(j, base + at);
-  }
-
-  /** The table of missing full blocks, twice as many slots as blocks (a power of two). */
-  #buildTable(): void {
-    let size = 16;
-    let bits = 4;
-    while (size < 2 * this.#missing) {
-      size *= 2;
-      bits++;
-    }
-    this.#shift = 32 - bits;
-    const filterWords = Math.min(1 << 19, Math.max(32, size / 2));
-    if (this.#filter.length !== filterWords) this.#filter = new Int32Array(filterWords);
-    this.#filter.fill(0);
-    const filterShift = 32 - Math.log2(filterWords * 32);
-    if (this.#slots.length !== size) this.#slots = new Int32Array(size);
-    this.#slots.fill(NONE);
-    this.#mask = size - 1;
-    this.#next.fill(NONE);
-    // Chains keep blocks in ascending order, so a run continues at the first equal block.
-    for (let j = this.#full - 1; j >= 0; j--) {
-      if (this.image[j] !== NONE) continue;
-      const weak = this.#weak[j]!;
-      const bit = Math.imul(weak, FILTER_MIX) >>> filterShift;
-      this.#filter[bit >>> 5] = this.#filter[bit >>> 5]! | (1 << (bit & 31));
-      let slot = Math.imul(weak, GOLDEN) >>> this.#shift;
-      for (;;) {
-        const head = this.#slots[slot]!;
-        if (head === NONE) {
-          this.#slots[slot] = j;
-          break;
-        }
-        if (this.#weak[head] === weak) {
-          this.#next[j] = head;
-          this.#slots[slot] = j;
-          break;
-        }
-        slot = (slot + 1) & this.#mask;
-      }
-    }
   }
 }

@@ -1,40 +1,58 @@
 /**
- * The chunk index, `Tako Index 1`: a sidecar file beside each image on the
+ * The chunk index, `Tako Index 2`: a sidecar file beside each image on the
  * origin (`store/<sha256>.index`) that lets a client build the image from the
  * bytes it already holds plus Range requests for the rest. It lists, for each
- * 4 KiB block of the image, a 32-bit rolling checksum (found at any byte
- * offset of a local image by rolling it) and a 32-bit strong checksum
- * (XXH32). 8 bytes per 4 KiB: 0.2 % of the image. The index is not signed:
- * it names the image's size and SHA-256 so that a client can tell it belongs,
- * and the signed SHA-256 of the assembled result decides whether it was
- * right (byte layout in docs/formats.md).
+ * 4 KiB block of the image, a 16-bit rolling checksum (the `b` half of
+ * rsync's) and a 32-bit strong checksum (XXH32): 6 bytes per 4 KiB, 0.15 % of
+ * the image. Blocks are looked up in pairs of neighbours (block_match.ts), so
+ * the rolling filter is 32 bits wide although each block carries 16. Version 1
+ * (8 bytes per block, the whole 32-bit rolling checksum) is still read: its
+ * checksum is cut to the same 16 bits, so both feed one matcher. The index is
+ * not signed: it names the image's size and SHA-256 so that a client can tell
+ * it belongs, and the signed SHA-256 of the assembled result decides whether
+ * it was right (byte layout in docs/formats.md).
  *
  * @module
  */
+import {
+  BLOCK_SIZE,
+  blockSums,
+  LITTLE_ENDIAN,
+  strongSum,
+  weakKey,
+  weakSum,
+  WORDS_PER_BLOCK,
+} from "./block_sums.ts";
 import { TakoError } from "./errors.ts";
 
-/** The block size of version 1: 4 KiB, the page and block size of the filesystems served. */
-export const BLOCK_SIZE = 4096;
+export { BLOCK_SIZE, strongSum, weakKey, weakSum };
 
 /** The first 8 bytes of every index: ASCII `TAKOINDX`. */
 export const INDEX_MAGIC = "TAKOINDX";
 
-/** The format version this client reads and writes. */
-export const INDEX_VERSION = 1;
+/** The format version this client writes; it reads this one and {@link INDEX_VERSION_1}. */
+export const INDEX_VERSION = 2;
+
+/** The previous format (8 bytes per block), written by earlier releases: read, never written. */
+export const INDEX_VERSION_1 = 1;
 
 /** Bytes of the header before the first block entry. */
 export const INDEX_HEADER_BYTES = 56;
 
-/** Bytes of one block entry: the rolling checksum and the strong checksum, each 32 bits. */
-export const ENTRY_BYTES = 8;
+/** Bytes of one block entry of version 2: the 16-bit rolling checksum and the 32-bit strong one. */
+export const ENTRY_BYTES = 6;
+
+/** Bytes of one block entry of version 1: the 32-bit rolling checksum and the 32-bit strong one. */
+export const ENTRY_BYTES_1 = 8;
 
 /**
- * The largest index read: 64 MiB, the index of a 32 GiB image. A larger image
- * is always downloaded in full.
+ * The largest index read: 64 MiB, the version-2 index of an image of about
+ * 42 GiB. A larger image is always downloaded in full.
  */
 export const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 
-const WEAK_BYTES = 4;
+const WEAK_BYTES = 2;
+const WEAK_BYTES_1 = 4;
 const STRONG_BYTES = 4;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const magicBytes = new TextEncoder().encode(INDEX_MAGIC);
@@ -59,8 +77,11 @@ export interface ChunkIndex {
   readonly size: number;
   readonly sha256: string;
   readonly blockSize: number;
+  /** The format version it was read from (1 or 2); the fields below are the same for both. */
+  readonly version: number;
   /** Number of blocks: ceil(size / blockSize); the last one may be shorter. */
   readonly count: number;
+  /** Per block: the 16-bit weak checksum ({@link weakKey}), 0 … 65535. */
   readonly weak: Uint32Array;
   readonly strong: Uint32Array;
 }
@@ -78,11 +99,11 @@ export function blockCount(size: number, blockSize = BLOCK_SIZE): number {
 }
 
 /**
- * The exact length of the index of an image of `size` bytes.
+ * The exact length of the index (version 2, as written) of an image of `size` bytes.
  *
  * @example
  * ```ts
- * indexLength(1024 * 1024); // 56 + 256 * 8 = 2104
+ * indexLength(1024 * 1024); // 56 + 256 * 6 = 1592
  * ```
  */
 export function indexLength(size: number): number {
@@ -90,143 +111,25 @@ export function indexLength(size: number): number {
 }
 
 /**
+ * The most bytes a client reads as the index of an image of `size` bytes:
+ * the length of its longest valid index (a version-1 one, as older origins
+ * and caches hold), but never more than {@link MAX_INDEX_BYTES}.
+ *
+ * @example
+ * ```ts
+ * indexReadLimit(1024 * 1024); // 56 + 256 * 8 = 2104
+ * ```
+ */
+export function indexReadLimit(size: number): number {
+  return Math.min(MAX_INDEX_BYTES, INDEX_HEADER_BYTES + ENTRY_BYTES_1 * blockCount(size));
+}
+
+/**
  * Whether an image of `size` bytes may have an index this client reads
- * (its index fits {@link MAX_INDEX_BYTES}).
+ * (its version-2 index fits {@link MAX_INDEX_BYTES}).
  */
 export function indexable(size: number): boolean {
   return Number.isSafeInteger(size) && size >= 0 && indexLength(size) <= MAX_INDEX_BYTES;
-}
-
-/**
- * The rolling checksum of `bytes[start, end)` (rsync's): with n = end − start,
- * a = Σ x_i and b = Σ (n − i)·x_i, both mod 2^16; the value is b·2^16 + a.
- *
- * @example
- * ```ts
- * weakSum(new Uint8Array([1, 2, 3]), 0, 3); // b = 3·1 + 2·2 + 1·3 = 10, a = 6: 0x000a0006
- * ```
- */
-export function weakSum(bytes: Uint8Array, start: number, end: number): number {
-  let a = 0;
-  let b = 0;
-  // b accumulates the running prefix sums: Σ_k Σ_{i≤k} x_i = Σ_i (n − i)·x_i.
-  for (let i = start; i < end; i++) {
-    a = (a + bytes[i]!) | 0;
-    b = (b + a) | 0;
-  }
-  return (((b & 0xffff) << 16) | (a & 0xffff)) >>> 0;
-}
-
-const P1 = 0x9e3779b1 | 0;
-const P2 = 0x85ebca77 | 0;
-const P3 = 0xc2b2ae3d | 0;
-const P4 = 0x27d4eb2f | 0;
-const P5 = 0x165667b1 | 0;
-
-/** The little-endian 32-bit word at `bytes[i, i + 4)`. */
-function word(bytes: Uint8Array, i: number): number {
-  return bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
-}
-
-function rotl(x: number, r: number): number {
-  return (x << r) | (x >>> (32 - r));
-}
-
-/**
- * The strong checksum of `bytes[start, end)`: XXH32 (xxHash, 32 bits, seed
- * 0). Pure JavaScript on the caller's buffer: no allocation per block (a
- * native hash per 4 KiB block left native memory behind faster than the
- * garbage collector freed it), about as fast as SHA-256 in native code, and
- * as good at telling blocks apart by accident; trust comes from the image's
- * SHA-256.
- *
- * @example
- * ```ts
- * strongSum(new TextEncoder().encode("abc"), 0, 3); // 0x32d153ff
- * ```
- */
-export function strongSum(bytes: Uint8Array, start: number, end: number): number {
-  let i = start;
-  let h: number;
-  if (end - start >= 16) {
-    let v1 = (P1 + P2) | 0;
-    let v2 = P2;
-    let v3 = 0;
-    let v4 = -P1 | 0;
-    for (const last = end - 16; i <= last; i += 16) {
-      v1 = Math.imul(rotl((v1 + Math.imul(word(bytes, i), P2)) | 0, 13), P1);
-      v2 = Math.imul(rotl((v2 + Math.imul(word(bytes, i + 4), P2)) | 0, 13), P1);
-      v3 = Math.imul(rotl((v3 + Math.imul(word(bytes, i + 8), P2)) | 0, 13), P1);
-      v4 = Math.imul(rotl((v4 + Math.imul(word(bytes, i + 12), P2)) | 0, 13), P1);
-    }
-    h = (rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18)) | 0;
-  } else {
-    h = P5;
-  }
-  h = (h + (end - start)) | 0;
-  for (; i + 4 <= end; i += 4) {
-    h = Math.imul(rotl((h + Math.imul(word(bytes, i), P3)) | 0, 17), P4);
-  }
-  for (; i < end; i++) h = Math.imul(rotl((h + Math.imul(bytes[i]!, P5)) | 0, 11), P1);
-  h = Math.imul(h ^ (h >>> 15), P2);
-  h = Math.imul(h ^ (h >>> 13), P3);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-/** Whether a Uint32Array view reads words little-endian, as {@link strongSum} does. */
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-const WORDS_PER_BLOCK = BLOCK_SIZE / 4;
-const EVEN_BYTES = 0x00ff00ff;
-
-/**
- * The weak and strong checksums of the full block `words[w, w + 1024)`, into
- * `out[at]` and `out[at + 1]`: the same values as {@link weakSum} and
- * {@link strongSum} of its bytes (little-endian words), in one pass of word
- * reads instead of two of byte reads. XXH32 takes the words as they are; the
- * weak sum per word, with s the sum of its bytes x0..x3 and A the running
- * sum after it: a += s and b += 4·A − (x1 + 2·x2 + 3·x3), which is what the
- * byte loop (b += a after each byte) adds over the same four bytes. The byte
- * sums come two at a time from the even and odd bytes (`w & 0x00ff00ff`).
- */
-function blockSums(words: Uint32Array, w: number, out: Uint32Array, at: number): void {
-  let v1 = (P1 + P2) | 0;
-  let v2 = P2;
-  let v3 = 0;
-  let v4 = -P1 | 0;
-  let a = 0;
-  let b = 0;
-  for (let j = w, end = w + WORDS_PER_BLOCK; j < end; j += 4) {
-    const w0 = words[j]!;
-    const w1 = words[j + 1]!;
-    const w2 = words[j + 2]!;
-    const w3 = words[j + 3]!;
-    v1 = Math.imul(rotl((v1 + Math.imul(w0, P2)) | 0, 13), P1);
-    v2 = Math.imul(rotl((v2 + Math.imul(w1, P2)) | 0, 13), P1);
-    v3 = Math.imul(rotl((v3 + Math.imul(w2, P2)) | 0, 13), P1);
-    v4 = Math.imul(rotl((v4 + Math.imul(w3, P2)) | 0, 13), P1);
-    // odd = x1 | x3 << 16, pairs = (x0 + x1) | (x2 + x3) << 16.
-    let odd = (w0 >>> 8) & EVEN_BYTES;
-    let pairs = (w0 & EVEN_BYTES) + odd;
-    a = (a + (pairs & 0xffff) + (pairs >>> 16)) | 0;
-    b = (b + 4 * a - ((odd & 0xffff) + 2 * (pairs >>> 16) + (w0 >>> 24))) | 0;
-    odd = (w1 >>> 8) & EVEN_BYTES;
-    pairs = (w1 & EVEN_BYTES) + odd;
-    a = (a + (pairs & 0xffff) + (pairs >>> 16)) | 0;
-    b = (b + 4 * a - ((odd & 0xffff) + 2 * (pairs >>> 16) + (w1 >>> 24))) | 0;
-    odd = (w2 >>> 8) & EVEN_BYTES;
-    pairs = (w2 & EVEN_BYTES) + odd;
-    a = (a + (pairs & 0xffff) + (pairs >>> 16)) | 0;
-    b = (b + 4 * a - ((odd & 0xffff) + 2 * (pairs >>> 16) + (w2 >>> 24))) | 0;
-    odd = (w3 >>> 8) & EVEN_BYTES;
-    pairs = (w3 & EVEN_BYTES) + odd;
-    a = (a + (pairs & 0xffff) + (pairs >>> 16)) | 0;
-    b = (b + 4 * a - ((odd & 0xffff) + 2 * (pairs >>> 16) + (w3 >>> 24))) | 0;
-  }
-  out[at] = (((b & 0xffff) << 16) | (a & 0xffff)) >>> 0;
-  let h = (rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18) + BLOCK_SIZE) | 0;
-  h = Math.imul(h ^ (h >>> 15), P2);
-  h = Math.imul(h ^ (h >>> 13), P3);
-  out[at + 1] = (h ^ (h >>> 16)) >>> 0;
 }
 
 /**
@@ -319,7 +222,11 @@ export class IndexBuilder {
   }
 }
 
-/** The index file: header, then each block's weak and strong checksum (big-endian u32). */
+/**
+ * The index file (version 2): header, then per block its weak key (big-endian
+ * u16, {@link weakKey} of the 32-bit sum in `entries`) and its strong checksum
+ * (big-endian u32).
+ */
 function encodeIndex(size: number, sha256: string, entries: Uint32Array): Uint8Array {
   if (!SHA256_HEX.test(sha256)) throw new TypeError("sha256 must be 64 lowercase hex digits");
   const count = entries.length / 2;
@@ -333,7 +240,10 @@ function encodeIndex(size: number, sha256: string, entries: Uint32Array): Uint8A
   view.setUint32(12, BLOCK_SIZE);
   view.setBigUint64(16, BigInt(size));
   for (let i = 0; i < 32; i++) out[24 + i] = parseInt(sha256.slice(2 * i, 2 * i + 2), 16);
-  for (let i = 0; i < entries.length; i++) view.setUint32(INDEX_HEADER_BYTES + 4 * i, entries[i]!);
+  for (let k = 0, at = INDEX_HEADER_BYTES; k < count; k++, at += ENTRY_BYTES) {
+    view.setUint16(at, weakKey(entries[2 * k]!));
+    view.setUint32(at + 2, entries[2 * k + 1]!);
+  }
   return out;
 }
 
@@ -361,11 +271,16 @@ export function parseIndex(
   if (!magicBytes.every((b, i) => bytes[i] === b)) throw fail(`does not start with ${INDEX_MAGIC}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint16(8);
-  if (version !== INDEX_VERSION) {
-    throw fail(`has format version ${version}; this client reads version ${INDEX_VERSION}`);
+  if (version !== INDEX_VERSION && version !== INDEX_VERSION_1) {
+    throw fail(`has format version ${version}; this client reads versions 1 and 2`);
   }
-  if (view.getUint8(10) !== WEAK_BYTES || view.getUint8(11) !== STRONG_BYTES) {
-    throw fail(`has ${view.getUint8(10)}+${view.getUint8(11)}-byte checksums; expected 4+4`);
+  const weakBytes = version === INDEX_VERSION ? WEAK_BYTES : WEAK_BYTES_1;
+  if (view.getUint8(10) !== weakBytes || view.getUint8(11) !== STRONG_BYTES) {
+    throw fail(
+      `has ${view.getUint8(10)}+${
+        view.getUint8(11)
+      }-byte checksums; version ${version} has ${weakBytes}+${STRONG_BYTES}`,
+    );
   }
   const blockSize = view.getUint32(12);
   if (blockSize !== BLOCK_SIZE) throw fail(`has blocks of ${blockSize} bytes; expected 4096`);
@@ -376,17 +291,21 @@ export function parseIndex(
   const digest = hex(bytes.subarray(24, 56));
   if (digest !== sha256) throw fail(`describes the image ${digest}, not ${sha256}`);
   const count = blockCount(size);
-  const expected = INDEX_HEADER_BYTES + ENTRY_BYTES * count;
+  const entry = weakBytes + STRONG_BYTES;
+  const expected = INDEX_HEADER_BYTES + entry * count;
   if (bytes.length !== expected) {
-    throw fail(`has ${bytes.length} bytes; an index of ${count} blocks has ${expected}`);
+    throw fail(
+      `has ${bytes.length} bytes; a version-${version} index of ${count} blocks has ${expected}`,
+    );
   }
   const weak = new Uint32Array(count);
   const strong = new Uint32Array(count);
-  for (let i = 0, at = INDEX_HEADER_BYTES; i < count; i++, at += ENTRY_BYTES) {
-    weak[i] = view.getUint32(at);
-    strong[i] = view.getUint32(at + 4);
+  for (let i = 0, at = INDEX_HEADER_BYTES; i < count; i++, at += entry) {
+    // Version 1's 32-bit sum is cut to the 16 bits version 2 keeps: one matcher for both.
+    weak[i] = weakBytes === WEAK_BYTES ? view.getUint16(at) : weakKey(view.getUint32(at));
+    strong[i] = view.getUint32(at + weakBytes);
   }
-  return { size, sha256, blockSize, count, weak, strong };
+  return { size, sha256, blockSize, version, count, weak, strong };
 }
 
 function hex(bytes: Uint8Array): string {

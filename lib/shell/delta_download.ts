@@ -23,8 +23,8 @@ import {
   type ChunkIndex,
   INDEX_SUFFIX,
   indexable,
-  indexLength,
   indexPath,
+  indexReadLimit,
   parseIndex,
 } from "../core/chunk_index.ts";
 import {
@@ -70,7 +70,7 @@ async function keepIndex(storeDir: string, sha256: string, bytes: Uint8Array): P
 async function cachedIndex(path: string, sha256: string): Promise<ChunkIndex | undefined> {
   try {
     const size = (await Deno.stat(path)).size;
-    const bytes = await readFileCapped(path + INDEX_SUFFIX, indexLength(size));
+    const bytes = await readFileCapped(path + INDEX_SUFFIX, indexReadLimit(size));
     return bytes === undefined ? undefined : parseIndex(bytes, size, sha256, path + INDEX_SUFFIX);
   } catch {
     return undefined; // damaged or foreign: the image is read instead
@@ -140,7 +140,7 @@ export async function downloadDelta(
   try {
     let bytes: Uint8Array;
     try {
-      bytes = await source.fetchIndex(indexLength(size));
+      bytes = await source.fetchIndex(indexReadLimit(size));
     } catch (e) {
       if (!(e instanceof TakoError) || e.kind !== "runtime") throw e;
       return { done: false, reason: e.message, fetched, noIndex: true };

@@ -12,9 +12,10 @@ import { join } from "node:path";
 import { printable, TakoError } from "../core/errors.ts";
 import {
   INDEX_SUFFIX,
+  INDEX_VERSION,
   indexable,
   IndexBuilder,
-  indexLength,
+  indexReadLimit,
   parseIndex,
 } from "../core/chunk_index.ts";
 import { attempt, hashOpenFile, readFileCapped, writeFileAtomic } from "./fs.ts";
@@ -24,11 +25,12 @@ export type IndexOutcome = "written" | "present" | "too large";
 
 /**
  * Makes `storeDir/<sha256>.index` the index of `storeDir/<sha256>` (`size`
- * bytes): keeps a present index that is valid for it, else writes `built`
+ * bytes): keeps a present index that is valid for it in the current format
+ * version, else (none, damaged, another image's, or version 1) writes `built`
  * or, without it, reads the image, checks its digest and writes the index.
  * `built` is the index that an IndexBuilder fed the very bytes hashed to
  * `sha256` finished (`tako store` indexes while it copies, so that the image
- * is read once). An image too large for an index (over 32 GiB) gets none. A
+ * is read once). An image too large for an index (over about 42 GiB) gets none. A
  * damaged image is an integrity error; nothing is written then.
  *
  * @example
@@ -64,12 +66,12 @@ export async function ensureIndex(
   return "written";
 }
 
+/** Whether `path` is a valid index of the image in the current version (an older one is rewritten). */
 async function validIndex(path: string, sha256: string, size: number): Promise<boolean> {
   try {
-    const bytes = await readFileCapped(path, indexLength(size));
+    const bytes = await readFileCapped(path, indexReadLimit(size));
     if (bytes === undefined) return false;
-    parseIndex(bytes, size, sha256, path);
-    return true;
+    return parseIndex(bytes, size, sha256, path).version === INDEX_VERSION;
   } catch {
     return false; // unreadable, damaged or another image's: written anew
   }

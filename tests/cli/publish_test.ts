@@ -12,6 +12,7 @@ import { acquireLock } from "../../lib/shell/lock.ts";
 import { parseSecretKey } from "../../lib/core/keys.ts";
 import { parsePublicKey } from "../../lib/core/public_key.ts";
 import { assert } from "../support/assert.ts";
+import { indexV1 } from "../support/index_v1.ts";
 import {
   assertFails,
   assertNoStackTrace,
@@ -115,16 +116,22 @@ Deno.test("`tako store` writes each image's chunk index beside it; `tako index` 
       const path = join(dir, "out", "store", `${image.sha256}.index`);
       const bytes = await Deno.readFile(path);
       assert.equal(new TextDecoder().decode(bytes.subarray(0, 8)), "TAKOINDX");
-      assert.equal(bytes.length, 56 + 8, "one block");
+      assert.equal(bytes.length, 56 + 6, "one block, version 2");
       assert.equal(await modeOf(path), 0o444);
     }
-    // Images stored without one (by an older Tako or by hand) get theirs from `tako index`.
+    // Images stored without one (by an older Tako or by hand) get theirs from `tako index`,
+    // and a version-1 index (an older Tako's) is rewritten as version 2.
     const removed = join(dir, "out", "store", `${IMAGE_TWO.sha256}.index`);
     await Deno.remove(removed);
+    const older = join(dir, "out", "store", `${IMAGE_ONE.sha256}.index`);
+    await Deno.remove(older);
+    await Deno.writeFile(older, indexV1(new TextEncoder().encode(IMAGE_ONE.content)));
     const result = await runTako(["index", "-o", "out"], { cwd: dir });
     assertOk(result, "tako index");
-    assert.match(result.stderr, /1 index\(es\) written, 2 already in place/);
-    assert.equal((await Deno.readFile(removed)).length, 64);
+    assert.match(result.stderr, /2 index\(es\) written, 1 already in place/);
+    assert.equal((await Deno.readFile(removed)).length, 62);
+    assert.equal((await Deno.readFile(older))[9], 2, "version 2 now");
+    assert.equal(await modeOf(older), 0o444);
     // A damaged image gets no index, and the run says which and fails.
     await Deno.remove(removed);
     const damaged = join(dir, "out", "store", IMAGE_TWO.sha256);

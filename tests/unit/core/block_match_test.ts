@@ -6,6 +6,7 @@ import { type DeltaPlan, planDelta } from "../../../lib/core/delta_plan.ts";
 import { assert } from "../../support/assert.ts";
 import { fuzzRuns } from "../../support/fuzz.ts";
 import { concat, noise } from "../../support/bytes.ts";
+import { indexV1 } from "../../support/index_v1.ts";
 
 const KiB = 1024;
 
@@ -14,11 +15,12 @@ const KiB = 1024;
  * ones through buffers of `bufferSize`, plan, and assemble from the local
  * images and the new image's bytes (standing in for Range requests).
  */
-function delta(locals: Uint8Array[], target: Uint8Array, bufferSize = 64 * KiB) {
+function delta(locals: Uint8Array[], target: Uint8Array, bufferSize = 64 * KiB, version = 2) {
   const builder = new IndexBuilder();
   builder.push(target);
   const sha256 = createHash("sha256").update(target).digest("hex");
-  const index = parseIndex(builder.finish(sha256), target.length, sha256, "test");
+  const file = version === 2 ? builder.finish(sha256) : indexV1(target);
+  const index = parseIndex(file, target.length, sha256, "test");
   const matcher = new BlockMatcher(index);
   for (const [n, local] of locals.entries()) {
     if (matcher.missing === 0) break;
@@ -205,7 +207,7 @@ Deno.test("property: any edit of any image is assembled exactly, whatever the bu
     fc.property(
       fc.nat({ max: 24 * BLOCK_SIZE }),
       fc.array(edit, { maxLength: 4 }),
-      fc.integer({ min: BLOCK_SIZE, max: 5 * BLOCK_SIZE }),
+      fc.integer({ min: 2 * BLOCK_SIZE, max: 5 * BLOCK_SIZE }),
       (length, edits, bufferSize) => {
         const old = noise(length, length + 1);
         let target = old;
@@ -241,7 +243,108 @@ Deno.test("join() finds by a local image's own index what a scan finds at aligne
   const plan = planDelta(target.length, BLOCK_SIZE, joined);
   // The three changed blocks, and the short last block, which a join leaves to a scan.
   assert.equal(plan.remoteBytes, 3 * BLOCK_SIZE + 100);
+  // A join takes pairs, then probes as a scan does: block 4, alone between changed ones, is
+  // found where block 2 points; block 13 has no found block within 8 before it.
+  const lone = old.slice();
+  for (const block of [3, 5, 6, 7, 8, 9, 10, 11, 12, 14]) {
+    lone.set(noise(BLOCK_SIZE, 80 + block), block * BLOCK_SIZE);
+  }
+  const loneJoined = new BlockMatcher(indexOf(lone));
+  loneJoined.join(0, indexOf(old));
+  const lonePlan = planDelta(lone.length, BLOCK_SIZE, loneJoined);
+  assert.deepEqual(assemble(lonePlan, [old], lone), lone);
+  assert.equal(loneJoined.image[4], 0);
+  assert.equal(lonePlan.remoteBytes, 11 * BLOCK_SIZE + 100);
   assert.deepEqual(assemble(plan, [old], target), target);
   const scanned = delta([old], target).plan;
   assert.ok(scanned.remoteBytes <= plan.remoteBytes);
+});
+
+/** Block `k` of `image`. */
+function blockOf(image: Uint8Array, k: number): Uint8Array {
+  return image.subarray(k * BLOCK_SIZE, (k + 1) * BLOCK_SIZE);
+}
+
+Deno.test("pairs: runs of 2 and 3 matching blocks are found at any offset, a lone one is fetched", () => {
+  const old = noise(12 * BLOCK_SIZE, 91);
+  // The local image holds the blocks at an offset no block boundary aligns.
+  const local = concat(noise(777, 92), old);
+  const changed = (seed: number) => noise(BLOCK_SIZE, seed);
+  const target = concat(
+    changed(1),
+    blockOf(old, 1), // alone between changed blocks, no run before it: not found
+    changed(2),
+    blockOf(old, 3),
+    blockOf(old, 4), // a run of 2
+    changed(3),
+    blockOf(old, 6),
+    blockOf(old, 7),
+    blockOf(old, 8), // a run of 3
+    changed(4),
+    blockOf(old, 10), // alone, but where the run before it points: found by a probe
+    blockOf(old, 11).subarray(0, 100), // the short last block, not at the local image's end
+  );
+  const { plan, assembled } = delta([local], target);
+  assert.ok(equalBytes(assembled, target));
+  // The 4 changed blocks and block 1; block 10 and the last block go on from the probe.
+  assert.equal(plan.remoteBytes, 5 * BLOCK_SIZE);
+  // A version-1 index of the same image is matched the same way (its weak sums cut to 16 bits).
+  assert.deepEqual(delta([local], target, 64 * KiB, 1).plan, plan);
+});
+
+Deno.test("pairs: after blocks changed in place, the blocks after them are probed where they lie", () => {
+  const old = noise(16 * BLOCK_SIZE, 99);
+  const target = old.slice();
+  // Blocks 6 and 10 are alone between changed ones, 12 starts a run of 2 after a run of 2 changed.
+  for (const block of [5, 7, 8, 9, 11, 14, 15]) {
+    target.set(noise(BLOCK_SIZE, 200 + block), block * BLOCK_SIZE);
+  }
+  const { plan, assembled, matcher } = delta([concat(noise(777, 98), old)], target);
+  assert.ok(equalBytes(assembled, target));
+  assert.equal(plan.remoteBytes, 7 * BLOCK_SIZE);
+  // Block 13 is followed from 12, found by the probe after 11.
+  assert.ok(matcher.strongChecks < 40, `${matcher.strongChecks} strong checksums`);
+});
+
+Deno.test("pairs: the image's last block is tried at the end of each local image", () => {
+  for (const tail of [500, BLOCK_SIZE]) {
+    const old = noise(10 * BLOCK_SIZE + (tail % BLOCK_SIZE), 93);
+    // The last block follows a changed one: no pair holds it, the local image's end does.
+    const start = old.length - tail;
+    const target = concat(
+      old.subarray(0, start - BLOCK_SIZE),
+      noise(BLOCK_SIZE, 94),
+      old.subarray(start),
+    );
+    const { plan, assembled } = delta([old], target);
+    assert.ok(equalBytes(assembled, target));
+    assert.equal(plan.remoteBytes, BLOCK_SIZE, `last block of ${tail}`);
+  }
+  // A one-block image: found as a local image's end, fetched when it is elsewhere.
+  const one = noise(BLOCK_SIZE, 95);
+  assert.equal(delta([concat(noise(9000, 96), one)], one).plan.remoteBytes, 0);
+  assert.equal(delta([concat(one, noise(9000, 96))], one).plan.remoteBytes, BLOCK_SIZE);
+});
+
+Deno.test("pairs: a run that crosses the buffers of a scan is followed across them", () => {
+  const old = noise(64 * BLOCK_SIZE, 97);
+  const target = concat(noise(10, 98), old);
+  for (const bufferSize of [2 * BLOCK_SIZE, 3 * BLOCK_SIZE - 1, 5 * BLOCK_SIZE + 7]) {
+    const { plan, assembled } = delta([old], target, bufferSize);
+    assert.ok(equalBytes(assembled, target));
+    // The first block holds the 10 new bytes; the last 10 bytes of old are the short last block.
+    assert.ok(plan.remoteBytes <= BLOCK_SIZE + 10, `${plan.remoteBytes} with ${bufferSize}`);
+  }
+});
+
+Deno.test("pairs: a run that begins in bytes another run passed over is extended backwards", () => {
+  const old = noise(40 * BLOCK_SIZE, 101);
+  // Blocks 20..39 repeat local bytes that blocks 0..19 were matched at, at another offset.
+  const target = concat(
+    old.subarray(0, 20 * BLOCK_SIZE),
+    old.subarray(5 * BLOCK_SIZE + 1000, 25 * BLOCK_SIZE + 1000),
+  );
+  const { plan, assembled } = delta([old], target, 64 * BLOCK_SIZE);
+  assert.ok(equalBytes(assembled, target));
+  assert.equal(plan.remoteBytes, 0);
 });

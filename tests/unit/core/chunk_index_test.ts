@@ -5,12 +5,15 @@ import {
   indexable,
   IndexBuilder,
   indexLength,
+  indexReadLimit,
   MAX_INDEX_BYTES,
   parseIndex,
   strongSum,
+  weakKey,
   weakSum,
 } from "../../../lib/core/chunk_index.ts";
 import { assert, assertTakoError } from "../../support/assert.ts";
+import { indexV1 } from "../../support/index_v1.ts";
 
 function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
@@ -58,14 +61,19 @@ Deno.test("strongSum() is XXH32 with seed 0 (vectors from libxxhash), at any off
   }
 });
 
-Deno.test("the index file is laid out as docs/formats.md says", () => {
+Deno.test("weakKey() is the b half of weakSum()", () => {
+  assert.equal(weakKey(weakSum(new Uint8Array([1, 2, 3]), 0, 3)), 10);
+  assert.equal(weakKey(0xada22ad4), 0xada2);
+});
+
+Deno.test("the index file is laid out as docs/formats.md says (version 2)", () => {
   const bytes = image(BLOCK_SIZE + 10);
   const index = indexOf(bytes);
-  assert.equal(index.length, 56 + 2 * 8);
+  assert.equal(index.length, 56 + 2 * 6);
   assert.equal(new TextDecoder().decode(index.subarray(0, 8)), "TAKOINDX");
   const view = new DataView(index.buffer);
-  assert.equal(view.getUint16(8), 1);
-  assert.equal(view.getUint8(10), 4);
+  assert.equal(view.getUint16(8), 2);
+  assert.equal(view.getUint8(10), 2);
   assert.equal(view.getUint8(11), 4);
   assert.equal(view.getUint32(12), 4096);
   assert.equal(view.getBigUint64(16), BigInt(bytes.length));
@@ -73,11 +81,11 @@ Deno.test("the index file is laid out as docs/formats.md says", () => {
     Array.from(index.subarray(24, 56), (b) => b.toString(16).padStart(2, "0")).join(""),
     sha256(bytes),
   );
-  assert.equal(view.getUint32(56), weakSum(bytes, 0, BLOCK_SIZE));
-  assert.equal(view.getUint32(60), strongSum(bytes, 0, BLOCK_SIZE));
+  assert.equal(view.getUint16(56), weakSum(bytes, 0, BLOCK_SIZE) >>> 16);
+  assert.equal(view.getUint32(58), strongSum(bytes, 0, BLOCK_SIZE));
   // The last, short block is summed over its own length.
-  assert.equal(view.getUint32(64), weakSum(bytes, BLOCK_SIZE, bytes.length));
-  assert.equal(view.getUint32(68), strongSum(bytes, BLOCK_SIZE, bytes.length));
+  assert.equal(view.getUint16(62), weakSum(bytes, BLOCK_SIZE, bytes.length) >>> 16);
+  assert.equal(view.getUint32(64), strongSum(bytes, BLOCK_SIZE, bytes.length));
 });
 
 Deno.test("the index of `image one\\n` is the example of docs/formats.md", () => {
@@ -85,9 +93,28 @@ Deno.test("the index of `image one\\n` is the example of docs/formats.md", () =>
   const hex = Array.from(indexOf(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
   assert.equal(
     hex,
+    "54414b4f494e4458" + "0002" + "02" + "04" + "00001000" + "000000000000000a" +
+      "81b9783a13d6822dfb3d1413ae5654228b04fa8790c5d6a5b79ba889f184cce5" + "14a0" + "5f242efe",
+  );
+  // Its version-1 form, as earlier releases wrote it, and what it reads as: the same fields.
+  const v1 = Array.from(indexV1(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+  assert.equal(
+    v1,
     "54414b4f494e4458" + "0001" + "04" + "04" + "00001000" + "000000000000000a" +
       "81b9783a13d6822dfb3d1413ae5654228b04fa8790c5d6a5b79ba889f184cce5" + "14a0036f" + "5f242efe",
   );
+});
+
+Deno.test("a version-1 index reads as the same fields as the version-2 one of the image", () => {
+  for (const length of [0, 10, BLOCK_SIZE, 5 * BLOCK_SIZE + 123]) {
+    const bytes = image(length, 9);
+    const v2 = parseIndex(indexOf(bytes), length, sha256(bytes), "v2");
+    const v1 = parseIndex(indexV1(bytes), length, sha256(bytes), "v1");
+    assert.equal(v1.version, 1);
+    assert.equal(v2.version, 2);
+    assert.deepEqual([...v1.weak], [...v2.weak]);
+    assert.deepEqual([...v1.strong], [...v2.strong]);
+  }
 });
 
 Deno.test("IndexBuilder gives the same index whatever the pieces", () => {
@@ -102,14 +129,17 @@ function referenceEntries(bytes: Uint8Array): number[] {
   const out: number[] = [];
   for (let at = 0; at < bytes.length; at += BLOCK_SIZE) {
     const end = Math.min(bytes.length, at + BLOCK_SIZE);
-    out.push(weakSum(bytes, at, end), strongSum(bytes, at, end));
+    out.push(weakKey(weakSum(bytes, at, end)), strongSum(bytes, at, end));
   }
   return out;
 }
 
 function entriesOf(index: Uint8Array): number[] {
   const view = new DataView(index.buffer, index.byteOffset, index.byteLength);
-  return Array.from({ length: (index.length - 56) / 4 }, (_, i) => view.getUint32(56 + 4 * i));
+  return Array.from(
+    { length: (index.length - 56) / 3 },
+    (_, i) => i % 2 === 0 ? view.getUint16(56 + 3 * i) : view.getUint32(56 + 3 * i - 1),
+  );
 }
 
 Deno.test("IndexBuilder's word loop equals the byte loops for every length 0..9000, at any alignment", () => {
@@ -143,8 +173,10 @@ Deno.test("parseIndex() reads back what IndexBuilder wrote, empty images too", (
     const parsed = parseIndex(indexOf(bytes), length, sha256(bytes), "test");
     assert.equal(parsed.count, blockCount(length));
     assert.equal(parsed.size, length);
-    assert.equal(indexLength(length), 56 + 8 * parsed.count);
-    if (length > 0) assert.equal(parsed.weak[0], weakSum(bytes, 0, Math.min(length, BLOCK_SIZE)));
+    assert.equal(indexLength(length), 56 + 6 * parsed.count);
+    assert.equal(indexReadLimit(length), 56 + 8 * parsed.count);
+    const first = Math.min(length, BLOCK_SIZE);
+    if (length > 0) assert.equal(parsed.weak[0], weakKey(weakSum(bytes, 0, first)));
   }
 });
 
@@ -160,16 +192,26 @@ Deno.test("parseIndex() refuses an index that does not belong or is malformed", 
   };
   const cases: [Uint8Array, number, string, string][] = [
     [good.subarray(0, 55), bytes.length, digest, "fewer than its 56-byte header"],
-    [good.subarray(0, good.length - 1), bytes.length, digest, "an index of 2 blocks has 72"],
-    [new Uint8Array([...good, 0]), bytes.length, digest, "has 73 bytes"],
+    [good.subarray(0, good.length - 1), bytes.length, digest, "version-2 index of 2 blocks has 68"],
+    [new Uint8Array([...good, 0]), bytes.length, digest, "has 69 bytes"],
+    // A version-1 header on version-2 entries, and the reverse.
+    [patched(8, [0, 1, 4]), bytes.length, digest, "version-1 index of 2 blocks has 72"],
+    [indexV1(bytes).subarray(0, 68), bytes.length, digest, "version-1 index of 2 blocks has 72"],
+    [patched(8, [0, 1]), bytes.length, digest, "2+4-byte checksums; version 1 has 4+4"],
     [
       patched(0, [0x54, 0x41, 0x4b, 0x4f, 0x49, 0x4e, 0x44, 0x59]),
       bytes.length,
       digest,
       "TAKOINDX",
     ],
-    [patched(8, [0, 2]), bytes.length, digest, "format version 2"],
-    [patched(10, [8]), bytes.length, digest, "8+4-byte checksums"],
+    [
+      patched(8, [0, 3]),
+      bytes.length,
+      digest,
+      "format version 3; this client reads versions 1 and 2",
+    ],
+    [patched(8, [0, 0]), bytes.length, digest, "format version 0"],
+    [patched(10, [4]), bytes.length, digest, "4+4-byte checksums; version 2 has 2+4"],
     [patched(12, [0, 0, 0x20, 0]), bytes.length, digest, "blocks of 8192 bytes"],
     [good, bytes.length + 1, digest, "manifest lists 8193"],
     [good, bytes.length, "0".repeat(64), `describes the image ${digest}`],
@@ -180,14 +222,17 @@ Deno.test("parseIndex() refuses an index that does not belong or is malformed", 
   }
 });
 
-Deno.test("indexable() bounds the index at 64 MiB (images up to 32 GiB)", () => {
+Deno.test("indexable() bounds the index at 64 MiB (images up to about 42 GiB)", () => {
+  const largest = Math.floor((MAX_INDEX_BYTES - 56) / 6) * BLOCK_SIZE;
   assert.equal(indexable(0), true);
-  assert.equal(indexable(32 * 1024 ** 3 - 65536), true);
-  assert.equal(indexLength(32 * 1024 ** 3 - 65536) <= MAX_INDEX_BYTES, true);
-  assert.equal(indexable(32 * 1024 ** 3), false);
+  assert.equal(indexable(largest), true);
+  assert.equal(indexLength(largest) <= MAX_INDEX_BYTES, true);
+  assert.equal(indexable(largest + 1), false);
   assert.equal(indexable(Number.MAX_SAFE_INTEGER + 1), false);
+  // A client reads no more than 64 MiB, even where a version-1 index would be longer.
+  assert.equal(indexReadLimit(largest), MAX_INDEX_BYTES);
 });
 
-Deno.test("the index is 0.2 % of the image", () => {
-  assert.equal(indexLength(1024 ** 3) / 1024 ** 3 < 0.002, true);
+Deno.test("the index is 0.15 % of the image", () => {
+  assert.equal(indexLength(1024 ** 3) / 1024 ** 3 < 0.0015, true);
 });

@@ -112,10 +112,14 @@ Deno.test("downloadDelta() writes zero runs and many small local stretches exact
   const B = 4 * KiB;
   const old = new Uint8Array(256 * KiB);
   old.set(noise(128 * KiB, 5), 64 * KiB);
-  // Data blocks of the local image in another order, zero runs between them, one new block.
+  // Pairs of data blocks of the local image (the least a scan finds) in another order, zero runs
+  // between them, one new block.
   const image = new Uint8Array(600 * KiB);
-  for (let k = 0; k < 32; k++) {
-    image.set(old.subarray(64 * KiB + k * B, 64 * KiB + (k + 1) * B), (k * 4 + (k % 3)) * B);
+  for (let k = 0; k < 16; k++) {
+    image.set(
+      old.subarray(64 * KiB + 2 * k * B, 64 * KiB + (2 * k + 2) * B),
+      (k * 8 + (k % 3)) * B,
+    );
   }
   image.set(noise(B, 6), 590 * KiB);
   await withImages(old, image, async (dir, origin) => {
