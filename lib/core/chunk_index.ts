@@ -23,6 +23,8 @@ import {
   weakSum,
   WORDS_PER_BLOCK,
 } from "./block_sums.ts";
+import { toHex } from "./bytes.ts";
+import { SHA256_HEX } from "./digest.ts";
 import { TakoError } from "./errors.ts";
 
 export { BLOCK_SIZE, strongSum, weakKey, weakSum };
@@ -54,7 +56,6 @@ export const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 const WEAK_BYTES = 2;
 const WEAK_BYTES_1 = 4;
 const STRONG_BYTES = 4;
-const SHA256_HEX = /^[0-9a-f]{64}$/;
 const magicBytes = new TextEncoder().encode(INDEX_MAGIC);
 
 /** The suffix of an index's name: `store/<sha256>.index` on the origin, beside the image. */
@@ -288,7 +289,7 @@ export function parseIndex(
   if (declared !== BigInt(size)) {
     throw fail(`describes an image of ${declared} bytes, but the manifest lists ${size}`);
   }
-  const digest = hex(bytes.subarray(24, 56));
+  const digest = toHex(bytes.subarray(24, 56));
   if (digest !== sha256) throw fail(`describes the image ${digest}, not ${sha256}`);
   const count = blockCount(size);
   const entry = weakBytes + STRONG_BYTES;
@@ -306,10 +307,4 @@ export function parseIndex(
     strong[i] = view.getUint32(at + weakBytes);
   }
   return { size, sha256, blockSize, version, count, weak, strong };
-}
-
-function hex(bytes: Uint8Array): string {
-  let out = "";
-  for (const b of bytes) out += b.toString(16).padStart(2, "0");
-  return out;
 }
