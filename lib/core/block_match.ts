@@ -17,11 +17,9 @@
  * place; a single one elsewhere is fetched (4 KiB), except the new image's
  * last block, which is also tried at the end of each local image.
  *
- * Speed: only bytes between runs of matches are rolled byte by byte, each
- * roll one filter bit test (the table only on a hit), over a table that
- * holds only the pairs with a block still missing. A run of one byte value
- * (zeros) is the same pair of windows at every offset: it is checked once,
- * not once per byte.
+ * Speed: only bytes between runs of matches are rolled, one filter bit test
+ * each, over a table of the pairs with a block still missing. A run of one
+ * byte value (zeros) is the same pair of windows everywhere: checked once.
  *
  * @module
  */
@@ -37,11 +35,7 @@ import {
   sumPair,
 } from "./rolling_sum.ts";
 
-/**
- * Blocks tried after a run breaks, at the offsets an in-place change leaves
- * them (8 strong checksums at most per change: less work than rolling over
- * one changed block).
- */
+/** Blocks tried after a run breaks, where an in-place change leaves them: cheaper than rolling. */
 const PROBES = 8;
 
 /** Where each block of the new image can be copied from. */
@@ -90,6 +84,7 @@ export class BlockMatcher implements Matches {
   /** Per byte value: 1 once two windows of only that byte matched no missing pair (stays so). */
   readonly #spentFills = new Uint8Array(256);
   #strongChecks = 0;
+  #rolled = 0;
 
   constructor(index: ChunkIndex) {
     this.#index = index;
@@ -104,9 +99,13 @@ export class BlockMatcher implements Matches {
     this.#missing = index.count;
   }
 
-  /** Strong checksums computed so far (4 KiB of work each): what scans cost, on any machine. */
-  get strongChecks(): number {
-    return this.#strongChecks;
+  /**
+   * What the scans cost so far, on any machine: strong checksums computed
+   * (4 KiB of work each), and offsets rolled over byte by byte (runs of one
+   * byte value skipped).
+   */
+  get work(): { readonly strongChecks: number; readonly rolledBytes: number } {
+    return { strongChecks: this.#strongChecks, rolledBytes: this.#rolled };
   }
 
   /** Blocks not found yet. */
@@ -127,11 +126,9 @@ export class BlockMatcher implements Matches {
   }
 
   /**
-   * Matches the local image numbered `image` by its own chunk index
-   * (`local`, the index of its aligned blocks, cached beside it) instead of
-   * reading it: each pair of its full blocks whose checksums equal a pair
-   * with a missing block is taken for it. Finds what a scan finds at
-   * block-aligned offsets, without I/O; a claim that is wrong only costs the
+   * Matches the local image numbered `image` by its cached chunk index
+   * `local` instead of reading it: what a scan finds at block-aligned
+   * offsets (pairs, then probes), without I/O; a wrong claim costs only the
    * digest check.
    */
   join(image: number, local: ChunkIndex): void {
@@ -278,6 +275,7 @@ export class BlockMatcher implements Matches {
     let at = pos - base;
     sumPair(buffer, at, block, sums);
     for (;;) {
+      const from = at;
       at = rollToCandidate(
         buffer,
         at,
@@ -289,11 +287,12 @@ export class BlockMatcher implements Matches {
         this.#table.key,
         this.#table.filter,
       );
+      this.#rolled += (at < 0 ? last : at) - from;
       if (at < 0) return base + last + 1;
       const fill = fillByte(buffer, at, 2 * block);
       if (fill === NONE || !this.#spentFills[fill]) {
         const slot = this.#table.find(pairKey(sums[1]!, sums[3]!));
-        const found = this.#strongMatch(buffer, at, slot, base + at);
+        const found = slot === NONE ? NONE : this.#strongMatch(buffer, at, slot, base + at);
         if (found !== NONE) {
           this.#extendBack(buffer, base, found, base + at);
           this.#expect = found + 2;

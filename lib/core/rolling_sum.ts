@@ -67,9 +67,10 @@ export function rollPair(buffer: Uint8Array, at: number, block: number, sums: In
 
 /**
  * The hot loop: rolls from the pair of windows at `from` (whose sums are in
- * `sums`) to the first, up to `last`, whose key heads a chain of the table;
- * returns its offset with its sums in `sums`, or -1 after `last`. One filter
- * bit test per byte; the table only on the rare filter hit.
+ * `sums`) to the first, up to `last`, whose key heads a chain of the table
+ * or whose probe meets a spent chain; returns its offset with its sums in
+ * `sums`, or -1 after `last`. One filter bit test per byte; the table only
+ * on the rare filter hit.
  */
 export function rollToCandidate(
   buffer: Uint8Array,
@@ -95,7 +96,9 @@ export function rollToCandidate(
       let slot = Math.imul(key, GOLDEN) >>> shift;
       let head = slots[slot]!;
       while (head !== NONE) {
-        if (head !== SPENT && keyOfPair[head] === key) {
+        // A spent chain is returned too: in a run of one byte value (free space) the caller checks
+        // the window once and skips the run, which rolling through would not.
+        if (head === SPENT || keyOfPair[head] === key) {
           sums[0] = a;
           sums[1] = b;
           sums[2] = a2;
