@@ -8,6 +8,7 @@
  */
 import { TakoError } from "../../lib/core/errors.ts";
 import { AskedBytes, type AskedRange, MultipartFraming } from "../../lib/core/byteranges.ts";
+import { concat } from "./bytes.ts";
 
 /** A range asked for: bytes `[first, last]`. */
 export interface Part {
@@ -48,14 +49,7 @@ export function coalesce(parts: readonly Part[]): Part[] {
 /** Builds a multipart body from pieces of text and bytes. */
 export function concatParts(pieces: readonly (string | Uint8Array)[]): Uint8Array {
   const enc = new TextEncoder();
-  const bytes = pieces.map((p) => typeof p === "string" ? enc.encode(p) : p);
-  const out = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0));
-  let at = 0;
-  for (const b of bytes) {
-    out.set(b, at);
-    at += b.length;
-  }
-  return out;
+  return concat(...pieces.map((p) => typeof p === "string" ? enc.encode(p) : p));
 }
 
 /** The body nginx sends for `parts` of `file` (`size` bytes). */
