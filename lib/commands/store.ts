@@ -25,7 +25,8 @@ import { originDirectory } from "../shell/origin_dir.ts";
 import type { Log } from "../core/log.ts";
 import { type KeySource, loadSecretKey } from "../shell/key_file.ts";
 import { ensureIndex } from "../shell/index_file.ts";
-import { indexable, IndexBuilder } from "../core/chunk_index.ts";
+import { indexable } from "../core/chunk_index.ts";
+import { Indexer } from "../shell/indexer.ts";
 
 /** What `tako store` was asked to do. */
 export interface StoreRequest extends KeySource {
@@ -95,17 +96,17 @@ async function copyHashing(imagePath: string, temp: TempFile): Promise<CopiedIma
   if (!info.isFile) {
     throw new TakoError("usage", `The image ${printable(imagePath, 200)} is not a regular file.`);
   }
-  // One pass: hashed and indexed while copied, with reads overlapping writes (shell/copy.ts).
-  // The index sees exactly the bytes the hash saw, so it is the index of the digest it names.
+  // Hashed while copied, with reads overlapping writes (shell/copy.ts), and indexed on a second
+  // thread from the copy's written bytes: the index is of exactly the bytes the hash saw.
   using flusher = await flushHandle(temp.path, temp.file, info.size);
-  const builder = indexable(info.size) ? new IndexBuilder() : undefined;
+  using indexer = indexable(info.size) ? new Indexer(temp.path) : undefined;
   const { received, hash } = await copyStreaming(
     fileSource(source, imagePath),
     { file: temp.file, path: temp.path, flusher },
-    builder === undefined ? {} : { onData: (piece) => builder.push(piece) },
+    indexer === undefined ? {} : { onWritten: (written) => indexer.written(written) },
   );
   const sha256 = hash.digest("hex");
-  const index = indexable(received) ? builder?.finish(sha256) : undefined;
+  const index = indexable(received) ? await indexer?.finish(sha256, received) : undefined;
   return { sha256, size: received, index };
 }
 
