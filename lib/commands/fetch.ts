@@ -381,10 +381,12 @@ async function ensureImage(
   }
   // By delta from the local images when the origin has an index (docs/delta.md), else in full.
   // Loaded only here: a run that finds its image in place never needs them (docs/performance.md).
-  const { updateByDelta } = await import("../shell/delta_download.ts");
+  const { keepOriginIndex, updateByDelta } = await import("../shell/delta_download.ts");
   if (await updateByDelta(run, entry) === undefined) {
     const { downloadImage } = await import("../shell/image_download.ts");
     await downloadImage(run, entry);
+    // A host's first image: with its index kept, the first delta update need not read it.
+    if (run.outcome.before === undefined) await keepOriginIndex(run, entry);
   }
   return stampOf(entry.sha256, await Deno.lstat(path));
 }

@@ -265,6 +265,36 @@ export function parseIndex(
   sha256: string,
   source: string,
 ): ChunkIndex {
+  const { version, count, weakBytes } = checkIndexHeader(bytes, size, sha256, source);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const entry = weakBytes + STRONG_BYTES;
+  const weak = new Uint32Array(count);
+  const strong = new Uint32Array(count);
+  for (let i = 0, at = INDEX_HEADER_BYTES; i < count; i++, at += entry) {
+    // Version 1's 32-bit sum is cut to the 16 bits version 2 keeps: one matcher for both.
+    weak[i] = weakBytes === WEAK_BYTES ? view.getUint16(at) : weakKey(view.getUint32(at));
+    strong[i] = view.getUint32(at + weakBytes);
+  }
+  return { size, sha256, blockSize: BLOCK_SIZE, version, count, weak, strong };
+}
+
+/**
+ * Checks an index's header and length against the image it must describe
+ * (as {@link parseIndex}, which calls it), without reading its entries:
+ * enough to keep it beside the image, which is parsed in full when used.
+ *
+ * @example
+ * ```ts
+ * declare const bytes: Uint8Array, size: number, sha256: string;
+ * checkIndexHeader(bytes, size, sha256, "store/….index").version; // 2
+ * ```
+ */
+export function checkIndexHeader(
+  bytes: Uint8Array,
+  size: number,
+  sha256: string,
+  source: string,
+): { version: number; count: number; weakBytes: number } {
   const fail = (what: string) => new TakoError("integrity", `The chunk index ${source} ${what}.`);
   if (bytes.length < INDEX_HEADER_BYTES) {
     throw fail(`has ${bytes.length} bytes, fewer than its ${INDEX_HEADER_BYTES}-byte header`);
@@ -299,12 +329,5 @@ export function parseIndex(
       `has ${bytes.length} bytes; a version-${version} index of ${count} blocks has ${expected}`,
     );
   }
-  const weak = new Uint32Array(count);
-  const strong = new Uint32Array(count);
-  for (let i = 0, at = INDEX_HEADER_BYTES; i < count; i++, at += entry) {
-    // Version 1's 32-bit sum is cut to the 16 bits version 2 keeps: one matcher for both.
-    weak[i] = weakBytes === WEAK_BYTES ? view.getUint16(at) : weakKey(view.getUint32(at));
-    strong[i] = view.getUint32(at + weakBytes);
-  }
-  return { size, sha256, blockSize, version, count, weak, strong };
+  return { version, count, weakBytes };
 }

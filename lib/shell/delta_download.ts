@@ -20,6 +20,7 @@
 import { BlockMatcher } from "../core/block_match.ts";
 import {
   BLOCK_SIZE,
+  checkIndexHeader,
   type ChunkIndex,
   INDEX_SUFFIX,
   indexable,
@@ -43,13 +44,11 @@ import { listStore, readLatest } from "./store.ts";
 import { readState } from "./state_file.ts";
 import { refusedMultiRange } from "../core/range_refusals.ts";
 import { assemble } from "./assemble.ts";
-import type { RangeClient } from "./range_queue.ts";
-import { requestRanges } from "./multi_range_request.ts";
 import { commitTemp, createTemp, readFileCapped, writeFileAtomic } from "./fs.ts";
 import { originUrl } from "../core/http_policy.ts";
-import type { AskedRange } from "../core/byteranges.ts";
-import { fetchManifestIfChanged, type NetOptions, requestImage } from "./http.ts";
-import { scanLocalImages } from "./local_scan.ts";
+import type { NetOptions } from "./http.ts";
+import { scanLocalImages, type ScanReport } from "./local_scan.ts";
+import { type DeltaSource, httpDeltaSource, type MultiRange } from "./delta_source.ts";
 
 /** A local image: its path and, when cached beside it, its own chunk index. */
 export interface Local {
@@ -66,6 +65,34 @@ async function keepIndex(storeDir: string, sha256: string, bytes: Uint8Array): P
   await writeFileAtomic(storeDir, sha256 + INDEX_SUFFIX, bytes, 0o444).catch(() => {});
 }
 
+/**
+ * After the full download of a host's first image (no delta was tried, so
+ * no index was fetched for it yet): the origin's chunk index of the image,
+ * kept beside it, so that the first delta update joins it instead of
+ * reading and rolling over the whole image (docs/delta.md: on a block
+ * filesystem that is most of a delta's time; the index is 0.15 % of the
+ * image). Not with `--no-delta`, nor from a `file:` origin (a delta reads
+ * it as a local image). Best effort: an origin without indexes, or one that
+ * fails, only costs the next delta its scan; the index is checked against
+ * the image it must describe before it is kept, and in full when it is used.
+ */
+export async function keepOriginIndex(run: DeltaRun, entry: Entry): Promise<void> {
+  const origin = run.config.origins[0];
+  const size = Number(entry.size);
+  if (run.delta === false || origin === undefined || origin.startsWith("file:")) return;
+  if (size === 0 || !indexable(size)) return;
+  const source = httpDeltaSource(origin, entry.sha256, size, run.net);
+  try {
+    const bytes = await source.fetchIndex(indexReadLimit(size));
+    run.outcome.bytes += bytes.length;
+    checkIndexHeader(bytes, size, entry.sha256, source.indexName);
+    await keepIndex(`${run.dest}/store`, entry.sha256, bytes);
+  } catch (e) {
+    if (!(e instanceof TakoError)) throw e;
+    run.log.debug(`${run.where}: no chunk index kept for the next update: ${e.message}`);
+  }
+}
+
 /** The cached index of a local image, if there is one that belongs to it. */
 async function cachedIndex(path: string, sha256: string): Promise<ChunkIndex | undefined> {
   try {
@@ -75,16 +102,6 @@ async function cachedIndex(path: string, sha256: string): Promise<ChunkIndex | u
   } catch {
     return undefined; // damaged or foreign: the image is read instead
   }
-}
-
-/** The origin's side of a delta update. */
-export interface DeltaSource {
-  /** How messages name the index (its URL). */
-  readonly indexName: string;
-  /** Downloads the index, refusing more than `maxBytes`. */
-  fetchIndex(maxBytes: number): Promise<Uint8Array>;
-  /** The Range requests for the image's bytes (one or many ranges per request). */
-  readonly ranges: RangeClient;
 }
 
 /** The image to build. */
@@ -102,6 +119,8 @@ export type DeltaOutcome =
     readonly repaired: boolean;
     /** The origin ignored Range and sent the whole image, which was taken as a full download. */
     readonly whole: boolean;
+    /** How the local images were matched: by their kept indexes, by reading them. */
+    readonly scan: ScanReport;
   }
   | {
     readonly done: false;
@@ -150,7 +169,7 @@ export async function downloadDelta(
     const index = parseIndex(bytes, size, sha256, source.indexName);
     const matcher = new BlockMatcher(index);
     const indexed = locals.map((local, id) => ({ id, ...local }));
-    await scanLocalImages(matcher, indexed);
+    const scan = await scanLocalImages(matcher, indexed);
     const plan = planDelta(size, BLOCK_SIZE, matcher);
     if (size > 0 && plan.localBytes === 0) {
       return { done: false, reason: "No block of it is in the local images.", fetched };
@@ -170,6 +189,7 @@ export async function downloadDelta(
         stats: stats(first.whole ? 0 : plan.localBytes),
         repaired: false,
         whole: first.whole,
+        scan,
       };
     }
     if (first.whole) {
@@ -195,77 +215,11 @@ export async function downloadDelta(
       };
     }
     await commitTemp(second, finalPath);
-    return { done: true, stats: stats(0), repaired: true, whole: false };
+    return { done: true, stats: stats(0), repaired: true, whole: false, scan };
   } catch (e) {
     if (!(e instanceof TakoError)) throw e;
     return { done: false, reason: e.message, fetched };
   }
-}
-
-/**
- * The {@link DeltaSource} of an origin for image `sha256` (`size` bytes):
- * the index from `store/<sha256>.index`, ranges of `store/<sha256>`, many
- * per request unless `multiRange` says the origin refused that (which a 200
- * to a multi-range request then records there).
- *
- * @example
- * ```ts
- * import { DEFAULT_NET_OPTIONS } from "./http.ts";
- * const source = httpDeltaSource("https://images.example.com/app", "ab".repeat(32), 10, DEFAULT_NET_OPTIONS);
- * ```
- */
-export function httpDeltaSource(
-  origin: string,
-  sha256: string,
-  size: number,
-  net: NetOptions,
-  multiRange: MultiRange = { refused: false },
-): DeltaSource {
-  const path = indexPath(sha256);
-  const many = async (ranges: readonly AskedRange[]) => {
-    const answer = await requestRanges(origin, sha256, size, ranges, net);
-    if (answer.kind === "multipart") multiRange.asked = true;
-    return answer;
-  };
-  return {
-    indexName: shownUrl(originUrl(origin, path)),
-    async fetchIndex(maxBytes) {
-      const answer = await fetchManifestIfChanged(origin, { ...net, maxBytes, path }).catch((e) => {
-        if (!(e instanceof TakoError) || e.kind !== "integrity") throw e;
-        throw new TakoError(
-          "integrity",
-          `${
-            shownUrl(originUrl(origin, path))
-          } is larger than the ${maxBytes} bytes of an index of this image.`,
-        );
-      });
-      // Asked without validators: a 304 is no answer to that.
-      if (answer.notModified) {
-        throw new TakoError("integrity", `${shownUrl(originUrl(origin, path))} answered 304.`);
-      }
-      return answer.bytes;
-    },
-    ranges: {
-      one: (at, length) =>
-        requestImage(origin, sha256, size, {
-          net,
-          resume: { offset: at, end: at + length, ifRange: undefined },
-        }),
-      get many() {
-        return multiRange.refused ? undefined : many;
-      },
-      refused() {
-        multiRange.refused = true;
-      },
-    },
-  };
-}
-
-/** Whether the origin refused multi-range requests (known before, or found out in this run). */
-export interface MultiRange {
-  refused: boolean;
-  /** Whether a multi-range request was answered with parts in this run. */
-  asked?: boolean;
 }
 
 /** What {@link updateByDelta} needs to know about the run. */
@@ -343,6 +297,10 @@ export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaR
     : outcome.repaired
     ? " (the index matched wrong local bytes; fetched them from the origin)"
     : "";
+  const { joined, scanned, bytesRead } = outcome.scan;
+  run.log.debug(
+    `${run.where}: matched ${joined} local image(s) by their kept index, read ${scanned} (${bytesRead} bytes).`,
+  );
   run.log.info(`${run.where}: ${deltaSummary(label, outcome.stats)}${how}.`);
   const cost = { sha256: entry.sha256, ...outcome.stats };
   run.outcome.bytes += cost.downloaded;
@@ -350,12 +308,10 @@ export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaR
   return cost;
 }
 
-/** The paths of the local images worth scanning, best first (core `localCandidates`). */
 /**
  * The local images worth matching, best first (core `localCandidates`), each
  * with its own chunk index when one is kept beside it (from the delta update
- * that built it). Never asked of the origin: for a packed format it would be
- * bytes for nothing, and reading the image costs only time.
+ * that built it, or fetched after its full download: {@link keepOriginIndex}).
  */
 async function localImages(run: DeltaRun, target: string): Promise<Local[]> {
   const dest = run.dest;

@@ -145,12 +145,45 @@ Deno.test("a delta update fetches the index and the changed ranges only, and say
       downloaded: imageBytes + bytes.index,
       requests: bytes.imageRequests + 1,
     });
-    // The index stays beside the image, for the next update to match it without reading it; a
-    // full download keeps none (the next update reads the image instead: no bytes for nothing).
+    // The index stays beside the image, for the next update to match it without reading it.
     const kept = `${dest}/store/${NEW_SHA}.index`;
     assert.deepEqual(await Deno.readFile(kept), indexBytes(NEW));
     assert.equal((await Deno.stat(kept)).mode! & 0o777, 0o444);
-    await assert.rejects(() => Deno.stat(`${dest}/store/${sha256Hex(OLD)}.index`));
+  });
+});
+
+Deno.test("a host's first image keeps the origin's index, and the first delta update matches by it without reading the image", async () => {
+  // 1.1.0 changes three blocks in place, as a block filesystem does.
+  const inPlace = OLD.slice();
+  for (const block of [3, 200, 411]) inPlace.set(noise(4 * KiB, block), block * 4 * KiB);
+  const inPlaceSha = sha256Hex(inPlace);
+  await withDelta(true, async ({ dir, origin, dest, fetch }) => {
+    // withDelta's first fetch downloaded 1.0.0 in full into the empty destination.
+    const kept = `${dest}/store/${sha256Hex(OLD)}.index`;
+    assert.deepEqual(await Deno.readFile(kept), indexBytes(OLD));
+    assert.equal((await Deno.stat(kept)).mode! & 0o777, 0o444);
+    const originDir = `${dir}/origin`;
+    await buildOrigin(originDir, [V1, { version: "1.1.0", content: inPlace }]);
+    await Deno.writeFile(`${originDir}/store/${inPlaceSha}.index`, indexBytes(inPlace));
+    const result = await fetch("--verbose");
+    assertOutcome(result, 0);
+    assert.equal(await latestDigest(dest), inPlaceSha);
+    assert.match(
+      result.stderr,
+      /matched 1 local image\(s\) by their kept index, read 0 \(0 bytes\)\./,
+    );
+    const fetched = origin.requestsFor(`/store/${inPlaceSha}`).reduce((n, r) => n + r.bytesSent, 0);
+    assert.ok(fetched >= 3 * 4 * KiB && fetched < 4 * 4 * KiB, `${fetched} bytes`);
+    await checkInvariants(dest);
+  });
+  // A later full download (a delta was tried and fell back) fetches no second index.
+  await withDelta(true, async ({ origin, dest, fetch, publishNew }) => {
+    const real = indexBytes(NEW);
+    await publishNew(real.subarray(0, real.length - 8));
+    assertOutcome(await fetch(), 0);
+    await assertNewImage(dest);
+    assert.equal(origin.requestsFor(`/store/${NEW_SHA}.index`).length, 1);
+    await assert.rejects(() => Deno.stat(`${dest}/store/${NEW_SHA}.index`));
   });
 });
 

@@ -1,11 +1,8 @@
 import { createHash } from "node:crypto";
 import { IndexBuilder, indexLength } from "../../../lib/core/chunk_index.ts";
 import { DEFAULT_NET_OPTIONS } from "../../../lib/shell/http.ts";
-import {
-  downloadDelta,
-  httpDeltaSource,
-  type MultiRange,
-} from "../../../lib/shell/delta_download.ts";
+import { downloadDelta } from "../../../lib/shell/delta_download.ts";
+import { httpDeltaSource, type MultiRange } from "../../../lib/shell/delta_source.ts";
 import { requestRanges } from "../../../lib/shell/multi_range_request.ts";
 import { BOUNDARY, concatParts, multipartBody, type Part } from "../../support/multipart.ts";
 import { IN_FLIGHT } from "../../../lib/shell/range_queue.ts";
