@@ -265,7 +265,7 @@ export function parseIndex(
   sha256: string,
   source: string,
 ): ChunkIndex {
-  const { version, count, weakBytes } = checkIndexHeader(bytes, size, sha256, source);
+  const { version, count, weakBytes } = checkIndexHeader(bytes, bytes.length, size, sha256, source);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const entry = weakBytes + STRONG_BYTES;
   const weak = new Uint32Array(count);
@@ -279,25 +279,27 @@ export function parseIndex(
 }
 
 /**
- * Checks an index's header and length against the image it must describe
- * (as {@link parseIndex}, which calls it), without reading its entries:
- * enough to keep it beside the image, which is parsed in full when used.
+ * Checks an index's header (`bytes` from its start, at least the header)
+ * and its `length` against the image it must describe, as {@link parseIndex}
+ * does before it reads the entries: enough to keep an index beside its
+ * image, where it is parsed in full when used.
  *
  * @example
  * ```ts
- * declare const bytes: Uint8Array, size: number, sha256: string;
- * checkIndexHeader(bytes, size, sha256, "store/….index").version; // 2
+ * declare const header: Uint8Array, length: number, size: number, sha256: string;
+ * checkIndexHeader(header, length, size, sha256, "store/….index").version; // 2
  * ```
  */
 export function checkIndexHeader(
   bytes: Uint8Array,
+  length: number,
   size: number,
   sha256: string,
   source: string,
 ): { version: number; count: number; weakBytes: number } {
   const fail = (what: string) => new TakoError("integrity", `The chunk index ${source} ${what}.`);
-  if (bytes.length < INDEX_HEADER_BYTES) {
-    throw fail(`has ${bytes.length} bytes, fewer than its ${INDEX_HEADER_BYTES}-byte header`);
+  if (length < INDEX_HEADER_BYTES || bytes.length < INDEX_HEADER_BYTES) {
+    throw fail(`has ${length} bytes, fewer than its ${INDEX_HEADER_BYTES}-byte header`);
   }
   if (!magicBytes.every((b, i) => bytes[i] === b)) throw fail(`does not start with ${INDEX_MAGIC}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -324,9 +326,9 @@ export function checkIndexHeader(
   const count = blockCount(size);
   const entry = weakBytes + STRONG_BYTES;
   const expected = INDEX_HEADER_BYTES + entry * count;
-  if (bytes.length !== expected) {
+  if (length !== expected) {
     throw fail(
-      `has ${bytes.length} bytes; a version-${version} index of ${count} blocks has ${expected}`,
+      `has ${length} bytes; a version-${version} index of ${count} blocks has ${expected}`,
     );
   }
   return { version, count, weakBytes };

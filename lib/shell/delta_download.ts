@@ -22,6 +22,7 @@ import {
   BLOCK_SIZE,
   checkIndexHeader,
   type ChunkIndex,
+  INDEX_HEADER_BYTES,
   INDEX_SUFFIX,
   indexable,
   indexPath,
@@ -46,7 +47,8 @@ import { refusedMultiRange } from "../core/range_refusals.ts";
 import { assemble } from "./assemble.ts";
 import { commitTemp, createTemp, readFileCapped, writeFileAtomic } from "./fs.ts";
 import { originUrl } from "../core/http_policy.ts";
-import type { NetOptions } from "./http.ts";
+import { type NetOptions, openStoreFile } from "./http.ts";
+import { copyHashing } from "./copy.ts";
 import { scanLocalImages, type ScanReport } from "./local_scan.ts";
 import { type DeltaSource, httpDeltaSource, type MultiRange } from "./delta_source.ts";
 
@@ -81,16 +83,38 @@ export async function keepOriginIndex(run: DeltaRun, entry: Entry): Promise<void
   const size = Number(entry.size);
   if (run.delta === false || origin === undefined || origin.startsWith("file:")) return;
   if (size === 0 || !indexable(size)) return;
-  const source = httpDeltaSource(origin, entry.sha256, size, run.net);
+  const path = indexPath(entry.sha256);
+  const name = shownUrl(originUrl(origin, path));
+  const storeDir = `${run.dest}/store`;
+  const limit = indexReadLimit(size);
   try {
-    const bytes = await source.fetchIndex(indexReadLimit(size));
-    run.outcome.bytes += bytes.length;
-    checkIndexHeader(bytes, size, entry.sha256, source.indexName);
-    await keepIndex(`${run.dest}/store`, entry.sha256, bytes);
+    // Streamed into a temporary file: a 4 GiB image's 6 MiB index never sits in memory whole.
+    await using answer = await openStoreFile(origin, path, run.net);
+    await using temp = await createTemp(storeDir);
+    const { received } = await copyHashing(answer.body, temp, { limit: limit + 1 });
+    run.outcome.bytes += received;
+    if (received > limit) {
+      throw new TakoError("integrity", `${name} is larger than ${limit} bytes.`);
+    }
+    checkIndexHeader(await readHeader(temp.file), received, size, entry.sha256, name);
+    await commitTemp(temp, `${storeDir}/${entry.sha256}${INDEX_SUFFIX}`);
   } catch (e) {
     if (!(e instanceof TakoError)) throw e;
     run.log.debug(`${run.where}: no chunk index kept for the next update: ${e.message}`);
   }
+}
+
+/** The first bytes of a file, up to an index's header (fewer when it is shorter). */
+async function readHeader(file: Deno.FsFile): Promise<Uint8Array> {
+  const header = new Uint8Array(INDEX_HEADER_BYTES);
+  await file.seek(0, Deno.SeekMode.Start);
+  let filled = 0;
+  while (filled < header.length) {
+    const n = await file.read(header.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  return header.subarray(0, filled);
 }
 
 /** The cached index of a local image, if there is one that belongs to it. */

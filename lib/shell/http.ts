@@ -227,14 +227,30 @@ export interface OpenedImage {
  * answer's status is in `accept` (200, 206 and 416 for a Range request),
  * throws a runtime TakoError for any other. Disposing of it stops the body.
  */
-export async function openImage(
+export function openImage(
   origin: string,
   sha256: string,
   net: NetOptions,
   headers: Record<string, string>,
   accept: ReadonlySet<number> = RANGE_ANSWERS,
 ): Promise<OpenedImage> {
-  const opened = await open(parseOrigin(origin, `store/${sha256}`), net, true, headers, accept);
+  return openStoreFile(origin, `store/${sha256}`, net, headers, accept, true);
+}
+
+/**
+ * {@link openImage} for any file under the origin, `path` relative to it
+ * (the chunk index `store/<sha256>.index`); only a 200 is accepted unless
+ * `accept` says more. `isImage`: a 410 answer means the image is withdrawn.
+ */
+export async function openStoreFile(
+  origin: string,
+  path: string,
+  net: NetOptions,
+  headers: Record<string, string> = {},
+  accept: ReadonlySet<number> = OK,
+  isImage = false,
+): Promise<OpenedImage> {
+  const opened = await open(parseOrigin(origin, path), net, isImage, headers, accept);
   const { response, url } = opened;
   const reader = streamSource(response.body ?? new Blob([]).stream());
   const idle = new IdleTimer(net.idleTimeoutMs, opened.abort, url);

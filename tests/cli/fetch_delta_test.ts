@@ -8,7 +8,7 @@
  * @module
  */
 import { takoCommand } from "../../dev/run_tako.ts";
-import { IndexBuilder } from "../../lib/core/chunk_index.ts";
+import { IndexBuilder, indexReadLimit } from "../../lib/core/chunk_index.ts";
 import { assert } from "../support/assert.ts";
 import { type OriginOptions, startOrigin, type TestOrigin } from "../support/origin_server.ts";
 import {
@@ -185,6 +185,42 @@ Deno.test("a host's first image keeps the origin's index, and the first delta up
     assert.equal(origin.requestsFor(`/store/${NEW_SHA}.index`).length, 1);
     await assert.rejects(() => Deno.stat(`${dest}/store/${NEW_SHA}.index`));
   });
+});
+
+Deno.test("a host's first image keeps no index that is not its own, nor one too large", async () => {
+  const real = indexBytes(OLD);
+  const foreign = indexBytes(OLD, "0".repeat(64));
+  const huge = new Uint8Array(real.length + 1024 * KiB);
+  huge.set(real);
+  for (const index of [foreign, huge, real.subarray(0, 40)]) {
+    const dir = await Deno.makeTempDir({ prefix: "tako-delta-test-" });
+    try {
+      const originDir = `${dir}/origin`;
+      await buildOrigin(originDir, [V1]);
+      await Deno.writeFile(`${originDir}/store/${sha256Hex(OLD)}.index`, index);
+      const origin = await startOrigin(originDir, { ranges: true });
+      try {
+        const dest = `${dir}/dest`;
+        const config = await writeConfig(`${dir}/app.tako`, {
+          origins: [origin.url],
+          destination: dest,
+        });
+        const result = await runTako(["fetch", "--json", config], { cwd: dir });
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(await latestDigest(dest), sha256Hex(OLD));
+        await assert.rejects(() => Deno.stat(`${dest}/store/${sha256Hex(OLD)}.index`));
+        await checkInvariants(dest);
+        // The image, and of the index at most what its signed size allows (plus the byte that
+        // shows it is longer).
+        const received = JSON.parse(result.stdout).configs[0].bytes_downloaded;
+        assert.ok(received <= OLD.length + indexReadLimit(OLD.length) + 1, `${received} bytes`);
+      } finally {
+        await origin.close();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
 });
 
 Deno.test("--no-delta downloads in full without asking for the index", async () => {
