@@ -29,7 +29,7 @@ import {
   unreachable,
   type Validators,
 } from "../core/http_policy.ts";
-import { type ByteSource, streamSource } from "./copy.ts";
+import type { ByteSource } from "./copy.ts";
 import { IdleTimer, watchedSource } from "./idle_read.ts";
 
 /** Network limits of one request. */
@@ -234,6 +234,8 @@ export async function openImage(
   headers: Record<string, string>,
   accept: ReadonlySet<number> = RANGE_ANSWERS,
 ): Promise<OpenedImage> {
+  // The streaming half is loaded with the first image: a check answered 304 never needs it.
+  const { streamSource } = await import("./copy.ts");
   const opened = await open(parseOrigin(origin, `store/${sha256}`), net, true, headers, accept);
   const { response, url } = opened;
   const reader = streamSource(response.body ?? new Blob([]).stream());
