@@ -271,8 +271,7 @@ async function update(run: Run, init: boolean): Promise<void> {
   Object.assign(run.outcome, { after: got.chosen?.sha256 ?? current, changed: settled.changed });
   const next = plan.stateAfterSwap(base, current, settled.changed, restarts);
   if (next.restartPending) {
-    const { restartPending } = await switching();
-    run.outcome.restarted = await restartPending(run, next, settled.inPlace);
+    run.outcome.restarted = await (await switching()).restartPending(run, next, settled.inPlace);
   }
   await finish(run, next, remote.entries);
 }
@@ -285,8 +284,7 @@ async function finish(run: Run, state: State, entries: readonly Entry[]): Promis
   const final = withDownloaded(plan.stateAfterSuccess(state, run.now()), run.outcome.bytes);
   await saveState(run.dest, final);
   if (!hasLimits(limitsOf(run.config))) return;
-  const { pruneDestination } = await pruning();
-  await pruneDestination(run.dest, run.config, final, run.log, entries);
+  await (await pruning()).pruneDestination(run.dest, run.config, final, run.log, entries);
 }
 
 /** The notes of a run, once the manifest was received and verified (fetch_plan.runNotes). */
@@ -336,7 +334,8 @@ async function keepCurrent(
   phased: PhasedOffer,
 ): Promise<Settled> {
   const message = plan.noCompatibleVersion(run.config.pattern, entries, offer);
-  const present = current !== undefined && await isRegularFile(`${run.dest}/store/${current}`);
+  const present = current !== undefined &&
+    (await lstatOrUndefined(`${run.dest}/store/${current}`))?.isFile === true;
   if (!present) throw new TakoError("runtime", message);
   const inPlace = offer.current === undefined
     ? "The current image"
@@ -398,8 +397,4 @@ async function ensureImage(
     await downloadImage(run, entry);
   }
   return stampOf(entry.sha256, await Deno.lstat(path));
-}
-
-async function isRegularFile(path: string): Promise<boolean> {
-  return (await lstatOrUndefined(path))?.isFile ?? false;
 }

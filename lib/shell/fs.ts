@@ -1,8 +1,8 @@
 /**
  * Files, written so that a crash at any point leaves every final name
  * complete: capped reads, hashing, temporaries that remove themselves unless
- * committed, atomic replacement. And the one vocabulary for file errors: every
- * failure is a TakoError whose message reads "Cannot <verb> <path>: <cause>."
+ * committed, atomic replacement. Every failure is a TakoError whose message
+ * reads "Cannot <verb> <path>: <cause>." (file_error.ts, passed on from here).
  *
  * Metadata (stat, open, rename, chmod, directory listings and flushes) and
  * small files read or written whole go through Deno's synchronous calls: each
@@ -18,6 +18,10 @@ import type { Hash } from "node:crypto";
 import { toHex } from "../core/bytes.ts";
 import { dirname, join } from "../core/path.ts";
 import { printable, TakoError } from "../core/errors.ts";
+import { attempt, fileError } from "./file_error.ts";
+
+// The one vocabulary for file errors, for every module that does file I/O.
+export { attempt, fileError };
 
 /** Prefix of every temporary name; the destination's housekeeping removes what carries it. */
 export const TEMP_PREFIX = ".tmp-";
@@ -25,82 +29,6 @@ export const TEMP_PREFIX = ".tmp-";
 const HASH_CHUNK = 4 * 1024 * 1024;
 const READ_CHUNK = 64 * 1024;
 const TEMP_ATTEMPTS = 3;
-
-// ---------------------------------------------------------------------------
-// Errors
-
-/** Plain words for the error codes that file operations meet. */
-const CAUSES: Readonly<Record<string, string>> = {
-  ENOENT: "no such file or directory",
-  EACCES: "permission denied",
-  EPERM: "operation not permitted",
-  EEXIST: "it already exists",
-  EISDIR: "it is a directory",
-  ENOTDIR: "a part of the path is not a directory",
-  ENOTEMPTY: "the directory is not empty",
-  ELOOP: "too many levels of symbolic links",
-  ENOSPC: "no space left on device",
-  EDQUOT: "disk quota exceeded",
-  EIO: "input/output error",
-  EXDEV: "it is on another file system",
-  EROFS: "read-only file system",
-  EMFILE: "too many open files",
-  ENFILE: "too many open files in the system",
-  ENAMETOOLONG: "file name too long",
-  EBUSY: "device or resource busy",
-  EINVAL: "invalid argument",
-  EFBIG: "file too large",
-};
-
-/** The cause of a failed file operation in plain words, e.g. "no space left on device (ENOSPC)". */
-function causeOf(error: unknown): string {
-  if (error instanceof Deno.errors.NotCapable) {
-    return "Tako was not granted file access (missing --allow-read or --allow-write)";
-  }
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
-    return `${CAUSES[code] ?? "system error"} (${code})`;
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  // Deno appends ": <op> '<path>'" after "(os error N)"; the path is already named.
-  return printable(message.replace(/ \(os error \d+\).*$/s, "").toLowerCase(), 120);
-}
-
-/**
- * The one way to report a failed file operation: a runtime TakoError
- * "Cannot <verb> <path>: <cause>." (a TakoError passes through unchanged).
- *
- * @example
- * ```ts
- * await Deno.remove("/var/lib/app/x").catch((e) => Promise.reject(fileError("remove", "x", e)));
- * ```
- */
-export function fileError(verb: string, path: string, error: unknown): TakoError {
-  if (error instanceof TakoError) return error;
-  return new TakoError("runtime", `Cannot ${verb} ${printable(path, 300)}: ${causeOf(error)}.`, {
-    cause: error,
-  });
-}
-
-/**
- * Runs `op` (a synchronous call or a promise), turning any failure into {@link fileError}.
- *
- * @example
- * ```ts
- * const info = await attempt("inspect", "/etc/tako/app", () => Deno.stat("/etc/tako/app"));
- * ```
- */
-export async function attempt<T>(
-  verb: string,
-  path: string,
-  op: () => T | Promise<T>,
-): Promise<T> {
-  try {
-    return await op();
-  } catch (e) {
-    throw fileError(verb, path, e);
-  }
-}
 
 /** lstat that answers undefined for a missing path. */
 // deno-lint-ignore require-await
