@@ -15,6 +15,7 @@ import {
 } from "./lib/core/errors.ts";
 import { createLog, type Log } from "./lib/core/log.ts";
 import { loadKeyCheck, mayHoldKeyBody, redactSecrets } from "./lib/core/secrets.ts";
+import type { ServiceManager } from "./lib/shell/systemd.ts";
 
 /** Tako's own version, printed by `tako --version`. */
 export const TAKO_VERSION = "0.1.0";
@@ -75,6 +76,17 @@ function terminalColumns(): number {
     return 80;
   }
 }
+
+/**
+ * systemctl, its module loaded on the first call: most runs of fetch restart
+ * no unit, and a check answered 304 should not load it (docs/performance.md).
+ */
+const services: ServiceManager = {
+  show: async (units, scope) =>
+    (await import("./lib/shell/systemd.ts")).systemctl.show(units, scope),
+  restart: async (units, scope) =>
+    (await import("./lib/shell/systemd.ts")).systemctl.restart(units, scope),
+};
 
 /** The logger for a command; before the command line is parsed, `command` is undefined. */
 function makeLog(command: Command | undefined, journal: boolean): Log {
@@ -137,9 +149,8 @@ async function run(command: Command, log: Log): Promise<number> {
     }
     case "fetch": {
       const { fetchEach, fetchContext } = await import("./lib/commands/fetch.ts");
-      const { systemctl } = await import("./lib/shell/systemd.ts");
       const ctx = {
-        ...fetchContext(command.net, log, systemctl),
+        ...fetchContext(command.net, log, services),
         skipSpread: command.now,
         delta: command.delta,
       };
@@ -168,10 +179,9 @@ async function run(command: Command, log: Log): Promise<number> {
     }
     case "rollback": {
       const { rollbackAll } = await import("./lib/commands/rollback.ts");
-      const { systemctl } = await import("./lib/shell/systemd.ts");
       const failures = await rollbackAll(command.configs, {
         log,
-        services: systemctl,
+        services,
         now: () => new Date(),
         clear: command.clear,
       });

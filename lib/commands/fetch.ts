@@ -39,7 +39,7 @@ import {
   readVerifiedStored,
   type Source,
 } from "../shell/fetch_inputs.ts";
-import { dropPartials } from "../shell/partial.ts";
+import { dropPartials } from "../shell/partial_files.ts";
 import { readState, recordFailure, repairStateMode, saveState } from "../shell/state_file.ts";
 import {
   cleanTemporaries,
@@ -49,11 +49,15 @@ import {
   readAnchor,
   readLatest,
 } from "../shell/store.ts";
-import { pruneDestination } from "../shell/store_prune.ts";
 import type { ServiceManager } from "../shell/systemd.ts";
-import * as switching from "../shell/switch.ts";
 import { phasedOffer } from "../shell/phased_offer.ts";
 import { isRejected, type PhasedOffer, rolloutOf, withRollout } from "../core/rollout.ts";
+import { hasLimits, limitsOf } from "../core/prune_plan.ts";
+
+// Loaded only on the paths that need them, so that a check answered 304 with the image in place
+// evaluates none of them (docs/performance.md; tests/unit/commands/fetch_imports_test.ts).
+const switching = () => import("../shell/switch.ts");
+const pruning = () => import("../shell/store_prune.ts");
 
 /** What the fetch procedure gets from its caller (`delta: false` for `--no-delta`). */
 export interface FetchContext {
@@ -228,7 +232,10 @@ async function update(run: Run, init: boolean): Promise<void> {
   const { config, dest } = run;
   // Known before a recovery that may end in a rollback, so that `--json` reports where it began.
   run.outcome.before = await currentImage(dest);
-  const state = await switching.recoverSwitch(run, await readState(dest), init);
+  const read = await readState(dest);
+  // A switch that an earlier run left unjudged is finished first (never under --init).
+  const recovering = !init && rolloutOf(read).pending !== undefined;
+  const state = recovering ? await (await switching()).recoverSwitch(run, read, init) : read;
   const stored = await readVerifiedStored(run, state);
   // Without a stored manifest, the image latest points to anchors the history (SPEC §7).
   const anchor = stored === undefined ? await readAnchor(dest) : undefined;
@@ -251,9 +258,10 @@ async function update(run: Run, init: boolean): Promise<void> {
   const built = deltaOf(run.outcome.delta);
   const learned = withMultiRange(validated, run.outcome.multiRange, Date.now());
   const base = withRollout({ ...learned, verified: got.verified, ...built }, phased.rollout);
-  const judged = !init && switching.isJudged(config);
+  const judged = !init && plan.isJudged(config);
   if (judged && got.chosen !== undefined && got.chosen.sha256 !== current) {
-    const judgedState = await switching.switchJudged(run, base, got.chosen, offer.current);
+    const { switchJudged } = await switching();
+    const judgedState = await switchJudged(run, base, got.chosen, offer.current);
     return await finish(run, judgedState, remote.entries);
   }
   const restarts = plan.restartsUnits(init, config.restartUnits) && !judged;
@@ -263,7 +271,7 @@ async function update(run: Run, init: boolean): Promise<void> {
   Object.assign(run.outcome, { after: got.chosen?.sha256 ?? current, changed: settled.changed });
   const next = plan.stateAfterSwap(base, current, settled.changed, restarts);
   if (next.restartPending) {
-    run.outcome.restarted = await switching.restartPending(run, next, settled.inPlace);
+    run.outcome.restarted = await (await switching()).restartPending(run, next, settled.inPlace);
   }
   await finish(run, next, remote.entries);
 }
@@ -275,7 +283,8 @@ async function update(run: Run, init: boolean): Promise<void> {
 async function finish(run: Run, state: State, entries: readonly Entry[]): Promise<void> {
   const final = withDownloaded(plan.stateAfterSuccess(state, run.now()), run.outcome.bytes);
   await saveState(run.dest, final);
-  await pruneDestination(run.dest, run.config, final, run.log, entries);
+  if (!hasLimits(limitsOf(run.config))) return;
+  await (await pruning()).pruneDestination(run.dest, run.config, final, run.log, entries);
 }
 
 /** The notes of a run, once the manifest was received and verified (fetch_plan.runNotes). */
@@ -325,7 +334,8 @@ async function keepCurrent(
   phased: PhasedOffer,
 ): Promise<Settled> {
   const message = plan.noCompatibleVersion(run.config.pattern, entries, offer);
-  const present = current !== undefined && await isRegularFile(`${run.dest}/store/${current}`);
+  const present = current !== undefined &&
+    (await lstatOrUndefined(`${run.dest}/store/${current}`))?.isFile === true;
   if (!present) throw new TakoError("runtime", message);
   const inPlace = offer.current === undefined
     ? "The current image"
@@ -379,18 +389,13 @@ async function ensureImage(
     );
     // Not removed first: the fresh copy is renamed over it, so latest never dangles.
   }
-  // By delta from the local images when the origin has an index (docs/delta.md), else in full.
-  // Loaded only here: a run that finds its image in place never needs them (docs/performance.md).
+  // By delta when the origin has an index (docs/delta.md), else in full (then, for a host's
+  // first image, its index too); loaded only here, as a run rarely downloads (performance.md).
   const { keepOriginIndex, updateByDelta } = await import("../shell/delta_download.ts");
   if (await updateByDelta(run, entry) === undefined) {
     const { downloadImage } = await import("../shell/image_download.ts");
     await downloadImage(run, entry);
-    // A host's first image: with its index kept, the first delta update need not read it.
-    if (run.outcome.before === undefined) await keepOriginIndex(run, entry);
+    await keepOriginIndex(run, entry);
   }
   return stampOf(entry.sha256, await Deno.lstat(path));
-}
-
-async function isRegularFile(path: string): Promise<boolean> {
-  return (await lstatOrUndefined(path))?.isFile ?? false;
 }

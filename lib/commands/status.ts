@@ -25,7 +25,7 @@ import {
 } from "../core/status_report.ts";
 import { formatStatusText } from "../core/status_text.ts";
 import { inContext, loadConfig } from "../shell/config_file.ts";
-import { listPartials } from "../shell/partial.ts";
+import { listPartials } from "../shell/partial_files.ts";
 import { readState } from "../shell/state_file.ts";
 import { hostPlace } from "../shell/systemd.ts";
 import { listStore, readLatest, readStoredManifest, requireDestination } from "../shell/store.ts";

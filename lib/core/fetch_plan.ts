@@ -198,6 +198,14 @@ export function downloadSize(entry: Entry): number {
   return Number(entry.size);
 }
 
+/** Whether a switch is judged: units to restart and a watch or a health command. */
+export function isJudged(
+  config: Pick<Config, "restartUnits" | "healthCheckMs" | "healthCommand">,
+): boolean {
+  return config.restartUnits.length > 0 &&
+    (config.healthCheckMs > 0 || config.healthCommand !== undefined);
+}
+
 /** Whether this run restarts units at all: never under `--init` (the unit is starting). */
 export function restartsUnits(init: boolean, units: readonly string[]): boolean {
   return !init && units.length > 0;

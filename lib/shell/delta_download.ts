@@ -81,6 +81,8 @@ async function keepIndex(storeDir: string, sha256: string, bytes: Uint8Array): P
 export async function keepOriginIndex(run: DeltaRun, entry: Entry): Promise<void> {
   const origin = run.config.origins[0];
   const size = Number(entry.size);
+  // Another image was there (latest pointed to it): a delta was tried, and fetched the index.
+  if (run.outcome.before !== undefined) return;
   if (run.delta === false || origin === undefined || origin.startsWith("file:")) return;
   if (size === 0 || !indexable(size)) return;
   const path = indexPath(entry.sha256);

@@ -29,7 +29,7 @@ import {
   unreachable,
   type Validators,
 } from "../core/http_policy.ts";
-import { type ByteSource, streamSource } from "./copy.ts";
+import type { ByteSource } from "./copy.ts";
 import { IdleTimer, watchedSource } from "./idle_read.ts";
 
 /** Network limits of one request. */
@@ -250,6 +250,8 @@ export async function openStoreFile(
   accept: ReadonlySet<number> = OK,
   isImage = false,
 ): Promise<OpenedImage> {
+  // The streaming half is loaded with the first image: a check answered 304 never needs it.
+  const { streamSource } = await import("./copy.ts");
   const opened = await open(parseOrigin(origin, path), net, isImage, headers, accept);
   const { response, url } = opened;
   const reader = streamSource(response.body ?? new Blob([]).stream());

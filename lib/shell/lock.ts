@@ -57,7 +57,8 @@ export async function acquireLock(
   try {
     const deadline = Date.now() + Math.max(0, waitMs);
     let told = false;
-    while (!(await attempt("lock", path, () => file.tryLock(true)))) {
+    // A non-blocking try (LOCK_NB): it never waits, so it runs on the main thread.
+    while (!(await attempt("lock", path, () => file.tryLockSync(true)))) {
       if (!told && waitMs > 0) {
         // Said at once, as apt does: a silent wait of minutes looks like a hang.
         told = true;
@@ -105,7 +106,7 @@ export async function acquireLock(
  */
 async function openLockFile(path: string): Promise<Deno.FsFile> {
   try {
-    return await Deno.open(path, { read: true, write: true, createNew: true, mode: PRIVATE_MODE });
+    return Deno.openSync(path, { read: true, write: true, createNew: true, mode: PRIVATE_MODE });
   } catch (e) {
     if (!(e instanceof Deno.errors.AlreadyExists)) throw fileError("create lock file", path, e);
   }
@@ -118,8 +119,8 @@ async function openLockFile(path: string): Promise<Deno.FsFile> {
       }; expected a regular file.`,
     );
   }
-  const file = await attempt("open lock file", path, () => Deno.open(path, { read: true }));
-  const opened = await attempt("inspect", path, () => file.stat());
+  const file = await attempt("open lock file", path, () => Deno.openSync(path, { read: true }));
+  const opened = await attempt("inspect", path, () => file.statSync());
   if (opened.ino !== before.ino || opened.dev !== before.dev) {
     file.close();
     throw new TakoError(

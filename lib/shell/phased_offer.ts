@@ -11,7 +11,6 @@ import type { Log } from "../core/log.ts";
 import type { Entry } from "../core/manifest.ts";
 import { type PhasedOffer, phaseOffer, rolloutOf, waitingSentence } from "../core/rollout.ts";
 import type { State } from "../core/state.ts";
-import { hostPlace } from "./systemd.ts";
 
 /**
  * The rollout rules over fetch's candidates (SPEC §6): notes first sightings,
@@ -32,7 +31,8 @@ export async function phasedOffer(
   const nowMs = ctx.now().getTime();
   const phased = phaseOffer(rolloutOf(state), candidates, {
     spreadMs,
-    place: spreadMs > 0 && !immediate ? await hostPlace() : () => 0,
+    // The machine id is read (by systemd.ts, loaded only then) for a spread rollout alone.
+    place: spreadMs > 0 && !immediate ? await (await import("./systemd.ts")).hostPlace() : () => 0,
     nowMs,
     immediate,
   });

@@ -24,7 +24,7 @@ export const PRIVATE_MODE = 0o600;
  */
 export async function keepPrivate(path: string, info: Deno.FileInfo): Promise<boolean> {
   if (!info.isFile || info.mode === null || (info.mode & 0o077) === 0) return false;
-  await attempt("set the mode of", path, () => Deno.chmod(path, PRIVATE_MODE));
+  await attempt("set the mode of", path, () => Deno.chmodSync(path, PRIVATE_MODE));
   return true;
 }
 
@@ -37,6 +37,11 @@ export async function keepPrivate(path: string, info: Deno.FileInfo): Promise<bo
  * ```
  */
 export async function keepPrivateIfPresent(path: string): Promise<boolean> {
-  const info = await Deno.lstat(path).catch(() => undefined);
-  return info === undefined ? false : await keepPrivate(path, info);
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch {
+    return false;
+  }
+  return await keepPrivate(path, info);
 }

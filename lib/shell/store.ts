@@ -78,7 +78,7 @@ export async function prepareDestination(dir: string): Promise<void> {
 async function ensureDestinationDirectory(dir: string): Promise<void> {
   let info: Deno.FileInfo;
   try {
-    info = await Deno.stat(dir);
+    info = Deno.statSync(dir);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw fileError("inspect", dir, e);
     await createDestination(dir);
@@ -93,9 +93,10 @@ async function ensureDestinationDirectory(dir: string): Promise<void> {
 }
 
 /** mkdir that answers false when the name exists already (whatever it is); other failures throw. */
+// deno-lint-ignore require-await
 async function mkdirUnlessExists(path: string): Promise<boolean> {
   try {
-    await Deno.mkdir(path, { mode: 0o755 });
+    Deno.mkdirSync(path, { mode: 0o755 });
     return true;
   } catch (e) {
     if (e instanceof Deno.errors.AlreadyExists) return false;
@@ -106,7 +107,7 @@ async function mkdirUnlessExists(path: string): Promise<boolean> {
 async function createDestination(dir: string): Promise<void> {
   const parent = dirname(dir);
   try {
-    await Deno.mkdir(dir, { mode: 0o755 });
+    Deno.mkdirSync(dir, { mode: 0o755 });
   } catch (e) {
     // A concurrent first run created it first: fine if it is a directory now.
     if (
@@ -148,10 +149,11 @@ function refused(path: string, info: Deno.FileInfo, expected: string): TakoError
  * await requireDestination("/var/lib/tako/app", "/etc/tako/app");
  * ```
  */
+// deno-lint-ignore require-await
 export async function requireDestination(dest: string, config: string): Promise<void> {
   let info: Deno.FileInfo;
   try {
-    info = await Deno.stat(dest);
+    info = Deno.statSync(dest);
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw fileError("inspect destination", dest, e);
     throw new TakoError(
@@ -250,7 +252,7 @@ export async function readLatest(dir: string): Promise<string | undefined | Fore
   const info = await lstatOrUndefined(path);
   if (info === undefined) return undefined;
   if (!info.isSymlink) return { foreign: true, detail: kindOf(info) };
-  const target = await attempt("read link", path, () => Deno.readLink(path));
+  const target = await attempt("read link", path, () => Deno.readLinkSync(path));
   const sha256 = target.slice(STORE.length + 1);
   if (target === `${STORE}/${sha256}` && SHA256_HEX.test(sha256)) return sha256;
   return { foreign: true, detail: `a symbolic link to "${printable(target)}"` };
@@ -284,14 +286,15 @@ export async function pointLatest(dir: string, sha256: string): Promise<boolean>
   const latest = join(dir, LATEST);
   const current = await lstatOrUndefined(latest);
   if (
-    current?.isSymlink && await attempt("read link", latest, () => Deno.readLink(latest)) === target
+    current?.isSymlink &&
+    await attempt("read link", latest, () => Deno.readLinkSync(latest)) === target
   ) {
     return false;
   }
   const temp = tempName(dir);
-  await attempt("create link", temp, () => Deno.symlink(target, temp));
+  await attempt("create link", temp, () => Deno.symlinkSync(target, temp));
   try {
-    await attempt("replace", latest, () => Deno.rename(temp, latest));
+    await attempt("replace", latest, () => Deno.renameSync(temp, latest));
   } catch (e) {
     await Deno.remove(temp).catch(() => {});
     throw e;
@@ -340,9 +343,10 @@ async function removeIfPresent(path: string, verb: string): Promise<boolean> {
 }
 
 /** The entries of a directory; none when it does not exist. */
+// deno-lint-ignore require-await
 async function listEntries(dir: string): Promise<Deno.DirEntry[]> {
   try {
-    return await Array.fromAsync(Deno.readDir(dir));
+    return [...Deno.readDirSync(dir)];
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return [];
     throw fileError("list", dir, e);

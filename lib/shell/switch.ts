@@ -66,12 +66,6 @@ function named(config: Pick<Config, "file">): string {
 /** The time limit of HealthCommand= when HealthCheckSec=0 turns the watch off. */
 const HEALTH_COMMAND_LIMIT_MS = 15_000;
 
-/** Whether a switch is judged: units to restart and a watch or a health command. */
-export function isJudged(config: UnitSettings): boolean {
-  return config.restartUnits.length > 0 &&
-    (config.healthCheckMs > 0 || config.healthCommand !== undefined);
-}
-
 /** Where to read more, for the end of a failure message. */
 export function journalHint(config: UnitSettings): string {
   const user = config.unitScope === "user" ? "--user " : "";
@@ -119,7 +113,7 @@ async function record(
 /**
  * Moves `latest` from `from` to `to` and judges the switch: restarts the
  * units, watches them, and rolls back when they do not stay healthy (then
- * throws the one-sentence verdict). Only for a judged config ({@link isJudged}).
+ * throws the one-sentence verdict). Only for a judged config (fetch_plan.isJudged).
  * Returns the state saved at the end.
  */
 export async function switchJudged(

@@ -1,11 +1,17 @@
 /**
- * What the periodic check loads (docs/performance.md): the modules that
- * `tako fetch` evaluates before it knows it needs them are lib/commands/fetch.ts
- * and everything it imports statically. Read from Deno's own module graph
- * (`deno info --json`), which tells static from dynamic imports and leaves
- * type-only imports out, so the check is exactly what the runtime loads.
+ * What the periodic check loads (docs/performance.md). A real check answered
+ * 304, its image in place, run under V8's inspector (tests/support/loaded_modules.ts),
+ * evaluates none of the modules that only a download, a delta, a signature
+ * check, a switch, a restart, a prune or a partial download needs; the first
+ * run, which downloads, shows that the trace sees modules loaded on demand.
+ * And main.ts, read from Deno's own module graph (`deno info --json`, which
+ * tells static from dynamic imports), loads no command before the command
+ * line is parsed.
  */
 import { assert } from "../../support/assert.ts";
+import { modulesLoadedBy } from "../../support/loaded_modules.ts";
+import { withSetup } from "../../support/publish.ts";
+import { THREE_IMAGES } from "../../support/vectors.ts";
 
 const ROOT = new URL("../../../", import.meta.url);
 
@@ -52,32 +58,49 @@ function shown(specifier: string): string {
   return specifier.startsWith(ROOT.href) ? specifier.slice(ROOT.href.length) : specifier;
 }
 
-/** What only a download, a delta or a signature check needs: never loaded before it is needed. */
+/** What a check answered 304 with its image in place never needs. */
 const NOT_ON_THE_CHECK = [
   "lib/shell/delta_download.ts",
   "lib/shell/image_download.ts",
   "lib/shell/assemble.ts",
   "lib/shell/local_scan.ts",
+  "lib/shell/copy.ts",
+  "lib/shell/partial.ts",
+  "lib/core/partial_record.ts",
   "lib/core/block_match.ts",
   "lib/core/chunk_index.ts",
   "lib/core/delta_plan.ts",
   "lib/core/manifest_signature.ts",
   "lib/core/keys.ts",
+  "lib/shell/switch.ts",
+  "lib/shell/systemd.ts",
+  "lib/core/unit_health.ts",
+  "lib/shell/store_prune.ts",
 ];
 
-Deno.test("tako fetch loads no download, delta or curve module before it needs one", async () => {
-  const graph = await moduleGraph();
-  const fetchCommand = new URL("lib/commands/fetch.ts", ROOT).href;
-  // The graph holds them all (through dynamic imports), so their absence below means something.
-  for (const path of NOT_ON_THE_CHECK) {
-    assert.ok(graph.has(new URL(path, ROOT).href), `${path} is not in main.ts's graph`);
-  }
-  const loaded = [...staticClosure(graph, fetchCommand)].map(shown);
-  assert.ok(loaded.includes("lib/shell/http.ts"), "the closure holds the modules fetch uses");
-  const early = loaded.filter((s) =>
-    NOT_ON_THE_CHECK.includes(s) || s.startsWith("node:") || s.startsWith("npm:")
-  );
-  assert.deepEqual(early, []);
+Deno.test("a check answered 304 loads no download, switch, systemd, prune or curve module", async () => {
+  await withSetup(THREE_IMAGES, async (s) => {
+    const first = await modulesLoadedBy(["fetch", "--quiet", s.config], {
+      cwd: s.dir,
+      env: s.systemctl.env,
+    });
+    assert.equal(first.code, 0, first.stderr);
+    // Seen through the trace: the modules the first run loaded on demand to download and restart.
+    const downloaded = ["lib/shell/image_download.ts", "lib/shell/copy.ts", "lib/shell/systemd.ts"];
+    for (const module of ["lib/commands/fetch.ts", ...downloaded]) {
+      assert.ok(first.modules.includes(module), `${module} not in ${first.modules.join(" ")}`);
+    }
+    s.origin.clear();
+    const check = await modulesLoadedBy(["fetch", "--quiet", s.config], {
+      cwd: s.dir,
+      env: s.systemctl.env,
+    });
+    assert.equal(check.code, 0, check.stderr);
+    assert.deepEqual(s.origin.requests.map((r) => `${r.path} ${r.status}`), ["/manifest 304"]);
+    assert.ok(check.modules.includes("lib/shell/http.ts"), check.modules.join(" "));
+    assert.deepEqual(check.modules.filter((m) => NOT_ON_THE_CHECK.includes(m)), []);
+    assert.deepEqual(check.foreign, [], "no npm package (the curve library)");
+  }, { restart: ["app.service"] });
 });
 
 Deno.test("main.ts loads no command's modules before the command line is parsed", async () => {

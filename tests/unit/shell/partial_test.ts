@@ -6,7 +6,8 @@
 import { createHash } from "node:crypto";
 import { type PartialRecord, serializePartialRecord } from "../../../lib/core/partial_record.ts";
 import type { NetOptions } from "../../../lib/shell/http.ts";
-import { downloadResumable, dropPartials } from "../../../lib/shell/partial.ts";
+import { downloadResumable } from "../../../lib/shell/partial.ts";
+import { dropPartials } from "../../../lib/shell/partial_files.ts";
 import { assert, assertRejectsTako } from "../../support/assert.ts";
 import { type Behaviour, startOrigin, type TestOrigin } from "../../support/origin_server.ts";
 
