@@ -389,8 +389,7 @@ async function ensureImage(
     );
     // Not removed first: the fresh copy is renamed over it, so latest never dangles.
   }
-  // By delta when the origin has an index (docs/delta.md), else in full (then, for a host's
-  // first image, its index too); loaded only here, as a run rarely downloads (performance.md).
+  // By delta when the origin has an index (docs/delta.md), else in full; loaded only here.
   const { keepOriginIndex, updateByDelta } = await import("../shell/delta_download.ts");
   if (await updateByDelta(run, entry) === undefined) {
     const { downloadImage } = await import("../shell/image_download.ts");
