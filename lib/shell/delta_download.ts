@@ -164,6 +164,7 @@ export type DeltaOutcome =
  *
  * @example
  * ```ts
+ * import type { DeltaSource } from "./delta_source.ts";
  * declare const target: DeltaTarget, locals: Local[], source: DeltaSource;
  * const outcome = await downloadDelta("/var/lib/tako/app/store", target, locals, source);
  * if (!outcome.done) console.log(`downloading in full: ${outcome.reason}`);
