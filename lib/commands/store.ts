@@ -25,8 +25,7 @@ import { originDirectory } from "../shell/origin_dir.ts";
 import type { Log } from "../core/log.ts";
 import { type KeySource, loadSecretKey } from "../shell/key_file.ts";
 import { ensureIndex } from "../shell/index_file.ts";
-import { indexable } from "../core/chunk_index.ts";
-import { Indexer } from "../shell/indexer.ts";
+import { indexable, IndexBuilder } from "../core/chunk_index.ts";
 
 /** What `tako store` was asked to do. */
 export interface StoreRequest extends KeySource {
@@ -96,17 +95,17 @@ async function copyHashing(imagePath: string, temp: TempFile): Promise<CopiedIma
   if (!info.isFile) {
     throw new TakoError("usage", `The image ${printable(imagePath, 200)} is not a regular file.`);
   }
-  // Hashed while copied, with reads overlapping writes (shell/copy.ts), and indexed on a second
-  // thread from the copy's written bytes: the index is of exactly the bytes the hash saw.
+  // One pass: hashed and indexed while copied, with reads overlapping writes (shell/copy.ts).
+  // The index sees exactly the bytes the hash saw, so it is the index of the digest it names.
   using flusher = await flushHandle(temp.path, temp.file, info.size);
-  using indexer = indexable(info.size) ? new Indexer(temp.path) : undefined;
+  const builder = indexable(info.size) ? new IndexBuilder() : undefined;
   const { received, hash } = await copyStreaming(
     fileSource(source, imagePath),
     { file: temp.file, path: temp.path, flusher },
-    indexer === undefined ? {} : { onWritten: (written) => indexer.written(written) },
+    builder === undefined ? {} : { onData: (piece) => builder.push(piece) },
   );
   const sha256 = hash.digest("hex");
-  const index = indexable(received) ? await indexer?.finish(sha256, received) : undefined;
+  const index = indexable(received) ? builder?.finish(sha256) : undefined;
   return { sha256, size: received, index };
 }
 

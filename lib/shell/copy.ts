@@ -72,11 +72,11 @@ export interface CopyOptions {
   /** Told the bytes read so far after every read. */
   readonly onProgress?: (received: number) => void;
   /**
-   * Told the bytes copied so far each time their write completed (`tako
-   * store` builds the chunk index from them on a second thread,
-   * shell/indexer.ts).
+   * Shown each piece read, in order, right after the hash took it in (`tako
+   * store` builds the chunk index in the same pass); the view is valid only
+   * during the call.
    */
-  readonly onWritten?: (written: number) => void;
+  readonly onData?: (piece: Uint8Array) => void;
 }
 
 /**
@@ -249,17 +249,14 @@ export async function copyHashing(
         // thread, and while a whole buffer is hashed (3 ms) the sender fills the socket's buffer
         // and stalls; a chunk at a time, the next one arrives while this one is hashed.
         hash.update(piece);
+        options.onData?.(piece);
         options.onProgress?.(received);
       }
       buffers[which] = buffer;
       if (filled === 0) continue;
       const data = new Uint8Array(buffer, 0, filled);
       await writing;
-      const total = received;
-      writing = writeAll(target.file, data, target.path).then(() => {
-        flush.wrote(filled);
-        options.onWritten?.(total);
-      });
+      writing = writeAll(target.file, data, target.path).then(() => flush.wrote(filled));
       // A failed write surfaces at the next await; until then it must not count as unhandled.
       writing.catch(() => {});
     }

@@ -176,6 +176,8 @@ export async function hashOpenFile(
   file: Deno.FsFile,
   path: string,
   length = Infinity,
+  /** Also shown each piece read, in order (a chunk index is built in the same pass). */
+  onData?: (piece: Uint8Array) => void,
 ): Promise<{ hash: Hash; size: number }> {
   // Loaded on first use: most runs hash no file (docs/performance.md, start-up).
   const { createHash } = await import("node:crypto");
@@ -187,6 +189,7 @@ export async function hashOpenFile(
       const n = await file.read(buffer.subarray(0, Math.min(buffer.length, length - size)));
       if (n === null) break;
       hash.update(buffer.subarray(0, n));
+      onData?.(buffer.subarray(0, n));
       size += n;
     }
     return { hash, size };

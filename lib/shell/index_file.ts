@@ -14,11 +14,11 @@ import {
   INDEX_SUFFIX,
   INDEX_VERSION,
   indexable,
+  IndexBuilder,
   indexReadLimit,
   parseIndex,
 } from "../core/chunk_index.ts";
 import { attempt, hashOpenFile, readFileCapped, writeFileAtomic } from "./fs.ts";
-import { Indexer } from "./indexer.ts";
 
 /** What {@link ensureIndex} did. */
 export type IndexOutcome = "written" | "present" | "too large";
@@ -53,7 +53,7 @@ export async function ensureIndex(
     return "written";
   }
   const imagePath = join(storeDir, sha256);
-  const read = await indexFile(imagePath, size);
+  const read = await indexFile(imagePath);
   if (read.sha256 !== sha256 || read.size !== size) {
     throw new TakoError(
       "integrity",
@@ -77,21 +77,13 @@ async function validIndex(path: string, sha256: string, size: number): Promise<b
   }
 }
 
-/**
- * A stored image's SHA-256, its size and its chunk index: hashed here while a
- * second thread indexes the same bytes (shell/indexer.ts). The image is
- * read-only in store/, and its digest is checked against its name after.
- */
+/** Reads a file once: its SHA-256, its size and its chunk index. */
 async function indexFile(
   path: string,
-  expectedSize: number,
 ): Promise<{ sha256: string; size: number; index: Uint8Array }> {
   using file = await attempt("read", path, () => Deno.open(path, { read: true }));
-  using indexer = new Indexer(path);
-  indexer.written(expectedSize);
-  const { hash, size } = await hashOpenFile(file, path);
+  const builder = new IndexBuilder();
+  const { hash, size } = await hashOpenFile(file, path, Infinity, (piece) => builder.push(piece));
   const sha256 = hash.digest("hex");
-  // Another size: damaged, and no index is kept (the worker may have stopped at the file's end).
-  if (size !== expectedSize) return { sha256, size, index: new Uint8Array() };
-  return { sha256, size, index: await indexer.finish(sha256, size) };
+  return { sha256, size, index: builder.finish(sha256) };
 }

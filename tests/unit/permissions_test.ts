@@ -24,19 +24,3 @@ Deno.test("the binary's permissions are least privilege: no -A, named variables"
   );
   assert.ok(!flags.some((f) => f.startsWith("--allow-ffi") || f.startsWith("--allow-sys")));
 });
-
-Deno.test("the compiled binary holds every worker module that lib/ starts", async () => {
-  const compile: string[] = config.tasks.compile.split(/\s+/);
-  const included = compile.flatMap((w, i) => compile[i - 1] === "--include" ? [w] : []);
-  const workers: string[] = [];
-  for await (const entry of Deno.readDir(new URL("../../lib/shell", import.meta.url))) {
-    if (!entry.name.endsWith(".ts")) continue;
-    const text = await Deno.readTextFile(new URL(`../../lib/shell/${entry.name}`, import.meta.url));
-    // A worker's module is named by a URL relative to the module that starts it.
-    for (const m of text.matchAll(/new URL\("\.\/([\w.]+_worker\.ts)", import\.meta\.url\)/g)) {
-      workers.push(`lib/shell/${m[1]}`);
-    }
-  }
-  assert.ok(workers.length > 0, "no worker found in lib/shell: the pattern is out of date");
-  assert.deepEqual(included.sort(), workers.sort());
-});
