@@ -24,6 +24,7 @@
  * @module
  */
 import { type ChunkIndex, strongSum, weakKey, weakSum } from "./chunk_index.ts";
+import type { Matches } from "./delta_plan.ts";
 import { PairTable } from "./pair_table.ts";
 import {
   fillByte,
@@ -37,14 +38,6 @@ import {
 
 /** Blocks tried after a run breaks, where an in-place change leaves them: cheaper than rolling. */
 const PROBES = 8;
-
-/** Where each block of the new image can be copied from. */
-export interface Matches {
-  /** Per block: the caller's number of the local image holding it, or -1. */
-  readonly image: Int32Array;
-  /** Per block: its byte offset in that local image. */
-  readonly offset: Float64Array;
-}
 
 /**
  * Streams local images against an index and records where each block of the
@@ -99,11 +92,7 @@ export class BlockMatcher implements Matches {
     this.#missing = index.count;
   }
 
-  /**
-   * What the scans cost so far, on any machine: strong checksums computed
-   * (4 KiB of work each), and offsets rolled over byte by byte (runs of one
-   * byte value skipped).
-   */
+  /** What the scans cost so far: strong checksums (4 KiB each), bytes rolled (fill runs skipped). */
   get work(): { readonly strongChecks: number; readonly rolledBytes: number } {
     return { strongChecks: this.#strongChecks, rolledBytes: this.#rolled };
   }
@@ -136,10 +125,17 @@ export class BlockMatcher implements Matches {
     this.begin(image, local.size);
     const full = Math.floor(local.size / this.#block);
     const { weak, strong } = local;
+    const { next } = this.#table;
     for (let k = 0; k + 1 < full && this.#missing > 0; k++) {
       const slot = this.#table.find(pairKey(weak[k]!, weak[k + 1]!));
       if (slot === NONE) continue;
-      for (let j = this.#table.slots[slot]!; j !== NONE; j = this.#table.next[j]!) {
+      // Found pairs leave the chain, as in a scan (else each local zero pair walks all of them).
+      for (let j = this.#liveHead(slot), previous = NONE; j !== NONE; j = next[j]!) {
+        if (this.#pairFound(j)) {
+          next[previous] = next[j]!;
+          continue;
+        }
+        previous = j;
         if (this.#index.strong[j] !== strong[k] || this.#index.strong[j + 1] !== strong[k + 1]) {
           continue;
         }
@@ -150,24 +146,23 @@ export class BlockMatcher implements Matches {
     this.#joinLone(image, local, full);
   }
 
-  /**
-   * The join's probes: each full block still missing is compared with the
-   * local block where the nearest block before it found in this local image
-   * (at most {@link PROBES} back) points, as a scan probes after a run.
-   */
+  /** The join's probes of missing blocks: from a found block before (as a scan after a run), then after (as it extends back). */
   #joinLone(image: number, local: ChunkIndex, localFull: number): void {
-    const block = this.#block;
-    for (let j = 1; j < this.#full; j++) {
-      if (this.image[j] !== NONE) continue;
-      for (let d = 1; d <= PROBES && d <= j; d++) {
-        if (this.image[j - d] !== image) continue;
-        const k = (this.offset[j - d]! + d * block) / block;
-        if (!Number.isInteger(k) || k >= localFull) break;
-        if (local.weak[k] === this.#index.weak[j] && local.strong[k] === this.#index.strong[j]) {
-          this.#found(j, k * block);
-        }
-        break;
+    for (let j = 1; j < this.#full; j++) this.#joinProbe(image, local, localFull, j, -1);
+    for (let j = this.#full - 2; j >= 0; j--) this.#joinProbe(image, local, localFull, j, 1);
+  }
+
+  /** Block j, if missing, against the local block its nearest found neighbour on `side` points to. */
+  #joinProbe(image: number, local: ChunkIndex, localFull: number, j: number, side: number): void {
+    if (this.image[j] !== NONE) return;
+    for (let d = 1, n = j + side; d <= PROBES && n >= 0 && n < this.#full; d++, n += side) {
+      if (this.image[n] !== image) continue;
+      const k = (this.offset[n]! - side * d * this.#block) / this.#block;
+      if (!Number.isInteger(k) || k < 0 || k >= localFull) return;
+      if (local.weak[k] === this.#index.weak[j] && local.strong[k] === this.#index.strong[j]) {
+        this.#found(j, k * this.#block);
       }
+      return;
     }
   }
 
@@ -308,6 +303,15 @@ export class BlockMatcher implements Matches {
     }
   }
 
+  /** The chain in `slot` from its first pair still missing; one with none left becomes SPENT (probes pass it). */
+  #liveHead(slot: number): number {
+    const { next, slots } = this.#table;
+    let head = slots[slot]!;
+    while (head !== NONE && this.#pairFound(head)) head = next[head]!;
+    slots[slot] = head === NONE ? SPENT : head;
+    return head;
+  }
+
   /**
    * Checks the two windows at `at` against the chain in `slot` (pairs with
    * their key), dropping pairs found meanwhile from the chain; records every
@@ -316,12 +320,9 @@ export class BlockMatcher implements Matches {
    */
   #strongMatch(buffer: Uint8Array, at: number, slot: number, pos: number): number {
     const { strong: strongOfBlock } = this.#index;
-    const { next, slots } = this.#table;
+    const { next } = this.#table;
     const block = this.#block;
-    let head = slots[slot]!;
-    while (head !== NONE && this.#pairFound(head)) head = next[head]!;
-    // A chain with nothing left to find stays in the table as a tombstone: probes pass it.
-    slots[slot] = head === NONE ? SPENT : head;
+    const head = this.#liveHead(slot);
     if (head === NONE) return NONE;
     this.#strongChecks++;
     const strong = strongSum(buffer, at, at + block);

@@ -14,8 +14,15 @@
  *
  * @module
  */
-import type { Matches } from "./block_match.ts";
 import { formatBytes } from "./log.ts";
+
+/** Where each block of the new image can be copied from (block_match.ts finds it). */
+export interface Matches {
+  /** Per block: the caller's number of the local image holding it, or -1. */
+  readonly image: Int32Array;
+  /** Per block: its byte offset in that local image. */
+  readonly offset: Float64Array;
+}
 
 /** One stretch of the new image, `[at, at + length)`. */
 export type Segment =

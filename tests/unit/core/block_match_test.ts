@@ -256,7 +256,8 @@ Deno.test("join() finds by a local image's own index what a scan finds at aligne
   // The three changed blocks, and the short last block, which a join leaves to a scan.
   assert.equal(plan.remoteBytes, 3 * BLOCK_SIZE + 100);
   // A join takes pairs, then probes as a scan does: block 4, alone between changed ones, is
-  // found where block 2 points; block 13 has no found block within 8 before it.
+  // found where block 2 points; block 13, with no found block within 8 before it, where block
+  // 15 after it points (as a scan extends a run backwards).
   const lone = old.slice();
   for (const block of [3, 5, 6, 7, 8, 9, 10, 11, 12, 14]) {
     lone.set(noise(BLOCK_SIZE, 80 + block), block * BLOCK_SIZE);
@@ -266,7 +267,8 @@ Deno.test("join() finds by a local image's own index what a scan finds at aligne
   const lonePlan = planDelta(lone.length, BLOCK_SIZE, loneJoined);
   assert.deepEqual(assemble(lonePlan, [old], lone), lone);
   assert.equal(loneJoined.image[4], 0);
-  assert.equal(lonePlan.remoteBytes, 11 * BLOCK_SIZE + 100);
+  assert.equal(loneJoined.image[13], 0);
+  assert.equal(lonePlan.remoteBytes, 10 * BLOCK_SIZE + 100);
   assert.deepEqual(assemble(plan, [old], target), target);
   const scanned = delta([old], target).plan;
   assert.ok(scanned.remoteBytes <= plan.remoteBytes);

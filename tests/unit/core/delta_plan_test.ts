@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import type { Matches } from "../../../lib/core/block_match.ts";
+import type { Matches } from "../../../lib/core/delta_plan.ts";
 import {
   DEFAULT_LIMITS,
   deltaSummary,
