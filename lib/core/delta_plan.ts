@@ -302,6 +302,7 @@ export function deltaSummary(version: string, stats: DeltaStats): string {
  * byte by byte too. Block filesystems (ext4, erofs) keep their blocks
  * aligned, and the join finds nearly all a scan would; packed formats
  * (squashfs, tar) shift after a change and leave most blocks missing.
+ * Below it, only {@link unusedStretches} are scanned.
  */
 export const SCAN_ABOVE = 0.1;
 
@@ -317,4 +318,56 @@ export const SCAN_ABOVE = 0.1;
  */
 export function worthScanning(missing: number, count: number): boolean {
   return missing > 0 && missing > SCAN_ABOVE * count;
+}
+
+/** Unused stretches closer than this many blocks are scanned as one. */
+const STRETCH_GAP = 64;
+
+/**
+ * After a join: the byte ranges of local image `id` (`size` bytes) that no
+ * block found in it comes from, each widened by a block on both sides, and
+ * joined when fewer than {@link STRETCH_GAP} blocks apart. What a join
+ * cannot find (a block moved by less than a block, one not in a pair) is
+ * where the old content was replaced: scanning these finds it without
+ * reading the whole image.
+ *
+ * @example
+ * ```ts
+ * const matches = { image: new Int32Array([0, -1, 0]), offset: new Float64Array([0, 0, 8192]) };
+ * unusedStretches(matches, 0, 16384, 4096); // [[0, 16384]]: block 1, widened, then block 3
+ * ```
+ */
+export function unusedStretches(
+  matches: Matches,
+  id: number,
+  size: number,
+  blockSize: number,
+): [number, number][] {
+  const blocks = Math.ceil(size / blockSize);
+  const used = new Uint8Array(blocks);
+  for (let j = 0; j < matches.image.length; j++) {
+    if (matches.image[j] !== id) continue;
+    // A scan's offset need not be aligned: both blocks it touches count as used.
+    const at = matches.offset[j]!;
+    used[Math.floor(at / blockSize)] = 1;
+    if (at % blockSize !== 0 && at / blockSize + 1 < blocks) {
+      used[Math.floor(at / blockSize) + 1] = 1;
+    }
+  }
+  const stretches: [number, number][] = [];
+  for (let k = 0; k < blocks;) {
+    if (used[k]) {
+      k++;
+      continue;
+    }
+    let end = k;
+    while (end < blocks && used[end] === 0) end++;
+    const from = Math.max(0, (k - 1) * blockSize);
+    const to = Math.min(size, (end + 1) * blockSize);
+    const last = stretches.at(-1);
+    if (last !== undefined && from - last[1] < STRETCH_GAP * blockSize) last[1] = to;
+    else stretches.push([from, to]);
+    k = end;
+  }
+  return stretches;
 }

@@ -9,7 +9,7 @@
  */
 import type { BlockMatcher } from "../core/block_match.ts";
 import type { ChunkIndex } from "../core/chunk_index.ts";
-import { worthScanning } from "../core/delta_plan.ts";
+import { unusedStretches, worthScanning } from "../core/delta_plan.ts";
 
 /** 8 MiB: large reads, and the 4 KiB carried over between buffers is negligible. */
 const BUFFER_SIZE = 8 * 1024 * 1024;
@@ -37,15 +37,15 @@ export interface ScanReport {
 /**
  * Matches `images` in order until the matcher misses nothing: first by the
  * cached indexes of those that have one (no I/O), then, when that leaves
- * enough missing (core `worthScanning`), by reading them all. The matcher
+ * enough missing (core `worthScanning`), by reading them all; else by
+ * reading, of each image joined, the stretches no block found in it comes
+ * from (core `unusedStretches`). The matcher
  * then knows, for each block of the new image, a local image and offset
  * holding it.
  *
  * @example
  * ```ts
  * import type { BlockMatcher } from "../core/block_match.ts";
-import type { ChunkIndex } from "../core/chunk_index.ts";
-import { worthScanning } from "../core/delta_plan.ts";
  * declare const matcher: BlockMatcher, latest: string;
  * await scanLocalImages(matcher, [{ id: 0, path: `/var/lib/tako/app/store/${latest}` }]);
  * ```
@@ -63,14 +63,21 @@ export async function scanLocalImages(
   let scanned = 0;
   let bytesRead = 0;
   let unreadable = 0;
-  if (!worthScanning(matcher.missing, matcher.image.length)) {
-    return { scanned, bytesRead, unreadable, joined };
-  }
+  if (matcher.missing === 0) return { scanned, bytesRead, unreadable, joined };
+  const whole = worthScanning(matcher.missing, matcher.image.length);
   const buffer = new Uint8Array(BUFFER_SIZE);
   for (const image of images) {
     if (matcher.missing === 0) break;
+    if (!whole && image.index === undefined) continue;
     try {
-      bytesRead += await scanOne(matcher, image, buffer);
+      const size = image.index?.size ?? Infinity;
+      const stretches = whole ? [[0, Infinity] as [number, number]] : unusedStretches(
+        matcher,
+        image.id,
+        size,
+        image.index!.blockSize,
+      );
+      bytesRead += await scanOne(matcher, image, buffer, stretches);
       scanned++;
     } catch {
       unreadable++;
@@ -79,24 +86,45 @@ export async function scanLocalImages(
   return { scanned, bytesRead, unreadable, joined };
 }
 
+/** Scans the byte ranges `stretches` of one local image, in order; answers the bytes read. */
 async function scanOne(
   matcher: BlockMatcher,
   image: LocalImage,
   buffer: Uint8Array,
+  stretches: readonly (readonly [number, number])[],
 ): Promise<number> {
   using file = await Deno.open(image.path, { read: true });
   const info = await file.stat();
   if (!info.isFile) return 0;
-  const size = info.size;
-  matcher.begin(image.id, size);
-  let base = 0; // image offset of buffer[0]
+  let read = 0;
+  for (const [start, end] of stretches) {
+    if (matcher.missing === 0 || start >= info.size) break;
+    read += await scanStretch(matcher, image.id, file, info.size, buffer, start, end);
+  }
+  return read;
+}
+
+/** Scans bytes [start, end) of a local image of `size` bytes (a fresh start of the matcher's run). */
+async function scanStretch(
+  matcher: BlockMatcher,
+  id: number,
+  file: Deno.FsFile,
+  size: number,
+  buffer: Uint8Array,
+  start: number,
+  end: number,
+): Promise<number> {
+  const stop = Math.min(end, size);
+  matcher.begin(id, size);
+  await file.seek(start, Deno.SeekMode.Start);
+  let base = start; // image offset of buffer[0]
   let filled = 0;
-  let from = 0;
+  let from = start;
   let read = 0;
   let eof = false;
   for (;;) {
-    while (filled < buffer.length && base + filled < size) {
-      const n = await file.read(buffer.subarray(filled));
+    while (filled < buffer.length && base + filled < stop) {
+      const n = await file.read(buffer.subarray(filled, Math.min(buffer.length, stop - base)));
       if (n === null) {
         eof = true; // it shrank since the stat: what was read is all there is
         break;
@@ -105,7 +133,7 @@ async function scanOne(
       read += n;
     }
     from = matcher.scan(buffer.subarray(0, filled), base, from);
-    if (eof || base + filled >= size || matcher.missing === 0) return read;
+    if (eof || base + filled >= stop || matcher.missing === 0) return read;
     const keep = matcher.keepFrom(from);
     buffer.copyWithin(0, keep - base, filled);
     filled -= keep - base;

@@ -7,6 +7,7 @@ import {
   planDelta,
   repairPlan,
   type Segment,
+  unusedStretches,
 } from "../../../lib/core/delta_plan.ts";
 import { assert } from "../../support/assert.ts";
 import { fuzzRuns } from "../../support/fuzz.ts";
@@ -137,4 +138,26 @@ Deno.test("deltaSummary() says what was reused and downloaded", () => {
     deltaSummary("1", { size: 0, reused: 0, downloaded: 64, requests: 1 }),
     /64 B \(0\.0 %\) in 1 request$/,
   );
+});
+
+Deno.test("unusedStretches() are the local ranges no found block comes from, widened and joined", () => {
+  const B = 4096;
+  const matches = (image: number[], offset: number[]): Matches => ({
+    image: new Int32Array(image),
+    offset: new Float64Array(offset),
+  });
+  // Local blocks 0 and 2 used: block 1 widened to blocks 0–2, then block 3 to 2–4, joined.
+  assert.deepEqual(unusedStretches(matches([0, -1, 0], [0, 0, 2 * B]), 0, 4 * B, B), [[0, 4 * B]]);
+  // Another image's blocks do not count; nothing found: the whole image.
+  assert.deepEqual(unusedStretches(matches([1, 1], [0, B]), 0, 2 * B + 5, B), [[0, 2 * B + 5]]);
+  // Used everywhere but block 100 and block 300 of 400: two stretches, far apart.
+  const offsets = Array.from({ length: 400 }, (_, k) => k * B);
+  const used = offsets.filter((_, k) => k !== 100 && k !== 300);
+  assert.deepEqual(unusedStretches(matches(used.map(() => 0), used), 0, 400 * B, B), [
+    [99 * B, 102 * B],
+    [299 * B, 302 * B],
+  ]);
+  // An unaligned offset (a scan's) uses both blocks it touches.
+  assert.deepEqual(unusedStretches(matches([0, 0], [0, B + 10]), 0, 3 * B, B), []);
+  assert.deepEqual(unusedStretches(matches([0], [100]), 0, 3 * B, B), [[B, 3 * B]]);
 });
