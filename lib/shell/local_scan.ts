@@ -70,13 +70,9 @@ export async function scanLocalImages(
     if (matcher.missing === 0) break;
     if (!whole && image.index === undefined) continue;
     try {
-      const size = image.index?.size ?? Infinity;
-      const stretches = whole ? [[0, Infinity] as [number, number]] : unusedStretches(
-        matcher,
-        image.id,
-        size,
-        image.index!.blockSize,
-      );
+      const stretches = whole || image.index === undefined
+        ? [[0, Infinity] as [number, number]]
+        : unusedStretches(matcher, image.id, image.index);
       bytesRead += await scanOne(matcher, image, buffer, stretches);
       scanned++;
     } catch {

@@ -1,4 +1,5 @@
 import fc from "fast-check";
+import type { ChunkIndex } from "../../../lib/core/chunk_index.ts";
 import type { Matches } from "../../../lib/core/delta_plan.ts";
 import {
   DEFAULT_LIMITS,
@@ -146,18 +147,38 @@ Deno.test("unusedStretches() are the local ranges no found block comes from, wid
     image: new Int32Array(image),
     offset: new Float64Array(offset),
   });
+  /** The index of a local image of `size` bytes whose blocks have the given contents (distinct by default). */
+  const local = (size: number, contents?: number[]): ChunkIndex => {
+    const count = Math.ceil(size / B);
+    const strong = new Uint32Array(count).map((_, k) => contents?.[k] ?? 1000 + k);
+    return {
+      size,
+      sha256: "0".repeat(64),
+      blockSize: B,
+      version: 2,
+      count,
+      weak: new Uint32Array(count),
+      strong,
+    };
+  };
   // Local blocks 0 and 2 used: block 1 widened to blocks 0–2, then block 3 to 2–4, joined.
-  assert.deepEqual(unusedStretches(matches([0, -1, 0], [0, 0, 2 * B]), 0, 4 * B, B), [[0, 4 * B]]);
+  assert.deepEqual(unusedStretches(matches([0, -1, 0], [0, 0, 2 * B]), 0, local(4 * B)), [[
+    0,
+    4 * B,
+  ]]);
   // Another image's blocks do not count; nothing found: the whole image.
-  assert.deepEqual(unusedStretches(matches([1, 1], [0, B]), 0, 2 * B + 5, B), [[0, 2 * B + 5]]);
+  assert.deepEqual(unusedStretches(matches([1, 1], [0, B]), 0, local(2 * B + 5)), [[0, 2 * B + 5]]);
   // Used everywhere but block 100 and block 300 of 400: two stretches, far apart.
   const offsets = Array.from({ length: 400 }, (_, k) => k * B);
   const used = offsets.filter((_, k) => k !== 100 && k !== 300);
-  assert.deepEqual(unusedStretches(matches(used.map(() => 0), used), 0, 400 * B, B), [
+  assert.deepEqual(unusedStretches(matches(used.map(() => 0), used), 0, local(400 * B)), [
     [99 * B, 102 * B],
     [299 * B, 302 * B],
   ]);
   // An unaligned offset (a scan's) uses both blocks it touches.
-  assert.deepEqual(unusedStretches(matches([0, 0], [0, B + 10]), 0, 3 * B, B), []);
-  assert.deepEqual(unusedStretches(matches([0], [100]), 0, 3 * B, B), [[B, 3 * B]]);
+  assert.deepEqual(unusedStretches(matches([0, 0], [0, B + 10]), 0, local(3 * B)), []);
+  assert.deepEqual(unusedStretches(matches([0], [100]), 0, local(3 * B)), [[B, 3 * B]]);
+  // A block equal to a used one (free space: zeros) holds nothing new: only block 3 is left, widened.
+  const zeros = [7, 7, 7, 9, 7, 7];
+  assert.deepEqual(unusedStretches(matches([0], [0]), 0, local(6 * B, zeros)), [[2 * B, 5 * B]]);
 });
