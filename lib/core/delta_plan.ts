@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { ChunkIndex } from "./chunk_index.ts";
+import { type ChunkIndex, strongSum, weakKey, weakSum } from "./chunk_index.ts";
 import { formatBytes } from "./log.ts";
 
 /** Where each block of the new image can be copied from (block_match.ts finds it). */
@@ -88,7 +88,7 @@ export const DEFAULT_LIMITS: PlanLimits = Object.freeze({
  * @example
  * ```ts
  * import type { BlockMatcher } from "./block_match.ts";
- * import type { ChunkIndex } from "./chunk_index.ts";
+ * import { type ChunkIndex, strongSum, weakKey, weakSum } from "./chunk_index.ts";
  * declare const index: ChunkIndex, matcher: BlockMatcher;
  * const plan = planDelta(index.size, index.blockSize, matcher);
  * plan.remoteBytes <= index.size; // true
@@ -327,15 +327,16 @@ const STRETCH_GAP = 64;
 /**
  * After a join: the byte ranges of local image `id` (`size` bytes) that no
  * block found in it comes from, each widened by a block on both sides, and
- * joined when fewer than {@link STRETCH_GAP} blocks apart; a block equal to
- * one used (by its sums in `local`, the image's index) is used too. What a join
+ * joined when fewer than {@link STRETCH_GAP} blocks apart; once a zero
+ * block is used, every zero block (by its sums in `local`, the image's
+ * index) is. What a join
  * cannot find (a block moved by less than a block, one not in a pair) is
  * where the old content was replaced: scanning these finds it without
  * reading the whole image.
  *
  * @example
  * ```ts
- * import type { ChunkIndex } from "./chunk_index.ts";
+ * import { type ChunkIndex, strongSum, weakKey, weakSum } from "./chunk_index.ts";
  * declare const local: ChunkIndex; // 4 blocks of 4 KiB, all different
  * const matches = { image: new Int32Array([0, -1, 0]), offset: new Float64Array([0, 0, 8192]) };
  * unusedStretches(matches, 0, local); // [[0, 16384]]: block 1, widened, then block 3
@@ -358,11 +359,15 @@ export function unusedStretches(
       used[Math.floor(at / blockSize) + 1] = 1;
     }
   }
-  // A block equal to a used one holds nothing new (a block filesystem's free space: zeros).
-  const known = new Set<number>();
-  const sums = (k: number) => weak[k]! * 2 ** 32 + strong[k]!;
-  for (let k = 0; k < blocks; k++) if (used[k]) known.add(sums(k));
-  for (let k = 0; k < blocks; k++) if (!used[k] && known.has(sums(k))) used[k] = 1;
+  // Zero blocks, once one is used, hold nothing new (a block filesystem's free space). Only
+  // zeros: other blocks equal to a used one may still hold a block that straddles two of them.
+  const zero = new Uint8Array(blockSize);
+  const zeroWeak = weakKey(weakSum(zero, 0, blockSize));
+  const zeroStrong = strongSum(zero, 0, blockSize);
+  const isZero = (k: number) => weak[k] === zeroWeak && strong[k] === zeroStrong;
+  let zeroUsed = false;
+  for (let k = 0; k < blocks && !zeroUsed; k++) zeroUsed = used[k] === 1 && isZero(k);
+  for (let k = 0; k < blocks && zeroUsed; k++) if (!used[k] && isZero(k)) used[k] = 1;
   const stretches: [number, number][] = [];
   for (let k = 0; k < blocks;) {
     if (used[k]) {

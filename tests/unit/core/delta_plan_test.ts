@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import type { ChunkIndex } from "../../../lib/core/chunk_index.ts";
+import { type ChunkIndex, strongSum, weakKey, weakSum } from "../../../lib/core/chunk_index.ts";
 import type { Matches } from "../../../lib/core/delta_plan.ts";
 import {
   DEFAULT_LIMITS,
@@ -178,7 +178,14 @@ Deno.test("unusedStretches() are the local ranges no found block comes from, wid
   // An unaligned offset (a scan's) uses both blocks it touches.
   assert.deepEqual(unusedStretches(matches([0, 0], [0, B + 10]), 0, local(3 * B)), []);
   assert.deepEqual(unusedStretches(matches([0], [100]), 0, local(3 * B)), [[B, 3 * B]]);
-  // A block equal to a used one (free space: zeros) holds nothing new: only block 3 is left, widened.
-  const zeros = [7, 7, 7, 9, 7, 7];
-  assert.deepEqual(unusedStretches(matches([0], [0]), 0, local(6 * B, zeros)), [[2 * B, 5 * B]]);
+  // Zero blocks, once one is used, hold nothing new (free space): only block 3 is left, widened.
+  // A block equal to another used one that is not zeros still counts as unused.
+  const zero = new Uint8Array(B);
+  const [zw, zs] = [weakKey(weakSum(zero, 0, B)), strongSum(zero, 0, B)];
+  const zeros = local(6 * B, [zs, zs, zs, 9, zs, zs]);
+  zeros.weak.fill(zw);
+  zeros.weak[3] = 1;
+  assert.deepEqual(unusedStretches(matches([0], [0]), 0, zeros), [[2 * B, 5 * B]]);
+  const sevens = [7, 7, 7, 9, 7, 7];
+  assert.deepEqual(unusedStretches(matches([0], [0]), 0, local(6 * B, sevens)), [[0, 6 * B]]);
 });
