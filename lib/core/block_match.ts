@@ -104,14 +104,15 @@ export class BlockMatcher implements Matches {
 
   /**
    * Starts scanning the local image numbered `image` (`size` bytes): the
-   * table then holds only the pairs with a block still missing.
+   * table then holds only the pairs with a block still missing. `again`:
+   * another stretch of the same image, the table kept (found pairs leave it as met).
    */
-  begin(image: number, size: number): void {
+  begin(image: number, size: number, again = false): void {
     this.#local = image;
     this.#localSize = size;
     this.#expect = NONE;
     this.#resumeAt = NONE;
-    this.#table.build(this.#full - 1, this.#missing, (j) => !this.#pairFound(j));
+    if (!again) this.#table.build(this.#full - 1, this.#missing, (j) => !this.#pairFound(j));
   }
 
   /**

@@ -93,17 +93,18 @@ async function scanOne(
   const info = await file.stat();
   if (!info.isFile) return 0;
   let read = 0;
-  for (const [start, end] of stretches) {
+  for (const [i, [start, end]] of stretches.entries()) {
     if (matcher.missing === 0 || start >= info.size) break;
-    read += await scanStretch(matcher, image.id, file, info.size, buffer, start, end);
+    // The pair table is built once per image, not once per stretch (hundreds of them).
+    matcher.begin(image.id, info.size, i > 0);
+    read += await scanStretch(matcher, file, info.size, buffer, start, end);
   }
   return read;
 }
 
-/** Scans bytes [start, end) of a local image of `size` bytes (a fresh start of the matcher's run). */
+/** Scans bytes [start, end) of a local image of `size` bytes, the matcher begun on it. */
 async function scanStretch(
   matcher: BlockMatcher,
-  id: number,
   file: Deno.FsFile,
   size: number,
   buffer: Uint8Array,
@@ -111,7 +112,6 @@ async function scanStretch(
   end: number,
 ): Promise<number> {
   const stop = Math.min(end, size);
-  matcher.begin(id, size);
   await file.seek(start, Deno.SeekMode.Start);
   let base = start; // image offset of buffer[0]
   let filled = 0;
