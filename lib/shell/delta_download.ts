@@ -324,9 +324,9 @@ export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaR
     : outcome.repaired
     ? " (the index matched wrong local bytes; fetched them from the origin)"
     : "";
-  const { joined, scanned, bytesRead } = outcome.scan;
+  const { joined, scanned, bytesRead, work } = outcome.scan;
   run.log.debug(
-    `${run.where}: matched ${joined} local image(s) by their kept index, read ${scanned} (${bytesRead} bytes).`,
+    `${run.where}: matched ${joined} local image(s) by their kept index, read ${scanned} (${bytesRead} bytes; rolled through ${work.rolledBytes}, ${work.strongChecks} block checksums).`,
   );
   run.log.info(`${run.where}: ${deltaSummary(label, outcome.stats)}${how}.`);
   const cost = { sha256: entry.sha256, ...outcome.stats };

@@ -32,6 +32,8 @@ export interface ScanReport {
   readonly unreadable: number;
   /** Images matched by their cached index. */
   readonly joined: number;
+  /** Bytes rolled through and 4 KiB strong checksums computed (BlockMatcher.work). */
+  readonly work: { readonly rolledBytes: number; readonly strongChecks: number };
 }
 
 /**
@@ -63,7 +65,7 @@ export async function scanLocalImages(
   let scanned = 0;
   let bytesRead = 0;
   let unreadable = 0;
-  if (matcher.missing === 0) return { scanned, bytesRead, unreadable, joined };
+  if (matcher.missing === 0) return { scanned, bytesRead, unreadable, joined, work: matcher.work };
   const whole = worthScanning(matcher.missing, matcher.image.length);
   const buffer = new Uint8Array(BUFFER_SIZE);
   for (const image of images) {
@@ -79,7 +81,7 @@ export async function scanLocalImages(
       unreadable++;
     }
   }
-  return { scanned, bytesRead, unreadable, joined };
+  return { scanned, bytesRead, unreadable, joined, work: matcher.work };
 }
 
 /** Scans the byte ranges `stretches` of one local image, in order; answers the bytes read. */
@@ -131,8 +133,15 @@ async function scanStretch(
     from = matcher.scan(buffer.subarray(0, filled), base, from);
     if (eof || base + filled >= stop || matcher.missing === 0) return read;
     const keep = matcher.keepFrom(from);
-    buffer.copyWithin(0, keep - base, filled);
-    filled -= keep - base;
+    if (keep >= base + filled) {
+      // The scan jumped past this buffer (blocks known from a join): read on from there.
+      if (keep >= stop) return read;
+      await file.seek(keep, Deno.SeekMode.Start);
+      filled = 0;
+    } else {
+      buffer.copyWithin(0, keep - base, filled);
+      filled -= keep - base;
+    }
     base = keep;
   }
 }

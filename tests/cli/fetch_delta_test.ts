@@ -169,7 +169,7 @@ Deno.test("a host's first image keeps the origin's index, and the first delta up
     assertOutcome(result, 0);
     assert.equal(await latestDigest(dest), inPlaceSha);
     // Of the local image, only the stretches around the three replaced blocks are read.
-    const read = /matched 1 local image\(s\) by their kept index, read 1 \((\d+) bytes\)\./.exec(
+    const read = /matched 1 local image\(s\) by their kept index, read 1 \((\d+) bytes;/.exec(
       result.stderr,
     );
     assert.ok(read !== null && Number(read[1]) <= 3 * 3 * 4 * KiB, result.stderr);

@@ -22,6 +22,13 @@ function delta(locals: Uint8Array[], target: Uint8Array, bufferSize = 64 * KiB, 
   const file = version === 2 ? builder.finish(sha256) : indexV1(target);
   const index = parseIndex(file, target.length, sha256, "test");
   const matcher = new BlockMatcher(index);
+  scanAll(matcher, locals, bufferSize);
+  const plan = planDelta(index.size, index.blockSize, matcher);
+  return { plan, assembled: assemble(plan, locals, target), matcher };
+}
+
+/** Scans each local image whole through buffers of `bufferSize`, as local_scan.ts does. */
+function scanAll(matcher: BlockMatcher, locals: Uint8Array[], bufferSize: number): void {
   for (const [n, local] of locals.entries()) {
     if (matcher.missing === 0) break;
     matcher.begin(n, local.length);
@@ -36,8 +43,14 @@ function delta(locals: Uint8Array[], target: Uint8Array, bufferSize = 64 * KiB, 
       base = next;
     }
   }
-  const plan = planDelta(index.size, index.blockSize, matcher);
-  return { plan, assembled: assemble(plan, locals, target), matcher };
+}
+
+/** The parsed chunk index of `bytes`. */
+function indexOf(bytes: Uint8Array) {
+  const builder = new IndexBuilder();
+  builder.push(bytes);
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  return parseIndex(builder.finish(sha256), bytes.length, sha256, "test");
 }
 
 function assemble(plan: DeltaPlan, locals: Uint8Array[], target: Uint8Array): Uint8Array {
@@ -244,12 +257,6 @@ Deno.test("join() finds by a local image's own index what a scan finds at aligne
   const old = noise(256 * KiB + 100, 61);
   const target = old.slice();
   for (const block of [0, 7, 30]) target.set(noise(BLOCK_SIZE, 70 + block), block * BLOCK_SIZE);
-  const indexOf = (bytes: Uint8Array) => {
-    const builder = new IndexBuilder();
-    builder.push(bytes);
-    const sha256 = createHash("sha256").update(bytes).digest("hex");
-    return parseIndex(builder.finish(sha256), bytes.length, sha256, "test");
-  };
   const joined = new BlockMatcher(indexOf(target));
   joined.join(0, indexOf(old));
   const plan = planDelta(target.length, BLOCK_SIZE, joined);
@@ -272,6 +279,44 @@ Deno.test("join() finds by a local image's own index what a scan finds at aligne
   assert.deepEqual(assemble(plan, [old], target), target);
   const scanned = delta([old], target).plan;
   assert.ok(scanned.remoteBytes <= plan.remoteBytes);
+});
+
+Deno.test("a scan after a join jumps over the blocks the join found, as over runs of its own", () => {
+  // A packed image shifted by 100 bytes after its first MiB: the join finds the first half,
+  // the scan the shifted rest, without rolling through the first half byte by byte.
+  const old = noise(2048 * KiB, 91);
+  const target = concat(old.subarray(0, 1024 * KiB), noise(100, 92), old.subarray(1024 * KiB));
+  for (const bufferSize of [64 * KiB, 2048 * KiB]) {
+    const matcher = new BlockMatcher(indexOf(target));
+    matcher.join(0, indexOf(old));
+    assert.ok(matcher.missing > 200, `${matcher.missing} blocks left to the scan`);
+    scanAll(matcher, [old], bufferSize);
+    const plan = planDelta(target.length, BLOCK_SIZE, matcher);
+    assert.ok(equalBytes(assemble(plan, [old], target), target));
+    assert.ok(
+      plan.remoteBytes <= delta([old], target, bufferSize).plan.remoteBytes,
+      "no more fetched than a scan alone",
+    );
+    assert.ok(plan.remoteBytes <= 2 * BLOCK_SIZE, `${plan.remoteBytes} bytes fetched`);
+    assert.ok(matcher.work.rolledBytes < 64 * KiB, `${matcher.work.rolledBytes} bytes rolled`);
+  }
+});
+
+Deno.test("a scan after a join still finds blocks between the join's runs, at any offset", () => {
+  // Found runs at aligned offsets, with moved content between them that only rolling finds.
+  const a = noise(256 * KiB, 93);
+  const moved = noise(64 * KiB, 94);
+  const b = noise(256 * KiB, 95);
+  const old = concat(a, noise(32 * KiB, 96), moved, b);
+  const target = concat(a, noise(32 * KiB + 300, 97), moved, noise(4 * KiB, 98), b.subarray(0));
+  const matcher = new BlockMatcher(indexOf(target));
+  matcher.join(0, indexOf(old));
+  scanAll(matcher, [old], 64 * KiB);
+  const plan = planDelta(target.length, BLOCK_SIZE, matcher);
+  assert.ok(equalBytes(assemble(plan, [old], target), target));
+  assert.ok(plan.remoteBytes <= delta([old], target).plan.remoteBytes);
+  // The moved 64 KiB, shifted by 300 bytes, is found but for the blocks at its edges.
+  assert.ok(plan.remoteBytes < 32 * KiB + 300 + 4 * KiB + 4 * BLOCK_SIZE, `${plan.remoteBytes}`);
 });
 
 /** Block `k` of `image`. */
