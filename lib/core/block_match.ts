@@ -23,7 +23,7 @@
  *
  * @module
  */
-import { strongSumOf, wordsOf } from "./block_sums.ts";
+import { strongSumOf, viewOf } from "./block_sums.ts";
 import { type ChunkIndex, weakKey, weakSum } from "./chunk_index.ts";
 import type { Matches } from "./delta_plan.ts";
 import { FoundBlocks } from "./found_blocks.ts";
@@ -80,8 +80,8 @@ export class BlockMatcher implements Matches {
   readonly #spentFills = new Uint8Array(256);
   #strongChecks = 0;
   #rolled = 0;
-  /** The words of the buffer being scanned, for strong checksums of aligned blocks. */
-  #words: Uint32Array | undefined;
+  /** A view of the buffer being scanned, for the strong checksums of whole blocks. */
+  #view: DataView | undefined;
 
   constructor(index: ChunkIndex) {
     this.#index = index;
@@ -163,7 +163,7 @@ export class BlockMatcher implements Matches {
    * it (the result is its size).
    */
   scan(buffer: Uint8Array, base: number, from: number): number {
-    if (this.#words?.buffer !== buffer.buffer) this.#words = wordsOf(buffer);
+    if (this.#view?.buffer !== buffer.buffer) this.#view = viewOf(buffer);
     const block = this.#block;
     const end = base + buffer.length;
     const final = end >= this.#localSize;
@@ -364,7 +364,7 @@ export class BlockMatcher implements Matches {
   }
 
   #strong = (buffer: Uint8Array, start: number, end: number) =>
-    strongSumOf(buffer, this.#words, start, end);
+    strongSumOf(buffer, this.#view!, start, end);
 
   #pairFound(j: number): boolean {
     return this.image[j] !== NONE && this.image[j + 1] !== NONE;

@@ -1,7 +1,8 @@
 /**
  * Streams local images through a {@link BlockMatcher}: each image is read
- * once, front to back, through one reused buffer (no per-block allocation,
- * memory flat whatever the image size). Reads errors of an image make it
+ * once, front to back, through two reused buffers, the next read while the
+ * one before is scanned (no per-block allocation, memory flat whatever the
+ * image size). Reads errors of an image make it
  * count as not there: a local image is only ever a source of hints, the
  * signed digest of the result decides.
  *
@@ -11,8 +12,10 @@ import type { BlockMatcher } from "../core/block_match.ts";
 import type { ChunkIndex } from "../core/chunk_index.ts";
 import { unusedStretches, worthScanning } from "../core/delta_plan.ts";
 
-/** 8 MiB: large reads, and the 4 KiB carried over between buffers is negligible. */
-const BUFFER_SIZE = 8 * 1024 * 1024;
+/** 4 MiB per read, two buffers: large reads, and the blocks carried over between them negligible. */
+const BUFFER_SIZE = 4 * 1024 * 1024;
+/** Room before a buffer's bytes for what a scan carries over from the buffer before (2 blocks). */
+const CARRY = 64 * 1024;
 
 /** A local image to scan; `id` is the caller's number for it in the matches. */
 export interface LocalImage {
@@ -67,7 +70,10 @@ export async function scanLocalImages(
   let unreadable = 0;
   if (matcher.missing === 0) return { scanned, bytesRead, unreadable, joined, work: matcher.work };
   const whole = worthScanning(matcher.missing, matcher.image.length);
-  const buffer = new Uint8Array(BUFFER_SIZE);
+  const buffers: Buffers = [
+    new Uint8Array(CARRY + BUFFER_SIZE),
+    new Uint8Array(CARRY + BUFFER_SIZE),
+  ];
   for (const image of images) {
     if (matcher.missing === 0) break;
     if (!whole && image.index === undefined) continue;
@@ -75,7 +81,7 @@ export async function scanLocalImages(
       const stretches = whole || image.index === undefined
         ? [[0, Infinity] as [number, number]]
         : unusedStretches(matcher, image.id, image.index);
-      bytesRead += await scanOne(matcher, image, buffer, stretches);
+      bytesRead += await scanOne(matcher, image, buffers, stretches);
       scanned++;
     } catch {
       unreadable++;
@@ -88,7 +94,7 @@ export async function scanLocalImages(
 async function scanOne(
   matcher: BlockMatcher,
   image: LocalImage,
-  buffer: Uint8Array,
+  buffers: Buffers,
   stretches: readonly (readonly [number, number])[],
 ): Promise<number> {
   using file = await Deno.open(image.path, { read: true });
@@ -99,49 +105,89 @@ async function scanOne(
     if (matcher.missing === 0 || start >= info.size) break;
     // The pair table is built once per image, not once per stretch (hundreds of them).
     matcher.begin(image.id, info.size, i > 0);
-    read += await scanStretch(matcher, file, info.size, buffer, start, end);
+    read += await scanStretch(matcher, file, info.size, buffers, start, end);
   }
   return read;
 }
 
-/** Scans bytes [start, end) of a local image of `size` bytes, the matcher begun on it. */
+/** Two buffers of CARRY + BUFFER_SIZE bytes: one scanned while the next is read into. */
+type Buffers = [Uint8Array, Uint8Array];
+
+/**
+ * Scans bytes [start, end) of a local image of `size` bytes, the matcher
+ * begun on it. While a buffer is scanned (on this thread), the next piece is
+ * read into the other (on Deno's I/O threads); what the scan carries over
+ * goes in front of it. A scan that jumped past the piece read ahead (blocks
+ * known from a join) reads on from where it landed instead.
+ */
 async function scanStretch(
   matcher: BlockMatcher,
   file: Deno.FsFile,
   size: number,
-  buffer: Uint8Array,
+  buffers: Buffers,
   start: number,
   end: number,
 ): Promise<number> {
   const stop = Math.min(end, size);
+  let [current, next] = buffers;
   await file.seek(start, Deno.SeekMode.Start);
-  let base = start; // image offset of buffer[0]
-  let filled = 0;
+  let base = start; // image offset of the piece being scanned
+  let at = CARRY; // where it starts in `current`
+  let filled = await readFull(
+    file,
+    current.subarray(CARRY, CARRY + Math.min(BUFFER_SIZE, stop - start)),
+  );
+  let read = filled;
   let from = start;
-  let read = 0;
-  let eof = false;
   for (;;) {
-    while (filled < buffer.length && base + filled < stop) {
-      const n = await file.read(buffer.subarray(filled, Math.min(buffer.length, stop - base)));
-      if (n === null) {
-        eof = true; // it shrank since the stat: what was read is all there is
-        break;
-      }
-      filled += n;
-      read += n;
-    }
-    from = matcher.scan(buffer.subarray(0, filled), base, from);
-    if (eof || base + filled >= stop || matcher.missing === 0) return read;
+    const ahead = Math.min(BUFFER_SIZE, stop - base - filled);
+    // Started before the scan, finished during it; awaited before anything else touches the file.
+    const pending = ahead > 0 ? readFull(file, next.subarray(CARRY, CARRY + ahead)) : undefined;
+    from = matcher.scan(current.subarray(at, at + filled), base, from);
+    const got = pending === undefined ? 0 : await pending;
+    read += got;
+    // The stretch's end, nothing missing, or the image shrank since the stat: done.
+    if (pending === undefined || got === 0 || matcher.missing === 0) return read;
     const keep = matcher.keepFrom(from);
-    if (keep >= base + filled) {
-      // The scan jumped past this buffer (blocks known from a join): read on from there.
+    const carry = base + filled - keep;
+    if (carry < 0 && keep < base + filled + got) {
+      // Jumped into the piece read ahead: scan on from there.
+      [current, next] = [next, current];
+      at = CARRY - carry;
+      filled = got + carry;
+      base = keep;
+      continue;
+    }
+    if (carry < 0 || carry > CARRY) {
+      // Jumped past the piece read ahead (or, never seen, left more behind than fits): read on
+      // from `keep`.
       if (keep >= stop) return read;
       await file.seek(keep, Deno.SeekMode.Start);
-      filled = 0;
-    } else {
-      buffer.copyWithin(0, keep - base, filled);
-      filled -= keep - base;
+      base = keep;
+      at = CARRY;
+      filled = await readFull(
+        file,
+        current.subarray(CARRY, CARRY + Math.min(BUFFER_SIZE, stop - keep)),
+      );
+      read += filled;
+      if (filled === 0) return read;
+      continue;
     }
+    next.set(current.subarray(at + filled - carry, at + filled), CARRY - carry);
+    [current, next] = [next, current];
     base = keep;
+    at = CARRY - carry;
+    filled = carry + got;
   }
+}
+
+/** Reads into all of `view` unless the file ends first: the count read. */
+async function readFull(file: Deno.FsFile, view: Uint8Array): Promise<number> {
+  let filled = 0;
+  while (filled < view.length) {
+    const n = await file.read(view.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  return filled;
 }

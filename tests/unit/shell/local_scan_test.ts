@@ -39,3 +39,49 @@ Deno.test("scanLocalImages() reads on after the blocks a join found, without rea
     }
   });
 });
+
+/** Checks that every local segment of `matcher`'s plan holds the target's bytes; returns the plan. */
+function checkedPlan(matcher: BlockMatcher, target: Uint8Array, old: Uint8Array) {
+  const plan = planDelta(target.length, BLOCK_SIZE, matcher);
+  for (const segment of plan.segments) {
+    if (segment.kind !== "local") continue;
+    const want = target.subarray(segment.at, segment.at + segment.length);
+    const have = old.subarray(segment.from, segment.from + segment.length);
+    assert.ok(want.every((x, i) => x === have[i]), `segment at ${segment.at} is the local bytes`);
+  }
+  return plan;
+}
+
+Deno.test("scanLocalImages() finds blocks that straddle the pieces it reads, at any shift", async () => {
+  // No kept index: the whole image is rolled through, piece after piece (4 MiB each), and a
+  // shift of 1,234 bytes puts a block across every boundary between them.
+  const old = noise(13 * MiB + 777, 103);
+  const target = concat(noise(1234, 104), old);
+  await withDir(async (dir) => {
+    const path = `${dir}/old.img`;
+    await Deno.writeFile(path, old);
+    const matcher = new BlockMatcher(indexOf(target));
+    const report = await scanLocalImages(matcher, [{ id: 0, path }]);
+    assert.equal(report.scanned, 1);
+    assert.equal(report.bytesRead, old.length);
+    const plan = checkedPlan(matcher, target, old);
+    assert.ok(plan.remoteBytes <= 2 * BLOCK_SIZE, `${plan.remoteBytes} bytes to fetch`);
+  });
+});
+
+Deno.test("scanLocalImages() goes on in the piece read ahead when the blocks of a join end there", async () => {
+  // The join finds the first 6 MiB; the scan of the first 4 MiB jumps to their end, inside the
+  // piece read meanwhile, and goes on there: nothing is read twice.
+  const old = noise(24 * MiB, 105);
+  const target = concat(old.subarray(0, 6 * MiB), noise(100, 106), old.subarray(6 * MiB));
+  await withDir(async (dir) => {
+    const path = `${dir}/old.img`;
+    await Deno.writeFile(path, old);
+    const matcher = new BlockMatcher(indexOf(target));
+    const report = await scanLocalImages(matcher, [{ id: 0, path, index: indexOf(old) }]);
+    assert.equal(report.joined, 1);
+    assert.ok(report.bytesRead <= old.length, `${report.bytesRead} bytes read`);
+    const plan = checkedPlan(matcher, target, old);
+    assert.ok(plan.remoteBytes <= 2 * BLOCK_SIZE, `${plan.remoteBytes} bytes to fetch`);
+  });
+});
