@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { BlockMatcher } from "../../../lib/core/block_match.ts";
 import { BLOCK_SIZE, IndexBuilder, parseIndex } from "../../../lib/core/chunk_index.ts";
-import { planDelta } from "../../../lib/core/delta_plan.ts";
-import { scanLocalImages } from "../../../lib/shell/local_scan.ts";
+import { type DeltaPlan, planDelta } from "../../../lib/core/delta_plan.ts";
+import { scanLocalImages, type ScanReport } from "../../../lib/shell/local_scan.ts";
 import { assert } from "../../support/assert.ts";
 import { concat, noise } from "../../support/bytes.ts";
 import { withDir } from "./_files.ts";
@@ -16,30 +16,6 @@ function indexOf(bytes: Uint8Array) {
   return parseIndex(builder.finish(sha256), bytes.length, sha256, "test");
 }
 
-Deno.test("scanLocalImages() reads on after the blocks a join found, without reading them", async () => {
-  // 24 MiB, shifted by 100 bytes after 20 MiB: the join finds the first 20 MiB, more than one
-  // 8 MiB buffer, so the scan seeks past them and reads the first buffer and the shifted rest.
-  const old = noise(24 * MiB, 101);
-  const target = concat(old.subarray(0, 20 * MiB), noise(100, 102), old.subarray(20 * MiB));
-  await withDir(async (dir) => {
-    const path = `${dir}/old.img`;
-    await Deno.writeFile(path, old);
-    const matcher = new BlockMatcher(indexOf(target));
-    const report = await scanLocalImages(matcher, [{ id: 0, path, index: indexOf(old) }]);
-    assert.equal(report.joined, 1);
-    assert.equal(report.scanned, 1);
-    assert.ok(report.bytesRead <= 13 * MiB, `${report.bytesRead} bytes read`);
-    const plan = planDelta(target.length, BLOCK_SIZE, matcher);
-    assert.ok(plan.remoteBytes <= 2 * BLOCK_SIZE, `${plan.remoteBytes} bytes to fetch`);
-    for (const segment of plan.segments) {
-      if (segment.kind !== "local") continue;
-      const want = target.subarray(segment.at, segment.at + segment.length);
-      const have = old.subarray(segment.from, segment.from + segment.length);
-      assert.ok(want.every((x, i) => x === have[i]), `segment at ${segment.at} is the local bytes`);
-    }
-  });
-});
-
 /** Checks that every local segment of `matcher`'s plan holds the target's bytes; returns the plan. */
 function checkedPlan(matcher: BlockMatcher, target: Uint8Array, old: Uint8Array) {
   const plan = planDelta(target.length, BLOCK_SIZE, matcher);
@@ -52,21 +28,42 @@ function checkedPlan(matcher: BlockMatcher, target: Uint8Array, old: Uint8Array)
   return plan;
 }
 
+/** Scans a file holding `old` (joined first by its index when `kept`) for the blocks of `target`. */
+async function scanFor(target: Uint8Array, old: Uint8Array, kept: boolean) {
+  let result: { report: ScanReport; plan: DeltaPlan } | undefined;
+  await withDir(async (dir) => {
+    const path = `${dir}/old.img`;
+    await Deno.writeFile(path, old);
+    const matcher = new BlockMatcher(indexOf(target));
+    const image = kept ? { id: 0, path, index: indexOf(old) } : { id: 0, path };
+    const report = await scanLocalImages(matcher, [image]);
+    result = { report, plan: checkedPlan(matcher, target, old) };
+  });
+  return result!;
+}
+
+Deno.test("scanLocalImages() reads on after the blocks a join found, without reading them", async () => {
+  // 24 MiB, shifted by 100 bytes after 20 MiB: the join finds the first 20 MiB, more than two
+  // 4 MiB pieces, so the scan seeks past them: it reads the first piece, the one read ahead
+  // meanwhile, and the shifted rest.
+  const old = noise(24 * MiB, 101);
+  const target = concat(old.subarray(0, 20 * MiB), noise(100, 102), old.subarray(20 * MiB));
+  const { report, plan } = await scanFor(target, old, true);
+  assert.equal(report.joined, 1);
+  assert.equal(report.scanned, 1);
+  assert.ok(report.bytesRead <= 13 * MiB, `${report.bytesRead} bytes read`);
+  assert.ok(plan.remoteBytes <= 2 * BLOCK_SIZE, `${plan.remoteBytes} bytes to fetch`);
+});
+
 Deno.test("scanLocalImages() finds blocks that straddle the pieces it reads, at any shift", async () => {
   // No kept index: the whole image is rolled through, piece after piece (4 MiB each), and a
   // shift of 1,234 bytes puts a block across every boundary between them.
   const old = noise(13 * MiB + 777, 103);
   const target = concat(noise(1234, 104), old);
-  await withDir(async (dir) => {
-    const path = `${dir}/old.img`;
-    await Deno.writeFile(path, old);
-    const matcher = new BlockMatcher(indexOf(target));
-    const report = await scanLocalImages(matcher, [{ id: 0, path }]);
-    assert.equal(report.scanned, 1);
-    assert.equal(report.bytesRead, old.length);
-    const plan = checkedPlan(matcher, target, old);
-    assert.ok(plan.remoteBytes <= 2 * BLOCK_SIZE, `${plan.remoteBytes} bytes to fetch`);
-  });
+  const { report, plan } = await scanFor(target, old, false);
+  assert.equal(report.scanned, 1);
+  assert.equal(report.bytesRead, old.length);
+  assert.ok(plan.remoteBytes <= 2 * BLOCK_SIZE, `${plan.remoteBytes} bytes to fetch`);
 });
 
 Deno.test("scanLocalImages() goes on in the piece read ahead when the blocks of a join end there", async () => {
@@ -74,14 +71,8 @@ Deno.test("scanLocalImages() goes on in the piece read ahead when the blocks of 
   // piece read meanwhile, and goes on there: nothing is read twice.
   const old = noise(24 * MiB, 105);
   const target = concat(old.subarray(0, 6 * MiB), noise(100, 106), old.subarray(6 * MiB));
-  await withDir(async (dir) => {
-    const path = `${dir}/old.img`;
-    await Deno.writeFile(path, old);
-    const matcher = new BlockMatcher(indexOf(target));
-    const report = await scanLocalImages(matcher, [{ id: 0, path, index: indexOf(old) }]);
-    assert.equal(report.joined, 1);
-    assert.ok(report.bytesRead <= old.length, `${report.bytesRead} bytes read`);
-    const plan = checkedPlan(matcher, target, old);
-    assert.ok(plan.remoteBytes <= 2 * BLOCK_SIZE, `${plan.remoteBytes} bytes to fetch`);
-  });
+  const { report, plan } = await scanFor(target, old, true);
+  assert.equal(report.joined, 1);
+  assert.ok(report.bytesRead <= old.length, `${report.bytesRead} bytes read`);
+  assert.ok(plan.remoteBytes <= 2 * BLOCK_SIZE, `${plan.remoteBytes} bytes to fetch`);
 });
