@@ -82,8 +82,8 @@ export interface ChunkIndex {
   readonly version: number;
   /** Number of blocks: ceil(size / blockSize); the last one may be shorter. */
   readonly count: number;
-  /** Per block: the 16-bit weak checksum ({@link weakKey}), 0 … 65535. */
-  readonly weak: Uint32Array;
+  /** Per block: the 16-bit weak checksum ({@link weakKey}). */
+  readonly weak: Uint16Array;
   readonly strong: Uint32Array;
 }
 
@@ -197,7 +197,16 @@ export class IndexBuilder {
       this.#count++;
     }
     this.#pendingLength = 0;
-    return encodeIndex(this.#size, sha256, this.#entries.subarray(0, 2 * this.#count));
+    if (this.#count !== blockCount(this.#size)) {
+      throw new TypeError("block count does not match the size");
+    }
+    const entries = this.#entries;
+    return encodeIndex(
+      this.#size,
+      sha256,
+      (k) => weakKey(entries[2 * k]!),
+      (k) => entries[2 * k + 1]!,
+    );
   }
 
   /** Sums the full block in #pending. */
@@ -225,13 +234,17 @@ export class IndexBuilder {
 
 /**
  * The index file (version 2): header, then per block its weak key (big-endian
- * u16, {@link weakKey} of the 32-bit sum in `entries`) and its strong checksum
- * (big-endian u32).
+ * u16, {@link weakKey} of its 32-bit sum) and its strong checksum (big-endian
+ * u32), block k's from `weakOf(k)` and `strongOf(k)`.
  */
-function encodeIndex(size: number, sha256: string, entries: Uint32Array): Uint8Array {
+function encodeIndex(
+  size: number,
+  sha256: string,
+  weakOf: (k: number) => number,
+  strongOf: (k: number) => number,
+): Uint8Array {
   if (!SHA256_HEX.test(sha256)) throw new TypeError("sha256 must be 64 lowercase hex digits");
-  const count = entries.length / 2;
-  if (count !== blockCount(size)) throw new TypeError("block count does not match the size");
+  const count = blockCount(size);
   const out = new Uint8Array(INDEX_HEADER_BYTES + ENTRY_BYTES * count);
   const view = new DataView(out.buffer);
   out.set(magicBytes, 0);
@@ -242,10 +255,28 @@ function encodeIndex(size: number, sha256: string, entries: Uint32Array): Uint8A
   view.setBigUint64(16, BigInt(size));
   for (let i = 0; i < 32; i++) out[24 + i] = parseInt(sha256.slice(2 * i, 2 * i + 2), 16);
   for (let k = 0, at = INDEX_HEADER_BYTES; k < count; k++, at += ENTRY_BYTES) {
-    view.setUint16(at, weakKey(entries[2 * k]!));
-    view.setUint32(at + 2, entries[2 * k + 1]!);
+    view.setUint16(at, weakOf(k));
+    view.setUint32(at + 2, strongOf(k));
   }
   return out;
+}
+
+/**
+ * The index file (version 2) of a parsed index: the bytes it was parsed from
+ * when those were version 2, a version-1 index rewritten as version 2 (the
+ * fields a parsed index keeps are those of version 2). A delta update keeps
+ * the index of the image it built this way, so that the bytes it downloaded
+ * need not stay in memory while it matches.
+ *
+ * @example
+ * ```ts
+ * declare const bytes: Uint8Array, size: number, sha256: string;
+ * encodeParsedIndex(parseIndex(bytes, size, sha256, "store/….index")); // bytes, when version 2
+ * ```
+ */
+export function encodeParsedIndex(index: ChunkIndex): Uint8Array {
+  const { weak, strong } = index;
+  return encodeIndex(index.size, index.sha256, (k) => weak[k]!, (k) => strong[k]!);
 }
 
 /**
@@ -268,7 +299,7 @@ export function parseIndex(
   const { version, count, weakBytes } = checkIndexHeader(bytes, bytes.length, size, sha256, source);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const entry = weakBytes + STRONG_BYTES;
-  const weak = new Uint32Array(count);
+  const weak = new Uint16Array(count);
   const strong = new Uint32Array(count);
   for (let i = 0, at = INDEX_HEADER_BYTES; i < count; i++, at += entry) {
     // Version 1's 32-bit sum is cut to the 16 bits version 2 keeps: one matcher for both.

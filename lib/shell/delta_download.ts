@@ -22,6 +22,7 @@ import {
   BLOCK_SIZE,
   checkIndexHeader,
   type ChunkIndex,
+  encodeParsedIndex,
   INDEX_HEADER_BYTES,
   INDEX_SUFFIX,
   indexable,
@@ -184,7 +185,7 @@ export async function downloadDelta(
   let fetched = 0;
   let requests = 0;
   try {
-    let bytes: Uint8Array;
+    let bytes: Uint8Array | undefined;
     try {
       bytes = await source.fetchIndex(indexReadLimit(size));
     } catch (e) {
@@ -194,6 +195,8 @@ export async function downloadDelta(
     fetched += bytes.length;
     requests++;
     const index = parseIndex(bytes, size, sha256, source.indexName);
+    // Not held while matching (6 bytes per block): the index kept is encoded again from `index`.
+    bytes = undefined;
     const matcher = new BlockMatcher(index);
     const indexed = locals.map((local, id) => ({ id, ...local }));
     const scan = await scanLocalImages(matcher, indexed);
@@ -210,7 +213,7 @@ export async function downloadDelta(
     const stats = (reused: number): DeltaStats => ({ size, reused, downloaded: fetched, requests });
     if (first.sha256 === sha256) {
       await commitTemp(temp, finalPath);
-      await keepIndex(storeDir, sha256, bytes);
+      await keepIndex(storeDir, sha256, encodeParsedIndex(index));
       return {
         done: true,
         stats: stats(first.whole ? 0 : plan.localBytes),

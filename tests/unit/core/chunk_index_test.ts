@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import {
   BLOCK_SIZE,
   blockCount,
+  encodeParsedIndex,
   indexable,
   IndexBuilder,
   indexLength,
@@ -140,6 +141,18 @@ Deno.test("a version-1 index reads as the same fields as the version-2 one of th
     assert.equal(v2.version, 2);
     assert.deepEqual([...v1.weak], [...v2.weak]);
     assert.deepEqual([...v1.strong], [...v2.strong]);
+  }
+});
+
+Deno.test("encodeParsedIndex() gives back a version-2 index's bytes, and a version-1 index as version 2", () => {
+  for (const length of [0, 10, BLOCK_SIZE, 5 * BLOCK_SIZE + 123]) {
+    const bytes = image(length, 11);
+    const v2 = indexOf(bytes);
+    assert.deepEqual(encodeParsedIndex(parseIndex(v2, length, sha256(bytes), "v2")), v2);
+    assert.deepEqual(
+      encodeParsedIndex(parseIndex(indexV1(bytes), length, sha256(bytes), "v1")),
+      v2,
+    );
   }
 });
 

@@ -157,7 +157,7 @@ Deno.test("unusedStretches() are the local ranges no found block comes from, wid
       blockSize: B,
       version: 2,
       count,
-      weak: new Uint32Array(count),
+      weak: new Uint16Array(count),
       strong,
     };
   };
