@@ -2,9 +2,9 @@
  * Streams local images through a {@link BlockMatcher}: each image is read
  * once, front to back, through two reused buffers, the next read while the
  * one before is scanned (no per-block allocation, memory flat whatever the
- * image size). Reads errors of an image make it
- * count as not there: a local image is only ever a source of hints, the
- * signed digest of the result decides.
+ * image size). Read errors of an image make it count as not there: a local
+ * image is only ever a source of hints, the signed digest of the result
+ * decides.
  *
  * @module
  */
@@ -130,16 +130,26 @@ async function scanStretch(
 ): Promise<number> {
   const stop = Math.min(end, size);
   let [current, next] = buffers;
-  await file.seek(start, Deno.SeekMode.Start);
   let base = start; // image offset of the piece being scanned
   let at = CARRY; // where it starts in `current`
-  let filled = await readFull(
-    file,
-    current.subarray(CARRY, CARRY + Math.min(BUFFER_SIZE, stop - start)),
-  );
-  let read = filled;
+  let filled = 0;
+  let read = 0;
   let from = start;
+  /** Where to seek and read a fresh piece from: the start, or past the piece read ahead. */
+  let refill: number | undefined = start;
   for (;;) {
+    if (refill !== undefined) {
+      await file.seek(refill, Deno.SeekMode.Start);
+      base = refill;
+      at = CARRY;
+      filled = await readFull(
+        file,
+        current.subarray(CARRY, CARRY + Math.min(BUFFER_SIZE, stop - refill)),
+      );
+      read += filled;
+      refill = undefined;
+      if (filled === 0) return read; // it shrank since the stat
+    }
     const ahead = Math.min(BUFFER_SIZE, stop - base - filled);
     // Started before the scan, finished during it; awaited before anything else touches the file.
     const pending = ahead > 0 ? readFull(file, next.subarray(CARRY, CARRY + ahead)) : undefined;
@@ -150,30 +160,19 @@ async function scanStretch(
     if (pending === undefined || got === 0 || matcher.missing === 0) return read;
     const keep = matcher.keepFrom(from);
     const carry = base + filled - keep;
-    if (carry < 0 && keep < base + filled + got) {
-      // Jumped into the piece read ahead: scan on from there.
-      [current, next] = [next, current];
-      at = CARRY - carry;
-      filled = got + carry;
-      base = keep;
-      continue;
-    }
-    if (carry < 0 || carry > CARRY) {
-      // Jumped past the piece read ahead (or, never seen, left more behind than fits): read on
-      // from `keep`.
+    if (carry < 0 && keep >= base + filled + got) {
+      // Jumped past the piece read ahead (blocks known from a join): read on from there.
       if (keep >= stop) return read;
-      await file.seek(keep, Deno.SeekMode.Start);
-      base = keep;
-      at = CARRY;
-      filled = await readFull(
-        file,
-        current.subarray(CARRY, CARRY + Math.min(BUFFER_SIZE, stop - keep)),
-      );
-      read += filled;
-      if (filled === 0) return read;
+      refill = keep;
       continue;
     }
-    next.set(current.subarray(at + filled - carry, at + filled), CARRY - carry);
+    if (carry > CARRY) {
+      // More left behind than fits in front of the next piece (never seen): read it again.
+      refill = keep;
+      continue;
+    }
+    // Jumped into the piece read ahead (carry < 0), or carry the rest of this one in front of it.
+    if (carry > 0) next.set(current.subarray(at + filled - carry, at + filled), CARRY - carry);
     [current, next] = [next, current];
     base = keep;
     at = CARRY - carry;
