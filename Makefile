@@ -7,7 +7,7 @@ PINNED := $(TOOLS)/node_modules/.bin/deno
 DENO := $(shell command -v deno 2>/dev/null || echo $(PINNED))
 export NO_COLOR := 1
 
-.PHONY: all test check lint fmt fmt-check unit build demo torture bench bench-delta bench-delta-quick deps clean man install uninstall
+.PHONY: all test check lint fmt fmt-check unit build demo torture bench bench-delta bench-delta-quick deps clean man install uninstall wasm
 
 all: test
 
@@ -54,6 +54,13 @@ torture: deps
 ## make bench: compares tako with curl, sha256sum and cp (see docs/performance.md).
 bench: deps
 	$(DENO) run --no-prompt -A bench/bench.ts
+
+## make wasm: reassembles the rolling match's WebAssembly kernel (needs wat2wasm, Debian's wabt).
+wasm: | $(DENO)
+	mkdir -p build
+	wat2wasm lib/core/rolling_kernel.wat -o build/rolling_kernel.wasm
+	$(DENO) run --allow-read --allow-write dev/wasm_module.ts build/rolling_kernel.wasm lib/core/rolling_kernel_wasm.ts
+	$(DENO) fmt lib/core/rolling_kernel_wasm.ts
 
 ## make man: the man pages (tako.1, tako-<command>.1) from the --help texts, into $(MANBUILD).
 MANBUILD ?= build/man

@@ -29,15 +29,7 @@ import type { Matches } from "./delta_plan.ts";
 import { FoundBlocks } from "./found_blocks.ts";
 import { joinProbes, PROBES } from "./join_probes.ts";
 import { PairTable } from "./pair_table.ts";
-import {
-  fillByte,
-  NONE,
-  pairKey,
-  rollPair,
-  rollToCandidate,
-  SPENT,
-  sumPair,
-} from "./rolling_sum.ts";
+import { fillByte, NONE, pairKey, RollingScan, rollPair, SPENT, sumPair } from "./rolling_sum.ts";
 
 /**
  * Streams local images against an index and records where each block of the
@@ -76,6 +68,8 @@ export class BlockMatcher implements Matches {
   #resumeAt = NONE;
   /** The rolling sums a and b of the two windows being rolled. */
   readonly #sums = new Int32Array(4);
+  /** Made on the first roll: a join alone never rolls. */
+  #rolling: RollingScan | undefined;
   /** Per byte value: 1 once two windows of only that byte matched no missing pair (stays so). */
   readonly #spentFills = new Uint8Array(256);
   #strongChecks = 0;
@@ -271,16 +265,13 @@ export class BlockMatcher implements Matches {
     sumPair(buffer, at, block, sums);
     for (;;) {
       const from = at;
-      at = rollToCandidate(
+      at = (this.#rolling ??= new RollingScan(block)).toCandidate(
         buffer,
         at,
         last,
         block,
         sums,
-        this.#table.slots,
-        this.#table.shift,
-        this.#table.key,
-        this.#table.filter,
+        this.#table,
       );
       this.#rolled += (at < 0 ? last : at) - from;
       if (at < 0) return base + last + 1;

@@ -3,10 +3,12 @@
  * checksum over two neighbouring windows of a buffer (at x and x + block),
  * moved byte by byte, and the probe of the table of missing block pairs at
  * each offset by the pair's key: the `b` halves of both windows' sums, 32
- * bits. Int32 arithmetic only. Pure.
+ * bits, through a two-bit filter first. Int32 arithmetic only. Pure: the
+ * loop itself runs in WebAssembly (rolling_kernel.wat), in memory of its own.
  *
  * @module
  */
+import { ROLLING_KERNEL_WASM } from "./rolling_kernel_wasm.ts";
 
 /** An empty table slot (and "not a fill"). */
 export const NONE = -1;
@@ -68,8 +70,7 @@ export function rollPair(buffer: Uint8Array, at: number, block: number, sums: In
 /**
  * Whether `key` heads a chain of the table, or its probe meets a spent chain:
  * in a run of one byte value (free space) the caller checks the window once
- * and skips the run, which rolling through would not. Apart from the hot
- * loop, which runs about a third faster without this loop inside it.
+ * and skips the run, which rolling through would not.
  */
 function isCandidate(
   key: number,
@@ -85,47 +86,120 @@ function isCandidate(
   }
 }
 
+/** What {@link RollingScan.toCandidate} probes: the pair table's arrays (pair_table.ts). */
+export interface CandidateTable {
+  readonly slots: Int32Array;
+  readonly shift: number;
+  readonly key: Int32Array;
+  /** Two bits per pair key ({@link filterBits}); `filterVersion` changes whenever it does. */
+  readonly filter: Int32Array;
+  readonly filterVersion: number;
+}
+
+/** The filter's largest size in 32-bit words (2 MiB). */
+export const MAX_FILTER_WORDS = 1 << 19;
+
+/** How far {@link filterBit} shifts for a filter of `words` 32-bit words (a power of two). */
+export function filterShift(words: number): number {
+  return 32 - Math.log2(words * 32);
+}
+
 /**
- * The hot loop: rolls from the pair of windows at `from` (whose sums are in
- * `sums`) to the first, up to `last`, whose key heads a chain of the table
- * or whose probe meets a spent chain; returns its offset with its sums in
- * `sums`, or -1 after `last`. One filter bit test per byte; the table only
- * on the rare filter hit.
+ * Bit number `hash` (0 or 1) of the filter that pair key `key` sets; both
+ * set let an offset through to the table. As rolling_kernel.wat computes them.
  */
-export function rollToCandidate(
-  buffer: Uint8Array,
-  from: number,
-  last: number,
-  block: number,
-  sums: Int32Array,
-  slots: Int32Array,
-  shift: number,
-  keyOfPair: Int32Array,
-  filter: Int32Array,
-): number {
-  const filterShift = 32 - Math.log2(filter.length * 32);
-  let a = sums[0]!;
-  let b = sums[1]!;
-  let a2 = sums[2]!;
-  let b2 = sums[3]!;
-  for (let at = from;; at++) {
-    const key = (b << 16) | (b2 & 0xffff);
-    const bit = Math.imul(key, FILTER_MIX) >>> filterShift;
-    if (
-      (filter[bit >>> 5]! & (1 << (bit & 31))) !== 0 && isCandidate(key, slots, shift, keyOfPair)
-    ) {
-      sums[0] = a;
-      sums[1] = b;
-      sums[2] = a2;
-      sums[3] = b2;
-      return at;
+export function filterBit(key: number, shift: number, hash: 0 | 1): number {
+  return Math.imul(key, hash === 0 ? FILTER_MIX : FILTER_MIX2) >>> shift;
+}
+
+/** The second filter hash's multiplier. */
+const FILTER_MIX2 = 0xc2b2ae35 | 0;
+/** Window offsets rolled per copy into the kernel's memory. */
+export const STRETCH = 256 * 1024;
+/** Where the kernel's memory holds the sums (16 bytes), the filter and the stretch of bytes. */
+const SUMS_AT = 0;
+const FILTER_AT = 1024;
+const STRETCH_AT = FILTER_AT + 4 * MAX_FILTER_WORDS;
+
+let kernelModule: WebAssembly.Module | undefined;
+
+/** rolling_kernel.wat's `roll`. */
+type Kernel = (at: number, last: number, block: number, filter: number, shift: number) => number;
+
+/**
+ * The hot loop: rolls both windows byte by byte and tests each offset's pair
+ * key against the filter, in WebAssembly (rolling_kernel.wat: faster than
+ * the same loop in JavaScript, and fast from its first call; docs/delta.md). Each
+ * stretch of the caller's buffer is copied into the kernel's memory first
+ * ({@link STRETCH} offsets at a time; the copy costs a small fraction of rolling them); the table is
+ * probed here, on the rare offsets that pass the filter. One per matcher: its
+ * memory (about 2.3 MiB, most of it the room for the largest filter) is reused.
+ */
+export class RollingScan {
+  readonly #memory: WebAssembly.Memory;
+  readonly #roll: Kernel;
+  readonly #bytes: Uint8Array;
+  readonly #sums: Int32Array;
+  #filterVersion = NaN;
+
+  constructor(block: number) {
+    const pages = Math.ceil((STRETCH_AT + STRETCH + 2 * block + 1) / 65536);
+    this.#memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    kernelModule ??= new WebAssembly.Module(
+      Uint8Array.from(atob(ROLLING_KERNEL_WASM), (c) => c.charCodeAt(0)),
+    );
+    const instance = new WebAssembly.Instance(kernelModule, { tako: { memory: this.#memory } });
+    this.#roll = instance.exports.roll as Kernel;
+    this.#bytes = new Uint8Array(this.#memory.buffer);
+    this.#sums = new Int32Array(this.#memory.buffer, SUMS_AT, 4);
+  }
+
+  /**
+   * Rolls from the pair of windows at `from` of `buffer` (whose sums are in
+   * `sums`) to the first, up to `last`, whose key heads a chain of `table`
+   * or whose probe meets a spent chain; returns its offset with its sums in
+   * `sums`, or -1 after `last`. The bytes read lie in `buffer[from, last + 2
+   * * block)`.
+   */
+  toCandidate(
+    buffer: Uint8Array,
+    from: number,
+    last: number,
+    block: number,
+    sums: Int32Array,
+    table: CandidateTable,
+  ): number {
+    if (this.#filterVersion !== table.filterVersion) {
+      this.#bytes.set(
+        new Uint8Array(table.filter.buffer, table.filter.byteOffset, table.filter.byteLength),
+        FILTER_AT,
+      );
+      this.#filterVersion = table.filterVersion;
     }
-    if (at >= last) return -1;
-    const out = buffer[at]!;
-    const middle = buffer[at + block]!;
-    a = (a + middle - out) | 0;
-    b = (b + a - Math.imul(block, out)) | 0;
-    a2 = (a2 + buffer[at + 2 * block]! - middle) | 0;
-    b2 = (b2 + a2 - Math.imul(block, middle)) | 0;
+    const shift = filterShift(table.filter.length);
+    const kernel = this.#sums;
+    kernel.set(sums);
+    for (let start = from;;) {
+      // Offsets start..end are tested here; the bytes rolled past end are copied too.
+      const end = Math.min(last, start + STRETCH - 1);
+      this.#bytes.set(buffer.subarray(start, end + 2 * block + 1), STRETCH_AT);
+      const stretchEnd = STRETCH_AT + end - start;
+      for (let at = STRETCH_AT;;) {
+        const hit = this.#roll(at, stretchEnd, block, FILTER_AT, shift);
+        if (hit < 0) break;
+        const key = pairKey(kernel[1]!, kernel[3]!);
+        if (isCandidate(key, table.slots, table.shift, table.key)) {
+          sums.set(kernel);
+          return start + hit - STRETCH_AT;
+        }
+        if (hit === stretchEnd) break;
+        rollPair(this.#bytes, hit, block, kernel);
+        at = hit + 1;
+      }
+      // Offset end was tested: on to the next stretch, or done.
+      if (end >= last) return -1;
+      rollPair(this.#bytes, stretchEnd, block, kernel);
+      start = end + 1;
+    }
   }
 }
