@@ -390,11 +390,7 @@ async function ensureImage(
     // Not removed first: the fresh copy is renamed over it, so latest never dangles.
   }
   // By delta when the origin has an index (docs/delta.md), else in full; loaded only here.
-  const { keepOriginIndex, updateByDelta } = await import("../shell/delta_download.ts");
-  if (await updateByDelta(run, entry) === undefined) {
-    const { downloadImage } = await import("../shell/image_download.ts");
-    await downloadImage(run, entry);
-    await keepOriginIndex(run, entry);
-  }
+  const { updateImage } = await import("../shell/image_update.ts");
+  await updateImage(run, entry);
   return stampOf(entry.sha256, await Deno.lstat(path));
 }

@@ -20,10 +20,8 @@
 import { BlockMatcher } from "../core/block_match.ts";
 import {
   BLOCK_SIZE,
-  checkIndexHeader,
   type ChunkIndex,
   encodeParsedIndex,
-  INDEX_HEADER_BYTES,
   INDEX_SUFFIX,
   indexable,
   indexPath,
@@ -46,10 +44,10 @@ import { listStore, readLatest } from "./store.ts";
 import { readState } from "./state_file.ts";
 import { refusedMultiRange } from "../core/range_refusals.ts";
 import { assemble } from "./assemble.ts";
-import { commitTemp, createTemp, readFileCapped, writeFileAtomic } from "./fs.ts";
+import { commitTemp, createTemp } from "./fs.ts";
 import { originUrl } from "../core/http_policy.ts";
-import { type NetOptions, openStoreFile } from "./http.ts";
-import { copyHashing } from "./copy.ts";
+import type { NetOptions } from "./http.ts";
+import { cachedIndex, keepIndex } from "./kept_index.ts";
 import { scanLocalImages, type ScanReport } from "./local_scan.ts";
 import { type DeltaSource, httpDeltaSource, type MultiRange } from "./delta_source.ts";
 
@@ -57,78 +55,6 @@ import { type DeltaSource, httpDeltaSource, type MultiRange } from "./delta_sour
 export interface Local {
   readonly path: string;
   readonly index?: ChunkIndex | undefined;
-}
-
-/**
- * Keeps the index of an image just built beside it (`store/<sha256>.index`),
- * for the next update to match it without reading it. Best effort: without
- * it the next update reads the image instead.
- */
-async function keepIndex(storeDir: string, sha256: string, bytes: Uint8Array): Promise<void> {
-  await writeFileAtomic(storeDir, sha256 + INDEX_SUFFIX, bytes, 0o444).catch(() => {});
-}
-
-/**
- * After the full download of a host's first image (no delta was tried, so
- * no index was fetched for it yet): the origin's chunk index of the image,
- * kept beside it, so that the first delta update joins it instead of
- * reading and rolling over the whole image (docs/delta.md: on a block
- * filesystem that is most of a delta's time; the index is 0.15 % of the
- * image). Not with `--no-delta`, nor from a `file:` origin (a delta reads
- * it as a local image). Best effort: an origin without indexes, or one that
- * fails, only costs the next delta its scan; the index is checked against
- * the image it must describe before it is kept, and in full when it is used.
- */
-export async function keepOriginIndex(run: DeltaRun, entry: Entry): Promise<void> {
-  const origin = run.config.origins[0];
-  const size = Number(entry.size);
-  // Another image was there (latest pointed to it): a delta was tried, and fetched the index.
-  if (run.outcome.before !== undefined) return;
-  if (run.delta === false || origin === undefined || origin.startsWith("file:")) return;
-  if (size === 0 || !indexable(size)) return;
-  const path = indexPath(entry.sha256);
-  const name = shownUrl(originUrl(origin, path));
-  const storeDir = `${run.dest}/store`;
-  const limit = indexReadLimit(size);
-  try {
-    // Streamed into a temporary file: a 4 GiB image's 6 MiB index never sits in memory whole.
-    await using answer = await openStoreFile(origin, path, run.net);
-    await using temp = await createTemp(storeDir);
-    const { received } = await copyHashing(answer.body, temp, { limit: limit + 1 });
-    run.outcome.bytes += received;
-    if (received > limit) {
-      throw new TakoError("integrity", `${name} is larger than ${limit} bytes.`);
-    }
-    checkIndexHeader(await readHeader(temp.file), received, size, entry.sha256, name);
-    await commitTemp(temp, `${storeDir}/${entry.sha256}${INDEX_SUFFIX}`);
-  } catch (e) {
-    if (!(e instanceof TakoError)) throw e;
-    run.log.debug(`${run.where}: no chunk index kept for the next update: ${e.message}`);
-  }
-}
-
-/** The first bytes of a file, up to an index's header (fewer when it is shorter). */
-async function readHeader(file: Deno.FsFile): Promise<Uint8Array> {
-  const header = new Uint8Array(INDEX_HEADER_BYTES);
-  await file.seek(0, Deno.SeekMode.Start);
-  let filled = 0;
-  while (filled < header.length) {
-    const n = await file.read(header.subarray(filled));
-    if (n === null) break;
-    filled += n;
-  }
-  return header.subarray(0, filled);
-}
-
-/** The cached index of a local image, if there is one that belongs to it. */
-async function cachedIndex(path: string, sha256: string): Promise<ChunkIndex | undefined> {
-  try {
-    const size = (await Deno.stat(path)).size;
-    const bytes = await readFileCapped(path + INDEX_SUFFIX, indexReadLimit(size));
-    return bytes === undefined ? undefined : parseIndex(bytes, size, sha256, path + INDEX_SUFFIX);
-  } catch {
-    return undefined; // damaged or foreign: the image is read instead
-  }
 }
 
 /** The image to build. */
@@ -157,6 +83,8 @@ export type DeltaOutcome =
     readonly noIndex?: boolean;
     /** Bytes fetched before giving up. */
     readonly fetched: number;
+    /** The origin's index of the image, when it was fetched and parsed before giving up. */
+    readonly index?: ChunkIndex;
   };
 
 /**
@@ -184,6 +112,7 @@ export async function downloadDelta(
   }
   let fetched = 0;
   let requests = 0;
+  let parsed: ChunkIndex | undefined;
   try {
     let bytes: Uint8Array | undefined;
     try {
@@ -195,6 +124,7 @@ export async function downloadDelta(
     fetched += bytes.length;
     requests++;
     const index = parseIndex(bytes, size, sha256, source.indexName);
+    parsed = index;
     // Not held while matching (6 bytes per block): the index kept is encoded again from `index`.
     bytes = undefined;
     const matcher = new BlockMatcher(index);
@@ -202,7 +132,7 @@ export async function downloadDelta(
     const scan = await scanLocalImages(matcher, indexed);
     const plan = planDelta(size, BLOCK_SIZE, matcher);
     if (size > 0 && plan.localBytes === 0) {
-      return { done: false, reason: "No block of it is in the local images.", fetched };
+      return { done: false, reason: "No block of it is in the local images.", fetched, index };
     }
     await using temp = await createTemp(storeDir);
     const paths = locals.map((local) => local.path);
@@ -229,6 +159,8 @@ export async function downloadDelta(
       );
     }
     // A kept index that matched wrong bytes would mislead every later update: drop them all.
+    // The new image's own index may be the one that lied: not kept either, whatever follows.
+    parsed = undefined;
     for (const local of indexed) {
       if (local.index !== undefined) await Deno.remove(local.path + INDEX_SUFFIX).catch(() => {});
     }
@@ -248,7 +180,12 @@ export async function downloadDelta(
     return { done: true, stats: stats(0), repaired: true, whole: false, scan };
   } catch (e) {
     if (!(e instanceof TakoError)) throw e;
-    return { done: false, reason: e.message, fetched };
+    return {
+      done: false,
+      reason: e.message,
+      fetched,
+      ...(parsed === undefined ? {} : { index: parsed }),
+    };
   }
 }
 
@@ -267,28 +204,40 @@ export interface DeltaRun {
   readonly outcome: Outcome;
 }
 
+/** What {@link updateByDelta} did. */
+export type DeltaResult =
+  | { readonly done: true; readonly cost: DeltaRecord }
+  | {
+    readonly done: false;
+    /** A delta update was tried (and its bytes counted). */
+    readonly tried?: boolean;
+    /** The origin's index of the image, fetched by the attempt: kept after the full download. */
+    readonly index?: ChunkIndex;
+  };
+
 /**
  * Tries to build `store/<sha256>` of `entry` by delta from the images the
  * destination holds (docs/delta.md); logs what it did. Returns what it cost
- * when the image is in place; undefined when the caller must download it in
- * full (nothing to reuse, or any doubt, logged as a warning with the reason).
+ * when the image is in place; not done when the caller must download it in
+ * full (nothing to reuse, or any doubt, logged as a warning with the reason),
+ * with the origin's index when the attempt had fetched one that belongs to it.
  *
  * @example
  * ```ts
  * import type { Entry } from "../core/manifest.ts";
  * declare const run: DeltaRun, entry: Entry;
- * const cost = await updateByDelta(run, entry);
- * if (cost === undefined) console.log("download it in full");
+ * const result = await updateByDelta(run, entry);
+ * if (!result.done) console.log("download it in full");
  * ```
  */
-export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaRecord | undefined> {
+export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaResult> {
   const origin = run.config.origins[0];
-  if (run.delta === false || origin === undefined) return undefined;
+  if (run.delta === false || origin === undefined) return { done: false };
   const size = Number(entry.size);
   const storeDir = `${run.dest}/store`;
   const locals = await localImages(run, entry.sha256);
   // A file: origin is read as fast as a local image: nothing to save.
-  if (locals.length === 0 || size === 0 || origin.startsWith("file:")) return undefined;
+  if (locals.length === 0 || size === 0 || origin.startsWith("file:")) return { done: false };
   const label = printable(entry.version);
   run.log.debug(
     `${run.where}: updating ${label} by delta from ${locals.length} local image(s) and ${
@@ -320,7 +269,13 @@ export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaR
       `${run.where}: no delta update of ${label}: ${outcome.reason} Downloading it in full.`;
     if (outcome.noIndex) run.log.info(message);
     else run.log.warn(message);
-    return undefined;
+    // What the attempt received counts with the full download that follows (fetch --json, .state).
+    run.outcome.bytes += outcome.fetched;
+    return {
+      done: false,
+      tried: true,
+      ...(outcome.index === undefined ? {} : { index: outcome.index }),
+    };
   }
   const how = outcome.whole
     ? " (the origin ignored Range and sent the whole image)"
@@ -335,13 +290,13 @@ export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaR
   const cost = { sha256: entry.sha256, ...outcome.stats };
   run.outcome.bytes += cost.downloaded;
   run.outcome.delta = cost;
-  return cost;
+  return { done: true, cost };
 }
 
 /**
  * The local images worth matching, best first (core `localCandidates`), each
  * with its own chunk index when one is kept beside it (from the delta update
- * that built it, or fetched after its full download: {@link keepOriginIndex}).
+ * that built it, or kept after its full download: kept_index.ts).
  */
 async function localImages(run: DeltaRun, target: string): Promise<Local[]> {
   const dest = run.dest;

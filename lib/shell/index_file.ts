@@ -10,14 +10,8 @@
  */
 import { join } from "node:path";
 import { printable, TakoError } from "../core/errors.ts";
-import {
-  INDEX_SUFFIX,
-  INDEX_VERSION,
-  indexable,
-  IndexBuilder,
-  indexReadLimit,
-  parseIndex,
-} from "../core/chunk_index.ts";
+import { equalBytes } from "../core/bytes.ts";
+import { INDEX_SUFFIX, indexable, IndexBuilder, indexReadLimit } from "../core/chunk_index.ts";
 import { attempt, hashOpenFile, readFileCapped, writeFileAtomic } from "./fs.ts";
 
 /** What {@link ensureIndex} did. */
@@ -25,12 +19,13 @@ export type IndexOutcome = "written" | "present" | "too large";
 
 /**
  * Makes `storeDir/<sha256>.index` the index of `storeDir/<sha256>` (`size`
- * bytes): keeps a present index that is valid for it in the current format
- * version, else (none, damaged, another image's, or version 1) writes `built`
- * or, without it, reads the image, checks its digest and writes the index.
- * `built` is the index that an IndexBuilder fed the very bytes hashed to
- * `sha256` finished (`tako store` indexes while it copies, so that the image
- * is read once). An image too large for an index (over about 42 GiB) gets none. A
+ * bytes): keeps a present index only when it is byte for byte the one the
+ * image's bytes give (so a damaged entry, another image's entries under a
+ * right header, or version 1 are all written anew), else writes it. `built`
+ * is the index that an IndexBuilder fed the very bytes hashed to `sha256`
+ * finished (`tako store` indexes while it copies, so that the image is read
+ * once); without it the image is read, its digest checked and its index
+ * built. An image too large for an index (over about 42 GiB) gets none. A
  * damaged image is an integrity error; nothing is written then.
  *
  * @example
@@ -47,33 +42,32 @@ export async function ensureIndex(
 ): Promise<IndexOutcome> {
   if (!indexable(size)) return "too large";
   const name = sha256 + INDEX_SUFFIX;
-  if (await validIndex(join(storeDir, name), sha256, size)) return "present";
-  if (built !== undefined) {
-    await writeFileAtomic(storeDir, name, built, 0o444);
-    return "written";
+  const present = await presentIndex(join(storeDir, name), size);
+  let index = built;
+  if (index === undefined) {
+    const imagePath = join(storeDir, sha256);
+    const read = await indexFile(imagePath);
+    if (read.sha256 !== sha256 || read.size !== size) {
+      throw new TakoError(
+        "integrity",
+        `${
+          printable(imagePath, 300)
+        } is damaged (its digest is ${read.sha256}); store it again before indexing it.`,
+      );
+    }
+    index = read.index;
   }
-  const imagePath = join(storeDir, sha256);
-  const read = await indexFile(imagePath);
-  if (read.sha256 !== sha256 || read.size !== size) {
-    throw new TakoError(
-      "integrity",
-      `${
-        printable(imagePath, 300)
-      } is damaged (its digest is ${read.sha256}); store it again before indexing it.`,
-    );
-  }
-  await writeFileAtomic(storeDir, name, read.index, 0o444);
+  if (present !== undefined && equalBytes(present, index)) return "present";
+  await writeFileAtomic(storeDir, name, index, 0o444);
   return "written";
 }
 
-/** Whether `path` is a valid index of the image in the current version (an older one is rewritten). */
-async function validIndex(path: string, sha256: string, size: number): Promise<boolean> {
+/** The bytes of the index at `path`, when it can be read and is no longer than one of `size` can be. */
+async function presentIndex(path: string, size: number): Promise<Uint8Array | undefined> {
   try {
-    const bytes = await readFileCapped(path, indexReadLimit(size));
-    if (bytes === undefined) return false;
-    return parseIndex(bytes, size, sha256, path).version === INDEX_VERSION;
+    return await readFileCapped(path, indexReadLimit(size));
   } catch {
-    return false; // unreadable, damaged or another image's: written anew
+    return undefined; // unreadable: written anew
   }
 }
 

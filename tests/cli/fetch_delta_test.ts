@@ -304,11 +304,37 @@ Deno.test("a 206 with the wrong Content-Range falls back to a full download", as
         headers: { "content-range": `bytes 0-99/${NEW.length}` },
         times: 2,
       });
-      const result = await fetch();
-      assertOutcome(result, 0, "Content-Range");
+      const result = await fetch("--json");
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, /Content-Range/);
       await assertNewImage(dest);
+      // The attempt's bytes count with the full download's: the index, and no range body.
+      const received = JSON.parse(result.stdout).configs[0].bytes_downloaded;
+      assert.equal(received, NEW.length + INDEX_LENGTH);
+      // The index the attempt fetched is kept beside the image, for the next update to join.
+      assert.deepEqual(await Deno.readFile(`${dest}/store/${NEW_SHA}.index`), indexBytes(NEW));
+      assert.equal(sent(origin).index, INDEX_LENGTH, "the index was fetched once");
     },
   );
+});
+
+Deno.test("a delta that finds nothing to reuse downloads in full and keeps the index it fetched", async () => {
+  await withDelta(true, async ({ dir, origin, dest, fetch }) => {
+    // 1.1.0 shares no block with 1.0.0.
+    const other = noise(SIZE, 77);
+    const otherSha = sha256Hex(other);
+    await buildOrigin(`${dir}/origin`, [V1, { version: "1.1.0", content: other }]);
+    await Deno.writeFile(`${dir}/origin/store/${otherSha}.index`, indexBytes(other));
+    const result = await fetch("--json");
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /No block of it is in the local images/);
+    assert.equal(await latestDigest(dest), otherSha);
+    await checkInvariants(dest);
+    const indexLength = indexBytes(other).length;
+    assert.equal(JSON.parse(result.stdout).configs[0].bytes_downloaded, SIZE + indexLength);
+    assert.deepEqual(await Deno.readFile(`${dest}/store/${otherSha}.index`), indexBytes(other));
+    assert.equal(origin.requestsFor(`/store/${otherSha}.index`).length, 1);
+  });
 });
 
 Deno.test("kill -9 during the assembly leaves nothing final; the next run completes", async () => {

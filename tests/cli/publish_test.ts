@@ -132,6 +132,19 @@ Deno.test("`tako store` writes each image's chunk index beside it; `tako index` 
     assert.equal((await Deno.readFile(removed)).length, 62);
     assert.equal((await Deno.readFile(older))[9], 2, "version 2 now");
     assert.equal(await modeOf(older), 0o444);
+    // A present index is kept only when its entries are the image's too: a damaged entry under
+    // an intact header is written anew; a second run then keeps all three.
+    const good = await Deno.readFile(older);
+    const tampered = good.slice();
+    tampered[60] = tampered[60]! ^ 1;
+    await Deno.remove(older);
+    await Deno.writeFile(older, tampered);
+    const again = await runTako(["index", "-o", "out"], { cwd: dir });
+    assertOk(again, "tako index over a damaged entry");
+    assert.match(again.stderr, /1 index\(es\) written, 2 already in place/);
+    assert.deepEqual(await Deno.readFile(older), good);
+    const idle = await runTako(["index", "-o", "out"], { cwd: dir });
+    assert.match(idle.stderr, /0 index\(es\) written, 3 already in place/);
     // A damaged image gets no index, and the run says which and fails.
     await Deno.remove(removed);
     const damaged = join(dir, "out", "store", IMAGE_TWO.sha256);
