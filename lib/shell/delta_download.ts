@@ -36,7 +36,6 @@ import {
   repairPlan,
 } from "../core/delta_plan.ts";
 import { printable, shownUrl, TakoError } from "../core/errors.ts";
-import type { Log } from "../core/log.ts";
 import type { Entry } from "../core/manifest.ts";
 import type { Outcome } from "../core/fetch_report.ts";
 import type { DeltaRecord } from "../core/state.ts";
@@ -46,8 +45,7 @@ import { refusedMultiRange } from "../core/range_refusals.ts";
 import { assemble } from "./assemble.ts";
 import { commitTemp, createTemp } from "./fs.ts";
 import { originUrl } from "../core/http_policy.ts";
-import type { NetOptions } from "./http.ts";
-import { cachedIndex, keepIndex } from "./kept_index.ts";
+import { cachedIndex, type IndexRun, keepIndex } from "./kept_index.ts";
 import { scanLocalImages, type ScanReport } from "./local_scan.ts";
 import { type DeltaSource, httpDeltaSource, type MultiRange } from "./delta_source.ts";
 
@@ -189,17 +187,8 @@ export async function downloadDelta(
   }
 }
 
-/** What {@link updateByDelta} needs to know about the run. */
-export interface DeltaRun {
-  readonly dest: string;
-  /** The config's origins: a delta update asks the first. */
-  readonly config: { readonly origins: readonly string[] };
-  /** False with `--no-delta`: no delta update at all. */
-  readonly delta?: boolean;
-  readonly net: NetOptions;
-  readonly log: Log;
-  /** The config as messages name it. */
-  readonly where: string;
+/** What {@link updateByDelta} needs to know about the run: what keeping an index does, and more. */
+export interface DeltaRun extends IndexRun {
   /** The run's outcome: a delta update adds its bytes and its cost (`delta`). */
   readonly outcome: Outcome;
 }

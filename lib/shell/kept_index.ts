@@ -29,11 +29,13 @@ import { type NetOptions, openStoreFile } from "./http.ts";
 /** What {@link keepOriginIndex} needs to know about the run. */
 export interface IndexRun {
   readonly dest: string;
+  /** The config's origins: the first is asked. */
   readonly config: { readonly origins: readonly string[] };
-  /** False with `--no-delta`. */
+  /** False with `--no-delta`: no delta update, no index. */
   readonly delta?: boolean;
   readonly net: NetOptions;
   readonly log: Log;
+  /** The config as messages name it. */
   readonly where: string;
   /** Bytes received in this run: the index's are added. */
   readonly outcome: { bytes: number };
