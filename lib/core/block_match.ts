@@ -47,7 +47,8 @@ import { fillByte, NONE, pairKey, RollingScan, rollPair, SPENT, sumPair } from "
  * ```
  */
 export class BlockMatcher implements Matches {
-  readonly image: Int32Array;
+  /** Per block: the local image's number, 8 bits (delta_plan.ts MAX_LOCAL_IMAGES are matched). */
+  readonly image: Int8Array;
   readonly offset: Float64Array;
   readonly #index: ChunkIndex;
   readonly #block: number;
@@ -85,7 +86,7 @@ export class BlockMatcher implements Matches {
     const key = new Int32Array(index.count);
     for (let j = 0; j + 1 < this.#full; j++) key[j] = pairKey(index.weak[j]!, index.weak[j + 1]!);
     this.#table = new PairTable(key);
-    this.image = new Int32Array(index.count).fill(NONE);
+    this.image = new Int8Array(index.count).fill(NONE);
     this.offset = new Float64Array(index.count);
     this.#missing = index.count;
   }
@@ -118,15 +119,23 @@ export class BlockMatcher implements Matches {
   /**
    * Matches the local image numbered `image` by its cached chunk index
    * `local` instead of reading it: what a scan finds at block-aligned
-   * offsets (pairs, then probes), without I/O; a wrong claim costs only the
-   * digest check.
+   * offsets (blocks where they were, pairs, then probes), without I/O; a
+   * wrong claim costs only the digest check.
    */
   join(image: number, local: ChunkIndex): void {
     if (local.blockSize !== this.#block) return;
     this.begin(image, local.size, true);
-    this.#table.build(this.#full - 1, this.#missing, (j) => !this.#pairFound(j));
     const full = Math.floor(local.size / this.#block);
     const { weak, strong } = local;
+    // First each block where it was: most of a block filesystem's, and then the table is built
+    // for the rest only (at 4 GiB a table of every block is 10 MB of slots and filter).
+    for (let j = 0, both = Math.min(full, this.#full); j < both; j++) {
+      if (weak[j] === this.#index.weak[j] && strong[j] === this.#index.strong[j]) {
+        this.#found(j, j * this.#block);
+      }
+    }
+    if (this.#missing === 0) return;
+    this.#table.build(this.#full - 1, this.#missing, (j) => !this.#pairFound(j));
     const { next } = this.#table;
     for (let k = 0; k + 1 < full && this.#missing > 0; k++) {
       const slot = this.#table.find(pairKey(weak[k]!, weak[k + 1]!));

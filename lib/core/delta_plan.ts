@@ -19,8 +19,8 @@ import { formatBytes } from "./log.ts";
 
 /** Where each block of the new image can be copied from (block_match.ts finds it). */
 export interface Matches {
-  /** Per block: the caller's number of the local image holding it, or -1. */
-  readonly image: Int32Array;
+  /** Per block: the caller's number of the local image holding it (at most 127), or -1. */
+  readonly image: Int8Array;
   /** Per block: its byte offset in that local image. */
   readonly offset: Float64Array;
 }
@@ -242,7 +242,7 @@ export function repairPlan(plan: DeltaPlan, first: number): DeltaPlan {
   };
 }
 
-/** At most this many local images are scanned for one update. */
+/** At most this many local images are scanned for one update (the matcher numbers them in 8 bits). */
 export const MAX_LOCAL_IMAGES = 4;
 
 /**
@@ -338,7 +338,7 @@ const STRETCH_GAP = 64;
  * ```ts
  * import { type ChunkIndex, strongSum, weakKey, weakSum } from "./chunk_index.ts";
  * declare const local: ChunkIndex; // 4 blocks of 4 KiB, all different
- * const matches = { image: new Int32Array([0, -1, 0]), offset: new Float64Array([0, 0, 8192]) };
+ * const matches = { image: new Int8Array([0, -1, 0]), offset: new Float64Array([0, 0, 8192]) };
  * unusedStretches(matches, 0, local); // [[0, 16384]]: block 1, widened, then block 3
  * ```
  */

@@ -15,7 +15,7 @@ import { NONE } from "./rolling_sum.ts";
  *
  * @example
  * ```ts
- * const matches = { image: Int32Array.of(0, 0, -1), offset: Float64Array.of(4096, 8192, 0) };
+ * const matches = { image: Int8Array.of(0, 0, -1), offset: Float64Array.of(4096, 8192, 0) };
  * const found = FoundBlocks.of(matches, 0, 16384, 4096, 3)!;
  * found.nextStart(0); // 4096
  * found.runFrom(4096); // { end: 12288, last: 1 }

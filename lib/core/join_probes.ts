@@ -24,7 +24,7 @@ export const PROBES = 8;
  * ```ts
  * import type { ChunkIndex } from "./chunk_index.ts";
  * declare const index: ChunkIndex, local: ChunkIndex;
- * const matches = { image: new Int32Array(index.count).fill(-1), offset: new Float64Array(index.count) };
+ * const matches = { image: new Int8Array(index.count).fill(-1), offset: new Float64Array(index.count) };
  * joinProbes(matches, index, local, 0, (j, at) => {
  *   matches.image[j] = 0;
  *   matches.offset[j] = at;

@@ -17,7 +17,7 @@ const B = 4096;
 
 /** Matches from a string: one letter per block, '.' missing, 'a'/'b' local images 0/1 at the same offset. */
 function matches(pattern: string): Matches {
-  const image = new Int32Array(pattern.length);
+  const image = new Int8Array(pattern.length);
   const offset = new Float64Array(pattern.length);
   for (const [j, c] of [...pattern].entries()) {
     image[j] = c === "." ? -1 : c.charCodeAt(0) - 97;
@@ -144,7 +144,7 @@ Deno.test("deltaSummary() says what was reused and downloaded", () => {
 Deno.test("unusedStretches() are the local ranges no found block comes from, widened and joined", () => {
   const B = 4096;
   const matches = (image: number[], offset: number[]): Matches => ({
-    image: new Int32Array(image),
+    image: new Int8Array(image),
     offset: new Float64Array(offset),
   });
   /** The index of a local image of `size` bytes whose blocks have the given contents (distinct by default). */
