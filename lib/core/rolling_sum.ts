@@ -91,7 +91,7 @@ export interface CandidateTable {
   readonly slots: Int32Array;
   readonly shift: number;
   readonly key: Int32Array;
-  /** Two bits per pair key ({@link filterBits}); `filterVersion` changes whenever it does. */
+  /** Two bits per pair key ({@link filterBit}); `filterVersion` changes whenever it does. */
   readonly filter: Int32Array;
   readonly filterVersion: number;
 }

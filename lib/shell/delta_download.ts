@@ -45,7 +45,7 @@ import { refusedMultiRange } from "../core/range_refusals.ts";
 import { assemble } from "./assemble.ts";
 import { commitTemp, createTemp } from "./fs.ts";
 import { originUrl } from "../core/http_policy.ts";
-import { cachedIndex, type IndexRun, keepIndex } from "./kept_index.ts";
+import { cachedIndex, type DeltaAttempt, type IndexRun, keepIndex } from "./kept_index.ts";
 import { scanLocalImages, type ScanReport } from "./local_scan.ts";
 import { type DeltaSource, httpDeltaSource, type MultiRange } from "./delta_source.ts";
 
@@ -196,13 +196,7 @@ export interface DeltaRun extends IndexRun {
 /** What {@link updateByDelta} did. */
 export type DeltaResult =
   | { readonly done: true; readonly cost: DeltaRecord }
-  | {
-    readonly done: false;
-    /** A delta update was tried (and its bytes counted). */
-    readonly tried?: boolean;
-    /** The origin's index of the image, fetched by the attempt: kept after the full download. */
-    readonly index?: ChunkIndex;
-  };
+  | { readonly done: false } & DeltaAttempt;
 
 /**
  * Tries to build `store/<sha256>` of `entry` by delta from the images the

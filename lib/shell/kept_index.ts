@@ -41,9 +41,9 @@ export interface IndexRun {
   readonly outcome: { bytes: number };
 }
 
-/** What a delta attempt that fell back left for the index (delta_download.ts `DeltaResult`). */
+/** What a delta update that fell back left for the index (delta_download.ts `DeltaResult`). */
 export interface DeltaAttempt {
-  /** A delta update was tried: it asked for the index. */
+  /** A delta update was tried: it asked for the index (and its bytes were counted). */
   readonly tried?: boolean;
   /** The origin's index of the image, fetched and parsed by the attempt. */
   readonly index?: ChunkIndex;
