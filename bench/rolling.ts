@@ -15,7 +15,8 @@
  */
 import { createHash } from "node:crypto";
 import { BlockMatcher } from "../lib/core/block_match.ts";
-import { IndexBuilder, parseIndex } from "../lib/core/chunk_index.ts";
+import { IndexBuilder } from "../lib/core/chunk_index.ts";
+import { parseIndex } from "../lib/core/index_reader.ts";
 
 const MiB = 1024 * 1024;
 const size = Number(Deno.args[0] ?? 256) * MiB;

@@ -83,9 +83,7 @@ export class BlockMatcher implements Matches {
     this.#block = index.blockSize;
     this.#tail = index.size % index.blockSize;
     this.#full = this.#tail === 0 ? index.count : index.count - 1;
-    const key = new Int32Array(index.count);
-    for (let j = 0; j + 1 < this.#full; j++) key[j] = pairKey(index.weak[j]!, index.weak[j + 1]!);
-    this.#table = new PairTable(key);
+    this.#table = new PairTable((j) => pairKey(index.weak[j]!, index.weak[j + 1]!));
     this.image = new Int8Array(index.count).fill(NONE);
     this.offset = new Float64Array(index.count);
     this.#missing = index.count;
@@ -136,17 +134,18 @@ export class BlockMatcher implements Matches {
     }
     if (this.#missing === 0) return;
     this.#table.build(this.#full - 1, this.#missing, (j) => !this.#pairFound(j));
-    const { next } = this.#table;
+    const { pair, next } = this.#table;
     for (let k = 0; k + 1 < full && this.#missing > 0; k++) {
       const slot = this.#table.find(pairKey(weak[k]!, weak[k + 1]!));
       if (slot === NONE) continue;
       // Found pairs leave the chain, as in a scan (else each local zero pair walks all of them).
-      for (let j = this.#liveHead(slot), previous = NONE; j !== NONE; j = next[j]!) {
+      for (let m = this.#liveHead(slot), previous = NONE; m !== NONE; m = next[m]!) {
+        const j = pair[m]!;
         if (this.#pairFound(j)) {
-          next[previous] = next[j]!;
+          next[previous] = next[m]!;
           continue;
         }
-        previous = j;
+        previous = m;
         if (this.#index.strong[j] !== strong[k] || this.#index.strong[j + 1] !== strong[k + 1]) {
           continue;
         }
@@ -303,11 +302,11 @@ export class BlockMatcher implements Matches {
     }
   }
 
-  /** The chain in `slot` from its first pair still missing; one with none left becomes SPENT (probes pass it). */
+  /** The chain in `slot` from its first member still missing; one with none becomes SPENT. */
   #liveHead(slot: number): number {
-    const { next, slots } = this.#table;
+    const { pair, next, slots } = this.#table;
     let head = slots[slot]!;
-    while (head !== NONE && this.#pairFound(head)) head = next[head]!;
+    while (head !== NONE && this.#pairFound(pair[head]!)) head = next[head]!;
     slots[slot] = head === NONE ? SPENT : head;
     return head;
   }
@@ -320,7 +319,7 @@ export class BlockMatcher implements Matches {
    */
   #strongMatch(buffer: Uint8Array, at: number, slot: number, pos: number): number {
     const { strong: strongOfBlock } = this.#index;
-    const { next } = this.#table;
+    const { pair, next } = this.#table;
     const block = this.#block;
     const head = this.#liveHead(slot);
     if (head === NONE) return NONE;
@@ -328,12 +327,13 @@ export class BlockMatcher implements Matches {
     const strong = this.#strong(buffer, at, at + block);
     let second: number | undefined;
     let first = NONE;
-    for (let j = head, previous = NONE; j !== NONE; j = next[j]!) {
+    for (let m = head, previous = NONE; m !== NONE; m = next[m]!) {
+      const j = pair[m]!;
       if (this.#pairFound(j)) {
-        next[previous] = next[j]!;
+        next[previous] = next[m]!;
         continue;
       }
-      previous = j;
+      previous = m;
       if (strongOfBlock[j] !== strong) continue;
       if (second === undefined) {
         this.#strongChecks++;

@@ -23,9 +23,7 @@ import {
   weakSum,
   WORDS_PER_BLOCK,
 } from "./block_sums.ts";
-import { toHex } from "./bytes.ts";
 import { SHA256_HEX } from "./digest.ts";
-import { TakoError } from "./errors.ts";
 
 export { BLOCK_SIZE, strongSum, weakKey, weakSum };
 
@@ -53,9 +51,11 @@ export const ENTRY_BYTES_1 = 8;
  */
 export const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 
-const WEAK_BYTES = 2;
-const WEAK_BYTES_1 = 4;
-const STRONG_BYTES = 4;
+/** Bytes of the rolling checksum per entry: version 2, version 1. */
+export const WEAK_BYTES = 2;
+export const WEAK_BYTES_1 = 4;
+/** Bytes of the strong checksum per entry (both versions). */
+export const STRONG_BYTES = 4;
 const magicBytes = new TextEncoder().encode(INDEX_MAGIC);
 
 /** The suffix of an index's name: `store/<sha256>.index` on the origin, beside the image. */
@@ -270,6 +270,7 @@ function encodeIndex(
  *
  * @example
  * ```ts
+ * import { parseIndex } from "./index_reader.ts";
  * declare const bytes: Uint8Array, size: number, sha256: string;
  * encodeParsedIndex(parseIndex(bytes, size, sha256, "store/….index")); // bytes, when version 2
  * ```
@@ -277,90 +278,4 @@ function encodeIndex(
 export function encodeParsedIndex(index: ChunkIndex): Uint8Array {
   const { weak, strong } = index;
   return encodeIndex(index.size, index.sha256, (k) => weak[k]!, (k) => strong[k]!);
-}
-
-/**
- * Parses an index and checks that it belongs to the image the manifest
- * lists (`size` bytes with SHA-256 `sha256`). Every fault is an integrity
- * TakoError naming `source`: the caller then downloads the image in full.
- *
- * @example
- * ```ts
- * declare const bytes: Uint8Array, size: number, sha256: string;
- * const index = parseIndex(bytes, size, sha256, "https://images.example.com/app/store/….index");
- * ```
- */
-export function parseIndex(
-  bytes: Uint8Array,
-  size: number,
-  sha256: string,
-  source: string,
-): ChunkIndex {
-  const { version, count, weakBytes } = checkIndexHeader(bytes, bytes.length, size, sha256, source);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const entry = weakBytes + STRONG_BYTES;
-  const weak = new Uint16Array(count);
-  const strong = new Uint32Array(count);
-  for (let i = 0, at = INDEX_HEADER_BYTES; i < count; i++, at += entry) {
-    // Version 1's 32-bit sum is cut to the 16 bits version 2 keeps: one matcher for both.
-    weak[i] = weakBytes === WEAK_BYTES ? view.getUint16(at) : weakKey(view.getUint32(at));
-    strong[i] = view.getUint32(at + weakBytes);
-  }
-  return { size, sha256, blockSize: BLOCK_SIZE, version, count, weak, strong };
-}
-
-/**
- * Checks an index's header (`bytes` from its start, at least the header)
- * and its `length` against the image it must describe, as {@link parseIndex}
- * does before it reads the entries: enough to keep an index beside its
- * image, where it is parsed in full when used.
- *
- * @example
- * ```ts
- * declare const header: Uint8Array, length: number, size: number, sha256: string;
- * checkIndexHeader(header, length, size, sha256, "store/….index").version; // 2
- * ```
- */
-export function checkIndexHeader(
-  bytes: Uint8Array,
-  length: number,
-  size: number,
-  sha256: string,
-  source: string,
-): { version: number; count: number; weakBytes: number } {
-  const fail = (what: string) => new TakoError("integrity", `The chunk index ${source} ${what}.`);
-  if (length < INDEX_HEADER_BYTES || bytes.length < INDEX_HEADER_BYTES) {
-    throw fail(`has ${length} bytes, fewer than its ${INDEX_HEADER_BYTES}-byte header`);
-  }
-  if (!magicBytes.every((b, i) => bytes[i] === b)) throw fail(`does not start with ${INDEX_MAGIC}`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const version = view.getUint16(8);
-  if (version !== INDEX_VERSION && version !== INDEX_VERSION_1) {
-    throw fail(`has format version ${version}; this client reads versions 1 and 2`);
-  }
-  const weakBytes = version === INDEX_VERSION ? WEAK_BYTES : WEAK_BYTES_1;
-  if (view.getUint8(10) !== weakBytes || view.getUint8(11) !== STRONG_BYTES) {
-    throw fail(
-      `has ${view.getUint8(10)}+${
-        view.getUint8(11)
-      }-byte checksums; version ${version} has ${weakBytes}+${STRONG_BYTES}`,
-    );
-  }
-  const blockSize = view.getUint32(12);
-  if (blockSize !== BLOCK_SIZE) throw fail(`has blocks of ${blockSize} bytes; expected 4096`);
-  const declared = view.getBigUint64(16);
-  if (declared !== BigInt(size)) {
-    throw fail(`describes an image of ${declared} bytes, but the manifest lists ${size}`);
-  }
-  const digest = toHex(bytes.subarray(24, 56));
-  if (digest !== sha256) throw fail(`describes the image ${digest}, not ${sha256}`);
-  const count = blockCount(size);
-  const entry = weakBytes + STRONG_BYTES;
-  const expected = INDEX_HEADER_BYTES + entry * count;
-  if (length !== expected) {
-    throw fail(
-      `has ${length} bytes; a version-${version} index of ${count} blocks has ${expected}`,
-    );
-  }
-  return { version, count, weakBytes };
 }

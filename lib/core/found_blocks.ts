@@ -22,21 +22,26 @@ import { NONE } from "./rolling_sum.ts";
  * ```
  */
 export class FoundBlocks {
-  readonly #at: Int32Array;
+  /** Maximal runs of consecutive local blocks holding a found block: [start, end) in blocks. */
+  readonly #start: Int32Array;
+  readonly #end: Int32Array;
+  /** Per run: the new image's block found in its last local block (the first, if several). */
+  readonly #last: Int32Array;
   readonly #block: number;
-  /** No found block lies in [#searchedFrom, #next) (in blocks): the search goes on from there. */
-  #searchedFrom = 0;
-  #next = 0;
 
-  private constructor(at: Int32Array, block: number) {
-    this.#at = at;
+  private constructor(start: Int32Array, end: Int32Array, last: Int32Array, block: number) {
+    this.#start = start;
+    this.#end = end;
+    this.#last = last;
     this.#block = block;
   }
 
   /**
    * The found blocks of local image `image` (`size` bytes) among the first
    * `fullBlocks` blocks of `matches` (blocks of full length), or undefined
-   * when none lies at an aligned offset of it.
+   * when none lies at an aligned offset of it. Held as runs (12 bytes each)
+   * and a bit per local block while they are made: a few kilobytes where a
+   * block per local block would take 4 bytes each.
    */
   static of(
     matches: Matches,
@@ -45,27 +50,69 @@ export class FoundBlocks {
     block: number,
     fullBlocks: number,
   ): FoundBlocks | undefined {
-    let at: Int32Array | undefined;
     const blocks = Math.floor(size / block);
-    for (let j = 0; j < fullBlocks; j++) {
-      if (matches.image[j] !== image) continue;
+    const alignedIn = (j: number): number => {
+      if (matches.image[j] !== image) return NONE;
       const k = matches.offset[j]! / block;
-      if (!Number.isInteger(k) || k >= blocks) continue;
-      at ??= new Int32Array(blocks).fill(NONE);
-      if (at[k] === NONE) at[k] = j;
+      return Number.isInteger(k) && k < blocks ? k : NONE;
+    };
+    const held = new Uint8Array(Math.ceil(blocks / 8));
+    let any = false;
+    for (let j = 0; j < fullBlocks; j++) {
+      const k = alignedIn(j);
+      if (k === NONE) continue;
+      held[k >>> 3] = held[k >>> 3]! | (1 << (k & 7));
+      any = true;
     }
-    return at === undefined ? undefined : new FoundBlocks(at, block);
+    if (!any) return undefined;
+    const isHeld = (k: number) => (held[k >>> 3]! & (1 << (k & 7))) !== 0;
+    const starts: number[] = [];
+    const ends: number[] = [];
+    for (let k = 0; k < blocks; k++) {
+      if (!isHeld(k)) continue;
+      starts.push(k);
+      while (k + 1 < blocks && isHeld(k + 1)) k++;
+      ends.push(k + 1);
+    }
+    const found = new FoundBlocks(
+      Int32Array.from(starts),
+      Int32Array.from(ends),
+      new Int32Array(starts.length).fill(NONE),
+      block,
+    );
+    // Ascending j: the first block found in a run's last local block is the one kept.
+    for (let j = 0; j < fullBlocks; j++) {
+      const k = alignedIn(j);
+      if (k === NONE) continue;
+      const r = found.#runAt(k);
+      if (found.#end[r]! === k + 1 && found.#last[r] === NONE) found.#last[r] = j;
+    }
+    return found;
+  }
+
+  /** The first run that ends after block `k` (its index; the run count when none does). */
+  #runAfter(k: number): number {
+    let low = 0;
+    let high = this.#end.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.#end[middle]! <= k) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  /** The run holding local block `k`, or NONE. */
+  #runAt(k: number): number {
+    const r = this.#runAfter(k);
+    return r < this.#start.length && this.#start[r]! <= k ? r : NONE;
   }
 
   /** The first aligned offset at or after `pos` that holds a found block; Infinity when none does. */
   nextStart(pos: number): number {
     const from = Math.ceil(pos / this.#block);
-    if (from < this.#searchedFrom) this.#next = from;
-    this.#searchedFrom = from;
-    let k = Math.max(from, this.#next);
-    while (k < this.#at.length && this.#at[k] === NONE) k++;
-    this.#next = k;
-    return k < this.#at.length ? k * this.#block : Infinity;
+    const r = this.#runAfter(from);
+    return r < this.#start.length ? Math.max(from, this.#start[r]!) * this.#block : Infinity;
   }
 
   /**
@@ -74,12 +121,9 @@ export class FoundBlocks {
    * none.
    */
   runFrom(pos: number): { end: number; last: number } | undefined {
-    const start = pos / this.#block;
-    if (!Number.isInteger(start) || start >= this.#at.length || this.#at[start] === NONE) {
-      return undefined;
-    }
-    let k = start;
-    while (k + 1 < this.#at.length && this.#at[k + 1] !== NONE) k++;
-    return { end: (k + 1) * this.#block, last: this.#at[k]! };
+    const k = pos / this.#block;
+    if (!Number.isInteger(k)) return undefined;
+    const r = this.#runAt(k);
+    return r === NONE ? undefined : { end: this.#end[r]! * this.#block, last: this.#last[r]! };
   }
 }

@@ -1,9 +1,11 @@
 /**
  * The table of block pairs a scan still looks for (block_match.ts): pairs
  * (j, j + 1) of the new image's full blocks by their key (rolling_sum.ts
- * `pairKey`), open addressing over twice as many slots as pairs, pairs of
- * one key chained through `next` in ascending order, and a two-bit filter
- * in front. Pure.
+ * `pairKey`), open addressing over twice as many slots as missing blocks,
+ * pairs of one key chained in ascending order, and a two-bit filter in
+ * front. Only the pairs still wanted are held (8 bytes each, in `pair` and
+ * `next`), and keys are computed when compared, not stored: after a join
+ * has found most blocks the table is small, whatever the image's size. Pure.
  *
  * @module
  */
@@ -18,7 +20,7 @@ import {
 } from "./rolling_sum.ts";
 
 export class PairTable implements CandidateTable {
-  /** Per slot: the first pair of a chain, NONE, or SPENT (a chain with nothing left, kept for probes). */
+  /** Per slot: the first member of a chain, NONE, or SPENT (a chain with nothing left, kept for probes). */
   slots = new Int32Array(0);
   /** Slots are picked by the high bits of a multiplicative hash: the low bits of the key cluster. */
   shift = 32;
@@ -30,16 +32,20 @@ export class PairTable implements CandidateTable {
   filter = new Int32Array(32);
   /** Changes with every build, when the filter does. */
   filterVersion = 0;
-  /** Per pair: the next pair of its chain, or NONE. */
-  readonly next: Int32Array;
+  /** Per member of a chain: its pair j. */
+  pair = new Int32Array(0);
+  /** Per member: the next member of its chain, or NONE. */
+  next = new Int32Array(0);
   #mask = 0;
 
-  /** `key[j]`: the key of pair j. */
-  constructor(readonly key: Int32Array) {
-    this.next = new Int32Array(key.length).fill(NONE);
-  }
+  /** `keyOf(j)`: the key of pair j. */
+  constructor(readonly keyOf: (j: number) => number) {}
 
-  /** Fills the table anew with the pairs j < `pairs` for which `wanted(j)`, sized for `missing` blocks. */
+  /**
+   * Fills the table anew with the pairs j < `pairs` for which `wanted(j)`,
+   * sized for `missing` blocks: each wanted pair holds a missing block, so
+   * there are at most twice as many.
+   */
   build(pairs: number, missing: number, wanted: (j: number) => boolean): void {
     let size = 16;
     let bits = 4;
@@ -56,23 +62,35 @@ export class PairTable implements CandidateTable {
     if (this.slots.length !== size) this.slots = new Int32Array(size);
     this.slots.fill(NONE);
     this.#mask = size - 1;
-    this.next.fill(NONE);
+    const capacity = Math.max(0, Math.min(pairs, 2 * missing));
+    // Builds only shrink (blocks are found, never lost): the first arrays are reused.
+    if (this.pair.length < capacity) {
+      this.pair = new Int32Array(capacity);
+      this.next = new Int32Array(capacity);
+    }
+    let members = 0;
     // Chains keep pairs in ascending order, so a run continues at the first equal pair.
     for (let j = pairs - 1; j >= 0; j--) {
       if (!wanted(j)) continue;
-      const key = this.key[j]!;
+      if (members === this.pair.length) {
+        throw new RangeError("more wanted pairs than missing blocks allow");
+      }
+      const m = members++;
+      this.pair[m] = j;
+      this.next[m] = NONE;
+      const key = this.keyOf(j);
       this.#setBit(filterBit(key, bitShift, 0));
       this.#setBit(filterBit(key, bitShift, 1));
       let slot = Math.imul(key, GOLDEN) >>> this.shift;
       for (;;) {
         const head = this.slots[slot]!;
         if (head === NONE) {
-          this.slots[slot] = j;
+          this.slots[slot] = m;
           break;
         }
-        if (this.key[head] === key) {
-          this.next[j] = head;
-          this.slots[slot] = j;
+        if (this.keyOf(this.pair[head]!) === key) {
+          this.next[m] = head;
+          this.slots[slot] = m;
           break;
         }
         slot = (slot + 1) & this.#mask;
@@ -88,9 +106,22 @@ export class PairTable implements CandidateTable {
   find(key: number): number {
     let slot = Math.imul(key, GOLDEN) >>> this.shift;
     for (let head = this.slots[slot]!; head !== NONE; head = this.slots[slot]!) {
-      if (head !== SPENT && this.key[head] === key) return slot;
+      if (head !== SPENT && this.keyOf(this.pair[head]!) === key) return slot;
       slot = (slot + 1) & this.#mask;
     }
     return NONE;
+  }
+
+  /**
+   * Whether `key` heads a chain, or its probe meets a spent chain: in a run
+   * of one byte value (free space) the caller checks the window once and
+   * skips the run, which rolling through would not.
+   */
+  isCandidate(key: number): boolean {
+    for (let slot = Math.imul(key, GOLDEN) >>> this.shift;; slot = (slot + 1) & this.#mask) {
+      const head = this.slots[slot]!;
+      if (head === NONE) return false;
+      if (head === SPENT || this.keyOf(this.pair[head]!) === key) return true;
+    }
   }
 }

@@ -67,30 +67,10 @@ export function rollPair(buffer: Uint8Array, at: number, block: number, sums: In
   sums[3] = (sums[3]! + a2 - Math.imul(block, middle)) | 0;
 }
 
-/**
- * Whether `key` heads a chain of the table, or its probe meets a spent chain:
- * in a run of one byte value (free space) the caller checks the window once
- * and skips the run, which rolling through would not.
- */
-function isCandidate(
-  key: number,
-  slots: Int32Array,
-  shift: number,
-  keyOfPair: Int32Array,
-): boolean {
-  const mask = slots.length - 1;
-  for (let slot = Math.imul(key, GOLDEN) >>> shift;; slot = (slot + 1) & mask) {
-    const head = slots[slot]!;
-    if (head === NONE) return false;
-    if (head === SPENT || keyOfPair[head] === key) return true;
-  }
-}
-
 /** What {@link RollingScan.toCandidate} probes: the pair table's arrays (pair_table.ts). */
 export interface CandidateTable {
-  readonly slots: Int32Array;
-  readonly shift: number;
-  readonly key: Int32Array;
+  /** Whether a window pair with `key` is worth a look: a chain of it, or a spent one on its probe. */
+  isCandidate(key: number): boolean;
   /** Two bits per pair key ({@link filterBit}); `filterVersion` changes whenever it does. */
   readonly filter: Int32Array;
   readonly filterVersion: number;
@@ -188,7 +168,7 @@ export class RollingScan {
         const hit = this.#roll(at, stretchEnd, block, FILTER_AT, shift);
         if (hit < 0) break;
         const key = pairKey(kernel[1]!, kernel[3]!);
-        if (isCandidate(key, table.slots, table.shift, table.key)) {
+        if (table.isCandidate(key)) {
           sums.set(kernel);
           return start + hit - STRETCH_AT;
         }

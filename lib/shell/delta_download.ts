@@ -26,8 +26,8 @@ import {
   indexable,
   indexPath,
   indexReadLimit,
-  parseIndex,
 } from "../core/chunk_index.ts";
+import { IndexReader } from "../core/index_reader.ts";
 import {
   type DeltaStats,
   deltaSummary,
@@ -49,10 +49,10 @@ import { cachedIndex, type DeltaAttempt, type IndexRun, keepIndex } from "./kept
 import { scanLocalImages, type ScanReport } from "./local_scan.ts";
 import { type DeltaSource, httpDeltaSource, type MultiRange } from "./delta_source.ts";
 
-/** A local image: its path and, when cached beside it, its own chunk index. */
+/** A local image: its path and how to read its own chunk index, when one is kept beside it. */
 export interface Local {
   readonly path: string;
-  readonly index?: ChunkIndex | undefined;
+  readonly readIndex?: (() => Promise<ChunkIndex | undefined>) | undefined;
 }
 
 /** The image to build. */
@@ -112,19 +112,19 @@ export async function downloadDelta(
   let requests = 0;
   let parsed: ChunkIndex | undefined;
   try {
-    let bytes: Uint8Array | undefined;
+    // Parsed as it arrives: its bytes are never held beside the parsed index (6 per block).
+    const reader = new IndexReader(size, sha256, source.indexName);
     try {
-      bytes = await source.fetchIndex(indexReadLimit(size));
+      await source.fetchIndex(indexReadLimit(size), reader);
     } catch (e) {
+      fetched += reader.received;
       if (!(e instanceof TakoError) || e.kind !== "runtime") throw e;
       return { done: false, reason: e.message, fetched, noIndex: true };
     }
-    fetched += bytes.length;
+    fetched += reader.received;
     requests++;
-    const index = parseIndex(bytes, size, sha256, source.indexName);
+    const index = reader.finish();
     parsed = index;
-    // Not held while matching (6 bytes per block): the index kept is encoded again from `index`.
-    bytes = undefined;
     const matcher = new BlockMatcher(index);
     const indexed = locals.map((local, id) => ({ id, ...local }));
     const scan = await scanLocalImages(matcher, indexed);
@@ -160,7 +160,9 @@ export async function downloadDelta(
     // The new image's own index may be the one that lied: not kept either, whatever follows.
     parsed = undefined;
     for (const local of indexed) {
-      if (local.index !== undefined) await Deno.remove(local.path + INDEX_SUFFIX).catch(() => {});
+      if (local.readIndex !== undefined) {
+        await Deno.remove(local.path + INDEX_SUFFIX).catch(() => {});
+      }
     }
     await using second = await createTemp(storeDir);
     const again = await assemble(repairPlan(plan, 0), [temp.path], second, source.ranges);
@@ -278,8 +280,9 @@ export async function updateByDelta(run: DeltaRun, entry: Entry): Promise<DeltaR
 
 /**
  * The local images worth matching, best first (core `localCandidates`), each
- * with its own chunk index when one is kept beside it (from the delta update
- * that built it, or kept after its full download: kept_index.ts).
+ * with a reader of its own chunk index, when one is kept beside it (from the
+ * delta update that built it, or kept after its full download:
+ * kept_index.ts), read only when it is joined.
  */
 async function localImages(run: DeltaRun, target: string): Promise<Local[]> {
   const dest = run.dest;
@@ -300,7 +303,7 @@ async function localImages(run: DeltaRun, target: string): Promise<Local[]> {
   const locals: Local[] = [];
   for (const sha256 of candidates) {
     const path = `${dest}/store/${sha256}`;
-    locals.push({ path, index: await cachedIndex(path, sha256) });
+    locals.push({ path, readIndex: () => cachedIndex(path, sha256) });
   }
   return locals;
 }

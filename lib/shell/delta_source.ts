@@ -7,9 +7,10 @@
  */
 import type { AskedRange } from "../core/byteranges.ts";
 import { indexPath } from "../core/chunk_index.ts";
-import { shownUrl, TakoError } from "../core/errors.ts";
+import type { IndexReader } from "../core/index_reader.ts";
+import { shownUrl } from "../core/errors.ts";
 import { originUrl } from "../core/http_policy.ts";
-import { fetchManifestIfChanged, type NetOptions, requestImage } from "./http.ts";
+import { fetchInto, type NetOptions, requestImage } from "./http.ts";
 import { requestRanges } from "./multi_range_request.ts";
 import type { RangeClient } from "./range_queue.ts";
 
@@ -17,8 +18,11 @@ import type { RangeClient } from "./range_queue.ts";
 export interface DeltaSource {
   /** How messages name the index (its URL). */
   readonly indexName: string;
-  /** Downloads the index, refusing more than `maxBytes`. */
-  fetchIndex(maxBytes: number): Promise<Uint8Array>;
+  /**
+   * Downloads the index into `reader` as it arrives, refusing more than
+   * `maxBytes`; what `reader` throws (an index that does not belong) stops it.
+   */
+  fetchIndex(maxBytes: number, reader: IndexReader): Promise<void>;
   /** The Range requests for the image's bytes (one or many ranges per request). */
   readonly ranges: RangeClient;
 }
@@ -57,21 +61,10 @@ export function httpDeltaSource(
   };
   return {
     indexName: shownUrl(originUrl(origin, path)),
-    async fetchIndex(maxBytes) {
-      const answer = await fetchManifestIfChanged(origin, { ...net, maxBytes, path }).catch((e) => {
-        if (!(e instanceof TakoError) || e.kind !== "integrity") throw e;
-        throw new TakoError(
-          "integrity",
-          `${
-            shownUrl(originUrl(origin, path))
-          } is larger than the ${maxBytes} bytes of an index of this image.`,
-        );
-      });
-      // Asked without validators: a 304 is no answer to that.
-      if (answer.notModified) {
-        throw new TakoError("integrity", `${shownUrl(originUrl(origin, path))} answered 304.`);
-      }
-      return answer.bytes;
+    async fetchIndex(maxBytes, reader) {
+      const limit = "an index of this image has";
+      // Asked without validators: a 304 is no answer to that (open refuses it).
+      await fetchInto(origin, { ...net, maxBytes, path, limit }, (piece) => reader.push(piece));
     },
     ranges: {
       one: (at, length) =>

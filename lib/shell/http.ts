@@ -13,7 +13,9 @@
  *
  * @module
  */
-import { printable, shownUrl, TakoError } from "../core/errors.ts";
+import { concatBytes } from "../core/bytes.ts";
+import { shownUrl, TakoError } from "../core/errors.ts";
+import { httpError, oversize, parseOrigin, status } from "../core/request_errors.ts";
 import { proxyEnvironment } from "./proxy_env.ts";
 import {
   checkFullAnswer,
@@ -21,7 +23,6 @@ import {
   conditionalHeaders,
   declaredLength,
   keptValidators,
-  originUrl,
   rangeHeaders,
   rangeValidator,
   redirectTarget,
@@ -89,7 +90,6 @@ export type ImageAnswer =
     [Symbol.asyncDispose](): Promise<void>;
   };
 
-const SCHEMES = new Set(["https:", "http:", "file:"]);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const OK = new Set([200]);
 const OK_OR_NOT_MODIFIED = new Set([200, 304]);
@@ -115,8 +115,49 @@ const RANGE_ANSWERS = new Set([200, 206, 416]);
  */
 export async function fetchManifestIfChanged(
   origin: string,
-  options: NetOptions & { maxBytes: number; validators?: Validators | undefined; path?: string },
+  options: SmallGet,
 ): Promise<ManifestAnswer> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const answer = await fetchInto(origin, options, (piece) => {
+    chunks.push(piece);
+    total += piece.length;
+  });
+  return answer.notModified ? answer : { ...answer, bytes: concatBytes(chunks, total) };
+}
+
+/** A GET of a small file: its limit and path, validators for a conditional request. */
+export type SmallGet = NetOptions & {
+  readonly maxBytes: number;
+  readonly validators?: Validators | undefined;
+  /** Default "manifest". */
+  readonly path?: string;
+  /** How an oversize message names the limit; default "a manifest may have". */
+  readonly limit?: string;
+};
+
+/**
+ * {@link fetchManifestIfChanged} handing the body to `sink` piece by piece
+ * as it arrives, for a body parsed as it comes (a chunk index: never held
+ * whole). An error `sink` throws stops the download and is thrown.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_NET_OPTIONS, fetchInto } from "./http.ts";
+ * let bytes = 0;
+ * await fetchInto("https://images.example.com/app", {
+ *   ...DEFAULT_NET_OPTIONS,
+ *   maxBytes: 1 << 20,
+ * }, (piece) => bytes += piece.length);
+ * ```
+ */
+export async function fetchInto(
+  origin: string,
+  options: SmallGet,
+  sink: (piece: Uint8Array) => void,
+): Promise<
+  { readonly notModified: true } | Omit<ManifestAnswer & { notModified: false }, "bytes">
+> {
   const conditions = conditionalHeaders(options.validators);
   const conditional = Object.keys(conditions).length > 0;
   const opened = await open(
@@ -133,26 +174,21 @@ export async function fetchManifestIfChanged(
   }
   const reader = response.body?.getReader();
   const idle = new IdleTimer(options.idleTimeoutMs, opened.abort, url);
+  const { maxBytes, limit } = options;
   try {
     const declared = declaredLength(response.headers.get("content-length"));
-    if (declared !== undefined && declared > BigInt(options.maxBytes)) {
-      throw oversize(url, `announces ${declared} bytes, more`, options.maxBytes);
+    if (declared !== undefined && declared > BigInt(maxBytes)) {
+      throw oversize(url, `announces ${declared} bytes, more`, maxBytes, limit);
     }
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    while (reader) {
+    for (let total = 0; reader;) {
       const { value, done } = await idle.watch(() => reader.read(), total);
       if (done) break;
       total += value.length;
-      // The chunk that crosses the cap is never kept: at most maxBytes are buffered.
-      if (total > options.maxBytes) throw oversize(url, "sends more", options.maxBytes);
-      chunks.push(value);
+      // The chunk that crosses the cap is never taken: at most maxBytes reach the sink.
+      if (total > maxBytes) throw oversize(url, "sends more", maxBytes, limit);
+      sink(value);
     }
-    return {
-      notModified: false,
-      bytes: new Uint8Array(await new Blob(chunks as BlobPart[]).arrayBuffer()),
-      validators: keptValidators(response.headers),
-    };
+    return { notModified: false, validators: keptValidators(response.headers) };
   } catch (e) {
     await opened.discard(reader);
     throw e;
@@ -278,22 +314,6 @@ interface Opened {
   readonly discard: (reader?: { cancel(): Promise<void> }) => Promise<void>;
 }
 
-function parseOrigin(origin: string, path: string): URL {
-  let url: URL;
-  try {
-    url = new URL(originUrl(origin, path));
-  } catch {
-    throw new TakoError("config", `Origin "${printable(origin)}" is not a valid URL.`);
-  }
-  if (!SCHEMES.has(url.protocol)) {
-    throw new TakoError(
-      "config",
-      `Origin ${shownUrl(url)} has an unsupported scheme; expected https:, http: or file:.`,
-    );
-  }
-  return url;
-}
-
 /**
  * Requests `start` with `headers`, following redirects by hand; resolves with a
  * response whose status is in `accept`, throws otherwise.
@@ -367,25 +387,4 @@ async function request(
     abort();
   };
   return { response, url, abort, discard };
-}
-
-function httpError(url: URL, response: Response, isImage: boolean): TakoError {
-  const gone = isImage && response.status === 410;
-  return new TakoError(
-    "runtime",
-    `${shownUrl(url)} answered ${status(response)}.`,
-    gone ? { tag: "gone" } : undefined,
-  );
-}
-
-function oversize(url: URL, what: string, maxBytes: number): TakoError {
-  return new TakoError(
-    "integrity",
-    `${shownUrl(url)} ${what} than the ${maxBytes} bytes a manifest may have.`,
-  );
-}
-
-function status(response: Response): string {
-  const reason = printable(response.statusText, 60);
-  return reason === "" ? String(response.status) : `${response.status} ${reason}`;
 }

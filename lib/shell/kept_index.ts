@@ -8,7 +8,6 @@
  * @module
  */
 import {
-  checkIndexHeader,
   type ChunkIndex,
   encodeParsedIndex,
   INDEX_HEADER_BYTES,
@@ -16,15 +15,18 @@ import {
   indexable,
   indexPath,
   indexReadLimit,
-  parseIndex,
 } from "../core/chunk_index.ts";
+import { checkIndexHeader, IndexReader } from "../core/index_reader.ts";
 import { shownUrl, TakoError } from "../core/errors.ts";
 import type { Log } from "../core/log.ts";
 import type { Entry } from "../core/manifest.ts";
 import { originUrl } from "../core/http_policy.ts";
 import { copyHashing } from "./copy.ts";
-import { commitTemp, createTemp, readFileCapped, writeFileAtomic } from "./fs.ts";
+import { commitTemp, createTemp, writeFileAtomic } from "./fs.ts";
 import { type NetOptions, openStoreFile } from "./http.ts";
+
+/** Bytes per read of a kept index. */
+const READ_PIECE = 256 * 1024;
 
 /** What {@link keepOriginIndex} needs to know about the run. */
 export interface IndexRun {
@@ -127,8 +129,17 @@ async function readHeader(file: Deno.FsFile): Promise<Uint8Array> {
 export async function cachedIndex(path: string, sha256: string): Promise<ChunkIndex | undefined> {
   try {
     const size = (await Deno.stat(path)).size;
-    const bytes = await readFileCapped(path + INDEX_SUFFIX, indexReadLimit(size));
-    return bytes === undefined ? undefined : parseIndex(bytes, size, sha256, path + INDEX_SUFFIX);
+    const name = path + INDEX_SUFFIX;
+    // Parsed piece by piece through one buffer: the file's bytes are never held whole.
+    using file = await Deno.open(name, { read: true });
+    if (!(await file.stat()).isFile) return undefined;
+    const reader = new IndexReader(size, sha256, name);
+    const buffer = new Uint8Array(READ_PIECE);
+    for (let n = await file.read(buffer); n !== null; n = await file.read(buffer)) {
+      reader.push(buffer.subarray(0, n));
+      if (reader.received > indexReadLimit(size)) return undefined;
+    }
+    return reader.finish();
   } catch {
     return undefined; // damaged or foreign: the image is read instead
   }

@@ -21,8 +21,12 @@ const CARRY = 64 * 1024;
 export interface LocalImage {
   readonly id: number;
   readonly path: string;
-  /** Its own chunk index, when one is cached beside it: joined first, without reading it. */
-  readonly index?: ChunkIndex | undefined;
+  /**
+   * Reads its own chunk index, cached beside it (undefined when there is none
+   * or it is damaged): joined first, without reading the image. Read when
+   * joined and dropped after, so that one local index at a time is held.
+   */
+  readonly readIndex?: (() => Promise<ChunkIndex | undefined>) | undefined;
 }
 
 /** What a scan did. */
@@ -60,9 +64,15 @@ export async function scanLocalImages(
   images: readonly LocalImage[],
 ): Promise<ScanReport> {
   let joined = 0;
+  /** Per image joined, its unused stretches (what a scan of it reads unless all is scanned). */
+  const unused = new Map<number, [number, number][]>();
   for (const image of images) {
-    if (image.index === undefined || matcher.missing === 0) continue;
-    matcher.join(image.id, image.index);
+    if (matcher.missing === 0) break;
+    const index = await image.readIndex?.();
+    if (index === undefined) continue;
+    matcher.join(image.id, index);
+    // Only its own matches count, which later joins of other images leave as they are.
+    unused.set(image.id, unusedStretches(matcher, image.id, index));
     joined++;
   }
   let scanned = 0;
@@ -76,11 +86,9 @@ export async function scanLocalImages(
   ];
   for (const image of images) {
     if (matcher.missing === 0) break;
-    if (!whole && image.index === undefined) continue;
+    const stretches = whole ? [[0, Infinity] as [number, number]] : unused.get(image.id);
+    if (stretches === undefined) continue;
     try {
-      const stretches = whole || image.index === undefined
-        ? [[0, Infinity] as [number, number]]
-        : unusedStretches(matcher, image.id, image.index);
       bytesRead += await scanOne(matcher, image, buffers, stretches);
       scanned++;
     } catch {

@@ -12,7 +12,8 @@
 import fc from "fast-check";
 import { createHash } from "node:crypto";
 import { BlockMatcher } from "../../lib/core/block_match.ts";
-import { blockCount, IndexBuilder, parseIndex } from "../../lib/core/chunk_index.ts";
+import { blockCount, IndexBuilder } from "../../lib/core/chunk_index.ts";
+import { parseIndex } from "../../lib/core/index_reader.ts";
 import { planDelta } from "../../lib/core/delta_plan.ts";
 import { TakoError } from "../../lib/core/errors.ts";
 import { assert } from "../support/assert.ts";

@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { createHash } from "node:crypto";
 import { BlockMatcher } from "../../../lib/core/block_match.ts";
-import { BLOCK_SIZE, IndexBuilder, parseIndex, weakSum } from "../../../lib/core/chunk_index.ts";
+import { BLOCK_SIZE, IndexBuilder, weakSum } from "../../../lib/core/chunk_index.ts";
+import { parseIndex } from "../../../lib/core/index_reader.ts";
 import { type DeltaPlan, planDelta } from "../../../lib/core/delta_plan.ts";
 import { assert } from "../../support/assert.ts";
 import { fuzzRuns } from "../../support/fuzz.ts";

@@ -8,11 +8,11 @@ import {
   indexLength,
   indexReadLimit,
   MAX_INDEX_BYTES,
-  parseIndex,
   strongSum,
   weakKey,
   weakSum,
 } from "../../../lib/core/chunk_index.ts";
+import { IndexReader, parseIndex } from "../../../lib/core/index_reader.ts";
 import { strongSumOf, viewOf } from "../../../lib/core/block_sums.ts";
 import { assert, assertTakoError } from "../../support/assert.ts";
 import { indexV1 } from "../../support/index_v1.ts";
@@ -259,6 +259,77 @@ Deno.test("parseIndex() refuses an index that does not belong or is malformed", 
   for (const [input, size, sha, part] of cases) {
     assertTakoError(() => parseIndex(input, size, sha, src), "integrity", src, part);
   }
+});
+
+/** Parses `bytes` through an IndexReader, pushed in pieces of the lengths `cuts` (the rest last). */
+function readInPieces(bytes: Uint8Array, cuts: number[], size: number, sha: string, src: string) {
+  const reader = new IndexReader(size, sha, src);
+  let at = 0;
+  for (const cut of cuts) {
+    reader.push(bytes.subarray(at, Math.min(bytes.length, at + cut)));
+    at = Math.min(bytes.length, at + cut);
+  }
+  reader.push(bytes.subarray(at));
+  assert.equal(reader.received, bytes.length);
+  return reader.finish();
+}
+
+Deno.test("IndexReader reads an index pushed in pieces cut anywhere as parseIndex() reads it whole", () => {
+  for (const length of [0, 10, BLOCK_SIZE, 7 * BLOCK_SIZE + 123]) {
+    const bytes = image(length, 13);
+    const digest = sha256(bytes);
+    for (const file of [indexOf(bytes), indexV1(bytes)]) {
+      const whole = parseIndex(file, length, digest, "x");
+      // Every single cut (inside the header, an entry, between entries), and byte by byte.
+      const splits = [...Array.from({ length: file.length + 1 }, (_, i) => [i]), [
+        ...Array(file.length).fill(1),
+      ]];
+      for (const cuts of splits) {
+        const read = readInPieces(file, cuts, length, digest, "x");
+        assert.equal(read.version, whole.version);
+        assert.equal(read.count, whole.count);
+        assert.deepEqual([...read.weak], [...whole.weak], `cuts ${cuts.slice(0, 3)}`);
+        assert.deepEqual([...read.strong], [...whole.strong]);
+      }
+    }
+  }
+});
+
+Deno.test("IndexReader refuses what parseIndex() refuses, with the same message, in pieces too", () => {
+  const bytes = image(2 * BLOCK_SIZE);
+  const digest = sha256(bytes);
+  const good = indexOf(bytes);
+  const src = "http://o/store/x.index";
+  const cases: [Uint8Array, string, string][] = [
+    [good.subarray(0, 55), digest, "has 55 bytes, fewer than its 56-byte header"],
+    [
+      good.subarray(0, good.length - 1),
+      digest,
+      "has 67 bytes; a version-2 index of 2 blocks has 68",
+    ],
+    [new Uint8Array([...good, 0, 0, 0, 0, 0, 0, 0]), digest, "has 75 bytes; a version-2 index"],
+    [good, "0".repeat(64), `describes the image ${digest}`],
+  ];
+  for (const [input, sha, part] of cases) {
+    assertTakoError(() => parseIndex(input, bytes.length, sha, src), "integrity", src, part);
+    for (const cut of [1, 30, 56, 60]) {
+      assertTakoError(
+        () => readInPieces(input, [cut, 3], bytes.length, sha, src),
+        "integrity",
+        src,
+        part,
+      );
+    }
+  }
+  // A header that does not belong fails as soon as it is whole, before the entries come.
+  const reader = new IndexReader(bytes.length, "0".repeat(64), src);
+  reader.push(good.subarray(0, 55));
+  assertTakoError(
+    () => reader.push(good.subarray(55, 56)),
+    "integrity",
+    src,
+    "describes the image",
+  );
 });
 
 Deno.test("indexable() bounds the index at 64 MiB (images up to about 42 GiB)", () => {

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { BlockMatcher } from "../../../lib/core/block_match.ts";
-import { BLOCK_SIZE, IndexBuilder, parseIndex } from "../../../lib/core/chunk_index.ts";
+import { BLOCK_SIZE, IndexBuilder } from "../../../lib/core/chunk_index.ts";
+import { parseIndex } from "../../../lib/core/index_reader.ts";
 import { type DeltaPlan, planDelta } from "../../../lib/core/delta_plan.ts";
 import { scanLocalImages, type ScanReport } from "../../../lib/shell/local_scan.ts";
 import { assert } from "../../support/assert.ts";
@@ -35,7 +36,9 @@ async function scanFor(target: Uint8Array, old: Uint8Array, kept: boolean) {
     const path = `${dir}/old.img`;
     await Deno.writeFile(path, old);
     const matcher = new BlockMatcher(indexOf(target));
-    const image = kept ? { id: 0, path, index: indexOf(old) } : { id: 0, path };
+    const image = kept
+      ? { id: 0, path, readIndex: () => Promise.resolve(indexOf(old)) }
+      : { id: 0, path };
     const report = await scanLocalImages(matcher, [image]);
     result = { report, plan: checkedPlan(matcher, target, old) };
   });
