@@ -28,12 +28,12 @@ import { type ChunkIndex, weakKey, weakSum } from "./chunk_index.ts";
 import type { Matches } from "./delta_plan.ts";
 import { FoundBlocks } from "./found_blocks.ts";
 import { joinProbes, PROBES } from "./join_probes.ts";
+import { MatchOffsets } from "./match_offsets.ts";
 import { PairTable } from "./pair_table.ts";
 import { fillByte, NONE, pairKey, RollingScan, rollPair, SPENT, sumPair } from "./rolling_sum.ts";
 
 /**
- * Streams local images against an index and records where each block of the
- * new image was found.
+ * Streams local images against an index and records where each block of the new image was found.
  *
  * @example
  * ```ts
@@ -49,7 +49,8 @@ import { fillByte, NONE, pairKey, RollingScan, rollPair, SPENT, sumPair } from "
 export class BlockMatcher implements Matches {
   /** Per block: the local image's number, 8 bits (delta_plan.ts MAX_LOCAL_IMAGES are matched). */
   readonly image: Int8Array;
-  readonly offset: Float64Array;
+  readonly #offsets: MatchOffsets;
+  readonly offsetOf = (j: number): number => this.#offsets.get(j);
   readonly #index: ChunkIndex;
   readonly #block: number;
   /** Blocks of full length; the last block is shorter when the size is not a multiple. */
@@ -85,7 +86,7 @@ export class BlockMatcher implements Matches {
     this.#full = this.#tail === 0 ? index.count : index.count - 1;
     this.#table = new PairTable((j) => pairKey(index.weak[j]!, index.weak[j + 1]!));
     this.image = new Int8Array(index.count).fill(NONE);
-    this.offset = new Float64Array(index.count);
+    this.#offsets = new MatchOffsets(index.count);
     this.#missing = index.count;
   }
 
@@ -226,8 +227,8 @@ export class BlockMatcher implements Matches {
     if (j >= this.#index.count) return false;
     const length = this.#lengthOf(j);
     if (at + length > buffer.length) return false;
-    // Within a run the strong checksum alone decides (one XXH32 per 4 KiB, no weak sum):
-    // a false continuation has odds of 2^-32 per block, and the image's digest catches it.
+    // Within a run the strong checksum alone decides (no weak sum): a false continuation has
+    // odds of 2^-32 per block, and the image's digest catches it.
     this.#strongChecks++;
     if (this.#strong(buffer, at, at + length) !== this.#index.strong[j]) return false;
     this.#found(j, pos);
@@ -371,9 +372,8 @@ export class BlockMatcher implements Matches {
   }
 
   #found(j: number, pos: number): void {
-    if (this.image[j] !== NONE) return;
+    if (this.image[j] !== NONE || !this.#offsets.set(j, pos)) return;
     this.image[j] = this.#local;
-    this.offset[j] = pos;
     this.#missing--;
   }
 

@@ -22,7 +22,7 @@ export interface Matches {
   /** Per block: the caller's number of the local image holding it (at most 127), or -1. */
   readonly image: Int8Array;
   /** Per block: its byte offset in that local image. */
-  readonly offset: Float64Array;
+  offsetOf(j: number): number;
 }
 
 /** One stretch of the new image, `[at, at + length)`. */
@@ -134,7 +134,7 @@ function rawSegments(size: number, blockSize: number, matches: Matches): Segment
       } else segments.push({ kind: "remote", at, length });
       continue;
     }
-    const from = matches.offset[j]!;
+    const from = matches.offsetOf(j);
     if (last?.kind === "local" && last.image === image) {
       if (last.span === last.length && last.from + last.length === from) {
         segments[segments.length - 1] = {
@@ -338,7 +338,8 @@ const STRETCH_GAP = 64;
  * ```ts
  * import { type ChunkIndex, strongSum, weakKey, weakSum } from "./chunk_index.ts";
  * declare const local: ChunkIndex; // 4 blocks of 4 KiB, all different
- * const matches = { image: new Int8Array([0, -1, 0]), offset: new Float64Array([0, 0, 8192]) };
+ * const offsets = [0, 0, 8192];
+ * const matches = { image: new Int8Array([0, -1, 0]), offsetOf: (j: number) => offsets[j]! };
  * unusedStretches(matches, 0, local); // [[0, 16384]]: block 1, widened, then block 3
  * ```
  */
@@ -353,7 +354,7 @@ export function unusedStretches(
   for (let j = 0; j < matches.image.length; j++) {
     if (matches.image[j] !== id) continue;
     // A scan's offset need not be aligned: both blocks it touches count as used.
-    const at = matches.offset[j]!;
+    const at = matches.offsetOf(j);
     used[Math.floor(at / blockSize)] = 1;
     if (at % blockSize !== 0 && at / blockSize + 1 < blocks) {
       used[Math.floor(at / blockSize) + 1] = 1;

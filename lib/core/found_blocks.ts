@@ -15,7 +15,8 @@ import { NONE } from "./rolling_sum.ts";
  *
  * @example
  * ```ts
- * const matches = { image: Int8Array.of(0, 0, -1), offset: Float64Array.of(4096, 8192, 0) };
+ * const offsets = [4096, 8192, 0];
+ * const matches = { image: Int8Array.of(0, 0, -1), offsetOf: (j: number) => offsets[j]! };
  * const found = FoundBlocks.of(matches, 0, 16384, 4096, 3)!;
  * found.nextStart(0); // 4096
  * found.runFrom(4096); // { end: 12288, last: 1 }
@@ -53,7 +54,7 @@ export class FoundBlocks {
     const blocks = Math.floor(size / block);
     const alignedIn = (j: number): number => {
       if (matches.image[j] !== image) return NONE;
-      const k = matches.offset[j]! / block;
+      const k = matches.offsetOf(j) / block;
       return Number.isInteger(k) && k < blocks ? k : NONE;
     };
     const held = new Uint8Array(Math.ceil(blocks / 8));

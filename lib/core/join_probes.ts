@@ -24,10 +24,11 @@ export const PROBES = 8;
  * ```ts
  * import type { ChunkIndex } from "./chunk_index.ts";
  * declare const index: ChunkIndex, local: ChunkIndex;
- * const matches = { image: new Int8Array(index.count).fill(-1), offset: new Float64Array(index.count) };
+ * const offsets = new Float64Array(index.count);
+ * const matches = { image: new Int8Array(index.count).fill(-1), offsetOf: (j: number) => offsets[j]! };
  * joinProbes(matches, index, local, 0, (j, at) => {
  *   matches.image[j] = 0;
- *   matches.offset[j] = at;
+ *   offsets[j] = at;
  * });
  * ```
  */
@@ -45,7 +46,7 @@ export function joinProbes(
     if (matches.image[j] !== NONE) return;
     for (let d = 1, n = j + side; d <= PROBES && n >= 0 && n < full; d++, n += side) {
       if (matches.image[n] !== image) continue;
-      const k = (matches.offset[n]! - side * d * block) / block;
+      const k = (matches.offsetOf(n) - side * d * block) / block;
       if (!Number.isInteger(k) || k < 0 || k >= localFull) return;
       if (local.weak[k] === index.weak[j] && local.strong[k] === index.strong[j]) {
         record(j, k * block);

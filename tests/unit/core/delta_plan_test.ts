@@ -16,14 +16,14 @@ import { fuzzRuns } from "../../support/fuzz.ts";
 const B = 4096;
 
 /** Matches from a string: one letter per block, '.' missing, 'a'/'b' local images 0/1 at the same offset. */
-function matches(pattern: string): Matches {
+function matches(pattern: string): Matches & { offset: Float64Array } {
   const image = new Int8Array(pattern.length);
   const offset = new Float64Array(pattern.length);
   for (const [j, c] of [...pattern].entries()) {
     image[j] = c === "." ? -1 : c.charCodeAt(0) - 97;
     offset[j] = j * B;
   }
-  return { image, offset };
+  return { image, offset, offsetOf: (j) => offset[j]! };
 }
 
 function shape(segments: readonly Segment[]): string {
@@ -145,7 +145,7 @@ Deno.test("unusedStretches() are the local ranges no found block comes from, wid
   const B = 4096;
   const matches = (image: number[], offset: number[]): Matches => ({
     image: new Int8Array(image),
-    offset: new Float64Array(offset),
+    offsetOf: (j) => offset[j]!,
   });
   /** The index of a local image of `size` bytes whose blocks have the given contents (distinct by default). */
   const local = (size: number, contents?: number[]): ChunkIndex => {

@@ -5,7 +5,7 @@ const B = 4096;
 
 /** Matches of 6 new blocks: image numbers and offsets. */
 function matches(image: number[], offset: number[]) {
-  return { image: Int8Array.from(image), offset: Float64Array.from(offset) };
+  return { image: Int8Array.from(image), offsetOf: (j: number) => offset[j]! };
 }
 
 Deno.test("FoundBlocks.of() holds the aligned blocks found in that image only", () => {
