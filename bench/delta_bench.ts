@@ -21,7 +21,7 @@
  * regions changed, fetched as a delta under GNU time (peak RSS).
  *
  * Environment: BENCH_DELTA_TREE_MB (default 300), BENCH_DELTA_RUNS (wall
- * time runs per case, default 3), BENCH_DELTA_LARGE_MB (default "1024,4096";
+ * time runs per case, default 5), BENCH_DELTA_LARGE_MB (default "1024,4096";
  * "" skips), BENCH_KEEP=1 keeps the work directory. `make bench-delta-quick`
  * is an 80 MB tree, one run, no large images. A run with the defaults writes
  * bench/results-delta.json.
@@ -44,7 +44,7 @@ const ROOT = new URL("..", import.meta.url).pathname;
 const MB = 1_000_000;
 const env = (name: string, fallback: string) => Deno.env.get(name) ?? fallback;
 const TREE_MB = Number(env("BENCH_DELTA_TREE_MB", "300"));
-const RUNS = Math.max(1, Number(env("BENCH_DELTA_RUNS", "3")));
+const RUNS = Math.max(1, Number(env("BENCH_DELTA_RUNS", "5")));
 const LARGE_MB = env("BENCH_DELTA_LARGE_MB", "1024,4096").split(",").map(Number).filter((n) =>
   n > 0
 );
