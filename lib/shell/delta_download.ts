@@ -21,7 +21,6 @@ import { BlockMatcher } from "../core/block_match.ts";
 import {
   BLOCK_SIZE,
   type ChunkIndex,
-  encodeParsedIndex,
   INDEX_SUFFIX,
   indexable,
   indexPath,
@@ -141,7 +140,7 @@ export async function downloadDelta(
     const stats = (reused: number): DeltaStats => ({ size, reused, downloaded: fetched, requests });
     if (first.sha256 === sha256) {
       await commitTemp(temp, finalPath);
-      await keepIndex(storeDir, sha256, encodeParsedIndex(index));
+      await keepIndex(storeDir, sha256, index);
       return {
         done: true,
         stats: stats(first.whole ? 0 : plan.localBytes),

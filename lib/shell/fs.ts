@@ -363,7 +363,8 @@ function closeQuietly(file: Deno.FsFile): void {
 }
 
 /**
- * Atomically replaces `dir/name` with `bytes` and gives it `mode` whatever the
+ * Atomically replaces `dir/name` with `bytes` (or its pieces, one after
+ * another) and gives it `mode` whatever the
  * umask: exclusive temporary in `dir`, every byte written, fdatasync, chmod,
  * rename, directory flushed. The temporary is removed on any failure.
  *
@@ -375,17 +376,20 @@ function closeQuietly(file: Deno.FsFile): void {
 export async function writeFileAtomic(
   dir: string,
   name: string,
-  bytes: Uint8Array,
+  bytes: Uint8Array | Iterable<Uint8Array>,
   mode: number,
 ): Promise<void> {
   await using temp = await createTemp(dir);
-  // Bytes in memory are small (a manifest, `.state`): written and flushed on the main thread.
-  for (let offset = 0; offset < bytes.length;) {
-    const rest = bytes.subarray(offset);
-    offset += progress(
-      await attempt("write", temp.path, () => temp.file.writeSync(rest)),
-      temp.path,
-    );
+  // Bytes in memory are small (a manifest, `.state`, an index in pieces): written and flushed
+  // on the main thread.
+  for (const piece of bytes instanceof Uint8Array ? [bytes] : bytes) {
+    for (let offset = 0; offset < piece.length;) {
+      const rest = piece.subarray(offset);
+      offset += progress(
+        await attempt("write", temp.path, () => temp.file.writeSync(rest)),
+        temp.path,
+      );
+    }
   }
   await publishTemp(temp, join(dir, name), mode, () => temp.file.syncDataSync());
 }

@@ -8,6 +8,7 @@ import {
   indexLength,
   indexReadLimit,
   MAX_INDEX_BYTES,
+  parsedIndexPieces,
   strongSum,
   weakKey,
   weakSum,
@@ -330,6 +331,32 @@ Deno.test("IndexReader refuses what parseIndex() refuses, with the same message,
     src,
     "describes the image",
   );
+});
+
+Deno.test("parsedIndexPieces() are the index file in pieces: the header in the first, 65,536 entries each", () => {
+  for (const count of [0, 1, 65536, 65537, 2 * 65536 + 5]) {
+    const size = count === 0 ? 0 : (count - 1) * BLOCK_SIZE + 100;
+    const weak = Uint16Array.from({ length: count }, (_, k) => (k * 7919) & 0xffff);
+    const strong = Uint32Array.from({ length: count }, (_, k) => Math.imul(k, 0x9e3779b1) >>> 0);
+    const index = {
+      size,
+      sha256: "ab".repeat(32),
+      blockSize: BLOCK_SIZE,
+      version: 2,
+      count,
+      weak,
+      strong,
+    };
+    const pieces = [...parsedIndexPieces(index)];
+    assert.equal(pieces.length, Math.max(1, Math.ceil(count / 65536)));
+    assert.equal(pieces[0]!.length, 56 + 6 * Math.min(count, 65536));
+    const whole = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+    pieces.reduce((at, p) => (whole.set(p, at), at + p.length), 0);
+    assert.deepEqual(whole, encodeParsedIndex(index));
+    const back = parseIndex(whole, size, index.sha256, "x");
+    assert.deepEqual([...back.weak], [...weak]);
+    assert.deepEqual([...back.strong], [...strong]);
+  }
 });
 
 Deno.test("indexable() bounds the index at 64 MiB (images up to about 42 GiB)", () => {
