@@ -57,7 +57,8 @@ export const WEAK_BYTES = 2;
 export const WEAK_BYTES_1 = 4;
 /** Bytes of the strong checksum per entry (both versions). */
 export const STRONG_BYTES = 4;
-const magicBytes = new TextEncoder().encode(INDEX_MAGIC);
+/** {@link INDEX_MAGIC} as the file's first 8 bytes. */
+export const INDEX_MAGIC_BYTES = new TextEncoder().encode(INDEX_MAGIC);
 
 /** The suffix of an index's name: `store/<sha256>.index` on the origin, beside the image. */
 export const INDEX_SUFFIX = ".index";
@@ -254,7 +255,7 @@ function* indexPieces(
     const out = new Uint8Array(start + ENTRY_BYTES * blocks);
     const view = new DataView(out.buffer);
     if (header) {
-      out.set(magicBytes, 0);
+      out.set(INDEX_MAGIC_BYTES, 0);
       view.setUint16(8, INDEX_VERSION);
       view.setUint8(10, WEAK_BYTES);
       view.setUint8(11, STRONG_BYTES);

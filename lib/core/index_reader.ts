@@ -13,6 +13,7 @@ import {
   type ChunkIndex,
   INDEX_HEADER_BYTES,
   INDEX_MAGIC,
+  INDEX_MAGIC_BYTES,
   INDEX_VERSION,
   INDEX_VERSION_1,
   STRONG_BYTES,
@@ -21,8 +22,6 @@ import {
   weakKey,
 } from "./chunk_index.ts";
 import { TakoError } from "./errors.ts";
-
-const magicBytes = new TextEncoder().encode(INDEX_MAGIC);
 
 /**
  * Parses an index and checks that it belongs to the image the manifest
@@ -135,12 +134,7 @@ export class IndexReader {
   /** The index, once every byte is pushed: it must have exactly the length its header implies. */
   finish(): ChunkIndex {
     const length = this.#length;
-    if (this.#parsed === undefined) {
-      throw new TakoError(
-        "integrity",
-        `The chunk index ${this.#source} has ${length} bytes, fewer than its ${INDEX_HEADER_BYTES}-byte header.`,
-      );
-    }
+    if (this.#parsed === undefined) throw shortOfHeader(length, this.#source);
     const { version, count, expected } = this.#parsed;
     requireIndexLength(length, version, count, expected, this.#source);
     return {
@@ -175,10 +169,7 @@ export function checkIndexHeader(
   source: string,
 ): { version: number; count: number; weakBytes: number } {
   if (length < INDEX_HEADER_BYTES || bytes.length < INDEX_HEADER_BYTES) {
-    throw new TakoError(
-      "integrity",
-      `The chunk index ${source} has ${length} bytes, fewer than its ${INDEX_HEADER_BYTES}-byte header.`,
-    );
+    throw shortOfHeader(length, source);
   }
   const { version, count, weakBytes, expected } = readIndexHeader(bytes, size, sha256, source);
   requireIndexLength(length, version, count, expected, source);
@@ -193,7 +184,9 @@ function readIndexHeader(
   source: string,
 ): { version: number; count: number; weakBytes: number; expected: number } {
   const fail = (what: string) => new TakoError("integrity", `The chunk index ${source} ${what}.`);
-  if (!magicBytes.every((b, i) => bytes[i] === b)) throw fail(`does not start with ${INDEX_MAGIC}`);
+  if (!INDEX_MAGIC_BYTES.every((b, i) => bytes[i] === b)) {
+    throw fail(`does not start with ${INDEX_MAGIC}`);
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint16(8);
   if (version !== INDEX_VERSION && version !== INDEX_VERSION_1) {
@@ -233,4 +226,11 @@ function requireIndexLength(
       `The chunk index ${source} has ${length} bytes; a version-${version} index of ${count} blocks has ${expected}.`,
     );
   }
+}
+
+function shortOfHeader(length: number, source: string): TakoError {
+  return new TakoError(
+    "integrity",
+    `The chunk index ${source} has ${length} bytes, fewer than its ${INDEX_HEADER_BYTES}-byte header.`,
+  );
 }

@@ -118,9 +118,9 @@ function requireAtMost(path: string, size: number, maxBytes: number): void {
   }
 }
 
-/** Reads to the end, refusing more than `maxBytes` (the file may grow while read). */
 /**
- * Reads the file (`expected` bytes when it was looked at) up to `maxBytes`:
+ * Reads to the end, refusing more than `maxBytes` (the file may grow while
+ * read); `expected` is its size when it was looked at, up to `maxBytes`:
  * into one buffer of that size and a byte more, not pieces and their copy
  * (a chunk index of 4 GiB is 6 MiB); in pieces on only when it has grown.
  */

@@ -156,7 +156,8 @@ export async function fetchInto(
   options: SmallGet,
   sink: (piece: Uint8Array) => void,
 ): Promise<
-  { readonly notModified: true } | Omit<ManifestAnswer & { notModified: false }, "bytes">
+  | { readonly notModified: true }
+  | { readonly notModified: false; readonly validators: Validators | undefined }
 > {
   const conditions = conditionalHeaders(options.validators);
   const conditional = Object.keys(conditions).length > 0;
