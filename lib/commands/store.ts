@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { copyHashing as copyStreaming, fileSource, flushHandle } from "../shell/copy.ts";
+import { fileSource } from "../shell/byte_source.ts";
+import { copyHashing as copyStreaming, flushHandle } from "../shell/copy.ts";
 import { asKind, printable, TakoError } from "../core/errors.ts";
 import { type Entry, MAX_MANIFEST_BYTES } from "../core/manifest.ts";
 import { insertEntry } from "../core/manifest_history.ts";

@@ -23,7 +23,6 @@ import {
   weakSum,
   WORDS_PER_BLOCK,
 } from "./block_sums.ts";
-import { concatBytes } from "./bytes.ts";
 import { SHA256_HEX } from "./digest.ts";
 
 export { BLOCK_SIZE, strongSum, weakKey, weakSum };
@@ -239,7 +238,8 @@ export class IndexBuilder {
  * u16, {@link weakKey} of its 32-bit sum) and its strong checksum (big-endian
  * u32), block k's from `weakOf(k)` and `strongOf(k)`; in pieces of at most
  * {@link PIECE_BLOCKS} entries (the header in the first), so that it can be
- * written without being held whole.
+ * written without being held whole. Each piece is a view of one buffer,
+ * refilled for the next: use it before asking for the next one.
  */
 function* indexPieces(
   size: number,
@@ -249,11 +249,13 @@ function* indexPieces(
 ): Generator<Uint8Array> {
   if (!SHA256_HEX.test(sha256)) throw new TypeError("sha256 must be 64 lowercase hex digits");
   const count = blockCount(size);
+  // One buffer for every piece: pieces written one by one leave nothing to collect.
+  const buffer = new Uint8Array(INDEX_HEADER_BYTES + ENTRY_BYTES * Math.min(PIECE_BLOCKS, count));
+  const view = new DataView(buffer.buffer);
   for (let first = 0, header = true; header || first < count; first += PIECE_BLOCKS) {
     const blocks = Math.min(PIECE_BLOCKS, count - first);
     const start = header ? INDEX_HEADER_BYTES : 0;
-    const out = new Uint8Array(start + ENTRY_BYTES * blocks);
-    const view = new DataView(out.buffer);
+    const out = buffer.subarray(0, start + ENTRY_BYTES * blocks);
     if (header) {
       out.set(INDEX_MAGIC_BYTES, 0);
       view.setUint16(8, INDEX_VERSION);
@@ -282,7 +284,13 @@ function encodeIndex(
   weakOf: (k: number) => number,
   strongOf: (k: number) => number,
 ): Uint8Array {
-  return concatBytes([...indexPieces(size, sha256, weakOf, strongOf)], indexLength(size));
+  const out = new Uint8Array(indexLength(size));
+  let at = 0;
+  for (const piece of indexPieces(size, sha256, weakOf, strongOf)) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
 }
 
 /**
@@ -300,13 +308,15 @@ function encodeIndex(
  * ```
  */
 export function encodeParsedIndex(index: ChunkIndex): Uint8Array {
-  return concatBytes([...parsedIndexPieces(index)], indexLength(index.size));
+  const { weak, strong } = index;
+  return encodeIndex(index.size, index.sha256, (k) => weak[k]!, (k) => strong[k]!);
 }
 
 /**
- * {@link encodeParsedIndex} in pieces of at most 384 KiB: what a delta update
- * writes beside the image it built, without a copy of the whole index (6 MiB
- * at 4 GiB) beside the parsed one.
+ * {@link encodeParsedIndex} in pieces of at most 384 KiB, each a view of one
+ * buffer refilled for the next: what a delta update writes beside the image
+ * it built, without a copy of the whole index (6 MiB at 4 GiB) beside the
+ * parsed one, nor 6 MiB of pieces left to collect.
  *
  * @example
  * ```ts

@@ -17,7 +17,8 @@
  */
 import { printable, shownUrl, TakoError } from "../core/errors.ts";
 import type { DeltaPlan, Segment } from "../core/delta_plan.ts";
-import { type ByteSource, copyHashing, type CopyTarget, flushHandle } from "./copy.ts";
+import type { ByteSource } from "./byte_source.ts";
+import { copyHashing, type CopyTarget, flushHandle } from "./copy.ts";
 import { attempt, fileError, type TempFile } from "./fs.ts";
 import { type RangeAnswer, type RangeClient, RequestQueue } from "./range_queue.ts";
 

@@ -1,7 +1,7 @@
 /**
  * The one hashing copy pump behind every large copy: an image downloaded by
  * `tako fetch` (an HTTP body, see http.ts) and an image copied by `tako store`
- * (a local file, {@link fileSource}). One pass over the data: each chunk is
+ * (a local file, byte_source.ts `fileSource`). One pass over the data: each chunk is
  * hashed (node:crypto) as it arrives, and each buffer written whole while the
  * next one fills (from a file, its first read is started before the full
  * buffer's last piece is hashed), so reading, hashing and writing overlap;
@@ -14,6 +14,7 @@
  * @module
  */
 import type { Hash } from "node:crypto";
+import type { ByteSource } from "./byte_source.ts";
 import { fileError, writeAll, type Writer } from "./fs.ts";
 
 /**
@@ -31,22 +32,6 @@ const BUFFER_SIZE = 1024 * 1024;
  * the flushes cost nothing measurable.
  */
 const FLUSH_EVERY = 64 * 1024 * 1024;
-
-/** Reads into a caller's buffer. BYOB reads hand back the (transferred) buffer holding the data. */
-export interface ByteSource {
-  /**
-   * Whether the pump starts a read before it hashes the piece before (a file: its reads run on
-   * Deno's I/O threads meanwhile). A stream's reads are served by this thread's event loop, which
-   * is busy while it hashes: reading ahead took more CPU and no less time (docs/performance.md).
-   */
-  readonly readAhead?: boolean;
-  read(
-    buffer: ArrayBuffer,
-    offset: number,
-    max: number,
-  ): Promise<{ buffer: ArrayBuffer; n: number; end: boolean }>;
-  cancel(): Promise<void>;
-}
 
 /** Something to fdatasync: a second handle of the target ({@link flushHandle}). */
 export interface Flusher {
@@ -77,82 +62,6 @@ export interface CopyOptions {
    * during the call.
    */
   readonly onData?: (piece: Uint8Array) => void;
-}
-
-/**
- * A file open for reading as a {@link ByteSource}, from its current position
- * on; read errors are runtime TakoErrors naming `path`.
- *
- * @example
- * ```ts
- * import { fileSource } from "./copy.ts";
- * using file = await Deno.open("image.raw");
- * const source = fileSource(file, "image.raw");
- * ```
- */
-export function fileSource(file: Deno.FsFile, path: string): ByteSource {
-  return {
-    async read(buffer, offset, max) {
-      let n: number | null;
-      try {
-        n = await file.read(new Uint8Array(buffer, offset, max));
-      } catch (e) {
-        throw fileError("read", path, e);
-      }
-      return n === null ? { buffer, n: 0, end: true } : { buffer, n, end: false };
-    },
-    cancel: () => Promise.resolve(),
-    readAhead: true,
-  };
-}
-
-/**
- * A stream (an HTTP body) as a {@link ByteSource}: a BYOB reader when the
- * stream supports one (it fills our buffers in place), else the default
- * reader, copying.
- *
- * @example
- * ```ts
- * import { streamSource } from "./copy.ts";
- * const source = streamSource(new Blob(["data"]).stream());
- * ```
- */
-export function streamSource(body: ReadableStream<Uint8Array>): ByteSource {
-  let byob: ReadableStreamBYOBReader;
-  try {
-    byob = body.getReader({ mode: "byob" });
-  } catch {
-    return copyingSource(body.getReader());
-  }
-  return {
-    async read(buffer, offset, max) {
-      const { value, done } = await byob.read(new Uint8Array(buffer, offset, max));
-      // A cancelled stream gives no view back; the old buffer is detached.
-      if (value === undefined) {
-        return { buffer: new ArrayBuffer(buffer.byteLength), n: 0, end: true };
-      }
-      return { buffer: value.buffer as ArrayBuffer, n: value.length, end: done };
-    },
-    cancel: () => byob.cancel(),
-  };
-}
-
-function copyingSource(reader: ReadableStreamDefaultReader<Uint8Array>): ByteSource {
-  let pending: Uint8Array = new Uint8Array(0);
-  return {
-    async read(buffer, offset, max) {
-      if (pending.length === 0) {
-        const { value, done } = await reader.read();
-        if (done) return { buffer, n: 0, end: true };
-        pending = value;
-      }
-      const n = Math.min(max, pending.length);
-      new Uint8Array(buffer, offset, n).set(pending.subarray(0, n));
-      pending = pending.subarray(n);
-      return { buffer, n, end: false };
-    },
-    cancel: () => reader.cancel(),
-  };
 }
 
 /**
@@ -196,7 +105,8 @@ export async function flushHandle(
  *
  * @example
  * ```ts
- * import { copyHashing, fileSource } from "./copy.ts";
+ * import { fileSource } from "./byte_source.ts";
+ * import { copyHashing } from "./copy.ts";
  * using from = await Deno.open("image.raw");
  * using to = await Deno.open("/tmp/copy", { write: true, create: true });
  * const { hash } = await copyHashing(fileSource(from, "image.raw"), { file: to, path: "/tmp/copy" });

@@ -30,7 +30,7 @@ import {
   unreachable,
   type Validators,
 } from "../core/http_policy.ts";
-import type { ByteSource } from "./copy.ts";
+import { type ByteSource, streamSource } from "./byte_source.ts";
 import { IdleTimer, watchedSource } from "./idle_read.ts";
 
 /** Network limits of one request. */
@@ -120,11 +120,14 @@ export async function fetchManifestIfChanged(
   const chunks: Uint8Array[] = [];
   let total = 0;
   const answer = await fetchInto(origin, options, (piece) => {
-    chunks.push(piece);
+    chunks.push(piece.slice());
     total += piece.length;
   });
   return answer.notModified ? answer : { ...answer, bytes: concatBytes(chunks, total) };
 }
+
+/** Bytes per read of a small file's body ({@link fetchInto}): a network chunk or more. */
+const SMALL_GET_PIECE = 64 * 1024;
 
 /** A GET of a small file: its limit and path, validators for a conditional request. */
 export type SmallGet = NetOptions & {
@@ -139,7 +142,8 @@ export type SmallGet = NetOptions & {
 /**
  * {@link fetchManifestIfChanged} handing the body to `sink` piece by piece
  * as it arrives, for a body parsed as it comes (a chunk index: never held
- * whole). An error `sink` throws stops the download and is thrown.
+ * whole). Each piece is a view of one reused buffer, valid only during the
+ * call. An error `sink` throws stops the download and is thrown.
  *
  * @example
  * ```ts
@@ -173,7 +177,7 @@ export async function fetchInto(
     await opened.discard();
     return { notModified: true };
   }
-  const reader = response.body?.getReader();
+  const reader = streamSource(response.body ?? new Blob([]).stream());
   const idle = new IdleTimer(options.idleTimeoutMs, opened.abort, url);
   const { maxBytes, limit } = options;
   try {
@@ -181,13 +185,15 @@ export async function fetchInto(
     if (declared !== undefined && declared > BigInt(maxBytes)) {
       throw oversize(url, `announces ${declared} bytes, more`, maxBytes, limit);
     }
-    for (let total = 0; reader;) {
-      const { value, done } = await idle.watch(() => reader.read(), total);
-      if (done) break;
-      total += value.length;
+    // One buffer, filled in place: a 6 MiB index left 6 MiB of network chunks to collect.
+    let buffer = new ArrayBuffer(SMALL_GET_PIECE);
+    for (let total = 0, end = false; !end;) {
+      const got = await idle.watch(() => reader.read(buffer, 0, buffer.byteLength), total);
+      ({ buffer, end } = got);
+      total += got.n;
       // The chunk that crosses the cap is never taken: at most maxBytes reach the sink.
       if (total > maxBytes) throw oversize(url, "sends more", maxBytes, limit);
-      sink(value);
+      if (got.n > 0) sink(new Uint8Array(buffer, 0, got.n));
     }
     return { notModified: false, validators: keptValidators(response.headers) };
   } catch (e) {
@@ -287,8 +293,6 @@ export async function openStoreFile(
   accept: ReadonlySet<number> = OK,
   isImage = false,
 ): Promise<OpenedImage> {
-  // The streaming half is loaded with the first image: a check answered 304 never needs it.
-  const { streamSource } = await import("./copy.ts");
   const opened = await open(parseOrigin(origin, path), net, isImage, headers, accept);
   const { response, url } = opened;
   const reader = streamSource(response.body ?? new Blob([]).stream());

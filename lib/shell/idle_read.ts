@@ -6,7 +6,7 @@
  */
 import { shownUrl, TakoError } from "../core/errors.ts";
 import { fetchErrorDetail, seconds } from "../core/http_policy.ts";
-import type { ByteSource } from "./copy.ts";
+import type { ByteSource } from "./byte_source.ts";
 
 /** Arms a timer around each read; when a read waits too long, aborts the request. */
 export class IdleTimer {

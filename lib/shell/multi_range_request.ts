@@ -16,7 +16,7 @@ import {
   MultipartFraming,
   rangeHeader,
 } from "../core/byteranges.ts";
-import type { ByteSource } from "./copy.ts";
+import type { ByteSource } from "./byte_source.ts";
 import { type NetOptions, openImage } from "./http.ts";
 import type { ManyAnswer } from "./range_queue.ts";
 

@@ -16,7 +16,7 @@
  */
 import { shownUrl, TakoError } from "../core/errors.ts";
 import { type AskedRange, rangesPerRequest } from "../core/byteranges.ts";
-import type { ByteSource } from "./copy.ts";
+import type { ByteSource } from "./byte_source.ts";
 
 /** An answer to a Range request, headers checked, body not read yet (http.ts `ImageAnswer`). */
 export interface RangeAnswer extends AsyncDisposable {

@@ -3,13 +3,8 @@
  * short writes, a full disk, background flushes through a second handle.
  */
 import { createHash } from "node:crypto";
-import {
-  copyHashing,
-  fileSource,
-  type Flusher,
-  flushHandle,
-  streamSource,
-} from "../../../lib/shell/copy.ts";
+import { fileSource, streamSource } from "../../../lib/shell/byte_source.ts";
+import { copyHashing, type Flusher, flushHandle } from "../../../lib/shell/copy.ts";
 import { assert, assertRejectsTako } from "../../support/assert.ts";
 
 const MIB = 1024 * 1024;
@@ -227,22 +222,4 @@ Deno.test("`flushHandle()` gives a handle of the same file only, for copies wort
     assert.equal(await flushHandle(`${dir}/a`, file, PAST_A_FLUSH), undefined);
     assert.equal(await flushHandle(`${dir}/missing`, file, PAST_A_FLUSH), undefined);
   });
-});
-
-Deno.test("`streamSource()` copies through the default reader when BYOB is not available", async () => {
-  const body = ReadableStream.from([new Uint8Array([1, 2, 3]), new Uint8Array([4, 5])]);
-  const source = streamSource(body);
-  const buffer = new ArrayBuffer(4);
-  const reads: number[] = [];
-  let at = 0;
-  for (;;) {
-    const got = await source.read(buffer, at, Math.min(2, 4 - at));
-    if (got.end) break;
-    reads.push(got.n);
-    at += got.n;
-    if (at === 4) break;
-  }
-  assert.deepEqual(reads, [2, 1, 1]);
-  assert.deepEqual([...new Uint8Array(buffer)], [1, 2, 3, 4]);
-  await source.cancel();
 });
