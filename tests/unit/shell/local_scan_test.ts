@@ -79,3 +79,17 @@ Deno.test("scanLocalImages() goes on in the piece read ahead when the blocks of 
   assert.ok(report.bytesRead <= old.length, `${report.bytesRead} bytes read`);
   assert.ok(plan.remoteBytes <= 2 * BLOCK_SIZE, `${plan.remoteBytes} bytes to fetch`);
 });
+
+Deno.test("scanLocalImages() after a join reads only the stretch around the blocks that moved", async () => {
+  // Three blocks at 4 MiB moved by 100 bytes in place: the join finds every other block, and
+  // the scan of the stretch around them (5 blocks, well under one 4 MiB piece) finds these.
+  const old = noise(8 * MiB, 107);
+  const at = 4 * MiB;
+  const moved = old.subarray(at + 100, at + 100 + 3 * BLOCK_SIZE);
+  const target = concat(old.subarray(0, at), moved, old.subarray(at + 3 * BLOCK_SIZE));
+  const { report, plan } = await scanFor(target, old, true);
+  assert.equal(report.joined, 1);
+  assert.equal(report.scanned, 1);
+  assert.equal(report.bytesRead, 5 * BLOCK_SIZE);
+  assert.equal(plan.remoteBytes, 0);
+});
