@@ -148,3 +148,45 @@ export async function warmMemory(dir: string, bytes: number): Promise<void> {
   }
   await Deno.remove(path);
 }
+
+/** Free page reporting's running total, KiB: memory the kernel has handed back to the hypervisor. */
+const REPORTED_KIB = "/sys/module/page_reporting/parameters/reported_kib";
+
+async function reportedKib(): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(REPORTED_KIB);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Waits until the memory freed before this call has been handed back to the
+ * hypervisor: until free page reporting's total has not moved for `quietMs`
+ * (its passes come every 2 s while there is memory to report), at most
+ * `limitMs`. Returns the milliseconds waited, or undefined where the kernel
+ * has no free page reporting (memory there stays as warm as it was).
+ *
+ * Why not `warmMemory`: the memory it warms is taken back within 1–3 s
+ * (`dd` of 300 MB into memory freed 1 s before: 1.4–2.5 GB/s; 3 s before:
+ * 0.6–0.8 GB/s; 12 s before: 0.43 GB/s, as into memory never used), so a
+ * client that writes its image later in its run, after scanning or planning,
+ * loses that race more often than one that writes at once. Settled, every
+ * client starts as a timer-started fetch on such a VM does: the memory it
+ * writes into is the hypervisor's to fault in again, for every client alike.
+ */
+export async function settleMemory(quietMs = 3000, limitMs = 60_000): Promise<number | undefined> {
+  const start = performance.now();
+  let last = await reportedKib();
+  if (last === undefined) return undefined;
+  let changed = start;
+  while (performance.now() - changed < quietMs && performance.now() - start < limitMs) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const now = await reportedKib();
+    if (now !== last) {
+      last = now;
+      changed = performance.now();
+    }
+  }
+  return Math.round(performance.now() - start);
+}
